@@ -1,0 +1,173 @@
+//! What the firmware hands the host to store: user records, wrapped keys and
+//! audit records.
+//!
+//! The host keeps these and gives them back, but it is not trusted with them.
+//! Every type here therefore carries a firmware-made authenticator (a MAC,
+//! an AEAD tag, a hash chain). The host may read the clear fields to index
+//! its database, yet the firmware never believes them without checking the
+//! authenticator first.
+
+use crate::bounded::{Blob, List};
+use crate::command::SubFunction;
+use crate::error::ErrorType;
+use crate::ids::{KeyAlgorithm, KeyId, Role, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Largest DER X.509 certificate we accept anywhere.
+pub const MAX_CERT_LEN: usize = 4096;
+/// Largest DER SubjectPublicKeyInfo (RSA-4096 needs 550 bytes).
+pub const MAX_SPKI_LEN: usize = 1024;
+/// Largest sealed private key: PKCS#8 DER of an RSA-4096 key plus the tag.
+pub const MAX_SEALED_KEY_LEN: usize = 2560;
+/// IdP certificates one user may list (seed: several, for rollover).
+pub const MAX_IDP_CERTS: usize = 4;
+
+/// SHA-256 of a DER certificate.
+pub type CertFingerprint = [u8; 32];
+
+/// A user entry of the SAM DB, `{UserID, Role, Certificates}` (seed §7.1.1).
+///
+/// Certificates are kept as SHA-256 fingerprints: the firmware only needs to
+/// recognise them, the host stores the certificates themselves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Layout version, [`UserRecord::VERSION`].
+    pub version: u8,
+    /// The user.
+    pub user_id: UserId,
+    /// The role, decided by the firmware at creation.
+    pub role: Role,
+    /// IdP certificates whose keys may sign identity tokens for this user.
+    pub idp_certs: List<CertFingerprint, MAX_IDP_CERTS>,
+    /// For a Privileged User Technical: the SubjectPublicKeyInfo of its
+    /// registered certificate, with which its request signatures verify.
+    pub technical_key: Option<Blob<MAX_SPKI_LEN>>,
+    /// Incremented by each Signer_Maintenance; lets the host keep the newest.
+    pub generation: u32,
+}
+
+impl UserRecord {
+    /// The current layout.
+    pub const VERSION: u8 = 1;
+}
+
+/// A [`UserRecord`] with the firmware's HMAC-SHA-256 over its postcard
+/// encoding, under the record key derived from the MBK.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedUserRecord {
+    /// The record, readable by the host.
+    pub record: UserRecord,
+    /// HMAC-SHA-256(record key, "sam/user-record/v1" ‖ postcard(record)).
+    pub mac: [u8; 32],
+}
+
+impl SealedUserRecord {
+    /// Largest postcard encoding.
+    pub const MAX_SIZE: usize = 1
+        + 16
+        + 1
+        + List::<CertFingerprint, MAX_IDP_CERTS>::max_size(32)
+        + 1
+        + Blob::<MAX_SPKI_LEN>::MAX_SIZE
+        + 5
+        + 32;
+}
+
+/// A signer key as the host stores it: `{CMwrappedKey, KeyID, Metadata}`
+/// (seed §7.1.4).
+///
+/// Layout, version 1 (postcard, field by field):
+///
+/// | field | bytes | meaning |
+/// | --- | --- | --- |
+/// | `version` | 1 | `1` |
+/// | `key_id` | 16 | KeyID chosen by the firmware |
+/// | `user_id` | 16 | owner |
+/// | `algorithm` | 1 | [`KeyAlgorithm`] variant index |
+/// | `created` | 1–10 | varint Unix seconds of generation |
+/// | `public_key` | ≤ 1026 | length-prefixed DER SubjectPublicKeyInfo |
+/// | `nonce` | 12 | AES-GCM nonce, random per wrap |
+/// | `sealed` | ≤ 2563 | length-prefixed AES-256-GCM ciphertext of the PKCS#8 private key, tag appended |
+///
+/// The associated data of the AEAD is `"sam/wrapped-key/v1"` followed by
+/// the postcard encoding of every field before `nonce`. A changed KeyID,
+/// owner, algorithm, date or public key therefore fails to open exactly like
+/// a changed ciphertext: the firmware cannot tell them apart and does not
+/// try to (one error, no oracle).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// Layout version, [`WrappedKey::VERSION`].
+    pub version: u8,
+    /// The KeyID.
+    pub key_id: KeyId,
+    /// The owner.
+    pub user_id: UserId,
+    /// Key type and size.
+    pub algorithm: KeyAlgorithm,
+    /// Unix seconds when the firmware generated the key.
+    pub created: i64,
+    /// DER SubjectPublicKeyInfo of the key.
+    pub public_key: Blob<MAX_SPKI_LEN>,
+    /// AES-GCM nonce.
+    pub nonce: [u8; 12],
+    /// AES-256-GCM ciphertext and tag of the PKCS#8 DER private key.
+    pub sealed: Blob<MAX_SEALED_KEY_LEN>,
+}
+
+impl WrappedKey {
+    /// The current layout.
+    pub const VERSION: u8 = 1;
+    /// Largest postcard encoding.
+    pub const MAX_SIZE: usize = 1
+        + 16
+        + 16
+        + 1
+        + 10
+        + Blob::<MAX_SPKI_LEN>::MAX_SIZE
+        + 12
+        + Blob::<MAX_SEALED_KEY_LEN>::MAX_SIZE;
+}
+
+/// The content of one audit record (seed §7.1: acting UserID, time, action,
+/// outcome, target UserID, KeyID, cause).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the chain; the firmware keeps the counter.
+    pub seq: u64,
+    /// Chain hash of the previous record (all zero before the first).
+    pub prev: [u8; 32],
+    /// Platform time, Unix seconds.
+    pub time: i64,
+    /// Firmware boot counter, so that restarts are visible in the chain.
+    pub boot: u32,
+    /// The operation.
+    pub action: SubFunction,
+    /// `None` for success, otherwise the cause of the failure.
+    pub failure: Option<ErrorType>,
+    /// The acting user, when the firmware established one.
+    pub actor: Option<UserId>,
+    /// The user the action was about (new user, key owner, signer).
+    pub target_user: Option<UserId>,
+    /// The key the action was about.
+    pub key_id: Option<KeyId>,
+}
+
+/// An [`AuditEntry`] with its chain hash authenticated by the firmware.
+///
+/// `chain = SHA-256("sam/audit/v1" ‖ postcard(entry))`, and the next
+/// entry's `prev` is this `chain`; `mac = HMAC-SHA-256(audit key, chain)`.
+/// Editing a record breaks its MAC, dropping or reordering records breaks
+/// `prev`, and cutting the tail is caught because the firmware remembers the
+/// last `seq` it issued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// What happened.
+    pub entry: AuditEntry,
+    /// HMAC-SHA-256 over the chain hash.
+    pub mac: [u8; 32],
+}
+
+impl AuditRecord {
+    /// Largest postcard encoding.
+    pub const MAX_SIZE: usize = 10 + 32 + 10 + 5 + 3 + 4 + 17 + 17 + 17 + 32;
+}
