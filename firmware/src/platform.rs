@@ -1,0 +1,58 @@
+//! What the firmware needs from the device it runs on.
+//!
+//! The firmware has no clock, no RNG, no storage and no crypto engine of its
+//! own: a CP5 module gets them from the HSM's operating system and crypto
+//! modules, the simulator from the host OS and aws-lc-rs, tests from the
+//! deterministic [`crate::testing`] platform. The firmware decides; the
+//! platform computes and remembers.
+
+use crate::crypto::Crypto;
+use alloc::vec::Vec;
+
+/// A platform service failed. The firmware answers `NotOperational`: a
+/// device that cannot tell the time or draw randomness must not sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformError;
+
+/// Secure persistent storage slots. Each slot holds one small blob that the
+/// platform writes atomically (all of the new value or all of the old).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// Administrators, IdP trust anchors, initialization flag. Written only
+    /// by the dual-control management commands.
+    Config,
+    /// Boot counter and the audit chain head. Written by every audited
+    /// operation.
+    Counters,
+}
+
+/// The services of the device.
+///
+/// Implementations must be usable from several threads at once: the
+/// firmware serves requests in parallel and keeps its own shared state
+/// behind short locks.
+pub trait Platform: Send + Sync {
+    /// The crypto engine.
+    type Crypto: Crypto;
+
+    /// The crypto engine.
+    fn crypto(&self) -> &Self::Crypto;
+
+    /// Fills `buf` from a cryptographically secure RNG.
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), PlatformError>;
+
+    /// The time, in Unix seconds. Validity windows of identity tokens are
+    /// checked against it, so it must come from a clock the host cannot set.
+    fn now(&self) -> Result<i64, PlatformError>;
+
+    /// The 32-byte Master Backup Key of the configured MBK slot. All module
+    /// keys (wrapping, MAC, audit, attestation) are derived from it, so two
+    /// devices loaded with the same MBK serve the same users and keys.
+    fn master_key(&self, out: &mut [u8; 32]) -> Result<(), PlatformError>;
+
+    /// Reads a slot; `Ok(None)` if it was never written.
+    fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError>;
+
+    /// Replaces a slot's content atomically and durably before returning.
+    fn store(&self, slot: Slot, data: &[u8]) -> Result<(), PlatformError>;
+}
