@@ -77,9 +77,17 @@ fn pkcs1v15(hash: HashAlgorithm) -> Pkcs1v15Sign {
     }
 }
 
+/// The bit length of an RSA modulus.
+///
+/// Not `n_bits_precision`: that is the limb-aligned storage width, so a
+/// 1985- to 2047-bit modulus reads as 2048 and would pass the policy.
+fn modulus_bits<K: rsa::traits::PublicKeyParts>(key: &K) -> usize {
+    key.n().bits() as usize
+}
+
 fn rsa_public(spki: &[u8]) -> Result<RsaPublicKey, CryptoError> {
     let key = RsaPublicKey::from_public_key_der(spki).map_err(|_| CryptoError)?;
-    let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as usize;
+    let bits = modulus_bits(&key);
     if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
         return Err(CryptoError);
     }
@@ -102,7 +110,10 @@ impl Crypto for Portable {
             HashAlgorithm::Sha512 => feed::<Sha512>(parts),
         };
         // Every output is at most 64 bytes, so `Digest::new` cannot fail.
-        d.unwrap_or(Digest { bytes: [0; 64], len: 0 })
+        d.unwrap_or(Digest {
+            bytes: [0; 64],
+            len: 0,
+        })
     }
 
     fn hmac_sha256(&self, key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
@@ -124,7 +135,13 @@ impl Crypto for Portable {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
         Aes256Gcm::new(key.into())
-            .encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                &Nonce::from(*nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| CryptoError)
     }
 
@@ -136,7 +153,13 @@ impl Crypto for Portable {
         ciphertext: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         Aes256Gcm::new(key.into())
-            .decrypt(&Nonce::from(*nonce), Payload { msg: ciphertext, aad })
+            .decrypt(
+                &Nonce::from(*nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError)
     }
@@ -155,18 +178,20 @@ impl Crypto for Portable {
             SpkiKind::P256 => {
                 let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki)
                     .map_err(|_| CryptoError)?;
-                let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|_| CryptoError)?;
+                let sig =
+                    p256::ecdsa::DerSignature::try_from(signature).map_err(|_| CryptoError)?;
                 key.verify_prehash(digest, &sig).map_err(|_| CryptoError)
             }
             SpkiKind::P384 => {
                 let key = p384::ecdsa::VerifyingKey::from_public_key_der(spki)
                     .map_err(|_| CryptoError)?;
-                let sig = p384::ecdsa::DerSignature::try_from(signature).map_err(|_| CryptoError)?;
+                let sig =
+                    p384::ecdsa::DerSignature::try_from(signature).map_err(|_| CryptoError)?;
                 key.verify_prehash(digest, &sig).map_err(|_| CryptoError)
             }
-            SpkiKind::Rsa => {
-                rsa_public(spki)?.verify(pkcs1v15(hash), digest, signature).map_err(|_| CryptoError)
-            }
+            SpkiKind::Rsa => rsa_public(spki)?
+                .verify(pkcs1v15(hash), digest, signature)
+                .map_err(|_| CryptoError),
         }
     }
 
@@ -188,14 +213,20 @@ impl Crypto for Portable {
                 let bits = alg.rsa_bits().ok_or(CryptoError)?;
                 let key = RsaPrivateKey::new(rng, bits).map_err(|_| CryptoError)?;
                 let private_pkcs8 = Zeroizing::new(
-                    key.to_pkcs8_der().map_err(|_| CryptoError)?.as_bytes().to_vec(),
+                    key.to_pkcs8_der()
+                        .map_err(|_| CryptoError)?
+                        .as_bytes()
+                        .to_vec(),
                 );
                 let public_spki = key
                     .to_public_key()
                     .to_public_key_der()
                     .map_err(|_| CryptoError)?
                     .into_vec();
-                Ok(GeneratedKey { private_pkcs8, public_spki })
+                Ok(GeneratedKey {
+                    private_pkcs8,
+                    public_spki,
+                })
             }
         }
     }
@@ -215,25 +246,26 @@ impl Crypto for Portable {
             KeyAlgorithm::EcP256 => {
                 let key = p256::ecdsa::SigningKey::from_pkcs8_der(private_pkcs8)
                     .map_err(|_| CryptoError)?;
-                let sig: p256::ecdsa::DerSignature =
-                    key.sign_prehash_with_rng(rng, digest).map_err(|_| CryptoError)?;
+                let sig: p256::ecdsa::DerSignature = key
+                    .sign_prehash_with_rng(rng, digest)
+                    .map_err(|_| CryptoError)?;
                 Ok(sig.as_bytes().to_vec())
             }
             KeyAlgorithm::EcP384 => {
                 let key = p384::ecdsa::SigningKey::from_pkcs8_der(private_pkcs8)
                     .map_err(|_| CryptoError)?;
-                let sig: p384::ecdsa::DerSignature =
-                    key.sign_prehash_with_rng(rng, digest).map_err(|_| CryptoError)?;
+                let sig: p384::ecdsa::DerSignature = key
+                    .sign_prehash_with_rng(rng, digest)
+                    .map_err(|_| CryptoError)?;
                 Ok(sig.as_bytes().to_vec())
             }
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let key =
-                    RsaPrivateKey::from_pkcs8_der(private_pkcs8).map_err(|_| CryptoError)?;
-                let bits = rsa::traits::PublicKeyParts::n_bits_precision(&key) as usize;
-                if Some(bits) != alg.rsa_bits() {
+                let key = RsaPrivateKey::from_pkcs8_der(private_pkcs8).map_err(|_| CryptoError)?;
+                if Some(modulus_bits(&key)) != alg.rsa_bits() {
                     return Err(CryptoError);
                 }
-                key.sign_with_rng(rng, pkcs1v15(hash), digest).map_err(|_| CryptoError)
+                key.sign_with_rng(rng, pkcs1v15(hash), digest)
+                    .map_err(|_| CryptoError)
             }
         }
     }
@@ -248,8 +280,18 @@ fn ec_pair<K: EncodePrivateKey, V: EncodePublicKey>(
     key: &K,
     public: &V,
 ) -> Result<GeneratedKey, CryptoError> {
-    let private_pkcs8 =
-        Zeroizing::new(key.to_pkcs8_der().map_err(|_| CryptoError)?.as_bytes().to_vec());
-    let public_spki = public.to_public_key_der().map_err(|_| CryptoError)?.into_vec();
-    Ok(GeneratedKey { private_pkcs8, public_spki })
+    let private_pkcs8 = Zeroizing::new(
+        key.to_pkcs8_der()
+            .map_err(|_| CryptoError)?
+            .as_bytes()
+            .to_vec(),
+    );
+    let public_spki = public
+        .to_public_key_der()
+        .map_err(|_| CryptoError)?
+        .into_vec();
+    Ok(GeneratedKey {
+        private_pkcs8,
+        public_spki,
+    })
 }

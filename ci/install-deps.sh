@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine with rustup.
+set -euo pipefail
+
+rustup target add thumbv7em-none-eabihf
+rustup component add rustfmt clippy 2>/dev/null || true
+
+# Tools the tests call. openssl checks what the firmware produces.
+packages=(openssl)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
