@@ -49,7 +49,11 @@ impl<const N: usize> Blob<N> {
 
     /// Takes `bytes`, refusing more than `N` of them.
     pub fn from_vec(bytes: Vec<u8>) -> Result<Self, TooLong> {
-        if bytes.len() > N { Err(TooLong) } else { Ok(Self(bytes)) }
+        if bytes.len() > N {
+            Err(TooLong)
+        } else {
+            Ok(Self(bytes))
+        }
     }
 
     /// The bytes.
@@ -126,7 +130,11 @@ impl<T, const N: usize> List<T, N> {
 
     /// Takes `items`, refusing more than `N` of them.
     pub fn from_vec(items: Vec<T>) -> Result<Self, TooLong> {
-        if items.len() > N { Err(TooLong) } else { Ok(Self(items)) }
+        if items.len() > N {
+            Err(TooLong)
+        } else {
+            Ok(Self(items))
+        }
     }
 
     /// Appends, refusing to exceed `N`.

@@ -142,11 +142,19 @@ mod tests {
 
     #[test]
     fn exactly_four_errors_are_exempt_from_audit() {
-        let exempt: alloc::vec::Vec<_> =
-            ErrorType::ALL.iter().filter(|e| !e.is_audited()).map(|e| e.name()).collect();
+        let exempt: alloc::vec::Vec<_> = ErrorType::ALL
+            .iter()
+            .filter(|e| !e.is_audited())
+            .map(|e| e.name())
+            .collect();
         assert_eq!(
             exempt,
-            ["ContainerParseError", "UnknownCredentialType", "AuthenticationError", "UnknownUser"]
+            [
+                "ContainerParseError",
+                "UnknownCredentialType",
+                "AuthenticationError",
+                "UnknownUser"
+            ]
         );
     }
 }

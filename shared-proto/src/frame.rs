@@ -144,7 +144,9 @@ pub fn frame_len(prefix: [u8; 4]) -> Result<usize, FrameError> {
 /// Decodes one whole frame (length prefix included) from `bytes`, which
 /// must hold exactly that frame.
 pub fn decode_frame(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
-    let (prefix, rest) = bytes.split_first_chunk::<4>().ok_or(FrameError::Truncated)?;
+    let (prefix, rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or(FrameError::Truncated)?;
     let len = frame_len(*prefix)?;
     match rest.len().cmp(&len) {
         core::cmp::Ordering::Less => return Err(FrameError::Truncated),
@@ -165,5 +167,9 @@ pub fn decode_frame_payload(payload: &[u8]) -> Result<Frame<'_>, FrameError> {
     if body.len() > MAX_BODY_LEN {
         return Err(FrameError::Oversize);
     }
-    Ok(Frame { word: u16::from_be_bytes(*word), request_id: u32::from_be_bytes(*id), body })
+    Ok(Frame {
+        word: u16::from_be_bytes(*word),
+        request_id: u32::from_be_bytes(*id),
+        body,
+    })
 }

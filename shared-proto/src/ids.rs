@@ -110,8 +110,13 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// All algorithms, for tests and help texts.
-    pub const ALL: [KeyAlgorithm; 5] =
-        [Self::EcP256, Self::EcP384, Self::Rsa2048, Self::Rsa3072, Self::Rsa4096];
+    pub const ALL: [KeyAlgorithm; 5] = [
+        Self::EcP256,
+        Self::EcP384,
+        Self::Rsa2048,
+        Self::Rsa3072,
+        Self::Rsa4096,
+    ];
 
     /// RSA modulus size in bits, `None` for EC.
     pub const fn rsa_bits(self) -> Option<usize> {

@@ -30,8 +30,14 @@ pub struct Digest {
 impl Digest {
     /// Copies a digest of at most 64 bytes.
     pub fn new(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let mut d = Self { bytes: [0; 64], len: bytes.len() };
-        d.bytes.get_mut(..bytes.len()).ok_or(CryptoError)?.copy_from_slice(bytes);
+        let mut d = Self {
+            bytes: [0; 64],
+            len: bytes.len(),
+        };
+        d.bytes
+            .get_mut(..bytes.len())
+            .ok_or(CryptoError)?
+            .copy_from_slice(bytes);
         Ok(d)
     }
 

@@ -21,14 +21,20 @@ pub struct FirmwareRng<'a> {
 
 impl core::fmt::Debug for FirmwareRng<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("FirmwareRng").field("failed", &self.failed).finish()
+        f.debug_struct("FirmwareRng")
+            .field("failed", &self.failed)
+            .finish()
     }
 }
 
 impl<'a> FirmwareRng<'a> {
     /// Wraps a platform RNG function.
     pub fn new(source: &'a (dyn Fn(&mut [u8]) -> Result<(), PlatformError> + Sync)) -> Self {
-        Self { source, failed: false, filler: 0x9e37_79b9_7f4a_7c15 }
+        Self {
+            source,
+            failed: false,
+            filler: 0x9e37_79b9_7f4a_7c15,
+        }
     }
 
     /// Whether any draw failed.
@@ -38,7 +44,11 @@ impl<'a> FirmwareRng<'a> {
 
     /// Fills `buf`, reporting failure directly (for the firmware's own use).
     pub fn fill(&mut self, buf: &mut [u8]) -> Result<(), PlatformError> {
-        let r = if self.failed { Err(PlatformError) } else { (self.source)(buf) };
+        let r = if self.failed {
+            Err(PlatformError)
+        } else {
+            (self.source)(buf)
+        };
         if r.is_err() {
             self.failed = true;
             for b in buf.iter_mut() {

@@ -1,0 +1,129 @@
+//! The audit trail: one hash-chained, MAC-tagged record per audited outcome.
+//!
+//! The firmware keeps only the chain head and the next sequence number (in
+//! the counters slot); the records themselves go to the host. Editing a
+//! record breaks its MAC, removing or reordering one breaks the chain, and
+//! cutting the tail is seen because the firmware's counter runs ahead of the
+//! last stored record. The counters are stored before the record leaves the
+//! firmware, so a record the host holds is always covered by the counter.
+
+use crate::core::{Firmware, encode, mac_eq};
+use crate::crypto::Crypto;
+use crate::keys::ModuleKeys;
+use crate::platform::Platform;
+use crate::state::Counters;
+use sam_proto::ErrorType;
+use sam_proto::command::{AuditCursor, SubFunction};
+use sam_proto::ids::{KeyId, UserId};
+use sam_proto::records::{AuditEntry, AuditRecord};
+
+const CHAIN_LABEL: &[u8] = b"sam/audit/v1";
+const CURSOR_LABEL: &[u8] = b"sam/audit-cursor/v1";
+
+/// Who and what an audit record is about. Filled in as an operation learns
+/// it, so that a failure is recorded with everything known at that point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// The acting user, once authenticated.
+    pub actor: Option<UserId>,
+    /// The user acted upon.
+    pub target_user: Option<UserId>,
+    /// The key acted upon.
+    pub key_id: Option<KeyId>,
+}
+
+impl<P: Platform> Firmware<P> {
+    /// Issues the next audit record and advances the durable counters.
+    pub(crate) fn audit(
+        &self,
+        keys: &ModuleKeys,
+        action: SubFunction,
+        failure: Option<ErrorType>,
+        subject: &Subject,
+    ) -> Result<AuditRecord, ErrorType> {
+        let time = self.now()?;
+        let mut counters = self.counters.lock();
+        let entry = AuditEntry {
+            seq: counters.next_seq,
+            prev: counters.head,
+            time,
+            boot: counters.boot,
+            action,
+            failure,
+            actor: subject.actor,
+            target_user: subject.target_user,
+            key_id: subject.key_id,
+        };
+        let chain = self.chain_hash(&entry)?;
+        let next = Counters {
+            boot: counters.boot,
+            next_seq: counters
+                .next_seq
+                .checked_add(1)
+                .ok_or(ErrorType::NotOperational)?,
+            head: chain,
+        };
+        next.store(&self.platform)
+            .map_err(|_| ErrorType::NotOperational)?;
+        *counters = next;
+        drop(counters);
+        let mac = self.crypto().hmac_sha256(&keys.audit, &[&chain]);
+        Ok(AuditRecord { entry, mac })
+    }
+
+    fn chain_hash(&self, entry: &AuditEntry) -> Result<[u8; 32], ErrorType> {
+        Ok(self.sha256(&[CHAIN_LABEL, &encode(entry)?]))
+    }
+
+    fn cursor_mac(&self, keys: &ModuleKeys, next_seq: u64, chain: &[u8; 32]) -> [u8; 32] {
+        self.crypto()
+            .hmac_sha256(&keys.audit, &[CURSOR_LABEL, &next_seq.to_be_bytes(), chain])
+    }
+
+    /// A cursor authenticated by the firmware.
+    pub(crate) fn cursor(&self, keys: &ModuleKeys, next_seq: u64, chain: [u8; 32]) -> AuditCursor {
+        AuditCursor {
+            next_seq,
+            chain,
+            mac: self.cursor_mac(keys, next_seq, &chain),
+        }
+    }
+
+    /// Checks consecutive records starting at `cursor` (the chain's start if
+    /// `None`). Returns the index of the first bad record, if any, and the
+    /// cursor after the last good one.
+    pub(crate) fn verify_chain(
+        &self,
+        keys: &ModuleKeys,
+        records: &[AuditRecord],
+        cursor: Option<&AuditCursor>,
+    ) -> Result<(Option<u16>, AuditCursor), ErrorType> {
+        let (mut next_seq, mut chain) = match cursor {
+            None => (0, [0u8; 32]),
+            Some(c) => {
+                if !mac_eq(&c.mac, &self.cursor_mac(keys, c.next_seq, &c.chain)) {
+                    return Err(ErrorType::InvalidInput);
+                }
+                (c.next_seq, c.chain)
+            }
+        };
+        for (i, r) in records.iter().enumerate() {
+            let h = self.chain_hash(&r.entry)?;
+            let mac = self.crypto().hmac_sha256(&keys.audit, &[&h]);
+            let good = mac_eq(&mac, &r.mac) && r.entry.seq == next_seq && r.entry.prev == chain;
+            if !good {
+                let index = u16::try_from(i).map_err(|_| ErrorType::InvalidInput)?;
+                return Ok((Some(index), self.cursor(keys, next_seq, chain)));
+            }
+            next_seq = next_seq.checked_add(1).ok_or(ErrorType::InvalidInput)?;
+            chain = h;
+        }
+        Ok((None, self.cursor(keys, next_seq, chain)))
+    }
+
+    /// The counters as they are now.
+    pub(crate) fn audit_position(&self) -> (u64, [u8; 32], u32) {
+        let c = self.counters.lock();
+        (c.next_seq, c.head, c.boot)
+    }
+}

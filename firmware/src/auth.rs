@@ -1,0 +1,305 @@
+//! Who is asking: identity tokens, technical signatures and administrator
+//! approvals, all verified inside the firmware.
+
+use crate::anchors::Anchor;
+use crate::core::{Firmware, Operational};
+use crate::crypto::Crypto;
+use crate::platform::Platform;
+use crate::state::admin_spki;
+use alloc::string::String;
+use alloc::vec::Vec;
+use sam_proto::ErrorType;
+use sam_proto::asn1::{IdentificationLevel, SignedIdentityToken};
+use sam_proto::command::{Approvals, Authentication, Credential, SubFunction, TechnicalSignature};
+use sam_proto::frame::decode_exact;
+use sam_proto::ids::{HashAlgorithm, Role, UserId, Uuid};
+use sam_proto::records::{CertFingerprint, UserRecord};
+
+const TECHNICAL_LABEL: &[u8] = b"sam/technical/v1";
+const APPROVAL_LABEL: &[u8] = b"sam/admin-approval/v1";
+
+/// Why an identity token was refused. The caller turns it into
+/// `AuthenticationError` (a credential) or `InvalidAuthentication` (the
+/// token inside a SAD); the variant itself only reaches logs and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFault {
+    /// Not a strict-DER `SignedIdentityToken`, or an unusable field.
+    Malformed,
+    /// No trusted IdP certificate matches the token's `signer`.
+    UntrustedIssuer,
+    /// The signature algorithm does not fit the IdP key.
+    AlgorithmMismatch,
+    /// The IdP signature does not verify.
+    BadSignature,
+    /// `notBefore` is in the future.
+    NotYetValid,
+    /// `notAfter` is in the past.
+    Expired,
+    /// Identification level missing or below "substantial".
+    LevelTooLow,
+}
+
+/// A token whose signature, validity and level were checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The token's userId.
+    pub user_id: UserId,
+    /// The IdP certificate that signed it.
+    pub anchor: CertFingerprint,
+    /// Start of validity, Unix seconds.
+    pub not_before: i64,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+    /// The SAD public key extension (DER SPKI), if present.
+    pub sad_key: Option<Vec<u8>>,
+    /// The signing scope extension, if present.
+    pub scope: Option<String>,
+}
+
+/// The authenticated acting user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Its record, authenticated.
+    pub record: UserRecord,
+    /// The IdP certificate whose token authenticated it; `None` for a
+    /// technical signature. Signer_Maintenance needs it for the
+    /// self-modification rule (seed §7.1.3).
+    pub via: Option<CertFingerprint>,
+}
+
+impl Actor {
+    /// The acting UserID.
+    pub fn user_id(&self) -> UserId {
+        self.record.user_id
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.record.role
+    }
+}
+
+fn find_anchor<'a>(anchors: &'a [Anchor], token: &SignedIdentityToken) -> Option<&'a Anchor> {
+    anchors
+        .iter()
+        .find(|a| token.signer.matches_parts(&a.issuer, &a.serial))
+}
+
+impl<P: Platform> Firmware<P> {
+    /// Verifies an identity token: trusted IdP, signature, validity window
+    /// against the platform clock, identification level.
+    pub(crate) fn verify_token(
+        &self,
+        op: &Operational,
+        token: &SignedIdentityToken,
+        now: i64,
+    ) -> Result<VerifiedToken, TokenFault> {
+        let anchor = find_anchor(&op.anchors, token).ok_or(TokenFault::UntrustedIssuer)?;
+        let (hash, scheme) = sam_proto::asn1::signature_hash(&token.signature_algorithm)
+            .map_err(|_| TokenFault::AlgorithmMismatch)?;
+        let kind = crate::crypto::portable::spki_kind(&anchor.spki)
+            .map_err(|_| TokenFault::UntrustedIssuer)?;
+        if !crate::signing_alg::scheme_fits(scheme, kind) {
+            return Err(TokenFault::AlgorithmMismatch);
+        }
+        let signed = token.signed_bytes().map_err(|_| TokenFault::Malformed)?;
+        let digest = self.crypto().digest(hash, &[&signed]);
+        self.crypto()
+            .verify(
+                &anchor.spki,
+                hash,
+                digest.as_bytes(),
+                token.signature.as_bytes(),
+            )
+            .map_err(|_| TokenFault::BadSignature)?;
+        let data = &token.data;
+        let not_before = unix(&data.not_before);
+        let not_after = unix(&data.not_after);
+        if now < not_before {
+            return Err(TokenFault::NotYetValid);
+        }
+        if now > not_after {
+            return Err(TokenFault::Expired);
+        }
+        match data.identification_level() {
+            Ok(Some(level)) if level >= IdentificationLevel::Substantial => {}
+            Ok(_) => return Err(TokenFault::LevelTooLow),
+            Err(_) => return Err(TokenFault::Malformed),
+        }
+        let user_id = Uuid::parse(&data.user_id).map_err(|_| TokenFault::Malformed)?;
+        let sad_key = match data.sad_public_key() {
+            Ok(k) => k
+                .map(|k| der::Encode::to_der(&k))
+                .transpose()
+                .map_err(|_| TokenFault::Malformed)?,
+            Err(_) => return Err(TokenFault::Malformed),
+        };
+        let scope = data.signing_scope().map_err(|_| TokenFault::Malformed)?;
+        Ok(VerifiedToken {
+            user_id,
+            anchor: anchor.fingerprint,
+            not_before,
+            not_after,
+            sad_key,
+            scope,
+        })
+    }
+
+    /// Authenticates the acting user of a peering request. `params` is the
+    /// postcard encoding of the request without its `auth` part; a technical
+    /// signature covers it.
+    ///
+    /// Errors, all unaudited (seed §7.1): `UnknownCredentialType`,
+    /// `AuthenticationError` (bad token, tampered record, IdP not listed for
+    /// the user, bad technical signature), `UnknownUser` (no record, or a
+    /// record of someone else).
+    pub(crate) fn authenticate(
+        &self,
+        op: &Operational,
+        code: SubFunction,
+        auth: &Authentication,
+        params: &[u8],
+    ) -> Result<Actor, ErrorType> {
+        let now = self.now()?;
+        match auth.credential.kind {
+            Credential::IDENTITY_TOKEN => {
+                let token = SignedIdentityToken::from_der_strict(&auth.credential.value)
+                    .map_err(|_| ErrorType::AuthenticationError)?;
+                let verified = self
+                    .verify_token(op, &token, now)
+                    .map_err(|_| ErrorType::AuthenticationError)?;
+                let record = self.actor_record(op, auth)?;
+                if record.user_id != verified.user_id {
+                    return Err(ErrorType::UnknownUser);
+                }
+                if !record.idp_certs.contains(&verified.anchor) {
+                    return Err(ErrorType::AuthenticationError);
+                }
+                Ok(Actor {
+                    record,
+                    via: Some(verified.anchor),
+                })
+            }
+            Credential::TECHNICAL_SIGNATURE => {
+                let ts: TechnicalSignature =
+                    decode_exact(&auth.credential.value, auth.credential.value.len())
+                        .map_err(|_| ErrorType::AuthenticationError)?;
+                let record = self.actor_record(op, auth)?;
+                let key = match (&record.role, &record.technical_key) {
+                    (Role::PrivilegedUserTechnical, Some(key)) => key.clone(),
+                    _ => return Err(ErrorType::AuthenticationError),
+                };
+                if !self.challenges.lock().consume(&ts.challenge, now) {
+                    return Err(ErrorType::AuthenticationError);
+                }
+                let digest = technical_digest(self.crypto(), code, &ts.challenge, params);
+                self.crypto()
+                    .verify(&key, HashAlgorithm::Sha256, &digest, &ts.signature)
+                    .map_err(|_| ErrorType::AuthenticationError)?;
+                Ok(Actor { record, via: None })
+            }
+            _ => Err(ErrorType::UnknownCredentialType),
+        }
+    }
+
+    fn actor_record(
+        &self,
+        op: &Operational,
+        auth: &Authentication,
+    ) -> Result<UserRecord, ErrorType> {
+        let sealed = auth.actor.as_ref().ok_or(ErrorType::UnknownUser)?;
+        self.open_record(&op.keys, sealed)
+            .cloned()
+            .map_err(|_| ErrorType::AuthenticationError)
+    }
+
+    /// Dual control: at least two distinct administrators of `enrolled`
+    /// signed this command, its parameters and a fresh challenge. One
+    /// administrator, the same one twice, an unknown key, a bad signature or
+    /// a used challenge all give `NotAuthorized`.
+    pub(crate) fn check_approvals(
+        &self,
+        code: SubFunction,
+        params: &[u8],
+        approvals: &Approvals,
+        enrolled: &[sam_proto::bounded::Blob<{ sam_proto::command::ADMIN_KEY_LEN }>],
+    ) -> Result<(), ErrorType> {
+        let now = self.now()?;
+        if !self.challenges.lock().consume(&approvals.challenge, now) {
+            return Err(ErrorType::NotAuthorized);
+        }
+        let digest = approval_digest(self.crypto(), code, &approvals.challenge, params);
+        let mut seen: Vec<&[u8]> = Vec::new();
+        for a in approvals.approvals.iter() {
+            let admin: &[u8] = &a.admin;
+            if !enrolled.iter().any(|e| e.as_slice() == admin) || seen.contains(&admin) {
+                return Err(ErrorType::NotAuthorized);
+            }
+            self.crypto()
+                .verify(
+                    &admin_spki(admin),
+                    HashAlgorithm::Sha256,
+                    &digest,
+                    &a.signature,
+                )
+                .map_err(|_| ErrorType::NotAuthorized)?;
+            seen.push(admin);
+        }
+        if seen.len() < 2 {
+            return Err(ErrorType::NotAuthorized);
+        }
+        Ok(())
+    }
+}
+
+/// The digest an administrator signs (ECDSA P-256) to approve command
+/// `code` with parameters `params` (postcard) under `challenge`:
+/// `SHA-256("sam/admin-approval/v1" ‖ challenge ‖ code BE ‖ SHA-256(params))`.
+pub fn approval_digest<C: crate::crypto::Crypto + ?Sized>(
+    crypto: &C,
+    code: SubFunction,
+    challenge: &[u8; 32],
+    params: &[u8],
+) -> [u8; 32] {
+    bound_digest(crypto, APPROVAL_LABEL, code, challenge, params)
+}
+
+/// The digest a Privileged User Technical signs, built like
+/// [`approval_digest`] under the label `"sam/technical/v1"`; `params` is
+/// the postcard encoding of the request without its `auth`.
+pub fn technical_digest<C: crate::crypto::Crypto + ?Sized>(
+    crypto: &C,
+    code: SubFunction,
+    challenge: &[u8; 32],
+    params: &[u8],
+) -> [u8; 32] {
+    bound_digest(crypto, TECHNICAL_LABEL, code, challenge, params)
+}
+
+fn bound_digest<C: crate::crypto::Crypto + ?Sized>(
+    crypto: &C,
+    label: &[u8],
+    code: SubFunction,
+    challenge: &[u8; 32],
+    params: &[u8],
+) -> [u8; 32] {
+    let inner = crypto.digest(HashAlgorithm::Sha256, &[params]);
+    let d = crypto.digest(
+        HashAlgorithm::Sha256,
+        &[
+            label,
+            challenge,
+            &code.code().to_be_bytes(),
+            inner.as_bytes(),
+        ],
+    );
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_bytes().get(..32).unwrap_or(&[0; 32]));
+    out
+}
+
+/// Unix seconds of a GeneralizedTime (the type cannot hold dates before
+/// 1970, so the conversion cannot go negative).
+fn unix(t: &der::asn1::GeneralizedTime) -> i64 {
+    i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
+}

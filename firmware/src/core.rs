@@ -1,0 +1,183 @@
+//! The firmware instance: its state and the services every operation uses.
+
+use crate::crypto::{Crypto, FirmwareRng};
+
+use crate::keys::ModuleKeys;
+use crate::platform::{Platform, PlatformError};
+use crate::selftest;
+use crate::state::{Challenges, Config, Counters, ReplaySet};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use sam_proto::ErrorType;
+use sam_proto::command::FirmwareState;
+use spin::{Mutex, RwLock};
+
+/// Firmware version, `major << 8 | minor`.
+pub const FIRMWARE_VERSION: u16 = 0x0001;
+
+/// What exists once the firmware is initialized.
+#[derive(Debug)]
+pub struct Operational {
+    /// Keys derived from the MBK.
+    pub keys: ModuleKeys,
+    /// Administrators and IdP trust anchors.
+    pub config: Config,
+    /// The trust anchors, parsed once.
+    pub anchors: Vec<crate::anchors::Anchor>,
+}
+
+/// One SAM firmware instance.
+///
+/// The firmware serves requests in parallel. Its shared state is split so
+/// that the signing path takes each lock only briefly: the configuration
+/// behind a read-write lock (written only by dual-control commands), the
+/// audit counters, the challenges and the replay set each behind their own
+/// mutex.
+pub struct Firmware<P: Platform> {
+    pub(crate) platform: P,
+    pub(crate) operational: RwLock<Option<Operational>>,
+    pub(crate) failed: AtomicBool,
+    pub(crate) counters: Mutex<Counters>,
+    pub(crate) challenges: Mutex<Challenges>,
+    pub(crate) replay: Mutex<ReplaySet>,
+    /// Platform time at boot: tokens issued before it are refused for
+    /// signing (see [`ReplaySet`]).
+    pub(crate) boot_time: i64,
+}
+
+impl<P: Platform> core::fmt::Debug for Firmware<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Firmware")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl<P: Platform> Firmware<P> {
+    /// Boots the firmware on `platform`: runs the known-answer self-tests,
+    /// counts the boot, and if the configuration slot holds an initialized
+    /// configuration, derives the module keys from the MBK.
+    ///
+    /// A failed self-test or platform service leaves the firmware in
+    /// [`FirmwareState::Failed`], where every request answers
+    /// `NotOperational`; booting itself never fails.
+    pub fn boot(platform: P) -> Self {
+        let fw = Self {
+            boot_time: platform.now().unwrap_or(i64::MAX),
+            platform,
+            operational: RwLock::new(None),
+            failed: AtomicBool::new(false),
+            counters: Mutex::new(Counters::default()),
+            challenges: Mutex::new(Challenges::default()),
+            replay: Mutex::new(ReplaySet::default()),
+        };
+        if fw.start().is_err() {
+            fw.failed.store(true, Ordering::SeqCst);
+        }
+        fw
+    }
+
+    fn start(&self) -> Result<(), PlatformError> {
+        if self.boot_time == i64::MAX {
+            return Err(PlatformError);
+        }
+        selftest::run(self.platform.crypto()).map_err(|_| PlatformError)?;
+        let mut counters = Counters::load(&self.platform)?;
+        counters.boot = counters.boot.checked_add(1).ok_or(PlatformError)?;
+        counters.store(&self.platform)?;
+        *self.counters.lock() = counters;
+        if let Some(config) = Config::load(&self.platform)? {
+            let op = self.make_operational(config).map_err(|_| PlatformError)?;
+            *self.operational.write() = Some(op);
+        }
+        Ok(())
+    }
+
+    /// Derives the keys and parses the anchors for `config`.
+    pub(crate) fn make_operational(&self, config: Config) -> Result<Operational, ErrorType> {
+        let mut mbk = zeroize::Zeroizing::new([0u8; 32]);
+        self.platform
+            .master_key(&mut mbk)
+            .map_err(|_| ErrorType::NotOperational)?;
+        let keys = ModuleKeys::derive(self.platform.crypto(), &mbk)
+            .map_err(|_| ErrorType::NotOperational)?;
+        let anchors = crate::anchors::parse_all(self.platform.crypto(), &config.idp_certs)
+            .map_err(|_| ErrorType::NotOperational)?;
+        Ok(Operational {
+            keys,
+            config,
+            anchors,
+        })
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> FirmwareState {
+        if self.failed.load(Ordering::SeqCst) {
+            FirmwareState::Failed
+        } else if self.operational.read().is_some() {
+            FirmwareState::Operational
+        } else {
+            FirmwareState::Uninitialized
+        }
+    }
+
+    /// The platform.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    pub(crate) fn crypto(&self) -> &P::Crypto {
+        self.platform.crypto()
+    }
+
+    pub(crate) fn now(&self) -> Result<i64, ErrorType> {
+        self.platform.now().map_err(|_| ErrorType::NotOperational)
+    }
+
+    /// Runs `f` with an RNG drawing from the platform, and refuses its
+    /// result if any draw failed.
+    pub(crate) fn with_rng<T>(
+        &self,
+        f: impl FnOnce(&mut FirmwareRng<'_>) -> Result<T, ErrorType>,
+    ) -> Result<T, ErrorType> {
+        let source = |buf: &mut [u8]| self.platform.fill_random(buf);
+        let mut rng = FirmwareRng::new(&source);
+        let out = f(&mut rng);
+        if rng.failed() {
+            return Err(ErrorType::NotOperational);
+        }
+        out
+    }
+
+    /// 32 random bytes.
+    pub(crate) fn random32(&self) -> Result<[u8; 32], ErrorType> {
+        let mut b = [0u8; 32];
+        self.platform
+            .fill_random(&mut b)
+            .map_err(|_| ErrorType::NotOperational)?;
+        Ok(b)
+    }
+
+    /// SHA-256 of the concatenation of `parts`.
+    pub(crate) fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let d = self
+            .crypto()
+            .digest(sam_proto::ids::HashAlgorithm::Sha256, parts);
+        let mut out = [0u8; 32];
+        if let Some(src) = d.as_bytes().get(..32) {
+            out.copy_from_slice(src);
+        }
+        out
+    }
+}
+
+/// Constant-time equality of two MACs.
+pub(crate) fn mac_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(&a[..], &b[..]).into()
+}
+
+/// Postcard encoding of a value whose encoding cannot fail (plain structs
+/// of bounded fields); an impossible failure becomes UnexpectedError.
+pub(crate) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ErrorType> {
+    postcard::to_allocvec(v).map_err(|_| ErrorType::UnexpectedError)
+}

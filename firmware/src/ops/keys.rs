@@ -1,0 +1,251 @@
+//! Signer keys: generation, certification request, deletion (seed §7.1.4,
+//! §7.1.5, §5.4).
+//!
+//! A private key exists in plaintext only inside one of these calls (and
+//! inside Signing); it leaves the firmware only wrapped, and every
+//! plaintext copy is a `Zeroizing` buffer that is wiped when the call ends,
+//! on every path.
+
+use super::{Failure, require_role};
+use crate::auth::Actor;
+use crate::core::{Firmware, Operational, encode};
+use crate::crypto::Crypto;
+use crate::platform::Platform;
+use crate::signing_alg::csr_hash;
+use alloc::vec::Vec;
+use der::{Decode, Encode};
+use sam_proto::ErrorType;
+use sam_proto::asn1::{SchemeKind, signature_algorithm};
+use sam_proto::bounded::Blob;
+use sam_proto::command::{
+    Audited, CertificationRequestSigned, DeleteKeyPair, GenerateKeyPair, KeyPairGenerated,
+    SignCertificationRequest, SubFunction,
+};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, Role, Uuid};
+use sam_proto::records::{SealedUserRecord, UserRecord, WrappedKey};
+use x509_cert::request::{CertReq, CertReqInfo, Version};
+
+/// Label of the attestation over a new key.
+const ATTEST_LABEL: &[u8] = b"sam/attest/v1";
+
+impl<P: Platform> Firmware<P> {
+    /// Generate_Signer_Key_Pair.
+    ///
+    /// The key is for `target` (the acting user if `None`), which must be
+    /// a Signer (InvalidInput otherwise, or if its record fails its tag). A
+    /// Signer may generate only for itself (NotAuthorized). The answer
+    /// carries the wrapped key and the attestation: an ECDSA P-256
+    /// signature by the SAM's attestation key over [`attestation_digest`].
+    pub(super) fn generate_key_pair(
+        &self,
+        req: GenerateKeyPair,
+    ) -> Result<KeyPairGenerated, Failure> {
+        let code = SubFunction::GenerateKeyPair;
+        let params = encode(&(&req.target, req.algorithm))?;
+        self.authenticated(
+            code,
+            &req.auth,
+            &params,
+            |op, actor, subject| {
+                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+                let owner = self.target_signer(op, actor, req.target.as_ref())?;
+                subject.target_user = Some(owner.user_id);
+                let key_id = Uuid::from_random(self.random16()?);
+                subject.key_id = Some(key_id);
+                let created = self.now()?;
+                let generated = self.with_rng(|rng| {
+                    self.crypto()
+                        .generate(req.algorithm, rng)
+                        .map_err(|_| ErrorType::UnexpectedError)
+                })?;
+                let wrapped = self.wrap_key(
+                    &op.keys,
+                    key_id,
+                    owner.user_id,
+                    req.algorithm,
+                    created,
+                    &generated,
+                )?;
+                drop(generated);
+                let digest = attestation_digest(self.crypto(), &wrapped)?;
+                let signature = self.with_rng(|rng| {
+                    self.crypto()
+                        .sign(
+                            &op.keys.attestation_private,
+                            KeyAlgorithm::EcP256,
+                            HashAlgorithm::Sha256,
+                            &digest,
+                            rng,
+                        )
+                        .map_err(|_| ErrorType::UnexpectedError)
+                })?;
+                let attestation =
+                    Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)?;
+                Ok((wrapped, attestation))
+            },
+            |(wrapped, attestation), audit| KeyPairGenerated {
+                wrapped,
+                attestation,
+                audit,
+            },
+        )
+    }
+
+    /// Sign_Certification_Request: a PKCS#10 request signed by a signer
+    /// key, for a CertificationRequestInfo the host proposes.
+    ///
+    /// The firmware signs only a strict-DER CertificationRequestInfo of
+    /// version 1 whose subjectPKInfo is byte for byte the public key bound
+    /// in the wrapped key (InvalidInput otherwise): a host cannot obtain a
+    /// proof of possession for a key it substituted. A Signer may ask only
+    /// for its own keys (NotAuthorized).
+    pub(super) fn sign_certification_request(
+        &self,
+        req: SignCertificationRequest,
+    ) -> Result<CertificationRequestSigned, Failure> {
+        let code = SubFunction::SignCertificationRequest;
+        let params = encode(&(&req.wrapped, &req.request_info))?;
+        self.authenticated(
+            code,
+            &req.auth,
+            &params,
+            |op, actor, subject| {
+                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+                subject.key_id = Some(req.wrapped.key_id);
+                subject.target_user = Some(req.wrapped.user_id);
+                let private = self
+                    .unwrap_key(&op.keys, &req.wrapped)
+                    .map_err(|_| ErrorType::InvalidInput)?;
+                if actor.role() == Role::Signer && actor.user_id() != req.wrapped.user_id {
+                    return Err(ErrorType::NotAuthorized);
+                }
+                let info = CertReqInfo::from_der(&req.request_info)
+                    .map_err(|_| ErrorType::InvalidInput)?;
+                let reencoded = info.to_der().map_err(|_| ErrorType::InvalidInput)?;
+                let key = info
+                    .public_key
+                    .to_der()
+                    .map_err(|_| ErrorType::InvalidInput)?;
+                if reencoded != req.request_info.as_slice()
+                    || info.version != Version::V1
+                    || key != req.wrapped.public_key.as_slice()
+                {
+                    return Err(ErrorType::InvalidInput);
+                }
+                let alg = req.wrapped.algorithm;
+                let hash = csr_hash(alg);
+                let digest = self.crypto().digest(hash, &[&reencoded]);
+                let signature = self.with_rng(|rng| {
+                    self.crypto()
+                        .sign(&private, alg, hash, digest.as_bytes(), rng)
+                        .map_err(|_| ErrorType::UnexpectedError)
+                })?;
+                drop(private);
+                let scheme = if alg.rsa_bits().is_some() {
+                    SchemeKind::RsaPkcs1v15
+                } else {
+                    SchemeKind::Ecdsa
+                };
+                let csr = CertReq {
+                    info,
+                    algorithm: signature_algorithm(hash, scheme),
+                    signature: der::asn1::BitString::from_bytes(&signature)
+                        .map_err(|_| ErrorType::UnexpectedError)?,
+                };
+                let der = csr.to_der().map_err(|_| ErrorType::UnexpectedError)?;
+                Blob::from_vec(der).map_err(|_| ErrorType::InvalidInput)
+            },
+            |csr, audit| CertificationRequestSigned { csr, audit },
+        )
+    }
+
+    /// Delete_Signer_Key_Pair: the firmware authorizes and audits; the
+    /// host deletes. No wrapped key for `key_id` (the host found none, or
+    /// gave one with another KeyID) is NotFound; a wrapped key that fails
+    /// its tag is InvalidInput; a Signer may delete only its own keys, a
+    /// Privileged User any (NotAuthorized otherwise).
+    pub(super) fn delete_key_pair(&self, req: DeleteKeyPair) -> Result<Audited, Failure> {
+        let code = SubFunction::DeleteKeyPair;
+        let params = encode(&(req.key_id, &req.wrapped))?;
+        self.authenticated(
+            code,
+            &req.auth,
+            &params,
+            |op, actor, subject| {
+                subject.key_id = Some(req.key_id);
+                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+                let wrapped = req
+                    .wrapped
+                    .as_ref()
+                    .filter(|w| w.key_id == req.key_id)
+                    .ok_or(ErrorType::NotFound)?;
+                subject.target_user = Some(wrapped.user_id);
+                self.unwrap_key(&op.keys, wrapped)
+                    .map_err(|_| ErrorType::InvalidInput)?;
+                if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
+                    return Err(ErrorType::NotAuthorized);
+                }
+                Ok(())
+            },
+            |(), audit| Audited { audit },
+        )
+    }
+
+    /// The Signer a key operation is for: the actor itself, or the
+    /// authenticated `target`.
+    fn target_signer(
+        &self,
+        op: &Operational,
+        actor: &Actor,
+        target: Option<&SealedUserRecord>,
+    ) -> Result<UserRecord, ErrorType> {
+        let record = match target {
+            None => actor.record.clone(),
+            Some(sealed) => self
+                .open_record(&op.keys, sealed)
+                .map_err(|_| ErrorType::InvalidInput)?
+                .clone(),
+        };
+        if actor.role() == Role::Signer && record.user_id != actor.user_id() {
+            return Err(ErrorType::NotAuthorized);
+        }
+        if record.role != Role::Signer {
+            return Err(ErrorType::InvalidInput);
+        }
+        Ok(record)
+    }
+
+    /// 16 random bytes.
+    fn random16(&self) -> Result<[u8; 16], ErrorType> {
+        let mut b = [0u8; 16];
+        self.platform
+            .fill_random(&mut b)
+            .map_err(|_| ErrorType::NotOperational)?;
+        Ok(b)
+    }
+}
+
+/// What the attestation key signs for a new key:
+/// `SHA-256("sam/attest/v1" ‖ postcard(version, key_id, user_id, algorithm,
+/// created, public_key))`, the same fields that the wrapped key binds as
+/// associated data. A relying party holding the attestation key (from
+/// GetStatus) learns that this public key was generated inside a SAM for
+/// this user and KeyID.
+pub fn attestation_digest<C: Crypto + ?Sized>(
+    crypto: &C,
+    wk: &WrappedKey,
+) -> Result<[u8; 32], ErrorType> {
+    let fields = (
+        wk.version,
+        wk.key_id,
+        wk.user_id,
+        wk.algorithm,
+        wk.created,
+        &wk.public_key,
+    );
+    let bytes: Vec<u8> = encode(&fields)?;
+    let d = crypto.digest(HashAlgorithm::Sha256, &[ATTEST_LABEL, &bytes]);
+    d.as_bytes()
+        .try_into()
+        .map_err(|_| ErrorType::UnexpectedError)
+}

@@ -1,0 +1,196 @@
+//! Signing (seed §6.4.4–6.5.4, §7.1.6): the one operation that uses a
+//! signer key, and the reason the SAM exists.
+//!
+//! # The checks, in order
+//!
+//! Each check runs only if every earlier one passed; the first failure is
+//! the answer, and every failure is audited (no error of this operation is
+//! exempt). The order is chosen so that nothing about keys or users is
+//! revealed before the request is shown to come from the signer's IdP.
+//!
+//! | # | check | error |
+//! |---|-------|-------|
+//! | 1 | the SAD is strict DER of `SAD`, at most 128 hash values | MessageParseError |
+//! | 2 | the identity token's `signer` names a trusted IdP certificate, its signature algorithm fits that key and the signature verifies | InvalidAuthentication |
+//! | 3 | the platform clock is inside `notBefore..=notAfter` | InvalidAuthentication |
+//! | 4 | identification level present and at least "substantial" | InvalidAuthentication |
+//! | 5 | the host supplied the signer's user record | UnknownUser |
+//! | 6 | the record's firmware tag verifies | AuthenticationError |
+//! | 7 | the record is the token's user, and lists the IdP certificate that signed the token | InvalidAuthentication |
+//! | 8 | the record's role is Signer | NotAuthorized |
+//! | 9 | the token carries a SAD public key and the scope "signing" | InvalidAuthentication |
+//! | 10 | the SAD signature over DER(SADTBS) verifies with that key | InvalidSignature |
+//! | 11 | the token was issued after this boot (`notBefore` > boot time) | ReplayedSad |
+//! | 12 | the host supplied a wrapped key; its KeyID is the SAD's keyid | NotFound |
+//! | 13 | the wrapped key's AEAD tag verifies (KeyID, UserID, algorithm bound) | InvalidInput |
+//! | 14 | the wrapped key belongs to the token's user | NotAuthorized |
+//! | 15 | the SAD's hash algorithm is one the key signs with | InvalidAlgorithm |
+//! | 16 | 1 to 128 hash values, each as long as that hash's output | InvalidInput |
+//! | 17 | the token has not been used for signing since boot (replay set) | ReplayedSad |
+//! | 18 | the replay set has room | NotOperational |
+//!
+//! Then the key is unwrapped (activated), every hash is signed, and the
+//! plaintext key is wiped (deactivated) before the answer is built. Either
+//! every hash is signed or none is returned.
+//!
+//! # Single use
+//!
+//! A SAD is used once, and so is the identity token that authorizes it:
+//! the replay set holds SHA-256 of the token's signed bytes (the DER of its
+//! CompactIdentityToken, which nobody but the IdP can change). Keying on
+//! the token rather than on the SAD bytes closes two doors: re-signing the
+//! same SADTBS (ECDSA signatures are malleable) and a second SAD made with
+//! the same token's SAD key. The set lives in RAM; after a restart the rule
+//! of check 11 refuses every token that could have been used before it.
+//! The token is admitted to the set only after all other checks passed, so
+//! a refused request does not burn the signer's token.
+
+use super::Failure;
+use crate::auth::TokenFault;
+use crate::core::{Firmware, Operational};
+use crate::crypto::Crypto;
+use crate::crypto::portable::spki_kind;
+use crate::platform::Platform;
+use crate::signing_alg::{key_accepts, sad_signature_hash};
+use crate::state::ReplayRefusal;
+use sam_proto::ErrorType;
+use sam_proto::asn1::Sad;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{MAX_HASHES, Signed, Signing, SubFunction};
+use sam_proto::ids::{Role, Uuid};
+use sam_proto::records::WrappedKey;
+
+/// The extension value that marks a token as a signing authorization.
+pub const SIGNING_SCOPE: &str = "signing";
+
+impl<P: Platform> Firmware<P> {
+    pub(super) fn signing(&self, req: Signing) -> Result<Signed, Failure> {
+        self.audited(
+            SubFunction::Signing,
+            |op, subject| self.sign_checked(op, &req, subject),
+            |signatures, audit| Signed { signatures, audit },
+        )
+    }
+
+    fn sign_checked(
+        &self,
+        op: &Operational,
+        req: &Signing,
+        subject: &mut crate::audit::Subject,
+    ) -> Result<List<Blob<{ sam_proto::command::MAX_SIGNATURE_LEN }>, MAX_HASHES>, ErrorType> {
+        // 1
+        let sad = Sad::from_der_strict(&req.sad).map_err(|_| ErrorType::MessageParseError)?;
+        let tbs = &sad.tbs;
+        if tbs.tbs_hash_values.len() > MAX_HASHES {
+            return Err(ErrorType::MessageParseError);
+        }
+        // 2-4
+        let now = self.now()?;
+        let token =
+            self.verify_token(op, &tbs.identity_token, now)
+                .map_err(|fault: TokenFault| {
+                    let _ = fault;
+                    ErrorType::InvalidAuthentication
+                })?;
+        subject.actor = Some(token.user_id);
+        subject.target_user = Some(token.user_id);
+        // 5-8
+        let sealed = req.signer.as_ref().ok_or(ErrorType::UnknownUser)?;
+        let record = self
+            .open_record(&op.keys, sealed)
+            .map_err(|_| ErrorType::AuthenticationError)?;
+        if record.user_id != token.user_id || !record.idp_certs.contains(&token.anchor) {
+            return Err(ErrorType::InvalidAuthentication);
+        }
+        if record.role != Role::Signer {
+            return Err(ErrorType::NotAuthorized);
+        }
+        // 9-10
+        let sad_key = token
+            .sad_key
+            .as_deref()
+            .ok_or(ErrorType::InvalidAuthentication)?;
+        if token.scope.as_deref() != Some(SIGNING_SCOPE) {
+            return Err(ErrorType::InvalidAuthentication);
+        }
+        let kind = spki_kind(sad_key).map_err(|_| ErrorType::InvalidAuthentication)?;
+        let sad_hash = sad_signature_hash(kind);
+        let tbs_der = sad
+            .signed_bytes()
+            .map_err(|_| ErrorType::MessageParseError)?;
+        let digest = self.crypto().digest(sad_hash, &[&tbs_der]);
+        self.crypto()
+            .verify(
+                sad_key,
+                sad_hash,
+                digest.as_bytes(),
+                sad.signature.as_bytes(),
+            )
+            .map_err(|_| ErrorType::InvalidSignature)?;
+        // 11
+        if token.not_before <= self.boot_time {
+            return Err(ErrorType::ReplayedSad);
+        }
+        // 12-14
+        let key_id = Uuid::parse(&tbs.key_id).map_err(|_| ErrorType::NotFound)?;
+        subject.key_id = Some(key_id);
+        let wrapped: &WrappedKey = req
+            .wrapped
+            .as_ref()
+            .filter(|w| w.key_id == key_id)
+            .ok_or(ErrorType::NotFound)?;
+        let private = self
+            .unwrap_key(&op.keys, wrapped)
+            .map_err(|_| ErrorType::InvalidInput)?;
+        if wrapped.user_id != token.user_id {
+            return Err(ErrorType::NotAuthorized);
+        }
+        // 15-16
+        let (hash, scheme) = sam_proto::asn1::signature_hash(&tbs.hash_algorithm)
+            .map_err(|_| ErrorType::InvalidAlgorithm)?;
+        if !key_accepts(wrapped.algorithm, hash, scheme) {
+            return Err(ErrorType::InvalidAlgorithm);
+        }
+        let hashes = &tbs.tbs_hash_values;
+        if hashes.is_empty()
+            || hashes
+                .iter()
+                .any(|h| h.as_bytes().len() != hash.output_len())
+        {
+            return Err(ErrorType::InvalidInput);
+        }
+        // 17-18
+        let token_id = {
+            let signed = tbs
+                .identity_token
+                .signed_bytes()
+                .map_err(|_| ErrorType::MessageParseError)?;
+            self.sha256(&[&signed])
+        };
+        self.replay
+            .lock()
+            .admit(token_id, token.not_after, now)
+            .map_err(|r| match r {
+                ReplayRefusal::Replayed => ErrorType::ReplayedSad,
+                ReplayRefusal::Full => ErrorType::NotOperational,
+            })?;
+        // Activate, sign all, deactivate: `private` is wiped when dropped at
+        // the end of this block, before any answer exists.
+        let mut signatures = List::default();
+        self.with_rng(|rng| {
+            for h in hashes.iter() {
+                let sig = self
+                    .crypto()
+                    .sign(&private, wrapped.algorithm, hash, h.as_bytes(), rng)
+                    .map_err(|_| ErrorType::UnexpectedError)?;
+                let blob = Blob::from_vec(sig).map_err(|_| ErrorType::UnexpectedError)?;
+                signatures
+                    .push(blob)
+                    .map_err(|_| ErrorType::UnexpectedError)?;
+            }
+            Ok(())
+        })?;
+        drop(private);
+        Ok(signatures)
+    }
+}

@@ -1,0 +1,194 @@
+//! User management over the peering interface (seed §7.1.1–7.1.3).
+//!
+//! The firmware issues every user record and tags it; the host only keeps
+//! it. Which role may create or change which user is decided here (seed
+//! Table 16), from the authenticated record of the acting user.
+
+use super::{Failure, require_role};
+use crate::anchors;
+use crate::audit::Subject;
+use crate::core::{Firmware, Operational, encode};
+use crate::platform::Platform;
+use sam_proto::ErrorType;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{
+    CreatePrivilegedUser, CreateSigner, NewUser, SignerMaintenance, SubFunction, UserIssued,
+};
+use sam_proto::ids::Role;
+use sam_proto::records::{
+    CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, SealedUserRecord, UserRecord,
+};
+
+impl<P: Platform> Firmware<P> {
+    /// Create_New_Privileged_User. With a technical certificate, the new
+    /// user is a Privileged User Technical that authenticates by signature
+    /// with that certificate's key; its IdP certificate list may then be
+    /// empty. Otherwise the list must not be (InvalidInput).
+    pub(super) fn create_privileged_user(
+        &self,
+        req: CreatePrivilegedUser,
+    ) -> Result<UserIssued, Failure> {
+        let code = SubFunction::CreatePrivilegedUser;
+        let params = encode(&(&req.user, &req.technical_certificate))?;
+        self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
+            subject.target_user = Some(req.user.user_id);
+            require_role(actor.role(), &[Role::PrivilegedUser])?;
+            let technical_key = match &req.technical_certificate {
+                None => None,
+                Some(cert) => {
+                    let anchor =
+                        anchors::parse(self.crypto(), cert).map_err(|_| ErrorType::InvalidInput)?;
+                    Some(Blob::from_vec(anchor.spki).map_err(|_| ErrorType::InvalidInput)?)
+                }
+            };
+            let role = if technical_key.is_some() {
+                Role::PrivilegedUserTechnical
+            } else {
+                Role::PrivilegedUser
+            };
+            let idp_certs = self.user_certificates(&req.user, technical_key.is_none())?;
+            self.seal_record(
+                &op.keys,
+                UserRecord {
+                    version: UserRecord::VERSION,
+                    user_id: req.user.user_id,
+                    role,
+                    idp_certs,
+                    technical_key,
+                    generation: 0,
+                },
+            )
+        })
+    }
+
+    /// Create_New_Signer: by a Privileged User or a Privileged User
+    /// Technical.
+    pub(super) fn create_signer(&self, req: CreateSigner) -> Result<UserIssued, Failure> {
+        let code = SubFunction::CreateSigner;
+        let params = encode(&req.user)?;
+        self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
+            subject.target_user = Some(req.user.user_id);
+            require_role(
+                actor.role(),
+                &[Role::PrivilegedUser, Role::PrivilegedUserTechnical],
+            )?;
+            let idp_certs = self.user_certificates(&req.user, true)?;
+            self.seal_record(
+                &op.keys,
+                UserRecord {
+                    version: UserRecord::VERSION,
+                    user_id: req.user.user_id,
+                    role: Role::Signer,
+                    idp_certs,
+                    technical_key: None,
+                    generation: 0,
+                },
+            )
+        })
+    }
+
+    /// Signer_Maintenance: replace the IdP certificates of a user.
+    ///
+    /// * `target: None` means the acting user itself.
+    /// * A Signer may change only itself (another user: NotAuthorized).
+    /// * A Privileged User may change Signers and itself, not other
+    ///   privileged users (NotAuthorized).
+    /// * A target record that fails its tag: InvalidInput.
+    /// * Self-modification must keep the certificate of the IdP whose token
+    ///   authenticated this very request, so that a user cannot lock itself
+    ///   out by mistake (InvalidInput, seed §7.1.3).
+    /// * The new record's generation is the old one plus one.
+    pub(super) fn signer_maintenance(&self, req: SignerMaintenance) -> Result<UserIssued, Failure> {
+        let code = SubFunction::SignerMaintenance;
+        let params = encode(&(&req.target, &req.certificates))?;
+        self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
+            require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+            let target = match &req.target {
+                None => actor.record.clone(),
+                Some(sealed) => self
+                    .open_record(&op.keys, sealed)
+                    .map_err(|_| ErrorType::InvalidInput)?
+                    .clone(),
+            };
+            subject.target_user = Some(target.user_id);
+            let own = target.user_id == actor.user_id();
+            let allowed = match actor.role() {
+                Role::Signer => own,
+                Role::PrivilegedUser => own || target.role == Role::Signer,
+                Role::PrivilegedUserTechnical => false,
+            };
+            if !allowed {
+                return Err(ErrorType::NotAuthorized);
+            }
+            let new_user = NewUser {
+                user_id: target.user_id,
+                certificates: req.certificates.clone(),
+            };
+            let idp_certs = self.user_certificates(&new_user, true)?;
+            if own && actor.via.is_some_and(|used| !idp_certs.contains(&used)) {
+                return Err(ErrorType::InvalidInput);
+            }
+            let generation = target
+                .generation
+                .checked_add(1)
+                .ok_or(ErrorType::InvalidInput)?;
+            self.seal_record(
+                &op.keys,
+                UserRecord {
+                    idp_certs,
+                    generation,
+                    ..target
+                },
+            )
+        })
+    }
+
+    /// The fingerprints of a new user's IdP certificates, each parsed by
+    /// the firmware. An empty list is InvalidInput when `required`; a
+    /// certificate that does not parse or holds an unusable key is
+    /// InvalidInput; a certificate given twice is kept once.
+    pub(super) fn user_certificates(
+        &self,
+        user: &NewUser,
+        required: bool,
+    ) -> Result<List<CertFingerprint, MAX_IDP_CERTS>, ErrorType> {
+        if required && user.certificates.is_empty() {
+            return Err(ErrorType::InvalidInput);
+        }
+        self.fingerprints(&user.certificates)
+    }
+
+    /// The fingerprints of a list of certificates, duplicates removed.
+    pub(super) fn fingerprints(
+        &self,
+        certs: &List<Blob<MAX_CERT_LEN>, MAX_IDP_CERTS>,
+    ) -> Result<List<CertFingerprint, MAX_IDP_CERTS>, ErrorType> {
+        let mut out = List::default();
+        for cert in certs.iter() {
+            let fp =
+                anchors::fingerprint(self.crypto(), cert).map_err(|_| ErrorType::InvalidInput)?;
+            if !out.contains(&fp) {
+                out.push(fp).map_err(|_| ErrorType::InvalidInput)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Authenticates, runs `act`, audits, and wraps the issued record.
+    fn audited_user_op(
+        &self,
+        code: SubFunction,
+        auth: &sam_proto::command::Authentication,
+        params: &[u8],
+        act: impl FnOnce(
+            &Operational,
+            &crate::auth::Actor,
+            &mut Subject,
+        ) -> Result<SealedUserRecord, ErrorType>,
+    ) -> Result<UserIssued, Failure> {
+        self.authenticated(code, auth, params, act, |record, audit| UserIssued {
+            record,
+            audit,
+        })
+    }
+}

@@ -1,0 +1,212 @@
+//! What the firmware remembers: persistent configuration and counters in
+//! the platform's secure storage, and short-lived sets in RAM.
+
+use crate::platform::{Platform, PlatformError, Slot};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{ADMIN_KEY_LEN, MAX_ADMINS, MAX_IDP_KEYS};
+use sam_proto::frame::decode_exact;
+use sam_proto::records::MAX_CERT_LEN;
+use serde::{Deserialize, Serialize};
+
+/// The configuration written by the dual-control commands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Enrolled administrators (uncompressed SEC1 P-256 points).
+    pub admins: List<Blob<ADMIN_KEY_LEN>, MAX_ADMINS>,
+    /// IdP certificates whose keys may sign identity tokens (DER).
+    pub idp_certs: List<Blob<MAX_CERT_LEN>, MAX_IDP_KEYS>,
+}
+
+impl Config {
+    /// Largest encoding.
+    const MAX_SIZE: usize =
+        1 + MAX_ADMINS * (ADMIN_KEY_LEN + 1) + 1 + MAX_IDP_KEYS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
+
+    /// Reads the config slot; `None` means not initialized.
+    pub fn load<P: Platform>(p: &P) -> Result<Option<Self>, PlatformError> {
+        match p.load(Slot::Config)? {
+            None => Ok(None),
+            Some(bytes) => decode_exact(&bytes, Self::MAX_SIZE)
+                .map(Some)
+                .map_err(|_| PlatformError),
+        }
+    }
+
+    /// Writes the config slot.
+    pub fn store<P: Platform>(&self, p: &P) -> Result<(), PlatformError> {
+        let bytes = postcard::to_allocvec(self).map_err(|_| PlatformError)?;
+        p.store(Slot::Config, &bytes)
+    }
+}
+
+/// Counters that must survive a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Incremented at every boot.
+    pub boot: u32,
+    /// The `seq` of the next audit record.
+    pub next_seq: u64,
+    /// Chain hash of the last audit record.
+    pub head: [u8; 32],
+}
+
+impl Counters {
+    const MAX_SIZE: usize = 5 + 10 + 32;
+
+    /// Reads the counters slot (zero if never written).
+    pub fn load<P: Platform>(p: &P) -> Result<Self, PlatformError> {
+        match p.load(Slot::Counters)? {
+            None => Ok(Self::default()),
+            Some(bytes) => decode_exact(&bytes, Self::MAX_SIZE).map_err(|_| PlatformError),
+        }
+    }
+
+    /// Writes the counters slot.
+    pub fn store<P: Platform>(&self, p: &P) -> Result<(), PlatformError> {
+        let bytes = postcard::to_allocvec(self).map_err(|_| PlatformError)?;
+        p.store(Slot::Counters, &bytes)
+    }
+}
+
+/// Outstanding single-use challenges for approvals and technical
+/// signatures.
+#[derive(Debug, Default)]
+pub struct Challenges {
+    open: BTreeMap<[u8; 32], i64>,
+}
+
+impl Challenges {
+    /// How long a challenge stays valid, in seconds.
+    pub const LIFETIME: i64 = 300;
+    /// Most challenges outstanding; the oldest is dropped beyond that.
+    pub const CAPACITY: usize = 64;
+
+    /// Remembers a new challenge that expires at `expires`.
+    pub fn issue(&mut self, challenge: [u8; 32], expires: i64) {
+        if self.open.len() >= Self::CAPACITY {
+            let oldest = self.open.iter().min_by_key(|(_, e)| **e).map(|(c, _)| *c);
+            if let Some(c) = oldest {
+                self.open.remove(&c);
+            }
+        }
+        self.open.insert(challenge, expires);
+    }
+
+    /// Consumes a challenge: true if it was outstanding and not expired.
+    /// Either way it cannot be used again.
+    pub fn consume(&mut self, challenge: &[u8; 32], now: i64) -> bool {
+        matches!(self.open.remove(challenge), Some(expires) if now <= expires)
+    }
+}
+
+/// Why a SAD was not admitted to the replay set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayRefusal {
+    /// Seen before.
+    Replayed,
+    /// The set is full of unexpired entries.
+    Full,
+}
+
+/// SADs already used, each kept until its token expires.
+///
+/// Single use must hold without writing to storage on the signing path, so
+/// the set lives in RAM and the firmware refuses, after a restart, any
+/// token issued before that restart (see `ops::signing`). Together the two
+/// rules mean a SAD can never be used twice: before a restart the set
+/// remembers it, after one its token is too old.
+#[derive(Debug, Default)]
+pub struct ReplaySet {
+    seen: BTreeMap<[u8; 32], i64>,
+}
+
+impl ReplaySet {
+    /// Most SADs remembered at once. When full of unexpired entries, new
+    /// SADs are refused rather than old ones forgotten.
+    pub const CAPACITY: usize = 1 << 16;
+
+    /// Admits a SAD digest valid until `not_after`, or refuses it.
+    pub fn admit(
+        &mut self,
+        digest: [u8; 32],
+        not_after: i64,
+        now: i64,
+    ) -> Result<(), ReplayRefusal> {
+        if self.seen.contains_key(&digest) {
+            return Err(ReplayRefusal::Replayed);
+        }
+        if self.seen.len() >= Self::CAPACITY {
+            self.seen.retain(|_, expiry| *expiry >= now);
+            if self.seen.len() >= Self::CAPACITY {
+                return Err(ReplayRefusal::Full);
+            }
+        }
+        self.seen.insert(digest, not_after);
+        Ok(())
+    }
+
+    /// Number of SADs remembered.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// DER prefix of a P-256 SubjectPublicKeyInfo holding an uncompressed point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The SPKI of an administrator's SEC1 P-256 point.
+pub fn admin_spki(sec1: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(P256_SPKI_PREFIX.len() + sec1.len());
+    v.extend_from_slice(&P256_SPKI_PREFIX);
+    v.extend_from_slice(sec1);
+    v
+}
+
+/// The SEC1 point of a P-256 SPKI (inverse of [`admin_spki`]).
+pub fn p256_point(spki: &[u8]) -> Option<&[u8]> {
+    spki.strip_prefix(&P256_SPKI_PREFIX[..])
+        .filter(|p| p.len() == ADMIN_KEY_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_set_refuses_a_second_use_and_refuses_when_full() {
+        let mut s = ReplaySet::default();
+        assert_eq!(s.admit([1; 32], 100, 0), Ok(()));
+        assert_eq!(s.admit([1; 32], 100, 0), Err(ReplayRefusal::Replayed));
+        for i in 1..ReplaySet::CAPACITY {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            d[31] = 9;
+            assert_eq!(s.admit(d, 100, 0), Ok(()));
+        }
+        assert_eq!(s.admit([2; 32], 100, 0), Err(ReplayRefusal::Full));
+        // Once the entries have expired, room is made.
+        assert_eq!(s.admit([2; 32], 300, 200), Ok(()));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn challenges_are_single_use_and_expire() {
+        let mut c = Challenges::default();
+        c.issue([1; 32], 10);
+        assert!(c.consume(&[1; 32], 5));
+        assert!(!c.consume(&[1; 32], 5));
+        c.issue([2; 32], 10);
+        assert!(!c.consume(&[2; 32], 11));
+        assert!(!c.consume(&[3; 32], 0));
+    }
+}

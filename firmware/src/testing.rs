@@ -1,0 +1,145 @@
+//! A deterministic platform for tests (feature `test-platform`).
+//!
+//! Its RNG is a hash counter from a fixed seed, its clock is set by the
+//! test, its MBK is a constant and its storage is RAM: everything a test
+//! needs to be repeatable, and everything a production platform must not
+//! be. No production build enables this feature (the HSM target build in
+//! `cargo xtask ci` does not).
+//!
+//! Storage is shared between clones, so a test can "restart" the firmware
+//! by booting a new instance on [`TestPlatform::restarted`] and see what
+//! survived. Faults can be switched on: a failing RNG, clock or storage.
+
+use crate::crypto::Crypto;
+use crate::crypto::portable::Portable;
+use crate::platform::{Platform, PlatformError, Slot};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use sam_proto::ids::HashAlgorithm;
+use spin::Mutex;
+
+/// Deterministic, fault-injectable platform for tests.
+#[derive(Debug)]
+pub struct TestPlatform {
+    seed: [u8; 32],
+    counter: AtomicU64,
+    clock: Arc<AtomicI64>,
+    mbk: [u8; 32],
+    slots: Arc<Mutex<BTreeMap<u8, Vec<u8>>>>,
+    /// Make `fill_random` fail.
+    pub fail_random: AtomicBool,
+    /// Make `now` fail.
+    pub fail_clock: AtomicBool,
+    /// Make `store` fail.
+    pub fail_store: AtomicBool,
+}
+
+/// The clock at which a fresh test platform starts: 2026-01-01T00:00:00Z.
+pub const START_TIME: i64 = 1_767_225_600;
+
+impl TestPlatform {
+    /// A platform whose RNG stream is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&seed.to_be_bytes());
+        Self {
+            seed: s,
+            counter: AtomicU64::new(0),
+            clock: Arc::new(AtomicI64::new(START_TIME)),
+            mbk: [0x4d; 32],
+            slots: Arc::new(Mutex::new(BTreeMap::new())),
+            fail_random: AtomicBool::new(false),
+            fail_clock: AtomicBool::new(false),
+            fail_store: AtomicBool::new(false),
+        }
+    }
+
+    /// The same device after a power cycle: same storage, MBK and clock,
+    /// a fresh RNG stream, no faults.
+    pub fn restarted(&self) -> Self {
+        let mut seed = self.seed;
+        seed[31] = seed[31].wrapping_add(1);
+        Self {
+            seed,
+            counter: AtomicU64::new(0),
+            clock: self.clock.clone(),
+            mbk: self.mbk,
+            slots: self.slots.clone(),
+            fail_random: AtomicBool::new(false),
+            fail_clock: AtomicBool::new(false),
+            fail_store: AtomicBool::new(false),
+        }
+    }
+
+    /// Sets the clock (Unix seconds).
+    pub fn set_time(&self, t: i64) {
+        self.clock.store(t, Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, seconds: i64) {
+        self.clock.fetch_add(seconds, Ordering::SeqCst);
+    }
+
+    /// The clock.
+    pub fn time(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    /// Raw contents of a storage slot.
+    pub fn slot(&self, slot: Slot) -> Option<Vec<u8>> {
+        self.slots.lock().get(&(slot as u8)).cloned()
+    }
+
+    /// Overwrites a storage slot (to test corrupted storage).
+    pub fn put_slot(&self, slot: Slot, data: &[u8]) {
+        self.slots.lock().insert(slot as u8, data.to_vec());
+    }
+}
+
+impl Platform for TestPlatform {
+    type Crypto = Portable;
+
+    fn crypto(&self) -> &Portable {
+        &Portable
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), PlatformError> {
+        if self.fail_random.load(Ordering::SeqCst) {
+            return Err(PlatformError);
+        }
+        for chunk in buf.chunks_mut(32) {
+            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            let block = Portable.digest(HashAlgorithm::Sha256, &[&self.seed, &n.to_be_bytes()]);
+            let src = block.as_bytes().get(..chunk.len()).ok_or(PlatformError)?;
+            chunk.copy_from_slice(src);
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> Result<i64, PlatformError> {
+        if self.fail_clock.load(Ordering::SeqCst) {
+            return Err(PlatformError);
+        }
+        Ok(self.time())
+    }
+
+    fn master_key(&self, out: &mut [u8; 32]) -> Result<(), PlatformError> {
+        *out = self.mbk;
+        Ok(())
+    }
+
+    fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError> {
+        Ok(self.slot(slot))
+    }
+
+    fn store(&self, slot: Slot, data: &[u8]) -> Result<(), PlatformError> {
+        if self.fail_store.load(Ordering::SeqCst) {
+            return Err(PlatformError);
+        }
+        self.put_slot(slot, data);
+        Ok(())
+    }
+}

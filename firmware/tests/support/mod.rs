@@ -1,0 +1,245 @@
+//! A test bench around one firmware instance on the deterministic
+//! platform: two administrators, a development IdP with a real self-signed
+//! X.509 certificate, identity tokens and SADs built with the `sam-proto`
+//! DER types, and every request sent through the C-ABI entry.
+#![allow(dead_code, clippy::result_large_err, clippy::cloned_ref_to_slice_refs)]
+
+pub mod pki;
+
+use pki::{Admin, Idp};
+use sam_firmware::Firmware;
+use sam_firmware::abi::serve_into;
+use sam_firmware::testing::TestPlatform;
+use sam_proto::ErrorType;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::*;
+use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
+use sam_proto::ids::{KeyAlgorithm, UserId, Uuid};
+use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
+
+/// A refused request: its error and its audit record, if any.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: ErrorType,
+    pub audit: Option<AuditRecord>,
+}
+
+pub type Reply<T> = Result<T, Refusal>;
+
+/// One firmware, its platform, and the people around it.
+pub struct Bench {
+    pub fw: Firmware<TestPlatform>,
+    pub admins: [Admin; 2],
+    pub idp: Idp,
+    /// Every audit record the firmware returned, in order: what a host
+    /// would store.
+    pub audit: Vec<AuditRecord>,
+    pub next_user: u64,
+}
+
+impl Bench {
+    /// A booted, uninitialized firmware.
+    pub fn new() -> Self {
+        Self {
+            fw: Firmware::boot(TestPlatform::new(1)),
+            admins: [Admin::new(1), Admin::new(2)],
+            idp: Idp::p256(1),
+            audit: Vec::new(),
+            next_user: 1,
+        }
+    }
+
+    /// Initialized with two administrators and the IdP imported.
+    pub fn ready() -> Self {
+        let mut b = Self::new();
+        b.init().expect("init");
+        b.set_idp_keys(&[b.idp.cert.clone()]).expect("set idp keys");
+        b
+    }
+
+    /// Sends raw bytes through the C-ABI entry; returns status and body.
+    pub fn raw(&self, code: u16, body: &[u8]) -> (u32, Vec<u8>) {
+        let mut answer = vec![0u8; MAX_BODY_LEN];
+        let (status, len) = serve_into(&self.fw, code, body, &mut answer);
+        answer.truncate(len);
+        (status, answer)
+    }
+
+    /// Sends a typed request; decodes the typed answer.
+    pub fn call<C: Command>(&mut self, req: &C) -> Reply<C::Response> {
+        let body = encode_body(req).expect("encode request");
+        let (status, answer) = self.raw(C::CODE.code(), &body);
+        if status == 0 {
+            let resp: C::Response = decode_exact(&answer, MAX_BODY_LEN).expect("decode response");
+            Ok(resp)
+        } else {
+            let code = u16::try_from(status).expect("status is an error code");
+            let error = ErrorType::from_code(code).expect("known error code");
+            let ea: ErrorAnswer = decode_exact(&answer, ErrorAnswer::MAX_SIZE).expect("error body");
+            if let Some(a) = &ea.audit {
+                self.audit.push(a.clone());
+            }
+            Err(Refusal {
+                error,
+                audit: ea.audit,
+            })
+        }
+    }
+
+    /// The error of a refused call (panics on success).
+    pub fn refused<C: Command>(&mut self, req: &C) -> Refusal {
+        match self.call(req) {
+            Ok(r) => panic!("{:?} succeeded: {r:?}", C::CODE),
+            Err(e) => e,
+        }
+    }
+
+    pub fn challenge(&mut self) -> [u8; 32] {
+        self.call(&GetChallenge).expect("challenge").challenge
+    }
+
+    pub fn status(&mut self) -> Status {
+        self.call(&GetStatus).expect("status")
+    }
+
+    /// Approvals of `params` for `code` by the given administrators.
+    pub fn approve<T: serde::Serialize>(
+        &mut self,
+        code: SubFunction,
+        params: &T,
+        by: &[usize],
+    ) -> Approvals {
+        let challenge = self.challenge();
+        let bytes = postcard::to_allocvec(params).unwrap();
+        let mut approvals = List::default();
+        for &i in by {
+            approvals
+                .push(self.admins[i].approve(code, &challenge, &bytes))
+                .unwrap();
+        }
+        Approvals {
+            challenge,
+            approvals,
+        }
+    }
+
+    pub fn init(&mut self) -> Reply<Initialized> {
+        let params = InitParams {
+            admins: List::from_vec(self.admins.iter().map(|a| a.point()).collect()).unwrap(),
+        };
+        let approvals = self.approve(SubFunction::InitFirmware, &params, &[0, 1]);
+        let r = self.call(&InitFirmware { params, approvals })?;
+        self.audit.push(r.audit.clone());
+        Ok(r)
+    }
+
+    pub fn set_idp_keys(&mut self, certs: &[Vec<u8>]) -> Reply<IdpKeysSet> {
+        let params = IdpKeysParams {
+            certificates: blobs(certs),
+        };
+        let approvals = self.approve(SubFunction::SetIdpKeys, &params, &[0, 1]);
+        let r = self.call(&SetIdpKeys { params, approvals })?;
+        self.audit.push(r.audit.clone());
+        Ok(r)
+    }
+
+    /// A fresh UserID.
+    pub fn new_user_id(&mut self) -> UserId {
+        self.next_user += 1;
+        let mut b = [0u8; 16];
+        b[8..].copy_from_slice(&self.next_user.to_be_bytes());
+        Uuid::from_random(b)
+    }
+
+    /// The first Privileged User, enrolled by the administrators.
+    pub fn enrol_privileged_user(&mut self) -> Reply<SealedUserRecord> {
+        let params = NewUser {
+            user_id: self.new_user_id(),
+            certificates: blobs(&[self.idp.cert.clone()]),
+        };
+        let approvals = self.approve(SubFunction::EnrolPrivilegedUser, &params, &[0, 1]);
+        let r = self.call(&EnrolPrivilegedUser { params, approvals })?;
+        self.audit.push(r.audit.clone());
+        Ok(r.record)
+    }
+
+    /// A credential: an identity token for `record`'s user from the IdP.
+    pub fn token_auth(&self, record: &SealedUserRecord) -> Authentication {
+        let now = self.fw.platform().time();
+        let token = self
+            .idp
+            .token(record.record.user_id, now - 60, now + 600, None);
+        Authentication {
+            credential: Credential {
+                kind: Credential::IDENTITY_TOKEN,
+                value: Blob::from_vec(token).unwrap(),
+            },
+            actor: Some(record.clone()),
+        }
+    }
+
+    pub fn create_signer(&mut self, by: &SealedUserRecord) -> Reply<SealedUserRecord> {
+        let user = NewUser {
+            user_id: self.new_user_id(),
+            certificates: blobs(&[self.idp.cert.clone()]),
+        };
+        let req = CreateSigner {
+            auth: self.token_auth(by),
+            user,
+        };
+        let r = self.call(&req)?;
+        self.audit.push(r.audit.clone());
+        Ok(r.record)
+    }
+
+    pub fn generate(
+        &mut self,
+        by: &SealedUserRecord,
+        target: Option<&SealedUserRecord>,
+        algorithm: KeyAlgorithm,
+    ) -> Reply<KeyPairGenerated> {
+        let req = GenerateKeyPair {
+            auth: self.token_auth(by),
+            target: target.cloned(),
+            algorithm,
+        };
+        let r = self.call(&req)?;
+        self.audit.push(r.audit.clone());
+        Ok(r)
+    }
+
+    /// Signs with a SAD for `hashes`, built by the signer's client.
+    pub fn sign(
+        &mut self,
+        signer: &SealedUserRecord,
+        wrapped: &WrappedKey,
+        sad: Vec<u8>,
+    ) -> Reply<Signed> {
+        let req = Signing {
+            sad: Blob::from_vec(sad).unwrap(),
+            signer: Some(signer.clone()),
+            wrapped: Some(wrapped.clone()),
+        };
+        let r = self.call(&req)?;
+        self.audit.push(r.audit.clone());
+        Ok(r)
+    }
+
+    /// A ready bench with a Privileged User, a Signer and one P-256 key.
+    pub fn with_signer() -> (Self, SealedUserRecord, SealedUserRecord, WrappedKey) {
+        let mut b = Self::ready();
+        let pu = b.enrol_privileged_user().expect("enrol");
+        let signer = b.create_signer(&pu).expect("create signer");
+        let key = b
+            .generate(&signer, None, KeyAlgorithm::EcP256)
+            .expect("generate")
+            .wrapped;
+        // Tokens for signing must be issued after boot.
+        b.fw.platform().advance(5);
+        (b, pu, signer, key)
+    }
+}
+
+pub fn blobs<const N: usize, const M: usize>(items: &[Vec<u8>]) -> List<Blob<N>, M> {
+    List::from_vec(items.iter().map(|c| Blob::new(c).unwrap()).collect()).unwrap()
+}
