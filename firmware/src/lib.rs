@@ -37,5 +37,10 @@ pub mod state;
 #[cfg(feature = "test-platform")]
 pub mod testing;
 
+// The test platform's RNG is a counter and its MBK a constant: it must never
+// reach an optimized build, where it could be mistaken for a product.
+#[cfg(all(feature = "test-platform", not(debug_assertions)))]
+compile_error!("the `test-platform` feature is for debug test builds only");
+
 pub use crate::core::Firmware;
 pub use ops::Answer;

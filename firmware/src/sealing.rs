@@ -111,14 +111,20 @@ impl<P: Platform> Firmware<P> {
 /// the nonce (see the layout table on [`WrappedKey`]).
 fn wrap_aad(wk: &WrappedKey) -> Result<Vec<u8>, ErrorType> {
     let mut aad = Vec::from(WRAP_LABEL);
-    let fields = (
+    aad.extend_from_slice(&bound_fields(wk)?);
+    Ok(aad)
+}
+
+/// The postcard encoding of the fields a wrapped key binds: version, KeyID,
+/// UserID, algorithm, creation time and public key. The AEAD's associated
+/// data and the attestation both cover exactly these.
+pub(crate) fn bound_fields(wk: &WrappedKey) -> Result<Vec<u8>, ErrorType> {
+    encode(&(
         wk.version,
         wk.key_id,
         wk.user_id,
         wk.algorithm,
         wk.created,
         &wk.public_key,
-    );
-    aad.extend_from_slice(&encode(&fields)?);
-    Ok(aad)
+    ))
 }

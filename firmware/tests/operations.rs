@@ -2,6 +2,17 @@
 //! scenarios of seed §3 and one negative test per error type the firmware
 //! can give. (ContainerParseError belongs to the host's JSON container and
 //! is tested there.)
+//!
+//! Usage scenarios: US1 `us1_privileged_user_creates_a_privileged_user`,
+//! US2 `technical_user_creates_signers_by_signature` and every
+//! `Bench::with_signer`, US3 `signer_maintenance_rules`, US4
+//! `every_key_algorithm_signs_and_rsa_signs_every_hash`,
+//! `attestation_covers_the_new_key`,
+//! `certification_request_only_for_the_wrapped_key`, US5
+//! `delete_unknown_key_is_not_found`, US6
+//! `full_story_init_users_keys_and_batch_signing`, US7
+//! `dual_control_needs_two_distinct_administrators`,
+//! `audit_chain_verifies_and_tampering_is_found`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -855,4 +866,189 @@ fn corrupted_storage_fails_safe() {
     );
     assert_eq!(status, u32::from(ErrorType::NotOperational.code()));
     let _ = TestPlatform::new(0);
+}
+
+// ---- the remaining Signing refusals, in the order of the check table ----
+
+/// A bench with a signer, and a SAD builder that lets a test change one
+/// thing at a time.
+struct SignCase {
+    b: Bench,
+    signer: sam_proto::records::SealedUserRecord,
+    key: sam_proto::records::WrappedKey,
+    sad_key: SadKey,
+}
+
+impl SignCase {
+    fn new() -> Self {
+        let (b, _pu, signer, key) = Bench::with_signer();
+        Self {
+            b,
+            signer,
+            key,
+            sad_key: SadKey::new(20),
+        }
+    }
+
+    fn token(&self, nb: i64, na: i64) -> Vec<u8> {
+        self.b.idp.token(
+            self.signer.record.user_id,
+            nb,
+            na,
+            Some(&self.sad_key.spki()),
+        )
+    }
+
+    fn fresh_token(&self) -> Vec<u8> {
+        let now = self.b.fw.platform().time();
+        self.token(now - 1, now + 300)
+    }
+
+    fn sad_with(&self, token: &[u8], key_id: &str) -> Vec<u8> {
+        self.sad_key
+            .sad(token, key_id, HashAlgorithm::Sha256, &hashes(1, 32))
+    }
+
+    fn sign(&mut self, sad: Vec<u8>) -> ErrorType {
+        let (signer, key) = (self.signer.clone(), self.key.clone());
+        self.b.sign(&signer, &key, sad).unwrap_err().error
+    }
+}
+
+#[test]
+fn tampered_token_signature_is_invalid_authentication() {
+    use der::{Decode, Encode};
+    let mut c = SignCase::new();
+    let mut token = sam_proto::asn1::SignedIdentityToken::from_der(&c.fresh_token()).unwrap();
+    let mut sig = token.signature.as_bytes().to_vec();
+    let last = sig.len() - 4;
+    sig[last] ^= 0x01;
+    token.signature = der::asn1::OctetString::new(sig).unwrap();
+    let sad = c.sad_with(&token.to_der().unwrap(), &c.key.key_id.to_string());
+    assert_eq!(c.sign(sad), ErrorType::InvalidAuthentication);
+}
+
+#[test]
+fn not_yet_valid_token_is_invalid_authentication() {
+    let mut c = SignCase::new();
+    let now = c.b.fw.platform().time();
+    let sad = c.sad_with(&c.token(now + 60, now + 600), &c.key.key_id.to_string());
+    assert_eq!(c.sign(sad), ErrorType::InvalidAuthentication);
+}
+
+#[test]
+fn missing_signer_record_is_unknown_user_and_tampered_one_authentication_error() {
+    let mut c = SignCase::new();
+    let sad = c.sad_with(&c.fresh_token(), &c.key.key_id.to_string());
+    let r = c.b.call(&Signing {
+        sad: Blob::from_vec(sad.clone()).unwrap(),
+        signer: None,
+        wrapped: Some(c.key.clone()),
+    });
+    assert_eq!(r.unwrap_err().error, ErrorType::UnknownUser);
+    let mut tampered = c.signer.clone();
+    tampered.record.generation = 7;
+    let r = c.b.call(&Signing {
+        sad: Blob::from_vec(sad).unwrap(),
+        signer: Some(tampered),
+        wrapped: Some(c.key.clone()),
+    });
+    assert_eq!(r.unwrap_err().error, ErrorType::AuthenticationError);
+}
+
+#[test]
+fn token_of_another_user_is_invalid_authentication() {
+    let mut c = SignCase::new();
+    // The token names a different user than the record the host supplied.
+    let now = c.b.fw.platform().time();
+    let other = c.b.new_user_id();
+    let token =
+        c.b.idp
+            .token(other, now - 1, now + 300, Some(&c.sad_key.spki()));
+    let sad = c.sad_with(&token, &c.key.key_id.to_string());
+    assert_eq!(c.sign(sad), ErrorType::InvalidAuthentication);
+}
+
+#[test]
+fn idp_not_listed_for_the_signer_is_invalid_authentication() {
+    let mut c = SignCase::new();
+    // A second IdP that the administrators trust but the signer's record
+    // does not list.
+    let second = support::pki::Idp::p256(3);
+    let first = c.b.idp.cert.clone();
+    c.b.set_idp_keys(&[first, second.cert.clone()]).unwrap();
+    let now = c.b.fw.platform().time();
+    let token = second.token(
+        c.signer.record.user_id,
+        now - 1,
+        now + 300,
+        Some(&c.sad_key.spki()),
+    );
+    let sad = c.sad_with(&token, &c.key.key_id.to_string());
+    assert_eq!(c.sign(sad), ErrorType::InvalidAuthentication);
+}
+
+#[test]
+fn keyid_mismatch_or_garbage_is_not_found() {
+    let mut c = SignCase::new();
+    let sad = c.sad_with(&c.fresh_token(), "not-a-uuid");
+    assert_eq!(c.sign(sad), ErrorType::NotFound);
+    let other = c.b.new_user_id().to_string();
+    let sad = c.sad_with(&c.fresh_token(), &other);
+    assert_eq!(c.sign(sad), ErrorType::NotFound);
+}
+
+#[test]
+fn unsupported_hash_algorithm_is_invalid_algorithm() {
+    use der::Decode;
+    let mut c = SignCase::new();
+    let tbs = sam_proto::asn1::SadTbs {
+        identity_token: sam_proto::asn1::SignedIdentityToken::from_der(&c.fresh_token()).unwrap(),
+        key_id: c.key.key_id.to_string(),
+        hash_algorithm: spki::AlgorithmIdentifierOwned {
+            // SHA-1
+            oid: der::asn1::ObjectIdentifier::new_unwrap("1.3.14.3.2.26"),
+            parameters: None,
+        },
+        tbs_hash_values: vec![der::asn1::OctetString::new(vec![0u8; 20]).unwrap()],
+    };
+    let sad = c.sad_key.sign_tbs(tbs);
+    assert_eq!(c.sign(sad), ErrorType::InvalidAlgorithm);
+}
+
+#[test]
+fn oversize_request_is_message_parse_error() {
+    let b = Bench::ready();
+    let body = vec![0u8; Signing::MAX_SIZE + 1];
+    let (status, _) = b.raw(SubFunction::Signing.code(), &body);
+    assert_eq!(status, u32::from(ErrorType::MessageParseError.code()));
+}
+
+#[test]
+fn us1_privileged_user_creates_a_privileged_user() {
+    let (mut b, pu, _, _) = Bench::with_signer();
+    let user = NewUser {
+        user_id: b.new_user_id(),
+        certificates: blobs(std::slice::from_ref(&b.idp.cert)),
+    };
+    let req = CreatePrivilegedUser {
+        auth: b.token_auth(&pu),
+        user: user.clone(),
+        technical_certificate: None,
+    };
+    let issued = b.call(&req).unwrap();
+    assert_eq!(issued.record.record.role, Role::PrivilegedUser);
+    assert_eq!(issued.record.record.user_id, user.user_id);
+    assert_eq!(issued.audit.entry.actor, Some(pu.record.user_id));
+    assert_eq!(issued.audit.entry.target_user, Some(user.user_id));
+    // The new privileged user acts at once: it creates a signer.
+    b.create_signer(&issued.record).unwrap();
+    // A signer may not create privileged users.
+    let (mut b2, _, signer, _) = Bench::with_signer();
+    let req = CreatePrivilegedUser {
+        auth: b2.token_auth(&signer),
+        user,
+        technical_certificate: None,
+    };
+    assert_eq!(b2.refused(&req).error, ErrorType::NotAuthorized);
 }

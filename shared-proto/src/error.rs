@@ -2,8 +2,12 @@
 //!
 //! The names are exactly the seed's (integration guide §7.1), because the
 //! host shows them to integrators; the numeric codes are ours and stable:
-//! they travel in the firmware's status word and in audit records, so a
-//! code, once published, is never reused for another meaning.
+//! they travel in the firmware's status word and in the host's JSON errors,
+//! so a code, once published, is never reused for another meaning. Inside
+//! postcard bodies (an audit record's cause, say) the type travels as its
+//! variant index, like every enum there; `tests/golden.rs` freezes those
+//! indexes, so reordering the variants fails a test instead of silently
+//! changing the format.
 
 use serde::{Deserialize, Serialize};
 

@@ -87,7 +87,7 @@ impl SealedUserRecord {
 /// | `created` | 1–10 | varint Unix seconds of generation |
 /// | `public_key` | ≤ 1026 | length-prefixed DER SubjectPublicKeyInfo |
 /// | `nonce` | 12 | AES-GCM nonce, random per wrap |
-/// | `sealed` | ≤ 2563 | length-prefixed AES-256-GCM ciphertext of the PKCS#8 private key, tag appended |
+/// | `sealed` | ≤ 2562 | length-prefixed AES-256-GCM ciphertext of the PKCS#8 private key, tag appended |
 ///
 /// The associated data of the AEAD is `"sam/wrapped-key/v1"` followed by
 /// the postcard encoding of every field before `nonce`. A changed KeyID,

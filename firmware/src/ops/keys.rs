@@ -12,7 +12,6 @@ use crate::core::{Firmware, Operational, encode};
 use crate::crypto::Crypto;
 use crate::platform::Platform;
 use crate::signing_alg::csr_hash;
-use alloc::vec::Vec;
 use der::{Decode, Encode};
 use sam_proto::ErrorType;
 use sam_proto::asn1::{SchemeKind, signature_algorithm};
@@ -235,15 +234,7 @@ pub fn attestation_digest<C: Crypto + ?Sized>(
     crypto: &C,
     wk: &WrappedKey,
 ) -> Result<[u8; 32], ErrorType> {
-    let fields = (
-        wk.version,
-        wk.key_id,
-        wk.user_id,
-        wk.algorithm,
-        wk.created,
-        &wk.public_key,
-    );
-    let bytes: Vec<u8> = encode(&fields)?;
+    let bytes = crate::sealing::bound_fields(wk)?;
     let d = crypto.digest(HashAlgorithm::Sha256, &[ATTEST_LABEL, &bytes]);
     d.as_bytes()
         .try_into()
