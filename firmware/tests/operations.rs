@@ -728,7 +728,7 @@ fn technical_user_creates_signers_by_signature() {
         &challenge,
         &params,
     );
-    let sig = support::pki::sign_prehash(&tech_idp.key, &digest);
+    let sig = support::pki::sign_prehash(tech_idp.p256_key(), &digest);
     let ts = TechnicalSignature {
         challenge,
         signature: Blob::from_vec(sig).unwrap(),
@@ -1051,4 +1051,87 @@ fn us1_privileged_user_creates_a_privileged_user() {
         technical_certificate: None,
     };
     assert_eq!(b2.refused(&req).error, ErrorType::NotAuthorized);
+}
+
+#[test]
+fn rsa_idp_tokens_authenticate_and_authorize_signing() {
+    let (mut b, pu, _, _) = Bench::with_signer();
+    let rsa_idp = support::pki::Idp::rsa2048(1);
+    let first = b.idp.cert.clone();
+    b.set_idp_keys(&[first, rsa_idp.cert.clone()]).unwrap();
+    // A signer whose tokens come from the RSA IdP.
+    b.idp = rsa_idp;
+    let signer = b.create_signer(&pu).unwrap_err();
+    // The PU's record lists only the P-256 IdP: its RSA token is refused.
+    assert_eq!(signer.error, ErrorType::AuthenticationError);
+    let p256 = support::pki::Idp::p256(1);
+    let rsa = std::mem::replace(&mut b.idp, p256);
+    let user = NewUser {
+        user_id: b.new_user_id(),
+        certificates: blobs(std::slice::from_ref(&rsa.cert)),
+    };
+    let signer = b
+        .call(&CreateSigner {
+            auth: b.token_auth(&pu),
+            user,
+        })
+        .unwrap()
+        .record;
+    b.idp = rsa;
+    let key = b
+        .generate(&signer, None, KeyAlgorithm::EcP256)
+        .unwrap()
+        .wrapped;
+    b.fw.platform().advance(2);
+    let (sad, hs) = sad_for(&b, &signer, &key.key_id.to_string(), 2, 30);
+    let signed = b.sign(&signer, &key, sad).unwrap();
+    verify_all(&key.public_key, HashAlgorithm::Sha256, &hs, &signed);
+}
+
+#[test]
+fn development_idp_certificates_are_accepted_by_openssl() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("openssl not installed; ci/install-deps.sh installs it");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sam-idp-certs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let idps = [
+        ("p256", support::pki::Idp::p256(1)),
+        ("rsa", support::pki::Idp::rsa2048(1)),
+    ];
+    for (name, idp) in idps {
+        let der = dir.join(format!("{name}.der"));
+        let pem = dir.join(format!("{name}.pem"));
+        std::fs::write(&der, &idp.cert).unwrap();
+        let conv = std::process::Command::new("openssl")
+            .args(["x509", "-inform", "DER", "-in"])
+            .arg(&der)
+            .arg("-out")
+            .arg(&pem)
+            .status()
+            .unwrap();
+        assert!(
+            conv.success(),
+            "{name}: openssl cannot read the certificate"
+        );
+        // Self-signed: it verifies against itself, signature included.
+        let out = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(&pem)
+            .arg(&pem)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
