@@ -3,10 +3,13 @@
 set -euo pipefail
 
 rustup target add thumbv7em-none-eabihf
+# 32-bit big-endian PowerPC, for `cargo xtask big-endian` (the CP5's kind
+# of CPU): the Rust target, a cross linker and qemu-user.
+rustup target add powerpc-unknown-linux-gnu
 rustup component add rustfmt clippy 2>/dev/null || true
 
 # Tools the tests call. openssl checks what the firmware produces.
-packages=(openssl)
+packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

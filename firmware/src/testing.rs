@@ -16,7 +16,7 @@ use crate::platform::{Platform, PlatformError, Slot};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use sam_proto::ids::HashAlgorithm;
 use spin::Mutex;
 
@@ -24,8 +24,10 @@ use spin::Mutex;
 #[derive(Debug)]
 pub struct TestPlatform {
     seed: [u8; 32],
-    counter: AtomicU64,
-    clock: Arc<AtomicI64>,
+    // Mutexes, not 64-bit atomics: 32-bit PowerPC (the CP5's kind of CPU)
+    // has no 64-bit atomics.
+    counter: Mutex<u64>,
+    clock: Arc<Mutex<i64>>,
     mbk: [u8; 32],
     slots: Arc<Mutex<BTreeMap<u8, Vec<u8>>>>,
     /// Make `fill_random` fail.
@@ -46,8 +48,8 @@ impl TestPlatform {
         s[..8].copy_from_slice(&seed.to_be_bytes());
         Self {
             seed: s,
-            counter: AtomicU64::new(0),
-            clock: Arc::new(AtomicI64::new(START_TIME)),
+            counter: Mutex::new(0),
+            clock: Arc::new(Mutex::new(START_TIME)),
             mbk: [0x4d; 32],
             slots: Arc::new(Mutex::new(BTreeMap::new())),
             fail_random: AtomicBool::new(false),
@@ -63,7 +65,7 @@ impl TestPlatform {
         seed[31] = seed[31].wrapping_add(1);
         Self {
             seed,
-            counter: AtomicU64::new(0),
+            counter: Mutex::new(0),
             clock: self.clock.clone(),
             mbk: self.mbk,
             slots: self.slots.clone(),
@@ -75,17 +77,18 @@ impl TestPlatform {
 
     /// Sets the clock (Unix seconds).
     pub fn set_time(&self, t: i64) {
-        self.clock.store(t, Ordering::SeqCst);
+        *self.clock.lock() = t;
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, seconds: i64) {
-        self.clock.fetch_add(seconds, Ordering::SeqCst);
+        let mut c = self.clock.lock();
+        *c = c.saturating_add(seconds);
     }
 
     /// The clock.
     pub fn time(&self) -> i64 {
-        self.clock.load(Ordering::SeqCst)
+        *self.clock.lock()
     }
 
     /// Raw contents of a storage slot.
@@ -111,7 +114,11 @@ impl Platform for TestPlatform {
             return Err(PlatformError);
         }
         for chunk in buf.chunks_mut(32) {
-            let n = self.counter.fetch_add(1, Ordering::SeqCst);
+            let n = {
+                let mut c = self.counter.lock();
+                *c = c.wrapping_add(1);
+                *c
+            };
             let block = Portable.digest(HashAlgorithm::Sha256, &[&self.seed, &n.to_be_bytes()]);
             let src = block.as_bytes().get(..chunk.len()).ok_or(PlatformError)?;
             chunk.copy_from_slice(src);

@@ -18,8 +18,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci     format check, clippy (-D warnings), all tests, firmware for thumbv7em
-  tcb    count the lines of the trusted computing base (firmware/, shared-proto/)
+  ci          format check, clippy (-D warnings), all tests, firmware for
+              thumbv7em, and the TCB tests on big-endian PowerPC when
+              ci/install-deps.sh has installed its cross tools
+  big-endian  the sam-proto and sam-firmware tests on 32-bit big-endian
+              PowerPC under qemu-user (the CP5 is a 32-bit big-endian part)
+  tcb         count the lines of the trusted computing base
   help   this text
 ";
 
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
     let result = match arg.as_str() {
         "ci" => ci(),
         "tcb" => tcb(),
+        "big-endian" => big_endian(),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -50,11 +55,17 @@ fn root() -> PathBuf {
 
 /// Runs one step, printing its name and duration, failing on a non-zero exit.
 fn step(name: &str, args: &[&str]) -> Result<(), String> {
+    step_with_env(name, args, &[])
+}
+
+/// [`step`] with extra environment variables for the child.
+fn step_with_env(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     println!("==> {name}: cargo {}", args.join(" "));
     let started = Instant::now();
     let status = Command::new(cargo)
         .args(args)
+        .envs(vars.iter().copied())
         .current_dir(root())
         .status()
         .map_err(|e| format!("{name}: cannot start cargo: {e}"))?;
@@ -91,7 +102,59 @@ fn ci() -> Result<(), String> {
             FIRMWARE_TARGET,
         ],
     )?;
+    if big_endian_tools().is_ok() {
+        big_endian()?;
+    } else {
+        println!("==> big-endian: skipped (no cross tools; ci/install-deps.sh installs them)");
+    }
     tcb()
+}
+
+/// The 32-bit big-endian Linux target the TCB tests run on under qemu.
+const BE_TARGET: &str = "powerpc-unknown-linux-gnu";
+
+/// Checks that the cross linker and qemu-user are installed.
+fn big_endian_tools() -> Result<(), String> {
+    for tool in ["powerpc-linux-gnu-gcc", "qemu-ppc"] {
+        let found = Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Err(format!("{tool} not found; run ci/install-deps.sh"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the sam-proto and sam-firmware tests on 32-bit big-endian PowerPC
+/// under qemu-user: the CP5's CPU is of that kind, so byte order and
+/// pointer width assumptions show up here first.
+fn big_endian() -> Result<(), String> {
+    big_endian_tools()?;
+    let vars = [
+        (
+            "CARGO_TARGET_POWERPC_UNKNOWN_LINUX_GNU_LINKER",
+            "powerpc-linux-gnu-gcc",
+        ),
+        (
+            "CARGO_TARGET_POWERPC_UNKNOWN_LINUX_GNU_RUNNER",
+            "qemu-ppc -L /usr/powerpc-linux-gnu",
+        ),
+    ];
+    step_with_env(
+        "big-endian tests",
+        &[
+            "test",
+            "--target",
+            BE_TARGET,
+            "-p",
+            "sam-proto",
+            "-p",
+            "sam-firmware",
+        ],
+        &vars,
+    )
 }
 
 /// Source files that are in the crates but not in the production firmware:

@@ -55,10 +55,15 @@ pub fn sign_prehash(key: &SigningKey, digest: &[u8]) -> Vec<u8> {
 pub fn counter_stream(
     seed: u8,
 ) -> impl Fn(&mut [u8]) -> Result<(), sam_firmware::platform::PlatformError> + Sync {
-    let counter = std::sync::atomic::AtomicU64::new(0);
+    // A mutex, not an AtomicU64: 32-bit PowerPC has no 64-bit atomics.
+    let counter = std::sync::Mutex::new(0u64);
     move |buf: &mut [u8]| {
         for chunk in buf.chunks_mut(32) {
-            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let n = {
+                let mut c = counter.lock().unwrap();
+                *c += 1;
+                *c
+            };
             let block = sha256(&[&[seed], &n.to_be_bytes()]);
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
