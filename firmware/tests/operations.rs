@@ -1135,3 +1135,22 @@ fn development_idp_certificates_are_accepted_by_openssl() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn no_answer_without_its_audit_record() {
+    let (mut b, pu, _, _) = Bench::with_signer();
+    b.fw.platform()
+        .fail_store
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // A refusal that cannot be audited is NotOperational...
+    let (status, _) = b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    assert_eq!(status, u32::from(ErrorType::NotOperational.code()));
+    // ...and so is a success.
+    let r = b.create_signer(&pu).unwrap_err();
+    assert_eq!(r.error, ErrorType::NotOperational);
+    assert!(r.audit.is_none());
+    b.fw.platform()
+        .fail_store
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    b.create_signer(&pu).unwrap();
+}

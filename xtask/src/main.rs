@@ -23,6 +23,9 @@ commands:
               ci/install-deps.sh has installed its cross tools
   big-endian  the sam-proto and sam-firmware tests on 32-bit big-endian
               PowerPC under qemu-user (the CP5 is a 32-bit big-endian part)
+  fuzz [--smoke | --seconds N] [TARGET...]
+              run the cargo-fuzz targets of fuzz/ (nightly), each for N
+              seconds (--smoke: 60); all targets unless some are named
   tcb         count the lines of the trusted computing base
   help   this text
 ";
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "tcb" => tcb(),
         "big-endian" => big_endian(),
+        "fuzz" => fuzz(std::env::args().skip(2).collect()),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -108,6 +112,78 @@ fn ci() -> Result<(), String> {
         println!("==> big-endian: skipped (no cross tools; ci/install-deps.sh installs them)");
     }
     tcb()
+}
+
+/// The fuzz targets of `fuzz/`, in the order they run.
+const FUZZ_TARGETS: &[&str] = &[
+    "sad_der",
+    "token_der",
+    "dispatch",
+    "wrapped_key",
+    "audit_chain",
+    "stateful",
+];
+
+/// Runs each fuzz target for a bounded time with debug assertions on (the
+/// firmware's test platform refuses to build without them). A crash,
+/// panic, timeout or out-of-memory stops the run with the artifact path
+/// that cargo-fuzz prints.
+fn fuzz(args: Vec<String>) -> Result<(), String> {
+    let mut seconds = 60u64;
+    let mut targets: Vec<String> = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--smoke" => seconds = 60,
+            "--seconds" => {
+                let v = it.next().ok_or("--seconds needs a value")?;
+                seconds = v
+                    .parse()
+                    .map_err(|_| format!("--seconds: not a number: {v}"))?;
+            }
+            t if FUZZ_TARGETS.contains(&t) => targets.push(t.to_owned()),
+            other => return Err(format!("fuzz: unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    }
+    for t in &targets {
+        let max_time = format!("-max_total_time={seconds}");
+        let args = [
+            "+nightly",
+            "fuzz",
+            "run",
+            "--debug-assertions",
+            t,
+            "--",
+            &max_time,
+            "-rss_limit_mb=2048",
+            "-timeout=20",
+            "-print_final_stats=1",
+        ];
+        println!("==> fuzz {t} ({seconds}s): cargo {}", args.join(" "));
+        let started = Instant::now();
+        // The rustup proxy, not $CARGO: only the proxy understands
+        // `+nightly`, and the toolchain rustup chose for xtask must not leak.
+        let status = Command::new("cargo")
+            .args(args)
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .env_remove("RUSTC")
+            .current_dir(root())
+            .status()
+            .map_err(|e| {
+                format!("cannot start cargo fuzz: {e} (ci/install-deps.sh installs it)")
+            })?;
+        println!("<== fuzz {t}: {:.1}s", started.elapsed().as_secs_f64());
+        if !status.success() {
+            return Err(format!(
+                "fuzz target {t} failed ({status}); see fuzz/artifacts/{t}/"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The 32-bit big-endian Linux target the TCB tests run on under qemu.

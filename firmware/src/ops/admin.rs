@@ -52,11 +52,11 @@ impl<P: Platform> Firmware<P> {
     /// initialization: re-keying would orphan every stored record.
     pub(super) fn init_firmware(&self, req: InitFirmware) -> Result<Initialized, Failure> {
         let code = SubFunction::InitFirmware;
-        {
-            let guard = self.operational.read();
-            if let Some(op) = guard.as_ref() {
-                return Err(self.refuse(op, code, &Subject::default(), ErrorType::NotAuthorized));
-            }
+        // The write lock is held from the check to the insert, so two
+        // concurrent initializations cannot both pass the check.
+        let mut guard = self.operational.write();
+        if let Some(op) = guard.as_ref() {
+            return Err(self.refuse(op, code, &Subject::default(), ErrorType::NotAuthorized));
         }
         let admins = &req.params.admins;
         if admins.len() < 2
@@ -79,7 +79,6 @@ impl<P: Platform> Firmware<P> {
         config
             .store(&self.platform)
             .map_err(|_| ErrorType::NotOperational)?;
-        let mut guard = self.operational.write();
         let op = guard.insert(op);
         let attestation_key = p256_point(&op.keys.attestation_spki)
             .and_then(|p| Blob::new(p).ok())

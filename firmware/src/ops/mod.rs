@@ -119,12 +119,10 @@ impl<P: Platform> Firmware<P> {
 
     fn parse_failure(&self, code: SubFunction) -> Failure {
         let error = ErrorType::MessageParseError;
-        let guard = self.operational.read();
-        let audit = guard.as_ref().and_then(|op| {
-            self.audit(&op.keys, code, Some(error), &Subject::default())
-                .ok()
-        });
-        Failure { error, audit }
+        match self.operational.read().as_ref() {
+            Some(op) => self.refuse(op, code, &Subject::default(), error),
+            None => error.into(),
+        }
     }
 
     /// Runs an audited operation on an initialized firmware. `act` fills in
