@@ -1,0 +1,230 @@
+//! The firmware's [`Platform`] in software: what a CP5 gives its module.
+//!
+//! | service | CP5 | simulator |
+//! | --- | --- | --- |
+//! | MBK | the HSM's MBK slot | `<state-dir>/mbk.key`, 32 bytes, mode 0600 |
+//! | storage | the module's secure store | `<state-dir>/state.bin` (format in `state_file.rs`) |
+//! | clock | the HSM's clock | the system clock |
+//! | RNG | the HSM's TRNG | the OS, through aws-lc's DRBG |
+//! | crypto | the HSM's crypto modules | [`SimCrypto`]: aws-lc-rs or portable |
+//!
+//! A state directory belongs to one simulator at a time: the platform holds
+//! an exclusive lock on `<state-dir>/lock` for its lifetime, because two
+//! instances writing one state file would fork the audit counter. (Several
+//! HSMs sharing one MBK each have their own state directory, made with
+//! `init --import-mbk`.)
+
+use crate::crypto::{CryptoBackend, SimCrypto};
+use crate::faults::Faults;
+use crate::state_file::{self, Slots};
+use crate::{LOCK_FILE, MBK_FILE, STATE_FILE, SimError};
+use sam_firmware::platform::{Platform, PlatformError, Slot};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
+
+/// What the state file held when the platform opened it.
+#[derive(Debug)]
+enum Stored {
+    /// Parsed; kept in memory and written through on every store.
+    Good(Slots),
+    /// Missing or corrupt: every load and store fails, so the firmware
+    /// boots Failed and the evidence on disk stays untouched.
+    Bad,
+}
+
+/// The simulated HSM platform of one state directory.
+pub struct SimPlatform {
+    crypto: SimCrypto,
+    mbk: Zeroizing<[u8; 32]>,
+    dir: PathBuf,
+    stored: Mutex<Stored>,
+    faults: Arc<Faults>,
+    /// Held for the platform's lifetime; dropping it releases the lock.
+    _lock: File,
+}
+
+impl core::fmt::Debug for SimPlatform {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimPlatform")
+            .field("dir", &self.dir)
+            .field("backend", &self.crypto.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes the exclusive lock of a state directory.
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, SimError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| SimError::io(format!("cannot open {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(SimError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(TryLockError::Error(e)) => {
+            Err(SimError::io(format!("cannot lock {}", path.display()), e))
+        }
+    }
+}
+
+/// Reads and checks `<dir>/mbk.key`.
+fn read_mbk(dir: &Path) -> Result<Zeroizing<[u8; 32]>, SimError> {
+    let path = dir.join(MBK_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => Zeroizing::new(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(SimError::NoMbk {
+                dir: dir.to_path_buf(),
+            });
+        }
+        Err(e) => return Err(SimError::io(format!("cannot read {}", path.display()), e)),
+    };
+    let mbk = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| SimError::BadMbk {
+        path: path.clone(),
+        reason: format!(
+            "a Master Backup Key file holds 32 bytes, this one {}",
+            bytes.len()
+        ),
+    })?;
+    if let Ok(meta) = std::fs::metadata(&path)
+        && meta.mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format_args!("{:o}", meta.mode() & 0o777),
+            "the MBK file is readable by group or others; it should be 0600"
+        );
+    }
+    Ok(Zeroizing::new(mbk))
+}
+
+/// Reads `<dir>/state.bin`. Missing counts as corrupt: `init` writes the
+/// file, so a directory with an MBK and no state lost its state.
+fn read_state(dir: &Path) -> Stored {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => match state_file::decode(&bytes) {
+            Ok(slots) => Stored::Good(slots),
+            Err(why) => {
+                tracing::error!(path = %path.display(), %why, "state file is corrupt; the firmware will boot in the Failed state");
+                Stored::Bad
+            }
+        },
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot read the state file; the firmware will boot in the Failed state");
+            Stored::Bad
+        }
+    }
+}
+
+impl SimPlatform {
+    /// Opens the platform of a state directory made by
+    /// [`crate::Simulator::init`]: locks it, reads the MBK and the state
+    /// file. A corrupt or missing state file is not an error here (the
+    /// firmware reports it by booting Failed); a missing or malformed MBK
+    /// and a directory locked by another simulator are.
+    pub fn open(dir: &Path, backend: CryptoBackend, faults: Arc<Faults>) -> Result<Self, SimError> {
+        if !dir.join(MBK_FILE).exists() {
+            return Err(SimError::NoMbk {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let lock = lock_dir(dir)?;
+        let mbk = read_mbk(dir)?;
+        let stored = read_state(dir);
+        Ok(Self {
+            crypto: SimCrypto::new(backend),
+            mbk,
+            dir: dir.to_path_buf(),
+            stored: Mutex::new(stored),
+            faults,
+            _lock: lock,
+        })
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The crypto back-end.
+    pub fn backend(&self) -> CryptoBackend {
+        self.crypto.backend()
+    }
+
+    /// The fault switches.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+}
+
+impl Platform for SimPlatform {
+    type Crypto = SimCrypto;
+
+    fn crypto(&self) -> &SimCrypto {
+        &self.crypto
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) -> Result<(), PlatformError> {
+        aws_lc_rs::rand::fill(buf).map_err(|_| {
+            tracing::error!("the OS random source failed");
+            PlatformError
+        })
+    }
+
+    fn now(&self) -> Result<i64, PlatformError> {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| PlatformError)?;
+        i64::try_from(since.as_secs()).map_err(|_| PlatformError)
+    }
+
+    fn master_key(&self, out: &mut [u8; 32]) -> Result<(), PlatformError> {
+        out.copy_from_slice(self.mbk.as_slice());
+        Ok(())
+    }
+
+    fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError> {
+        match &*self.stored.lock().map_err(|_| PlatformError)? {
+            Stored::Good(slots) => Ok(slots.get(slot).cloned()),
+            Stored::Bad => Err(PlatformError),
+        }
+    }
+
+    /// Writes both slots through to disk before returning. The state lock
+    /// is held across the write, so writes are serialized and the memory
+    /// copy never runs ahead of the disk.
+    fn store(&self, slot: Slot, data: &[u8]) -> Result<(), PlatformError> {
+        {
+            let mut stored = self.stored.lock().map_err(|_| PlatformError)?;
+            let Stored::Good(current) = &*stored else {
+                return Err(PlatformError);
+            };
+            let mut next = current.clone();
+            next.set(slot, data);
+            if let Err(e) =
+                state_file::write_atomic(&self.dir, STATE_FILE, &state_file::encode(&next))
+            {
+                tracing::error!(dir = %self.dir.display(), error = %e, ?slot, "state write failed");
+                return Err(PlatformError);
+            }
+            *stored = Stored::Good(next);
+        }
+        if slot == Slot::Counters && self.faults.take_abort_after_store() {
+            tracing::error!("fault injection: aborting right after a durable counters write");
+            std::process::abort();
+        }
+        Ok(())
+    }
+}

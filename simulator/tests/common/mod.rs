@@ -1,0 +1,129 @@
+//! Helpers shared by the simulator's integration tests: state directories,
+//! typed calls, and two administrators who can initialize the firmware.
+#![allow(dead_code, clippy::result_large_err)]
+
+use sam_firmware::auth::approval_digest;
+use sam_firmware::crypto::portable::Portable;
+use sam_firmware::crypto::{Crypto, FirmwareRng, GeneratedKey};
+use sam_firmware::platform::PlatformError;
+use sam_firmware::state::p256_point;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{
+    Approval, Approvals, ChallengeIssued, Command, ErrorAnswer, GetChallenge, GetStatus,
+    InitFirmware, InitParams, Status, SubFunction,
+};
+use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
+use sam_simulator::{CryptoBackend, Simulator};
+use std::path::PathBuf;
+
+/// A fresh, initialized state directory (removed when the guard drops).
+pub fn state_dir() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sim");
+    Simulator::init(&dir).unwrap();
+    (tmp, dir)
+}
+
+/// An initialized state directory, opened.
+pub fn open(backend: CryptoBackend) -> (tempfile::TempDir, PathBuf, Simulator) {
+    let (tmp, dir) = state_dir();
+    let sim = Simulator::open(&dir, backend).unwrap();
+    (tmp, dir, sim)
+}
+
+/// An OS-backed firmware RNG source for calling `Crypto` directly.
+pub fn os_random(buf: &mut [u8]) -> Result<(), PlatformError> {
+    aws_lc_rs::rand::fill(buf).map_err(|_| PlatformError)
+}
+
+pub fn rng_source() -> &'static (dyn Fn(&mut [u8]) -> Result<(), PlatformError> + Sync) {
+    &os_random
+}
+
+/// A typed call through `Simulator::call`: `Ok(response)` or
+/// `Err((status, ErrorAnswer))`.
+pub fn typed<C: Command>(sim: &Simulator, req: &C) -> Result<C::Response, (u16, ErrorAnswer)> {
+    let (status, body) = sim.call(C::CODE.code(), &encode_body(req).unwrap());
+    decode_answer::<C>(status, &body)
+}
+
+pub fn decode_answer<C: Command>(
+    status: u16,
+    body: &[u8],
+) -> Result<C::Response, (u16, ErrorAnswer)> {
+    if status == 0 {
+        Ok(decode_exact(body, MAX_BODY_LEN).unwrap())
+    } else {
+        Err((status, decode_exact(body, ErrorAnswer::MAX_SIZE).unwrap()))
+    }
+}
+
+pub fn status(sim: &Simulator) -> Status {
+    typed(sim, &GetStatus).unwrap()
+}
+
+/// An administrator: a P-256 key made with the portable engine.
+pub struct Admin {
+    pub key: GeneratedKey,
+}
+
+impl Admin {
+    pub fn new() -> Self {
+        let mut rng = FirmwareRng::new(rng_source());
+        Self {
+            key: Portable.generate(KeyAlgorithm::EcP256, &mut rng).unwrap(),
+        }
+    }
+
+    pub fn point(&self) -> Blob<{ sam_proto::command::ADMIN_KEY_LEN }> {
+        Blob::new(p256_point(&self.key.public_spki).unwrap()).unwrap()
+    }
+
+    pub fn approve(&self, code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> Approval {
+        let digest = approval_digest(&Portable, code, challenge, params);
+        let mut rng = FirmwareRng::new(rng_source());
+        let sig = Portable
+            .sign(
+                &self.key.private_pkcs8,
+                KeyAlgorithm::EcP256,
+                HashAlgorithm::Sha256,
+                &digest,
+                &mut rng,
+            )
+            .unwrap();
+        Approval {
+            admin: self.point(),
+            signature: Blob::from_vec(sig).unwrap(),
+        }
+    }
+}
+
+/// An InitFirmware request approved by both administrators under
+/// `challenge`.
+pub fn init_request(admins: &[Admin; 2], challenge: [u8; 32]) -> InitFirmware {
+    let params = InitParams {
+        admins: List::from_vec(admins.iter().map(Admin::point).collect()).unwrap(),
+    };
+    let bytes = encode_body(&params).unwrap();
+    let mut approvals = List::default();
+    for a in admins {
+        approvals
+            .push(a.approve(SubFunction::InitFirmware, &challenge, &bytes))
+            .unwrap();
+    }
+    InitFirmware {
+        params,
+        approvals: Approvals {
+            challenge,
+            approvals,
+        },
+    }
+}
+
+/// Initializes the firmware in-process (GetChallenge, then InitFirmware).
+pub fn initialize(sim: &Simulator) -> sam_proto::command::Initialized {
+    let admins = [Admin::new(), Admin::new()];
+    let ChallengeIssued { challenge, .. } = typed(sim, &GetChallenge).unwrap();
+    typed(sim, &init_request(&admins, challenge)).unwrap()
+}
