@@ -5,13 +5,14 @@
 //! record breaks its MAC, removing or reordering one breaks the chain, and
 //! cutting the tail is seen because the firmware's counter runs ahead of the
 //! last stored record. The counters are stored before the record leaves the
-//! firmware, so a record the host holds is always covered by the counter.
+//! firmware, so a record the host holds is always covered by the counter
+//! (several records share one store when operations run in parallel).
 
 use crate::core::{Firmware, encode, mac_eq};
 use crate::crypto::Crypto;
 use crate::keys::ModuleKeys;
 use crate::platform::Platform;
-use crate::state::Counters;
+use core::sync::atomic::Ordering;
 use sam_proto::ErrorType;
 use sam_proto::command::{AuditCursor, SubFunction};
 use sam_proto::ids::{KeyId, UserId};
@@ -33,7 +34,20 @@ pub struct Subject {
 }
 
 impl<P: Platform> Firmware<P> {
-    /// Issues the next audit record and advances the durable counters.
+    /// Issues the next audit record and makes the counters that cover it
+    /// durable before returning it.
+    ///
+    /// Group commit: the sequence number is taken under the counters lock
+    /// (memory only), the store happens under a second lock, and a store
+    /// covers every record issued before it; concurrent operations share
+    /// one write instead of queueing one write each.
+    ///
+    /// Fail-stop: if the store fails, later records may already hold
+    /// sequence numbers after this one, so the firmware cannot take the
+    /// number back. It enters the Failed state instead; every request is
+    /// then NotOperational until a restart, which resumes from the last
+    /// durable counters. No record past them was ever answered, so none
+    /// is lost or duplicated.
     pub(crate) fn audit(
         &self,
         keys: &ModuleKeys,
@@ -42,33 +56,52 @@ impl<P: Platform> Firmware<P> {
         subject: &Subject,
     ) -> Result<AuditRecord, ErrorType> {
         let time = self.now()?;
-        let mut counters = self.counters.lock();
-        let entry = AuditEntry {
-            seq: counters.next_seq,
-            prev: counters.head,
-            time,
-            boot: counters.boot,
-            action,
-            failure,
-            actor: subject.actor,
-            target_user: subject.target_user,
-            key_id: subject.key_id,
-        };
-        let chain = self.chain_hash(&entry)?;
-        let next = Counters {
-            boot: counters.boot,
-            next_seq: counters
+        let (entry, chain) = {
+            let mut counters = self.counters.lock();
+            let entry = AuditEntry {
+                seq: counters.next_seq,
+                prev: counters.head,
+                time,
+                boot: counters.boot,
+                action,
+                failure,
+                actor: subject.actor,
+                target_user: subject.target_user,
+                key_id: subject.key_id,
+            };
+            let chain = self.chain_hash(&entry)?;
+            counters.next_seq = counters
                 .next_seq
                 .checked_add(1)
-                .ok_or(ErrorType::NotOperational)?,
-            head: chain,
+                .ok_or(ErrorType::NotOperational)?;
+            counters.head = chain;
+            (entry, chain)
         };
-        next.store(&self.platform)
-            .map_err(|_| ErrorType::NotOperational)?;
-        *counters = next;
-        drop(counters);
+        self.persist_through(entry.seq)?;
         let mac = self.crypto().hmac_sha256(&keys.audit, &[&chain]);
         Ok(AuditRecord { entry, mac })
+    }
+
+    /// Makes the counters durable at least up to the record `seq`.
+    fn persist_through(&self, seq: u64) -> Result<(), ErrorType> {
+        let mut durable = self.durable_seq.lock();
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(ErrorType::NotOperational);
+        }
+        if *durable > seq {
+            return Ok(());
+        }
+        let snapshot = self.counters.lock().clone();
+        match snapshot.store(&self.platform) {
+            Ok(()) => {
+                *durable = snapshot.next_seq;
+                Ok(())
+            }
+            Err(_) => {
+                self.failed.store(true, Ordering::SeqCst);
+                Err(ErrorType::NotOperational)
+            }
+        }
     }
 
     fn chain_hash(&self, entry: &AuditEntry) -> Result<[u8; 32], ErrorType> {

@@ -38,6 +38,9 @@ pub struct Firmware<P: Platform> {
     pub(crate) operational: RwLock<Option<Operational>>,
     pub(crate) failed: AtomicBool,
     pub(crate) counters: Mutex<Counters>,
+    /// The `next_seq` of the last durable counters; held while storing, so
+    /// that one store at a time covers everything issued before it.
+    pub(crate) durable_seq: Mutex<u64>,
     pub(crate) challenges: Mutex<Challenges>,
     pub(crate) replay: Mutex<ReplaySet>,
     /// Platform time at boot: tokens issued before it are refused for
@@ -68,6 +71,7 @@ impl<P: Platform> Firmware<P> {
             operational: RwLock::new(None),
             failed: AtomicBool::new(false),
             counters: Mutex::new(Counters::default()),
+            durable_seq: Mutex::new(0),
             challenges: Mutex::new(Challenges::default()),
             replay: Mutex::new(ReplaySet::default()),
         };
@@ -85,6 +89,7 @@ impl<P: Platform> Firmware<P> {
         let mut counters = Counters::load(&self.platform)?;
         counters.boot = counters.boot.checked_add(1).ok_or(PlatformError)?;
         counters.store(&self.platform)?;
+        *self.durable_seq.lock() = counters.next_seq;
         *self.counters.lock() = counters;
         if let Some(config) = Config::load(&self.platform)? {
             let op = self.make_operational(config).map_err(|_| PlatformError)?;

@@ -1139,18 +1139,79 @@ fn development_idp_certificates_are_accepted_by_openssl() {
 #[test]
 fn no_answer_without_its_audit_record() {
     let (mut b, pu, _, _) = Bench::with_signer();
+    let before = b.status();
     b.fw.platform()
         .fail_store
         .store(true, std::sync::atomic::Ordering::SeqCst);
     // A refusal that cannot be audited is NotOperational...
     let (status, _) = b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
     assert_eq!(status, u32::from(ErrorType::NotOperational.code()));
-    // ...and so is a success.
+    // ...and the firmware stops (fail-stop) until a restart.
+    assert_eq!(b.status().state, FirmwareState::Failed);
     let r = b.create_signer(&pu).unwrap_err();
     assert_eq!(r.error, ErrorType::NotOperational);
     assert!(r.audit.is_none());
-    b.fw.platform()
-        .fail_store
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    // After the restart it resumes from the last durable counters: the
+    // record that was never answered is not skipped, the chain goes on.
+    b.fw = Firmware::boot(b.fw.platform().restarted());
+    let after = b.status();
+    assert_eq!(after.state, FirmwareState::Operational);
+    assert_eq!(after.next_audit_seq, before.next_audit_seq);
     b.create_signer(&pu).unwrap();
+    let report = b
+        .call(&VerifyDataIntegrity {
+            users: List::default(),
+            keys: List::default(),
+            audit: List::from_vec(b.audit.clone()).unwrap(),
+            cursor: None,
+        })
+        .unwrap();
+    assert_eq!(report.audit_break, None);
+    assert!(report.audit_complete);
+}
+
+#[test]
+fn parallel_operations_share_counter_writes_and_keep_the_chain() {
+    let (mut b, pu, _, _) = Bench::with_signer();
+    // Eight threads create signers at once through the same firmware.
+    let reqs: Vec<CreateSigner> = (0..8)
+        .map(|_| CreateSigner {
+            auth: b.token_auth(&pu),
+            user: NewUser {
+                user_id: b.new_user_id(),
+                certificates: blobs(std::slice::from_ref(&b.idp.cert)),
+            },
+        })
+        .collect();
+    let records: Vec<sam_proto::records::AuditRecord> = std::thread::scope(|s| {
+        let handles: Vec<_> = reqs
+            .iter()
+            .map(|req| {
+                let b = &b;
+                s.spawn(move || {
+                    let body = encode_body(req).unwrap();
+                    let (status, answer) = b.raw(SubFunction::CreateSigner.code(), &body);
+                    assert_eq!(status, 0);
+                    let issued: UserIssued =
+                        sam_proto::frame::decode_exact(&answer, usize::MAX).unwrap();
+                    issued.audit
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all = b.audit.clone();
+    let mut new = records;
+    new.sort_by_key(|r| r.entry.seq);
+    all.extend(new);
+    let report = b
+        .call(&VerifyDataIntegrity {
+            users: List::default(),
+            keys: List::default(),
+            audit: List::from_vec(all).unwrap(),
+            cursor: None,
+        })
+        .unwrap();
+    assert_eq!(report.audit_break, None);
+    assert!(report.audit_complete);
 }

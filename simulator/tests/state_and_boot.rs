@@ -237,9 +237,10 @@ fn a_state_directory_is_held_by_one_simulator_at_a_time() {
 }
 
 /// A failed durable write is a platform error, not a silent success: the
-/// store returns Err, the file keeps its old content, and an audited
-/// operation that cannot write its audit record answers NotOperational
-/// without advancing the counter.
+/// store returns Err, the file keeps its old content, an audited operation
+/// that cannot write its audit record answers NotOperational, and the
+/// firmware stops (fail-stop) until a restart, which resumes from the last
+/// durable counter.
 #[test]
 fn a_failed_state_write_is_reported_not_ignored() {
     let (_tmp, dir, sim) = open(CryptoBackend::AwsLc);
@@ -259,19 +260,23 @@ fn a_failed_state_write_is_reported_not_ignored() {
     assert_eq!(std::fs::read(dir.join(STATE_FILE)).unwrap(), before);
 
     // A second InitFirmware is refused and audited; the audit cannot be
-    // written, so the answer is NotOperational.
+    // written, so the answer is NotOperational and the firmware stops.
     let challenge = typed(&sim, &GetChallenge).unwrap().challenge;
     let admins = [common::Admin::new(), common::Admin::new()];
     let err = typed(&sim, &common::init_request(&admins, challenge)).unwrap_err();
     assert_eq!(err.0, ErrorType::NotOperational.code());
+    assert_eq!(status(&sim).state, FirmwareState::Failed);
     assert_eq!(
-        status(&sim).next_audit_seq,
-        seq,
-        "counter advanced without a durable write"
+        std::fs::read(dir.join(STATE_FILE)).unwrap().len(),
+        before.len()
     );
 
-    // Storage back: the same refusal is now audited with the next seq.
+    // Storage back and a restart: the same refusal is now audited with the
+    // sequence number the failed one could not make durable.
     std::fs::remove_dir(&tmp_path).unwrap();
+    drop(sim);
+    let sim = Simulator::open(&dir, CryptoBackend::AwsLc).unwrap();
+    assert_eq!(status(&sim).next_audit_seq, seq);
     let challenge = typed(&sim, &GetChallenge).unwrap().challenge;
     let err = typed(&sim, &common::init_request(&admins, challenge)).unwrap_err();
     assert_eq!(err.0, ErrorType::NotAuthorized.code());
