@@ -56,8 +56,28 @@ impl core::fmt::Debug for SimPlatform {
     }
 }
 
-/// Takes the exclusive lock of a state directory.
+/// How long to wait for a state-directory lock that is held: a simulator
+/// that is just exiting, or a child process forked by the holder in the
+/// instant before its `exec` closes the inherited descriptor, holds it
+/// briefly.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Takes the exclusive lock of a state directory, waiting up to
+/// [`LOCK_WAIT`] for a brief holder to let go.
 pub(crate) fn lock_dir(dir: &Path) -> Result<File, SimError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match try_lock_dir(dir) {
+            Err(SimError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One attempt at the lock.
+fn try_lock_dir(dir: &Path) -> Result<File, SimError> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .read(true)

@@ -1,0 +1,271 @@
+//! The SAM Peering Interface message container (seed §7.1):
+//!
+//! ```json
+//! {"operation": "Create_New_Signer",
+//!  "credential": {"type": "identity_token", "value": "<base64>"},
+//!  "params": {"userid": "...", "certificates": ["<base64>"]}}
+//! ```
+//!
+//! Parsing follows the seed's error order: a body that is no container is
+//! a ContainerParseError, an unknown operation an UnknownMessageType,
+//! parameters that do not fit the operation a MessageParseError, an
+//! unknown credential type an UnknownCredentialType.
+
+use super::error::ApiError;
+use super::json::decode_b64;
+use sam_proto::ErrorType;
+use sam_proto::asn1::SignedIdentityToken;
+use sam_proto::bounded::Blob;
+use sam_proto::command::{Credential, MAX_CREDENTIAL_LEN};
+use sam_proto::ids::Uuid;
+use serde_json::{Map, Value};
+
+/// The operations of the container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Seed §7.1.1.
+    CreatePrivilegedUser,
+    /// Seed §7.1.2.
+    CreateSigner,
+    /// Seed §7.1.3.
+    SignerMaintenance,
+    /// Seed §7.1.4.
+    GenerateKeyPair,
+    /// Seed §7.1.5.
+    DeleteKeyPair,
+    /// Seed §7.1.6.
+    Signing,
+}
+
+impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 6] = [
+        Self::CreatePrivilegedUser,
+        Self::CreateSigner,
+        Self::SignerMaintenance,
+        Self::GenerateKeyPair,
+        Self::DeleteKeyPair,
+        Self::Signing,
+    ];
+
+    /// The seed's operation name, which is also the connector permission.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::CreatePrivilegedUser => "Create_New_Privileged_User",
+            Self::CreateSigner => "Create_New_Signer",
+            Self::SignerMaintenance => "Signer_Maintenance",
+            Self::GenerateKeyPair => "Generate_Signer_Key_Pair",
+            Self::DeleteKeyPair => "Delete_Signer_Key_Pair",
+            Self::Signing => "Signing",
+        }
+    }
+
+    /// The operation for a name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
+/// The credential as it arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawCredential {
+    /// `identity_token` or `technical_signature`.
+    pub kind: String,
+    /// Base64 of the DER token, or of the postcard `TechnicalSignature`.
+    pub value: String,
+    /// For a technical signature: the technical user's UserID (the
+    /// signature itself does not name it).
+    pub userid: Option<String>,
+}
+
+/// A parsed container.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Container {
+    /// The operation.
+    pub operation: Operation,
+    /// The credential; optional only for Signing, where the SAD carries
+    /// the identity token.
+    pub credential: Option<RawCredential>,
+    /// The operation's parameters (a JSON object).
+    pub params: Value,
+}
+
+fn container_error(detail: impl Into<String>) -> ApiError {
+    ApiError::seed(ErrorType::ContainerParseError, detail)
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(container_error(format!("`{key}` is not a string"))),
+    }
+}
+
+fn parse_credential(value: Value) -> Result<RawCredential, ApiError> {
+    let Value::Object(mut map) = value else {
+        return Err(container_error("`credential` is not an object"));
+    };
+    let kind = take_string(&mut map, "type")?
+        .ok_or_else(|| container_error("`credential.type` is missing"))?;
+    let value = take_string(&mut map, "value")?
+        .ok_or_else(|| container_error("`credential.value` is missing"))?;
+    let userid = take_string(&mut map, "userid")?;
+    if let Some(extra) = map.keys().next() {
+        return Err(container_error(format!(
+            "unknown field `credential.{extra}`"
+        )));
+    }
+    Ok(RawCredential {
+        kind,
+        value,
+        userid,
+    })
+}
+
+/// Parses a request body as a container.
+pub fn parse(body: &[u8]) -> Result<Container, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| container_error(format!("the body is not JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(container_error("the body is not a JSON object"));
+    };
+    let operation = take_string(&mut map, "operation")?
+        .ok_or_else(|| container_error("`operation` is missing"))?;
+    let credential = match map.remove("credential") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_credential(v)?),
+    };
+    let params = match map.remove("params") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => return Err(container_error("`params` is not an object")),
+    };
+    if let Some(extra) = map.keys().next() {
+        return Err(container_error(format!("unknown field `{extra}`")));
+    }
+    let operation = Operation::parse(&operation).ok_or_else(|| {
+        ApiError::seed(
+            ErrorType::UnknownMessageType,
+            format!("unknown operation {operation:?}"),
+        )
+    })?;
+    if credential.is_none() && operation != Operation::Signing {
+        return Err(container_error("`credential` is missing"));
+    }
+    Ok(Container {
+        operation,
+        credential,
+        params,
+    })
+}
+
+/// A credential ready for the firmware, and the UserID under which the
+/// host looks up the acting user's record (`None` if it cannot tell; the
+/// firmware then answers UnknownUser).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedCredential {
+    /// For the firmware.
+    pub credential: Credential,
+    /// Whose record to attach.
+    pub actor: Option<Uuid>,
+}
+
+/// Checks the credential type and decodes the value. The host reads the
+/// token's userId only to find the record; the firmware verifies the
+/// token and matches the record itself.
+pub fn resolve(raw: &RawCredential) -> Result<ResolvedCredential, ApiError> {
+    let kind = match raw.kind.as_str() {
+        "identity_token" => Credential::IDENTITY_TOKEN,
+        "technical_signature" => Credential::TECHNICAL_SIGNATURE,
+        other => {
+            return Err(ApiError::seed(
+                ErrorType::UnknownCredentialType,
+                format!("unknown credential type {other:?}"),
+            ));
+        }
+    };
+    let value = decode_b64(
+        &raw.value,
+        "credential.value",
+        ErrorType::AuthenticationError,
+    )?;
+    let actor = if kind == Credential::IDENTITY_TOKEN {
+        SignedIdentityToken::from_der_strict(&value)
+            .ok()
+            .and_then(|t| Uuid::parse(&t.data.user_id).ok())
+    } else {
+        raw.userid.as_deref().and_then(|u| Uuid::parse(u).ok())
+    };
+    let value = Blob::<MAX_CREDENTIAL_LEN>::from_vec(value).map_err(|_| {
+        ApiError::seed(
+            ErrorType::AuthenticationError,
+            format!("credential.value is longer than {MAX_CREDENTIAL_LEN} bytes"),
+        )
+    })?;
+    Ok(ResolvedCredential {
+        credential: Credential { kind, value },
+        actor,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> ErrorType {
+        match parse(body.as_bytes()) {
+            Ok(c) => panic!("parsed: {c:?}"),
+            Err(e) => match e.kind {
+                super::super::error::ErrorKind::Seed(t) => t,
+                super::super::error::ErrorKind::Host(h) => panic!("{h:?}"),
+            },
+        }
+    }
+
+    #[test]
+    fn container_errors_follow_the_seed() {
+        assert_eq!(err("not json"), ErrorType::ContainerParseError);
+        assert_eq!(err("[1]"), ErrorType::ContainerParseError);
+        assert_eq!(err("{}"), ErrorType::ContainerParseError);
+        assert_eq!(err(r#"{"operation": 5}"#), ErrorType::ContainerParseError);
+        assert_eq!(
+            err(r#"{"operation": "Create_New_Signer", "params": []}"#),
+            ErrorType::ContainerParseError
+        );
+        assert_eq!(
+            err(r#"{"operation": "Create_New_Signer", "extra": 1}"#),
+            ErrorType::ContainerParseError
+        );
+        assert_eq!(
+            err(r#"{"operation": "Create_New_Signer"}"#),
+            ErrorType::ContainerParseError
+        );
+        assert_eq!(
+            err(r#"{"operation": "Make_Coffee", "credential": {"type": "x", "value": ""}}"#),
+            ErrorType::UnknownMessageType
+        );
+        let c = parse(br#"{"operation": "Signing", "params": {"sad": ""}}"#).unwrap();
+        assert_eq!(c.operation, Operation::Signing);
+    }
+
+    #[test]
+    fn credential_types() {
+        let raw = |kind: &str, value: &str| RawCredential {
+            kind: kind.into(),
+            value: value.into(),
+            userid: None,
+        };
+        assert_eq!(
+            resolve(&raw("password", "AA==")).unwrap_err().kind,
+            super::super::error::ErrorKind::Seed(ErrorType::UnknownCredentialType)
+        );
+        assert_eq!(
+            resolve(&raw("identity_token", "*")).unwrap_err().kind,
+            super::super::error::ErrorKind::Seed(ErrorType::AuthenticationError)
+        );
+        let r = resolve(&raw("identity_token", "AAEC")).unwrap();
+        assert_eq!(r.actor, None);
+        assert_eq!(r.credential.kind, Credential::IDENTITY_TOKEN);
+    }
+}

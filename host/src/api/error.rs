@@ -1,0 +1,237 @@
+//! The HTTP face of every error: `{"error": {"type", "code", "detail"}}`.
+//!
+//! Seed error types keep their seed names and their stable numeric codes
+//! from `sam_proto::ErrorType`; the HTTP status is chosen per type by
+//! [`http_status`] (the table is in `host/README.md` and the OpenAPI
+//! document). A few errors exist only at the HTTP layer (no connector for
+//! the client certificate, unknown route); they use codes from 1000 up so
+//! that they can never collide with a seed code.
+
+use super::response::{Reply, json_response};
+use crate::store::StoreError;
+use crate::transport::FirmwareRefusal;
+use hyper::StatusCode;
+use sam_proto::ErrorType;
+
+/// Errors that exist only at the HTTP layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostError {
+    /// The client certificate is pinned by no connector, or the connector
+    /// may not call this operation.
+    Forbidden,
+    /// No such path.
+    RouteNotFound,
+    /// The path exists, not with this method.
+    MethodNotAllowed,
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge,
+}
+
+impl HostError {
+    /// Every host-only error.
+    pub const ALL: [HostError; 4] = [
+        Self::Forbidden,
+        Self::RouteNotFound,
+        Self::MethodNotAllowed,
+        Self::PayloadTooLarge,
+    ];
+
+    /// The name in the `type` field.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Forbidden => "Forbidden",
+            Self::RouteNotFound => "RouteNotFound",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::PayloadTooLarge => "PayloadTooLarge",
+        }
+    }
+
+    /// The number in the `code` field.
+    pub const fn code(self) -> u16 {
+        match self {
+            Self::Forbidden => 1001,
+            Self::RouteNotFound => 1002,
+            Self::MethodNotAllowed => 1003,
+            Self::PayloadTooLarge => 1004,
+        }
+    }
+
+    /// The HTTP status.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// The HTTP status of a seed error type.
+///
+/// | type | status |
+/// | --- | --- |
+/// | ContainerParseError, MessageParseError, UnknownMessageType, UnknownCredentialType, InvalidInput, InvalidAlgorithm | 400 |
+/// | AuthenticationError, InvalidAuthentication, InvalidSignature | 401 |
+/// | NotAuthorized | 403 |
+/// | UnknownUser, NotFound | 404 |
+/// | ReplayedSad | 409 |
+/// | UnexpectedError | 500 |
+/// | NotOperational | 503 |
+pub const fn http_status(e: ErrorType) -> StatusCode {
+    match e {
+        ErrorType::ContainerParseError
+        | ErrorType::MessageParseError
+        | ErrorType::UnknownMessageType
+        | ErrorType::UnknownCredentialType
+        | ErrorType::InvalidInput
+        | ErrorType::InvalidAlgorithm => StatusCode::BAD_REQUEST,
+        ErrorType::AuthenticationError
+        | ErrorType::InvalidAuthentication
+        | ErrorType::InvalidSignature => StatusCode::UNAUTHORIZED,
+        ErrorType::NotAuthorized => StatusCode::FORBIDDEN,
+        ErrorType::UnknownUser | ErrorType::NotFound => StatusCode::NOT_FOUND,
+        ErrorType::ReplayedSad => StatusCode::CONFLICT,
+        ErrorType::UnexpectedError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorType::NotOperational => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// What a seed error means, for the `detail` of a firmware refusal (the
+/// firmware does not say which check failed, on purpose; the logs and
+/// the audit record are where operators look).
+pub const fn describe(e: ErrorType) -> &'static str {
+    match e {
+        ErrorType::ContainerParseError => "the input cannot be parsed into a message container",
+        ErrorType::MessageParseError => {
+            "the input cannot be parsed into the specified message type"
+        }
+        ErrorType::UnknownMessageType => "the message type is not known",
+        ErrorType::UnknownCredentialType => "the credential type is not known",
+        ErrorType::AuthenticationError => "the credential could not be validated",
+        ErrorType::UnknownUser => "the credential could not be associated with a user",
+        ErrorType::NotAuthorized => "the acting user is not authorized to perform the operation",
+        ErrorType::NotOperational => "a component (firmware, database) is not operational",
+        ErrorType::UnexpectedError => "an unexpected error occurred",
+        ErrorType::InvalidInput => "the input is not acceptable",
+        ErrorType::NotFound => "no key exists for the given KeyID",
+        ErrorType::InvalidAlgorithm => "the algorithm does not fit the key or the hashes",
+        ErrorType::InvalidAuthentication => "the identity token in the SAD is not acceptable",
+        ErrorType::InvalidSignature => "the SAD signature does not verify",
+        ErrorType::ReplayedSad => "the SAD (its identity token) was already used",
+    }
+}
+
+/// The kind of an [`ApiError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A seed error type.
+    Seed(ErrorType),
+    /// An HTTP-layer error.
+    Host(HostError),
+}
+
+/// An error answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// What kind.
+    pub kind: ErrorKind,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+impl ApiError {
+    /// A seed error with `detail`.
+    pub fn seed(e: ErrorType, detail: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Seed(e),
+            detail: detail.into(),
+        }
+    }
+
+    /// A host-only error with `detail`.
+    pub fn host(e: HostError, detail: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Host(e),
+            detail: detail.into(),
+        }
+    }
+
+    /// The `type` name.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::Seed(e) => e.name(),
+            ErrorKind::Host(h) => h.name(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self.kind {
+            ErrorKind::Seed(e) => http_status(e),
+            ErrorKind::Host(h) => h.status(),
+        }
+    }
+
+    /// The response.
+    pub fn into_response(self) -> Reply {
+        let code = match self.kind {
+            ErrorKind::Seed(e) => e.code(),
+            ErrorKind::Host(h) => h.code(),
+        };
+        json_response(
+            self.status(),
+            &serde_json::json!({
+                "error": {"type": self.name(), "code": code, "detail": self.detail}
+            }),
+        )
+    }
+}
+
+impl From<FirmwareRefusal> for ApiError {
+    fn from(r: FirmwareRefusal) -> Self {
+        let detail = if r.by_firmware {
+            format!("{}: {}", r.detail, describe(r.error))
+        } else {
+            r.detail
+        };
+        Self::seed(r.error, detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let kind = match &e {
+            StoreError::Fatal(_) | StoreError::Closed | StoreError::Open(_) => {
+                ErrorType::NotOperational
+            }
+            StoreError::Read(_) => ErrorType::NotOperational,
+            StoreError::Conflict(_) => ErrorType::InvalidInput,
+            StoreError::Corrupt(_) => ErrorType::UnexpectedError,
+        };
+        Self::seed(kind, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_seed_error_has_a_status_and_a_description() {
+        for e in ErrorType::ALL {
+            let s = http_status(e);
+            assert!(s.is_client_error() || s.is_server_error(), "{e}");
+            assert!(!describe(e).is_empty());
+        }
+        assert_eq!(http_status(ErrorType::ReplayedSad), StatusCode::CONFLICT);
+        assert_eq!(http_status(ErrorType::NotFound), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn host_codes_do_not_collide_with_seed_codes() {
+        for h in HostError::ALL {
+            assert!(ErrorType::from_code(h.code()).is_none(), "{}", h.name());
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! JSON helpers: base64 fields, bounded lists, UUIDs, request bodies.
+
+use super::error::ApiError;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sam_proto::ErrorType;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::ids::Uuid;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+/// Standard base64 (with padding) of `bytes`.
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// Bytes carried as a standard base64 string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct B64(pub Vec<u8>);
+
+impl<'de> Deserialize<'de> for B64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map(B64)
+            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
+    }
+}
+
+/// Decodes a base64 string field, as `what` in the error.
+pub fn decode_b64(s: &str, what: &str, error: ErrorType) -> Result<Vec<u8>, ApiError> {
+    STANDARD
+        .decode(s.as_bytes())
+        .map_err(|e| ApiError::seed(error, format!("{what} is not base64: {e}")))
+}
+
+/// Parses a request body as JSON into `T`: a body that is not JSON is a
+/// ContainerParseError, JSON that does not fit `T` a MessageParseError.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::seed(
+            ErrorType::ContainerParseError,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::seed(
+            ErrorType::ContainerParseError,
+            "the body is not a JSON object",
+        ));
+    }
+    parse_params(value)
+}
+
+/// Converts parameters into `T`, a MessageParseError if they do not fit.
+pub fn parse_params<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::seed(
+            ErrorType::MessageParseError,
+            format!("the parameters do not fit the message type: {e}"),
+        )
+    })
+}
+
+/// A UUID field (UserID, KeyID) in canonical text form.
+pub fn uuid(text: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse(text).map_err(|_| {
+        ApiError::seed(
+            ErrorType::MessageParseError,
+            format!("{what} is not a UUID: {text:?}"),
+        )
+    })
+}
+
+/// A list of base64 blobs as a bounded list, MessageParseError if it
+/// exceeds either bound.
+pub fn blobs<const N: usize, const M: usize>(
+    items: &[B64],
+    what: &str,
+) -> Result<List<Blob<N>, M>, ApiError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        out.push(Blob::new(&item.0).map_err(|_| {
+            ApiError::seed(
+                ErrorType::MessageParseError,
+                format!("{what}[{i}] is longer than {N} bytes"),
+            )
+        })?);
+    }
+    List::from_vec(out).map_err(|_| {
+        ApiError::seed(
+            ErrorType::MessageParseError,
+            format!("more than {M} {what}"),
+        )
+    })
+}
+
+/// One bounded blob, MessageParseError if too long.
+pub fn blob<const N: usize>(bytes: &[u8], what: &str) -> Result<Blob<N>, ApiError> {
+    Blob::new(bytes).map_err(|_| {
+        ApiError::seed(
+            ErrorType::MessageParseError,
+            format!("{what} is longer than {N} bytes"),
+        )
+    })
+}

@@ -1,0 +1,288 @@
+//! The Key Manager REST interface (seed §7.4): query keys and objects,
+//! register a certificate for a key.
+//!
+//! The key manager holds metadata and public material; its state is host
+//! policy (which keys the host hands to the firmware for signing), not a
+//! security decision: a wrapped key is useless without the firmware, and
+//! the firmware checks every SAD whatever state the host reports.
+
+use super::App;
+use super::error::ApiError;
+use super::json::{B64, b64, parse_body};
+use super::response::{Reply, ok_json};
+use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBatch, WriteOp};
+use der::{Decode, Encode};
+use sam_proto::ErrorType;
+use sam_proto::ids::Uuid;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+/// Most objects one query returns.
+const MAX_RESULTS: u32 = 1000;
+
+/// Fields a `return` parameter may select.
+const FIELDS: [&str; 8] = [
+    "id",
+    "value",
+    "objecttype",
+    "state",
+    "keyid",
+    "userid",
+    "attributes",
+    "dateattributes",
+];
+
+/// Decodes `%XX` escapes and `+` of a query component.
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::seed(ErrorType::MessageParseError, "malformed query string");
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&c) = bytes.get(i) {
+        match c {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// A parsed object query.
+#[derive(Debug, Default)]
+struct Query {
+    filter: ObjectFilter,
+    fields: Vec<String>,
+}
+
+fn parse_query(query: Option<&str>, private_keys: bool) -> Result<Query, ApiError> {
+    let mut q = Query::default();
+    q.filter.limit = MAX_RESULTS;
+    let bad = |m: String| ApiError::seed(ErrorType::MessageParseError, m);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k)?;
+        let v = percent_decode(v)?;
+        match k.as_str() {
+            "id" => q.filter.id = Some(v),
+            "state" => {
+                q.filter.state = Some(
+                    ObjectState::parse(&v).ok_or_else(|| bad(format!("unknown state {v:?}")))?,
+                );
+            }
+            "objecttype" if !private_keys => {
+                q.filter.object_type = Some(
+                    ObjectType::parse(&v)
+                        .ok_or_else(|| bad(format!("unsupported object type {v:?}")))?,
+                );
+            }
+            "keyid" => q.filter.key_id = Some(v),
+            "userid" => q.filter.user_id = Some(v),
+            "limit" => {
+                let n: u32 = v.parse().map_err(|_| bad(format!("bad limit {v:?}")))?;
+                q.filter.limit = n.clamp(1, MAX_RESULTS);
+            }
+            "return" => {
+                if !FIELDS.contains(&v.as_str()) {
+                    return Err(bad(format!("unknown field {v:?} in return")));
+                }
+                q.fields.push(v);
+            }
+            other => return Err(bad(format!("unsupported query parameter {other:?}"))),
+        }
+    }
+    if private_keys {
+        q.filter.object_type = Some(ObjectType::PrivateKey);
+        // Seed §7.4.1: the private keys "with the ACTIVE status", unless
+        // the caller filters by another state.
+        q.filter.state.get_or_insert(ObjectState::Active);
+    }
+    Ok(q)
+}
+
+/// RFC 3339 UTC text of Unix seconds.
+fn rfc3339(unix: i64) -> Option<String> {
+    let secs = u64::try_from(unix).ok()?;
+    der::DateTime::from_unix_duration(Duration::from_secs(secs))
+        .ok()
+        .map(|d| d.to_string())
+}
+
+/// The JSON form of an object (seed Table 42). The wrapped key itself is
+/// never returned: no client needs it, and it stays between the host and
+/// the firmware.
+fn object_json(o: &ManagedObject, fields: &[String]) -> Value {
+    let mut attributes = match &o.attributes {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    let mut dates = Map::new();
+    for key in ["activation", "not-after"] {
+        if let Some(v) = attributes.remove(key) {
+            dates.insert(key.into(), v);
+        }
+    }
+    attributes.insert("created".into(), json!(rfc3339(o.created)));
+    let value = match (o.object_type, &o.value) {
+        (ObjectType::PrivateKey, _) | (_, None) => Value::Null,
+        (_, Some(v)) => Value::String(b64(v)),
+    };
+    let mut out = Map::new();
+    out.insert("id".into(), json!(o.id));
+    out.insert("value".into(), value);
+    out.insert("objecttype".into(), json!(o.object_type.name()));
+    out.insert("state".into(), json!(o.state.name()));
+    out.insert("keyid".into(), json!(o.key_id));
+    out.insert("userid".into(), json!(o.user_id));
+    out.insert("attributes".into(), Value::Object(attributes));
+    out.insert("dateattributes".into(), Value::Object(dates));
+    if !fields.is_empty() {
+        out.retain(|k, _| fields.iter().any(|f| f == k));
+    }
+    Value::Object(out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkParam {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterParams {
+    objecttype: String,
+    value: B64,
+    #[serde(default)]
+    links: Vec<LinkParam>,
+    #[serde(default)]
+    attributes: Map<String, Value>,
+    #[serde(default, rename = "contentHint")]
+    content_hint: Option<String>,
+}
+
+impl App {
+    /// `GET /objects` and `GET /private-keys`.
+    pub(super) async fn list_objects(
+        &self,
+        query: Option<&str>,
+        private_keys: bool,
+    ) -> Result<Reply, ApiError> {
+        let q = parse_query(query, private_keys)?;
+        let objects = self.store.objects(q.filter).await?;
+        let list: Vec<Value> = objects.iter().map(|o| object_json(o, &q.fields)).collect();
+        Ok(ok_json(&json!({ "objects": list })))
+    }
+
+    /// `POST /objects`: registers a certificate for a key. The key is
+    /// named by a link of type `PRIVATE_KEY` to its KeyID; the certificate
+    /// must parse as X.509 and certify exactly the key's public key. The
+    /// key (and its public key) become `ACTIVE`, an earlier certificate of
+    /// the key `DEACTIVATED`.
+    pub(super) async fn register_object(&self, body: &[u8]) -> Result<Reply, ApiError> {
+        let p: RegisterParams = parse_body(body)?;
+        let invalid = |m: String| ApiError::seed(ErrorType::InvalidInput, m);
+        if p.objecttype != ObjectType::Certificate.name() {
+            return Err(invalid(format!(
+                "only CERTIFICATE objects can be registered, not {:?}",
+                p.objecttype
+            )));
+        }
+        let link = p
+            .links
+            .iter()
+            .find(|l| l.kind == ObjectType::PrivateKey.name())
+            .ok_or_else(|| invalid("a link of type PRIVATE_KEY to the key is required".into()))?;
+        let key_id = Uuid::parse(&link.id)
+            .map_err(|_| invalid(format!("link id {:?} is not a KeyID", link.id)))?
+            .to_string();
+        let (wrapped, state) = self
+            .store
+            .signer_key(key_id.clone())
+            .await?
+            .ok_or_else(|| ApiError::seed(ErrorType::NotFound, format!("no key {key_id}")))?;
+        if !matches!(state, ObjectState::PreActive | ObjectState::Active) {
+            return Err(invalid(format!("key {key_id} is {state}")));
+        }
+        let cert = x509_cert::Certificate::from_der(&p.value.0)
+            .map_err(|e| invalid(format!("the value is not a DER X.509 certificate: {e}")))?;
+        let tbs = cert.tbs_certificate();
+        let spki = tbs
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| invalid(format!("certificate public key: {e}")))?;
+        if spki != wrapped.public_key.as_slice() {
+            return Err(invalid(format!(
+                "the certificate is not for the public key of key {key_id}"
+            )));
+        }
+        let not_after = i64::try_from(tbs.validity().not_after.to_unix_duration().as_secs())
+            .unwrap_or(i64::MAX);
+        let now = crate::store::unix_now();
+        let mut attributes = p.attributes;
+        attributes.insert("subject".into(), json!(tbs.subject().to_string()));
+        attributes.insert("activation".into(), json!(rfc3339(now)));
+        attributes.insert("not-after".into(), json!(rfc3339(not_after)));
+        if let Some(hint) = p.content_hint {
+            attributes.insert("contentHint".into(), json!(hint));
+        }
+        let n = self.store.certificate_count(key_id.clone()).await?;
+        let certificate = ManagedObject {
+            id: format!("{key_id}/certificate/{n}"),
+            object_type: ObjectType::Certificate,
+            state: ObjectState::Active,
+            key_id: key_id.clone(),
+            user_id: wrapped.user_id.to_string(),
+            value: Some(p.value.0),
+            attributes: Value::Object(attributes),
+            created: now,
+            updated: now,
+        };
+        let reply = object_json(&certificate, &[]);
+        self.store
+            .write(WriteBatch {
+                audit: Vec::new(),
+                ops: vec![WriteOp::ActivateCertificate {
+                    key_id,
+                    certificate,
+                }],
+            })
+            .await?;
+        Ok(ok_json(&reply))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings() {
+        let q = parse_query(Some("state=ACTIVE&objecttype=CERTIFICATE&return=id"), false).unwrap();
+        assert_eq!(q.filter.state, Some(ObjectState::Active));
+        assert_eq!(q.filter.object_type, Some(ObjectType::Certificate));
+        assert_eq!(q.fields, ["id"]);
+        let q = parse_query(None, true).unwrap();
+        assert_eq!(q.filter.state, Some(ObjectState::Active));
+        assert_eq!(q.filter.object_type, Some(ObjectType::PrivateKey));
+        assert!(parse_query(Some("state=SLEEPING"), false).is_err());
+        assert!(parse_query(Some("name%3Bcontains=x"), false).is_err());
+        assert_eq!(percent_decode("a%2Fb+c").unwrap(), "a/b c");
+        assert!(percent_decode("%G0").is_err());
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+    }
+}

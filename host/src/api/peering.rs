@@ -1,0 +1,563 @@
+//! The SAM Peering Interface operations (seed §7.1).
+//!
+//! Each handler looks up what the firmware needs (the acting user's
+//! record, the target's record, the wrapped key), sends one firmware
+//! command, and stores the firmware's answer together with its audit
+//! record in one durable write before it answers. A refusal's audit record
+//! is stored too. The host checks nothing the firmware checks: which
+//! records it supplies only decides whether the firmware can find them.
+
+use super::App;
+use super::container::{self, Container, Operation, RawCredential};
+use super::error::ApiError;
+use super::json::{B64, b64, blob, blobs, parse_params, uuid};
+use super::response::{Reply, ok_json};
+use crate::store::{Link, ManagedObject, ObjectState, ObjectType, UserRow, WriteBatch, WriteOp};
+use crate::transport::FirmwareRefusal;
+use der::{Decode, Encode};
+use sam_proto::ErrorType;
+use sam_proto::command::{
+    Authentication, CreatePrivilegedUser, CreateSigner, DeleteKeyPair, GenerateKeyPair, NewUser,
+    SignCertificationRequest, SignerMaintenance, UserIssued,
+};
+use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
+use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::str::FromStr;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrivilegedUserParams {
+    userid: String,
+    #[serde(default)]
+    certificates: Vec<B64>,
+    #[serde(default)]
+    technical_certificate: Option<B64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserParams {
+    userid: String,
+    certificates: Vec<B64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPairParams {
+    userid: String,
+    algorithm: String,
+    parameters: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteParams {
+    keyid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SigningParams {
+    pub sad: B64,
+}
+
+/// The name of a role as stored in the `users.role` column.
+pub(super) const fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::PrivilegedUser => "PrivilegedUser",
+        Role::Signer => "Signer",
+        Role::PrivilegedUserTechnical => "PrivilegedUserTechnical",
+    }
+}
+
+/// The row to store for a record the firmware issued.
+pub(super) fn user_row(record: &SealedUserRecord) -> Result<UserRow, ApiError> {
+    let bytes = postcard::to_allocvec(record).map_err(|e| {
+        ApiError::seed(
+            ErrorType::UnexpectedError,
+            format!("user record does not encode: {e}"),
+        )
+    })?;
+    Ok(UserRow {
+        user_id: record.record.user_id.to_string(),
+        role: role_name(record.record.role).into(),
+        generation: record.record.generation,
+        record: bytes,
+    })
+}
+
+/// The algorithm named by the seed's `algorithm` and `parameters`.
+fn key_algorithm(algorithm: &str, parameters: &Value) -> Result<KeyAlgorithm, ApiError> {
+    let unsupported = || {
+        ApiError::seed(
+            ErrorType::InvalidAlgorithm,
+            format!("unsupported algorithm {algorithm} with parameters {parameters}"),
+        )
+    };
+    match algorithm.to_ascii_uppercase().as_str() {
+        "EC" => {
+            let curve = match parameters {
+                Value::String(s) => s.as_str(),
+                Value::Object(m) => m.get("curve").and_then(Value::as_str).unwrap_or(""),
+                _ => "",
+            };
+            match curve {
+                "1.2.840.10045.3.1.7" | "P-256" | "secp256r1" | "prime256v1" => {
+                    Ok(KeyAlgorithm::EcP256)
+                }
+                "1.3.132.0.34" | "P-384" | "secp384r1" => Ok(KeyAlgorithm::EcP384),
+                _ => Err(unsupported()),
+            }
+        }
+        "RSA" => {
+            let bits = match parameters {
+                Value::Number(n) => n.as_u64(),
+                Value::Object(m) => m.get("bits").and_then(Value::as_u64),
+                _ => None,
+            };
+            match bits {
+                Some(2048) => Ok(KeyAlgorithm::Rsa2048),
+                Some(3072) => Ok(KeyAlgorithm::Rsa3072),
+                Some(4096) => Ok(KeyAlgorithm::Rsa4096),
+                _ => Err(unsupported()),
+            }
+        }
+        _ => Err(unsupported()),
+    }
+}
+
+/// A readable algorithm name for attributes.
+pub(super) const fn algorithm_name(a: KeyAlgorithm) -> &'static str {
+    match a {
+        KeyAlgorithm::EcP256 => "EC P-256",
+        KeyAlgorithm::EcP384 => "EC P-384",
+        KeyAlgorithm::Rsa2048 => "RSA 2048",
+        KeyAlgorithm::Rsa3072 => "RSA 3072",
+        KeyAlgorithm::Rsa4096 => "RSA 4096",
+    }
+}
+
+/// The CertificationRequestInfo the host proposes for a new key: subject
+/// `CN=<owner UserID>`, the key's own SubjectPublicKeyInfo, no attributes.
+/// The firmware signs it only if the key in it is the wrapped key's.
+fn request_info(wrapped: &WrappedKey) -> Result<Vec<u8>, String> {
+    use x509_cert::request::{CertReqInfo, Version};
+    let subject = x509_cert::name::Name::from_str(&format!("CN={}", wrapped.user_id))
+        .map_err(|e| format!("subject: {e}"))?;
+    let public_key = spki::SubjectPublicKeyInfoOwned::from_der(&wrapped.public_key)
+        .map_err(|e| format!("public key: {e}"))?;
+    CertReqInfo {
+        version: Version::V1,
+        subject,
+        public_key,
+        attributes: Default::default(),
+    }
+    .to_der()
+    .map_err(|e| format!("encoding: {e}"))
+}
+
+impl App {
+    /// Stores a refusal's audit record, then returns the error to answer
+    /// with. If the audit record cannot be stored, the answer is the
+    /// store's error: the client must not see an outcome whose audit
+    /// record is not durable.
+    pub(super) async fn refused(&self, r: FirmwareRefusal) -> ApiError {
+        if let Some(audit) = r.audit.clone()
+            && let Err(e) = self.store.write(WriteBatch::audit_only([audit])).await
+        {
+            return e.into();
+        }
+        r.into()
+    }
+
+    /// Makes an accepted operation durable; a store refusal after the
+    /// firmware said yes is logged (the audit record, already stored,
+    /// says success).
+    pub(super) async fn persist(
+        &self,
+        operation: &str,
+        audit: Vec<AuditRecord>,
+        ops: Vec<WriteOp>,
+    ) -> Result<(), ApiError> {
+        self.store
+            .write(WriteBatch { audit, ops })
+            .await
+            .map_err(|e| {
+                tracing::warn!(operation, error = %e, "firmware accepted, store refused");
+                e.into()
+            })
+    }
+
+    /// The credential and the acting user's record.
+    async fn authentication(&self, raw: &RawCredential) -> Result<Authentication, ApiError> {
+        let resolved = container::resolve(raw)?;
+        let actor = match resolved.actor {
+            Some(id) => self.store.user(id.to_string()).await?,
+            None => None,
+        };
+        Ok(Authentication {
+            credential: resolved.credential,
+            actor,
+        })
+    }
+
+    /// The stored record of a target user. A target the host does not
+    /// know is refused here: the protocol's "no target" means "the acting
+    /// user", so the host must never send `None` for a missing record.
+    async fn target(&self, user_id: Uuid) -> Result<SealedUserRecord, ApiError> {
+        self.store.user(user_id.to_string()).await?.ok_or_else(|| {
+            ApiError::seed(
+                ErrorType::InvalidInput,
+                format!("no user record for userid {user_id}"),
+            )
+        })
+    }
+
+    async fn ensure_new_user(&self, user_id: Uuid) -> Result<(), ApiError> {
+        if self.store.user_exists(user_id.to_string()).await? {
+            return Err(ApiError::seed(
+                ErrorType::InvalidInput,
+                format!("user {user_id} already exists"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stores a new or maintained user record with its audit record.
+    async fn issued(
+        &self,
+        operation: Operation,
+        issued: UserIssued,
+        insert: bool,
+    ) -> Result<Reply, ApiError> {
+        let row = user_row(&issued.record)?;
+        let op = if insert {
+            WriteOp::InsertUser(row)
+        } else {
+            WriteOp::UpdateUser(row)
+        };
+        let seq = issued.audit.entry.seq;
+        self.persist(operation.name(), vec![issued.audit], vec![op])
+            .await?;
+        let r = &issued.record.record;
+        Ok(ok_json(&json!({
+            "userid": r.user_id.to_string(),
+            "role": role_name(r.role),
+            "generation": r.generation,
+            "audit_seq": seq,
+        })))
+    }
+
+    /// Runs one container operation.
+    pub(super) async fn peering(&self, c: Container) -> Result<Reply, ApiError> {
+        if c.operation == Operation::Signing {
+            let p: SigningParams = parse_params(c.params)?;
+            let (signatures, seq) = self.sign(p.sad.0).await?;
+            return Ok(ok_json(&json!({
+                "sigbin": signatures.iter().map(|s| b64(s)).collect::<Vec<_>>(),
+                "audit_seq": seq,
+            })));
+        }
+        // The container parser already refused a missing credential for
+        // every operation but Signing.
+        let raw = c.credential.ok_or_else(|| {
+            ApiError::seed(ErrorType::ContainerParseError, "`credential` is missing")
+        })?;
+        match c.operation {
+            Operation::CreatePrivilegedUser => {
+                self.create_privileged_user(&raw, parse_params(c.params)?)
+                    .await
+            }
+            Operation::CreateSigner => self.create_signer(&raw, parse_params(c.params)?).await,
+            Operation::SignerMaintenance => {
+                self.signer_maintenance(&raw, parse_params(c.params)?).await
+            }
+            Operation::GenerateKeyPair => {
+                self.generate_key_pair(&raw, parse_params(c.params)?).await
+            }
+            Operation::DeleteKeyPair => self.delete_key_pair(&raw, parse_params(c.params)?).await,
+            Operation::Signing => Err(ApiError::seed(
+                ErrorType::UnexpectedError,
+                "Signing is dispatched above",
+            )),
+        }
+    }
+
+    async fn create_privileged_user(
+        &self,
+        raw: &RawCredential,
+        p: PrivilegedUserParams,
+    ) -> Result<Reply, ApiError> {
+        let user_id = uuid(&p.userid, "userid")?;
+        let user = NewUser {
+            user_id,
+            certificates: blobs(&p.certificates, "certificates")?,
+        };
+        let technical_certificate = p
+            .technical_certificate
+            .map(|c| blob(&c.0, "technical_certificate"))
+            .transpose()?;
+        let auth = self.authentication(raw).await?;
+        self.ensure_new_user(user_id).await?;
+        let req = CreatePrivilegedUser {
+            auth,
+            user,
+            technical_certificate,
+        };
+        match self.firmware.call(&req).await {
+            Ok(issued) => {
+                self.issued(Operation::CreatePrivilegedUser, issued, true)
+                    .await
+            }
+            Err(r) => Err(self.refused(r).await),
+        }
+    }
+
+    async fn create_signer(&self, raw: &RawCredential, p: UserParams) -> Result<Reply, ApiError> {
+        let user_id = uuid(&p.userid, "userid")?;
+        let user = NewUser {
+            user_id,
+            certificates: blobs(&p.certificates, "certificates")?,
+        };
+        let auth = self.authentication(raw).await?;
+        self.ensure_new_user(user_id).await?;
+        match self.firmware.call(&CreateSigner { auth, user }).await {
+            Ok(issued) => self.issued(Operation::CreateSigner, issued, true).await,
+            Err(r) => Err(self.refused(r).await),
+        }
+    }
+
+    async fn signer_maintenance(
+        &self,
+        raw: &RawCredential,
+        p: UserParams,
+    ) -> Result<Reply, ApiError> {
+        let user_id = uuid(&p.userid, "userid")?;
+        let certificates = blobs(&p.certificates, "certificates")?;
+        let auth = self.authentication(raw).await?;
+        let target = self.target(user_id).await?;
+        let req = SignerMaintenance {
+            auth,
+            target: Some(target),
+            certificates,
+        };
+        match self.firmware.call(&req).await {
+            Ok(issued) => {
+                self.issued(Operation::SignerMaintenance, issued, false)
+                    .await
+            }
+            Err(r) => Err(self.refused(r).await),
+        }
+    }
+
+    async fn generate_key_pair(
+        &self,
+        raw: &RawCredential,
+        p: KeyPairParams,
+    ) -> Result<Reply, ApiError> {
+        let user_id = uuid(&p.userid, "userid")?;
+        let algorithm = key_algorithm(&p.algorithm, &p.parameters)?;
+        let auth = self.authentication(raw).await?;
+        let target = self.target(user_id).await?;
+        let req = GenerateKeyPair {
+            auth: auth.clone(),
+            target: Some(target),
+            algorithm,
+        };
+        let generated = match self.firmware.call(&req).await {
+            Ok(g) => g,
+            Err(r) => return Err(self.refused(r).await),
+        };
+        let wrapped = generated.wrapped;
+        let mut audit = vec![generated.audit];
+        // The certificate request: a second firmware command with the
+        // same credential. If it fails, the key is still stored (the
+        // firmware generated and audited it) and the answer says why
+        // there is no request.
+        let mut csr_error = None;
+        let csr = match request_info(&wrapped) {
+            Err(e) => {
+                csr_error = Some(format!("cannot build the certification request: {e}"));
+                None
+            }
+            Ok(info) => {
+                let req = SignCertificationRequest {
+                    auth,
+                    wrapped: wrapped.clone(),
+                    request_info: blob(&info, "request_info")?,
+                };
+                match self.firmware.call(&req).await {
+                    Ok(signed) => {
+                        audit.push(signed.audit);
+                        Some(signed.csr.into_vec())
+                    }
+                    Err(r) => {
+                        csr_error = Some(format!("{}: {}", r.detail, r.error));
+                        audit.extend(r.audit);
+                        None
+                    }
+                }
+            }
+        };
+        let seq = audit.first().map(|a| a.entry.seq);
+        let ops = key_objects(&wrapped, &generated.attestation, csr.as_deref())?;
+        self.persist(Operation::GenerateKeyPair.name(), audit, ops)
+            .await?;
+        Ok(ok_json(&json!({
+            "keyid": wrapped.key_id.to_string(),
+            "userid": wrapped.user_id.to_string(),
+            "algorithm": algorithm_name(wrapped.algorithm),
+            "publickey": b64(&wrapped.public_key),
+            "attestation": b64(&generated.attestation),
+            "csr": csr.as_deref().map(b64),
+            "csr_error": csr_error,
+            "audit_seq": seq,
+        })))
+    }
+
+    async fn delete_key_pair(
+        &self,
+        raw: &RawCredential,
+        p: DeleteParams,
+    ) -> Result<Reply, ApiError> {
+        let key_id = uuid(&p.keyid, "keyid")?;
+        let auth = self.authentication(raw).await?;
+        let wrapped = self
+            .store
+            .signer_key(key_id.to_string())
+            .await?
+            .map(|(w, _)| w);
+        let req = DeleteKeyPair {
+            auth,
+            key_id,
+            wrapped,
+        };
+        match self.firmware.call(&req).await {
+            Ok(done) => {
+                let seq = done.audit.entry.seq;
+                self.persist(
+                    Operation::DeleteKeyPair.name(),
+                    vec![done.audit],
+                    vec![WriteOp::DestroyKey {
+                        key_id: key_id.to_string(),
+                    }],
+                )
+                .await?;
+                Ok(ok_json(&json!({
+                    "keyid": key_id.to_string(),
+                    "state": ObjectState::Destroyed.name(),
+                    "audit_seq": seq,
+                })))
+            }
+            Err(r) => Err(self.refused(r).await),
+        }
+    }
+}
+
+/// The key manager objects of a new key: the wrapped key (`PRIVATE_KEY`),
+/// its public key with the attestation, and the certificate request, all
+/// linked to the private key.
+fn key_objects(
+    wrapped: &WrappedKey,
+    attestation: &[u8],
+    csr: Option<&[u8]>,
+) -> Result<Vec<WriteOp>, ApiError> {
+    let key_id = wrapped.key_id.to_string();
+    let user_id = wrapped.user_id.to_string();
+    let now = crate::store::unix_now();
+    let value = postcard::to_allocvec(wrapped).map_err(|e| {
+        ApiError::seed(
+            ErrorType::UnexpectedError,
+            format!("wrapped key does not encode: {e}"),
+        )
+    })?;
+    let object = |id: String, object_type, state, value, attributes| ManagedObject {
+        id,
+        object_type,
+        state,
+        key_id: key_id.clone(),
+        user_id: user_id.clone(),
+        value: Some(value),
+        attributes,
+        created: now,
+        updated: now,
+    };
+    let base = json!({
+        "algorithm": algorithm_name(wrapped.algorithm),
+        "generated": wrapped.created,
+    });
+    let public_id = format!("{key_id}/public-key");
+    let mut ops = vec![
+        WriteOp::InsertObject(object(
+            key_id.clone(),
+            ObjectType::PrivateKey,
+            ObjectState::PreActive,
+            value,
+            base.clone(),
+        )),
+        WriteOp::InsertObject(object(
+            public_id.clone(),
+            ObjectType::PublicKey,
+            ObjectState::PreActive,
+            wrapped.public_key.to_vec(),
+            json!({
+                "algorithm": algorithm_name(wrapped.algorithm),
+                "generated": wrapped.created,
+                "attestation": b64(attestation),
+            }),
+        )),
+        WriteOp::InsertLink(Link {
+            from_id: key_id.clone(),
+            to_id: public_id.clone(),
+            kind: ObjectType::PublicKey.name().into(),
+        }),
+        WriteOp::InsertLink(Link {
+            from_id: public_id,
+            to_id: key_id.clone(),
+            kind: ObjectType::PrivateKey.name().into(),
+        }),
+    ];
+    if let Some(csr) = csr {
+        let csr_id = format!("{key_id}/csr");
+        ops.push(WriteOp::InsertObject(object(
+            csr_id.clone(),
+            ObjectType::CertificateRequest,
+            ObjectState::Active,
+            csr.to_vec(),
+            base,
+        )));
+        ops.push(WriteOp::InsertLink(Link {
+            from_id: csr_id,
+            to_id: key_id.clone(),
+            kind: ObjectType::PrivateKey.name().into(),
+        }));
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithms_from_seed_parameters() {
+        let ok = |a: &str, p: Value| key_algorithm(a, &p).unwrap();
+        assert_eq!(
+            ok("EC", json!({"curve": "1.2.840.10045.3.1.7"})),
+            KeyAlgorithm::EcP256
+        );
+        assert_eq!(ok("EC", json!("1.3.132.0.34")), KeyAlgorithm::EcP384);
+        assert_eq!(ok("RSA", json!({"bits": 3072})), KeyAlgorithm::Rsa3072);
+        assert_eq!(ok("rsa", json!(2048)), KeyAlgorithm::Rsa2048);
+        for (a, p) in [
+            ("EC", json!({"curve": "1.3.132.0.35"})),
+            ("RSA", json!({"bits": 1024})),
+            ("DSA", json!({})),
+        ] {
+            let e = key_algorithm(a, &p).unwrap_err();
+            assert_eq!(e.name(), "InvalidAlgorithm");
+        }
+    }
+}

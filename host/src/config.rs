@@ -1,0 +1,334 @@
+//! The daemon's configuration: a TOML file, with a few `SAMD_*`
+//! environment overrides for what container deployments change most.
+//!
+//! Every key and its default is documented in `host/samd.example.toml`; a
+//! test parses that file, so the example cannot drift from this code.
+
+use crate::api::{Connector, known_permissions};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration is unusable.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTPS listener.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// SQLite store.
+    #[serde(default)]
+    pub store: StoreSection,
+    /// How to reach the firmware.
+    #[serde(default)]
+    pub firmware: FirmwareSection,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+    /// Peer connectors.
+    #[serde(default, rename = "connector")]
+    pub connectors: Vec<ConnectorSection>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// PEM certificate chain of the server.
+    pub tls_cert: PathBuf,
+    /// PEM private key of the server.
+    pub tls_key: PathBuf,
+    /// PEM CA certificate(s) that issue client certificates.
+    pub client_ca: PathBuf,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Seconds a TLS handshake may take.
+    pub handshake_timeout_secs: u64,
+    /// Seconds HTTP/1.1 request headers may take.
+    pub header_timeout_secs: u64,
+    /// Seconds in-flight requests get at shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls_cert: "server.pem".into(),
+            tls_key: "server.key".into(),
+            client_ca: "client-ca.pem".into(),
+            max_body_bytes: 1024 * 1024,
+            max_connections: 1024,
+            handshake_timeout_secs: 10,
+            header_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// The SQLite database file.
+    pub path: PathBuf,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            path: "samd.db".into(),
+        }
+    }
+}
+
+/// Which transport reaches the firmware.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// The simulator's firmware in this process.
+    Inprocess,
+    /// A simulator process behind a socket.
+    Socket,
+}
+
+/// `[firmware]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirmwareSection {
+    /// `inprocess` or `socket`.
+    pub transport: TransportKind,
+    /// For `inprocess`: the simulator's state directory (MBK, storage).
+    pub state_dir: PathBuf,
+    /// For `inprocess`: the platform crypto, `aws-lc` or `portable`.
+    pub crypto: String,
+    /// For `socket`: `unix:/path` or `tcp:host:port`.
+    pub socket: String,
+    /// For `socket`: first reconnection delay, milliseconds.
+    pub reconnect_initial_ms: u64,
+    /// For `socket`: longest reconnection delay, milliseconds.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for FirmwareSection {
+    fn default() -> Self {
+        Self {
+            transport: TransportKind::Inprocess,
+            state_dir: "sam-state".into(),
+            crypto: "aws-lc".into(),
+            socket: "unix:/run/sam/simulator.sock".into(),
+            reconnect_initial_ms: 100,
+            reconnect_max_ms: 5000,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `sam_host=debug,info`).
+    pub filter: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// `[[connector]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSection {
+    /// Name for logs and metrics.
+    pub name: String,
+    /// SHA-256 of the DER client certificate, hex (colons allowed).
+    pub certificate_sha256: String,
+    /// What it may call.
+    pub operations: Vec<String>,
+}
+
+impl Config {
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(format!("configuration: {e}")))
+    }
+
+    /// Reads and parses a file, then applies the environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let mut config = Self::parse(&text)?;
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `SAMD_LISTEN`, `SAMD_DB_PATH`, `SAMD_LOG_FORMAT` and
+    /// `SAMD_LOG_FILTER` from `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("SAMD_LISTEN") {
+            self.server.listen = v
+                .parse()
+                .map_err(|e| ConfigError(format!("SAMD_LISTEN={v:?}: {e}")))?;
+        }
+        if let Some(v) = get("SAMD_DB_PATH") {
+            self.store.path = v.into();
+        }
+        if let Some(v) = get("SAMD_LOG_FORMAT") {
+            self.log.format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => return Err(ConfigError(format!("SAMD_LOG_FORMAT={v:?}: text or json"))),
+            };
+        }
+        if let Some(v) = get("SAMD_LOG_FILTER") {
+            self.log.filter = v;
+        }
+        Ok(())
+    }
+
+    /// The connectors, validated: pins are 32 bytes of hex, names and pins
+    /// unique, every permission known.
+    pub fn connectors(&self) -> Result<Vec<Connector>, ConfigError> {
+        let known = known_permissions();
+        let mut out: Vec<Connector> = Vec::new();
+        for c in &self.connectors {
+            let hex_text: String = c
+                .certificate_sha256
+                .chars()
+                .filter(|ch| *ch != ':')
+                .collect();
+            let pin: [u8; 32] = hex::decode(&hex_text)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "connector {:?}: certificate_sha256 is not 32 bytes of hex",
+                        c.name
+                    ))
+                })?;
+            for op in &c.operations {
+                if !known.contains(op.as_str()) {
+                    return Err(ConfigError(format!(
+                        "connector {:?}: unknown operation {op:?} (known: {})",
+                        c.name,
+                        known.iter().copied().collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+            if out.iter().any(|o| o.name == c.name || o.pin == pin) {
+                return Err(ConfigError(format!(
+                    "connector {:?}: name or certificate used twice",
+                    c.name
+                )));
+            }
+            out.push(Connector {
+                name: c.name.clone(),
+                pin,
+                permissions: c.operations.iter().cloned().collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The server limits.
+    pub fn serve_options(&self) -> crate::api::server::ServeOptions {
+        crate::api::server::ServeOptions {
+            handshake_timeout: Duration::from_secs(self.server.handshake_timeout_secs),
+            header_timeout: Duration::from_secs(self.server.header_timeout_secs),
+            shutdown_grace: Duration::from_secs(self.server.shutdown_grace_secs),
+            max_connections: self.server.max_connections,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_states_every_default() {
+        let text = include_str!("../samd.example.toml");
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.server, ServerSection::default());
+        assert_eq!(config.store, StoreSection::default());
+        assert_eq!(config.firmware, FirmwareSection::default());
+        assert_eq!(config.log, LogSection::default());
+        assert!(!config.connectors().unwrap().is_empty());
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.server.listen.port(), 8443);
+        assert!(config.connectors.is_empty());
+        assert!(Config::parse("[server]\nlisten = 5").is_err());
+        assert!(Config::parse("[bogus]").is_err());
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut config = Config::parse("").unwrap();
+        config
+            .apply_env(|k| match k {
+                "SAMD_LISTEN" => Some("0.0.0.0:9443".into()),
+                "SAMD_DB_PATH" => Some("/var/lib/sam/samd.db".into()),
+                "SAMD_LOG_FORMAT" => Some("json".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.server.listen.port(), 9443);
+        assert_eq!(config.store.path, PathBuf::from("/var/lib/sam/samd.db"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert!(config.apply_env(|_| Some("nonsense".into())).is_err());
+    }
+
+    #[test]
+    fn connectors_are_validated() {
+        let pin = "ab".repeat(32);
+        let ok = format!(
+            "[[connector]]\nname = \"ssa\"\ncertificate_sha256 = \"{pin}\"\noperations = [\"Signing\"]\n"
+        );
+        assert_eq!(Config::parse(&ok).unwrap().connectors().unwrap().len(), 1);
+        let bad_op = ok.replace("\"Signing\"", "\"Sign_Everything\"");
+        assert!(Config::parse(&bad_op).unwrap().connectors().is_err());
+        let bad_pin = ok.replace(&pin, "abcd");
+        assert!(Config::parse(&bad_pin).unwrap().connectors().is_err());
+        let twice = format!("{ok}{ok}");
+        assert!(Config::parse(&twice).unwrap().connectors().is_err());
+    }
+}

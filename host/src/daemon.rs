@@ -1,0 +1,120 @@
+//! Putting the daemon together from its configuration: logging, store,
+//! firmware transport, TLS, the server, and the shutdown sequence.
+
+use crate::api::server::serve;
+use crate::api::{App, Connectors, tls};
+use crate::config::{Config, ConfigError, LogFormat, TransportKind};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::transport::{FirmwareClient, InProcess, Socket, Transport};
+use sam_simulator::{CryptoBackend, ListenAddr, SimError, Simulator};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Installs the global tracing subscriber for `config`.
+pub fn init_logging(config: &Config) -> Result<(), ConfigError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
+        .map_err(|e| ConfigError(format!("[log] filter {:?}: {e}", config.log.filter)))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result.map_err(|e| ConfigError(format!("logging: {e}")))
+}
+
+/// The transport the configuration asks for: the simulator's firmware
+/// booted in this process from `state_dir`, or a socket to a simulator
+/// process.
+pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, ConfigError> {
+    let fw = &config.firmware;
+    match fw.transport {
+        TransportKind::Inprocess => {
+            let backend: CryptoBackend = fw
+                .crypto
+                .parse()
+                .map_err(|e: SimError| ConfigError(format!("[firmware] crypto: {e}")))?;
+            let sim = Simulator::open(&fw.state_dir, backend)
+                .map_err(|e| ConfigError(format!("[firmware] state_dir: {e}")))?;
+            Ok(Arc::new(InProcess::new(Arc::new(sim))))
+        }
+        TransportKind::Socket => {
+            let addr: ListenAddr = fw
+                .socket
+                .parse()
+                .map_err(|e: SimError| ConfigError(format!("[firmware] socket: {e}")))?;
+            Ok(Arc::new(Socket::new(
+                addr,
+                Duration::from_millis(fw.reconnect_initial_ms.max(1)),
+                Duration::from_millis(fw.reconnect_max_ms.max(fw.reconnect_initial_ms).max(1)),
+            )))
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` completes; then drains connections
+/// and flushes the store. Returns an error only for a configuration or
+/// start-up failure.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ConfigError> {
+    let connectors = Connectors::new(config.connectors()?);
+    let tls = tls::server_config_from_files(
+        &config.server.tls_cert,
+        &config.server.tls_key,
+        &config.server.client_ca,
+    )
+    .map_err(|e| ConfigError(e.to_string()))?;
+    let metrics = Arc::new(Metrics::new());
+    let transport = transport(&config)?;
+    let store = Store::open(&config.store.path, Arc::clone(&metrics))
+        .map_err(|e| ConfigError(e.to_string()))?;
+    let app = Arc::new(App {
+        firmware: FirmwareClient::new(transport, Arc::clone(&metrics)),
+        store: store.clone(),
+        metrics,
+        connectors,
+        max_body_bytes: config.server.max_body_bytes,
+    });
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| ConfigError(format!("listen on {}: {e}", config.server.listen)))?;
+    tracing::info!(
+        listen = %config.server.listen,
+        db = %config.store.path.display(),
+        transport = app.firmware.transport_kind(),
+        "samd started"
+    );
+    serve(app, listener, tls, config.serve_options(), shutdown).await;
+    tracing::info!("flushing the store");
+    tokio::task::spawn_blocking(move || store.close())
+        .await
+        .map_err(|e| ConfigError(format!("store shutdown: {e}")))?;
+    tracing::info!("samd stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = term => tracing::info!("SIGTERM: shutting down"),
+        r = tokio::signal::ctrl_c() => {
+            if r.is_ok() {
+                tracing::info!("SIGINT: shutting down");
+            }
+        }
+    }
+}

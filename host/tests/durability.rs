@@ -1,0 +1,147 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! What survives a restart, and what tampering with the SQLite file does:
+//! the firmware (through `/admin/integrity` and through the operation that
+//! uses the record) notices every edit.
+
+mod support;
+
+use serde_json::json;
+use support::{World, b64, doc_hash};
+
+fn db(w: &World) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(&w.daemon.db).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    c
+}
+
+/// Flips the last byte of a blob column (a MAC or an AEAD tag: the
+/// record still decodes, only the firmware can tell).
+fn flip_last(c: &rusqlite::Connection, table: &str, column: &str, key: &str, id: &str) -> Vec<u8> {
+    let sql = format!("SELECT {column} FROM {table} WHERE {key} = ?1");
+    let mut blob: Vec<u8> = c.query_row(&sql, [id], |r| r.get(0)).unwrap();
+    let original = blob.clone();
+    *blob.last_mut().unwrap() ^= 1;
+    let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {key} = ?2");
+    assert_eq!(c.execute(&sql, rusqlite::params![blob, id]).unwrap(), 1);
+    original
+}
+
+fn restore(c: &rusqlite::Connection, table: &str, column: &str, key: &str, id: &str, v: &[u8]) {
+    let sql = format!("UPDATE {table} SET {column} = ?1 WHERE {key} = ?2");
+    assert_eq!(c.execute(&sql, rusqlite::params![v, id]).unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_users_keys_and_audit() {
+    let (mut w, _pu, signer, key) = World::with_signer().await;
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let sad = w.sad(signer, &key_id, &[doc_hash("before")], 1);
+    w.ssa
+        .post("/signing", &json!({"sad": b64(&sad)}))
+        .await
+        .ok();
+    let before = w.admin.get("/admin/status").await.ok();
+
+    w.restart().await;
+
+    let after = w.admin.get("/admin/status").await.ok();
+    assert_eq!(after["store"]["users"], before["store"]["users"]);
+    assert_eq!(after["store"]["objects"], before["store"]["objects"]);
+    assert_eq!(
+        after["store"]["audit_records"],
+        before["store"]["audit_records"]
+    );
+    assert_eq!(after["firmware"]["boot"], 2);
+    // A SAD whose token predates the restart is refused...
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (409, "ReplayedSad"));
+    // ...a fresh one signs with the stored key and user record.
+    w.daemon.platform().advance(10);
+    let sad = w.sad(signer, &key_id, &[doc_hash("after")], 2);
+    w.ssa
+        .post("/signing", &json!({"sad": b64(&sad)}))
+        .await
+        .ok();
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_caught_by_the_integrity_check_and_by_use() {
+    let (w, _pu, signer, key) = World::with_signer().await;
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let c = db(&w);
+
+    // A user record.
+    let user = signer.to_string();
+    let original = flip_last(&c, "users", "record", "user_id", &user);
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["users"]["bad"], json!([user]));
+    let sad = w.sad(signer, &key_id, &[doc_hash("x")], 1);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (401, "AuthenticationError"));
+    restore(&c, "users", "record", "user_id", &user, &original);
+
+    // A wrapped key.
+    let original = flip_last(&c, "objects", "value", "id", &key_id);
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["keys"]["bad"], json!([key_id]));
+    let sad = w.sad(signer, &key_id, &[doc_hash("x")], 2);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (400, "InvalidInput"));
+    restore(&c, "objects", "value", "id", &key_id, &original);
+
+    // Garbage that does not even decode is reported by the host.
+    c.execute(
+        "UPDATE objects SET value = x'00' WHERE id = ?1",
+        [key_id.as_str()],
+    )
+    .unwrap();
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["keys"]["bad"], json!([key_id]));
+    restore(&c, "objects", "value", "id", &key_id, &original);
+
+    // An audit record.
+    let original = flip_last(&c, "audit", "record", "seq", "3");
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["audit"]["break"]["seq"], 3, "{report}");
+    restore(&c, "audit", "record", "seq", "3", &original);
+
+    // A deleted audit record in the middle, and a cut tail.
+    let row: Vec<u8> = c
+        .query_row("SELECT record FROM audit WHERE seq = 2", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["audit"]["break"]["expected_seq"], 2, "{report}");
+    c.execute(
+        "INSERT INTO audit (seq, record) VALUES (2, ?1)",
+        rusqlite::params![row],
+    )
+    .unwrap();
+    let last: i64 = c
+        .query_row("SELECT MAX(seq) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    c.execute("DELETE FROM audit WHERE seq = ?1", [last])
+        .unwrap();
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["audit"]["break"], serde_json::Value::Null);
+    assert_eq!(report["audit"]["complete"], false);
+    assert_eq!(report["ok"], false);
+
+    // Everything restored but the cut tail; signing works again.
+    let sad = w.sad(signer, &key_id, &[doc_hash("x")], 3);
+    w.ssa
+        .post("/signing", &json!({"sad": b64(&sad)}))
+        .await
+        .ok();
+    w.daemon.stop().await;
+}

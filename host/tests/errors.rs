@@ -1,0 +1,345 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! Every error an integrator can meet: container errors, credential
+//! errors, firmware refusals, and the access control of connectors and
+//! TLS.
+
+mod support;
+
+use sam_proto::ErrorType;
+use sam_proto::command::{InitParams, SubFunction};
+use serde_json::json;
+use support::{Admin, World, b64, doc_hash};
+
+/// `(status, type, code)` of an error answer.
+fn err(r: &support::Resp) -> (u16, String, u64) {
+    let v = r.json();
+    (
+        r.status,
+        v["error"]["type"].as_str().unwrap().to_owned(),
+        v["error"]["code"].as_u64().unwrap(),
+    )
+}
+
+fn seed(e: ErrorType, status: u16) -> (u16, String, u64) {
+    (status, e.name().to_owned(), u64::from(e.code()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_and_credential_errors() {
+    let mut w = World::ready().await;
+    let pu = w.enrol().await;
+    let raw = |body: &str| {
+        w.ra.send("POST", "/peering", Some(body.as_bytes().to_vec()))
+    };
+    assert_eq!(
+        err(&raw("{not json").await),
+        seed(ErrorType::ContainerParseError, 400)
+    );
+    assert_eq!(
+        err(&raw("[1, 2]").await),
+        seed(ErrorType::ContainerParseError, 400)
+    );
+    assert_eq!(
+        err(&raw(r#"{"operation": "Create_New_Signer", "params": {}}"#).await),
+        seed(ErrorType::ContainerParseError, 400)
+    );
+    let cred = w.credential(pu);
+    let r =
+        w.ra.post(
+            "/peering",
+            &json!({"operation": "Delete_Everything", "credential": cred, "params": {}}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::UnknownMessageType, 400));
+    let r =
+        w.ra.post(
+            "/peering",
+            &json!({"operation": "Create_New_Signer", "credential": cred,
+                    "params": {"userid": "not-a-uuid", "certificates": []}}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::MessageParseError, 400));
+    let r =
+        w.ra.post(
+            "/peering",
+            &json!({"operation": "Create_New_Signer", "credential": cred,
+                    "params": {"userid": pu.to_string(), "certificates": ["***"]}}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::MessageParseError, 400));
+    let new_user = w.new_user_id().to_string();
+    let params = json!({"userid": new_user, "certificates": [b64(&w.idp.cert)]});
+    let r =
+        w.ra.post(
+            "/peering",
+            &json!({"operation": "Create_New_Signer",
+                    "credential": {"type": "password", "value": "aHVudGVyMg=="},
+                    "params": params}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::UnknownCredentialType, 400));
+    // A token from an IdP the firmware does not trust.
+    let stranger = support::pki::Idp::p256(9);
+    let now = w.now();
+    let token = stranger.token(pu, now - 60, now + 600, None);
+    let r =
+        w.ra.post(
+            "/peering",
+            &json!({"operation": "Create_New_Signer",
+                    "credential": {"type": "identity_token", "value": b64(&token)},
+                    "params": params}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::AuthenticationError, 401));
+    // A valid token of a user the SAM DB does not know.
+    let nobody = w.new_user_id();
+    let r =
+        w.ra.post(
+            "/peering",
+            &w.container("Create_New_Signer", nobody, params.clone()),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::UnknownUser, 404));
+    // An expired token.
+    let token = w.idp.token(pu, now - 600, now - 60, None);
+    let r =
+        w.ra.post(
+            "/peering",
+            &json!({"operation": "Create_New_Signer",
+                    "credential": {"type": "identity_token", "value": b64(&token)},
+                    "params": params}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::AuthenticationError, 401));
+    // Unsupported key algorithm.
+    let signer = w.create_signer(pu).await;
+    let r = w
+        .ra
+        .post(
+            "/peering",
+            &w.container(
+                "Generate_Signer_Key_Pair",
+                pu,
+                json!({"userid": signer.to_string(), "algorithm": "EC", "parameters": "1.3.132.0.35"}),
+            ),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::InvalidAlgorithm, 400));
+    // Maintenance of a user the host does not know.
+    let r =
+        w.ra.post(
+            "/peering",
+            &w.container(
+                "Signer_Maintenance",
+                pu,
+                json!({"userid": nobody.to_string(), "certificates": [b64(&w.idp.cert)]}),
+            ),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::InvalidInput, 400));
+    w.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_errors() {
+    let (w, pu, signer, key) = World::with_signer().await;
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let hashes = vec![doc_hash("a")];
+    // Not base64 / not JSON.
+    let r = w.ssa.post("/signing", &json!({"sad": "%%%"})).await;
+    assert_eq!(err(&r), seed(ErrorType::MessageParseError, 400));
+    let r = w.ssa.send("POST", "/signing", Some(b"sad".to_vec())).await;
+    assert_eq!(err(&r), seed(ErrorType::ContainerParseError, 400));
+    // Garbage DER goes to the firmware, which refuses (and audits) it.
+    let r = w
+        .ssa
+        .post("/signing", &json!({"sad": b64(b"garbage")}))
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::MessageParseError, 400));
+    // A SAD signed by a key other than the token's SAD key.
+    let sad_key = support::pki::SadKey::new(1);
+    let now = w.now();
+    let token = w
+        .idp
+        .token(signer, now - 1, now + 300, Some(&sad_key.spki()));
+    let forged = support::pki::SadKey::new(2).sad(&token, &key_id, &hashes);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&forged)})).await;
+    assert_eq!(err(&r), seed(ErrorType::InvalidSignature, 401));
+    // A token from an untrusted IdP inside the SAD.
+    let stranger = support::pki::Idp::p256(9);
+    let token = stranger.token(signer, now - 1, now + 300, Some(&sad_key.spki()));
+    let r = w
+        .ssa
+        .post(
+            "/signing",
+            &json!({"sad": b64(&sad_key.sad(&token, &key_id, &hashes))}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::InvalidAuthentication, 401));
+    // The privileged user's token cannot sign with the signer's key.
+    let sad = w.sad(pu, &key_id, &hashes, 4);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!(err(&r), seed(ErrorType::NotAuthorized, 403));
+    // A key that does not exist.
+    let sad = w.sad(signer, "00000000-0000-4000-8000-000000000000", &hashes, 5);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!(err(&r), seed(ErrorType::NotFound, 404));
+    // A hash of the wrong length.
+    let sad = w.sad(signer, &key_id, &[vec![1; 20]], 6);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!(err(&r), seed(ErrorType::InvalidInput, 400));
+    // Every refusal above was audited and stored: the chain is whole.
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn management_errors() {
+    let w = World::new().await;
+    // Peering before initialization: the firmware is not operational.
+    let user = sam_proto::ids::Uuid::from_random([3; 16]);
+    let r =
+        w.ra.post(
+            "/peering",
+            &w.container(
+                "Create_New_Signer",
+                user,
+                json!({"userid": user.to_string(), "certificates": []}),
+            ),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::NotOperational, 503));
+    // One administrator is not enough (dual control, in the firmware).
+    let points: Vec<Vec<u8>> = w.admins.iter().map(Admin::point).collect();
+    let params = InitParams {
+        admins: support::blobs(&points),
+    };
+    let approvals = w.approvals(SubFunction::InitFirmware, &params, &[0]).await;
+    let r = w
+        .admin
+        .post(
+            "/admin/init",
+            &json!({"admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "approvals": approvals}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::NotAuthorized, 403));
+    // The same administrator twice is not two.
+    let approvals = w
+        .approvals(SubFunction::InitFirmware, &params, &[0, 0])
+        .await;
+    let r = w
+        .admin
+        .post(
+            "/admin/init",
+            &json!({"admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "approvals": approvals}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::NotAuthorized, 403));
+    w.init().await.ok();
+    // Initializing twice is refused (and audited).
+    assert_eq!(err(&w.init().await), seed(ErrorType::NotAuthorized, 403));
+    let r = w.admin.post("/admin/init", &json!({"admins": []})).await;
+    assert_eq!(err(&r), seed(ErrorType::MessageParseError, 400));
+    let status = w.admin.get("/admin/status").await.ok();
+    assert_eq!(status["firmware"]["state"], "Operational");
+    assert_eq!(status["firmware"]["admins"], 2);
+    w.daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_and_tls_decide_who_may_call() {
+    let w = World::new().await;
+    let pki = &w.pki;
+    // A certificate from the right CA that no connector pins: 403.
+    let stranger = w.daemon.client(pki, &pki.unpinned);
+    let r = stranger.get("/healthz").await;
+    assert_eq!((r.status, r.error().as_str()), (403, "Forbidden"));
+    let r = stranger.post("/signing", &json!({"sad": ""})).await;
+    assert_eq!(r.status, 403);
+    // A certificate from another CA: the handshake fails.
+    let foreign = support::Client::new(w.daemon.addr, &pki.ca, &pki.foreign, false);
+    let e = foreign.try_send("GET", "/healthz", None).await;
+    assert!(e.is_err(), "{e:?}");
+    // No client certificate at all: the handshake fails too.
+    let e = no_client_cert(w.daemon.addr, &pki.ca.cert).await;
+    assert!(e.is_err(), "{e:?}");
+    // Plain HTTP: no answer.
+    let e = plain_http(w.daemon.addr).await;
+    assert!(
+        e.is_err() || !e.as_ref().unwrap().starts_with("HTTP/1.1 200"),
+        "{e:?}"
+    );
+    // Operations outside the connector's list.
+    let r = w.ssa.post("/admin/init", &json!({})).await;
+    assert_eq!((r.status, r.error().as_str()), (403, "Forbidden"));
+    let r = w
+        .ssa
+        .post(
+            "/peering",
+            &json!({"operation": "Create_New_Signer", "credential": {"type": "identity_token", "value": ""}}),
+        )
+        .await;
+    assert_eq!((r.status, r.error().as_str()), (403, "Forbidden"));
+    let r = w.ra.post("/signing", &json!({"sad": ""})).await;
+    assert_eq!((r.status, r.error().as_str()), (403, "Forbidden"));
+    let r = w.admin.get("/private-keys").await;
+    assert_eq!(r.status, 403);
+    // Unknown path, wrong method, oversized body.
+    assert_eq!(w.ssa.get("/nope").await.error(), "RouteNotFound");
+    assert_eq!(w.ssa.get("/signing").await.error(), "MethodNotAllowed");
+    let big = vec![b'x'; 300 * 1024];
+    let r = w.ssa.send("POST", "/signing", Some(big)).await;
+    assert_eq!((r.status, r.error().as_str()), (413, "PayloadTooLarge"));
+    w.daemon.stop().await;
+}
+
+async fn no_client_cert(
+    addr: std::net::SocketAddr,
+    ca: &rustls_pki_types::CertificateDer<'static>,
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    // TLS 1.3: the server's refusal arrives with the first read.
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    match tls.read_to_end(&mut buf).await {
+        Ok(_) if buf.is_empty() => Err("closed".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn plain_http(addr: std::net::SocketAddr) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let _ =
+        tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}

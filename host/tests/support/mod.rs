@@ -1,0 +1,526 @@
+//! The test bench: a real `samd` server (real TLS on a loopback port, a
+//! real SQLite file in a temporary directory) in front of the in-process
+//! firmware on the deterministic test platform, and HTTPS clients with
+//! client certificates.
+#![allow(dead_code, clippy::cloned_ref_to_slice_refs)]
+
+pub mod pki;
+pub mod tls;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+pub use pki::{Admin, Idp};
+use sam_firmware::Firmware;
+use sam_firmware::testing::TestPlatform;
+use sam_host::api::server::{ServeOptions, serve};
+use sam_host::api::{App, Connector, Connectors};
+use sam_host::metrics::Metrics;
+use sam_host::store::Store;
+use sam_host::transport::{FirmwareClient, InProcess, Transport};
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
+use sam_proto::ids::Uuid;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tls::{Ca, Leaf};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+
+pub fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+pub fn unb64(v: &Value) -> Vec<u8> {
+    STANDARD.decode(v.as_str().unwrap()).unwrap()
+}
+
+/// The TLS world: one CA for peers, a foreign one, and their certificates.
+pub struct Pki {
+    pub ca: Ca,
+    pub server: Leaf,
+    pub ssa: Leaf,
+    pub ra: Leaf,
+    pub admin: Leaf,
+    pub unpinned: Leaf,
+    pub foreign_ca: Ca,
+    pub foreign: Leaf,
+}
+
+impl Pki {
+    pub fn new() -> Self {
+        let ca = Ca::new("SAM Test Peer CA");
+        let foreign_ca = Ca::new("Somebody Else's CA");
+        Self {
+            server: ca.server(),
+            ssa: ca.client("ssa"),
+            ra: ca.client("registration-authority"),
+            admin: ca.client("samctl"),
+            unpinned: ca.client("stranger"),
+            foreign: foreign_ca.client("ssa"),
+            ca,
+            foreign_ca,
+        }
+    }
+
+    fn connectors(&self) -> Connectors {
+        let c = |name: &str, leaf: &Leaf, ops: &[&str]| Connector {
+            name: name.into(),
+            pin: sam_host::api::certificate_pin(leaf.cert.as_ref()),
+            permissions: ops.iter().map(|s| s.to_string()).collect(),
+        };
+        Connectors::new(vec![
+            c("ssa", &self.ssa, &["Signing", "Key_Manager_Query"]),
+            c(
+                "registration-authority",
+                &self.ra,
+                &[
+                    "Create_New_Privileged_User",
+                    "Create_New_Signer",
+                    "Signer_Maintenance",
+                    "Generate_Signer_Key_Pair",
+                    "Delete_Signer_Key_Pair",
+                    "Get_Challenge",
+                    "Key_Manager_Query",
+                    "Key_Manager_Register",
+                ],
+            ),
+            c("samctl", &self.admin, &["management"]),
+        ])
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    /// The in-process firmware, when the transport is one.
+    pub firmware: Option<Arc<Firmware<TestPlatform>>>,
+    pub store: Store,
+    pub db: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Daemon {
+    pub async fn start(pki: &Pki, db: &Path, platform: TestPlatform) -> Self {
+        let transport = InProcess::boot(platform);
+        let firmware = Arc::clone(transport.engine());
+        let mut d = Self::start_with(pki, db, Arc::new(transport)).await;
+        d.firmware = Some(firmware);
+        d
+    }
+
+    /// A daemon over any transport.
+    pub async fn start_with(pki: &Pki, db: &Path, transport: Arc<dyn Transport>) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let store = Store::open(db, Arc::clone(&metrics)).unwrap();
+        let app = Arc::new(App {
+            firmware: FirmwareClient::new(transport, Arc::clone(&metrics)),
+            store: store.clone(),
+            metrics,
+            connectors: pki.connectors(),
+            max_body_bytes: 256 * 1024,
+        });
+        let tls = sam_host::api::tls::server_config(
+            vec![pki.server.cert.clone()],
+            pki.server.key_der(),
+            vec![pki.ca.cert.clone()],
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = ServeOptions {
+            shutdown_grace: Duration::from_secs(10),
+            ..ServeOptions::default()
+        };
+        let task = tokio::spawn(serve(app, listener, tls, options, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            firmware: None,
+            store,
+            db: db.to_path_buf(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn platform(&self) -> &TestPlatform {
+        self.firmware.as_ref().unwrap().platform()
+    }
+
+    /// Graceful shutdown: drain, then flush and close the store.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
+    }
+
+    pub fn client(&self, pki: &Pki, leaf: &Leaf) -> Client {
+        Client::new(self.addr, &pki.ca, leaf, false)
+    }
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error.type` of an error answer.
+    pub fn error(&self) -> String {
+        self.json()["error"]["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error: {:?}", self.json()))
+            .to_owned()
+    }
+
+    /// Panics unless the status is 200.
+    pub fn ok(self) -> Value {
+        assert_eq!(self.status, 200, "{}", String::from_utf8_lossy(&self.body));
+        self.json()
+    }
+}
+
+/// An HTTPS client with a client certificate.
+#[derive(Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    connector: TlsConnector,
+    pub http2: bool,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, ca: &Ca, leaf: &Leaf, http2: bool) -> Self {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.cert.clone()).unwrap();
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![leaf.cert.clone()], leaf.key_der())
+            .unwrap();
+        config.alpn_protocols = if http2 {
+            vec![b"h2".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
+        Self {
+            addr,
+            connector: TlsConnector::from(Arc::new(config)),
+            http2,
+        }
+    }
+
+    /// Sends one request on a new connection; `Err` if TLS or HTTP fails.
+    pub async fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Resp, String> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = self
+            .connector
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let io = TokioIo::new(tls);
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .unwrap();
+        let resp = if self.http2 {
+            let (mut sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(|e| format!("h2: {e}"))?;
+            tokio::spawn(conn);
+            sender.send_request(req).await
+        } else {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(|e| format!("http1: {e}"))?;
+            tokio::spawn(conn);
+            sender.send_request(req).await
+        }
+        .map_err(|e| format!("request: {e}"))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok(Resp { status, body })
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Resp {
+        self.try_send(method, path, body).await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send("POST", path, Some(serde_json::to_vec(body).unwrap()))
+            .await
+    }
+}
+
+/// A daemon with its people: two administrators, an IdP, and clients for
+/// the SSA, the registration authority and samctl.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    pub daemon: Daemon,
+    pub admins: [Admin; 2],
+    pub idp: Idp,
+    pub admin: Client,
+    pub ra: Client,
+    pub ssa: Client,
+    next_user: u64,
+}
+
+impl World {
+    /// A daemon with an uninitialized firmware.
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new();
+        let daemon = Daemon::start(&pki, &dir.path().join("samd.db"), TestPlatform::new(1)).await;
+        Self {
+            admin: daemon.client(&pki, &pki.admin),
+            ra: daemon.client(&pki, &pki.ra),
+            ssa: daemon.client(&pki, &pki.ssa),
+            dir,
+            pki,
+            daemon,
+            admins: [Admin::new(1), Admin::new(2)],
+            idp: Idp::p256(1),
+            next_user: 1,
+        }
+    }
+
+    /// Initialized through /admin, with the IdP imported.
+    pub async fn ready() -> Self {
+        let w = Self::new().await;
+        w.init().await.ok();
+        w.set_idp_keys(&[w.idp.cert.clone()]).await.ok();
+        w
+    }
+
+    /// Stops the daemon and starts it again on the same database and the
+    /// same firmware storage (a power cycle of host and HSM).
+    pub async fn restart(&mut self) {
+        let platform = self.daemon.platform().restarted();
+        let db = self.daemon.db.clone();
+        let old = std::mem::replace(
+            &mut self.daemon,
+            Daemon::start(&self.pki, &db, platform).await,
+        );
+        old.stop().await;
+        self.admin = self.daemon.client(&self.pki, &self.pki.admin);
+        self.ra = self.daemon.client(&self.pki, &self.pki.ra);
+        self.ssa = self.daemon.client(&self.pki, &self.pki.ssa);
+    }
+
+    pub fn now(&self) -> i64 {
+        self.daemon.platform().time()
+    }
+
+    /// Two administrators' approvals of `params` for `code`, over a
+    /// challenge from /admin/challenge, as samctl would make them.
+    pub async fn approvals<T: serde::Serialize>(
+        &self,
+        code: SubFunction,
+        params: &T,
+        by: &[usize],
+    ) -> Value {
+        let c = self.admin.post("/admin/challenge", &json!({})).await.ok();
+        let challenge: [u8; 32] = unb64(&c["challenge"]).try_into().unwrap();
+        let bytes = postcard::to_allocvec(params).unwrap();
+        let approvals: Vec<Value> = by
+            .iter()
+            .map(|&i| {
+                json!({
+                    "admin": b64(&self.admins[i].point()),
+                    "signature": b64(&self.admins[i].approve(code, &challenge, &bytes)),
+                })
+            })
+            .collect();
+        json!({"challenge": b64(&challenge), "approvals": approvals})
+    }
+
+    pub async fn init(&self) -> Resp {
+        let points: Vec<Vec<u8>> = self.admins.iter().map(Admin::point).collect();
+        let params = InitParams {
+            admins: blobs(&points),
+        };
+        let approvals = self
+            .approvals(SubFunction::InitFirmware, &params, &[0, 1])
+            .await;
+        self.admin
+            .post(
+                "/admin/init",
+                &json!({
+                    "admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "approvals": approvals,
+                }),
+            )
+            .await
+    }
+
+    pub async fn set_idp_keys(&self, certs: &[Vec<u8>]) -> Resp {
+        let params = IdpKeysParams {
+            certificates: blobs(certs),
+        };
+        let approvals = self
+            .approvals(SubFunction::SetIdpKeys, &params, &[0, 1])
+            .await;
+        self.admin
+            .post(
+                "/admin/idp-keys",
+                &json!({
+                    "certificates": certs.iter().map(|c| b64(c)).collect::<Vec<_>>(),
+                    "approvals": approvals,
+                }),
+            )
+            .await
+    }
+
+    pub fn new_user_id(&mut self) -> Uuid {
+        self.next_user += 1;
+        let mut b = [0u8; 16];
+        b[8..].copy_from_slice(&self.next_user.to_be_bytes());
+        Uuid::from_random(b)
+    }
+
+    /// The first Privileged User, enrolled by the two administrators.
+    pub async fn enrol(&mut self) -> Uuid {
+        let user_id = self.new_user_id();
+        let params = NewUser {
+            user_id,
+            certificates: blobs(&[self.idp.cert.clone()]),
+        };
+        let approvals = self
+            .approvals(SubFunction::EnrolPrivilegedUser, &params, &[0, 1])
+            .await;
+        self.admin
+            .post(
+                "/admin/enrol-privileged-user",
+                &json!({
+                    "userid": user_id.to_string(),
+                    "certificates": [b64(&self.idp.cert)],
+                    "approvals": approvals,
+                }),
+            )
+            .await
+            .ok();
+        user_id
+    }
+
+    /// An identity-token credential for `user`, valid around now.
+    pub fn credential(&self, user: Uuid) -> Value {
+        let now = self.now();
+        let token = self.idp.token(user, now - 60, now + 600, None);
+        json!({"type": "identity_token", "value": b64(&token)})
+    }
+
+    /// A container for `operation` by `user`.
+    pub fn container(&self, operation: &str, user: Uuid, params: Value) -> Value {
+        json!({
+            "operation": operation,
+            "credential": self.credential(user),
+            "params": params,
+        })
+    }
+
+    /// A new Signer created by the Privileged User `by`.
+    pub async fn create_signer(&mut self, by: Uuid) -> Uuid {
+        let user = self.new_user_id();
+        let body = self.container(
+            "Create_New_Signer",
+            by,
+            json!({"userid": user.to_string(), "certificates": [b64(&self.idp.cert)]}),
+        );
+        self.ra.post("/peering", &body).await.ok();
+        user
+    }
+
+    /// A P-256 key for `owner`, generated by `by`; returns the answer.
+    pub async fn generate(&self, by: Uuid, owner: Uuid) -> Value {
+        let body = self.container(
+            "Generate_Signer_Key_Pair",
+            by,
+            json!({
+                "userid": owner.to_string(),
+                "algorithm": "EC",
+                "parameters": {"curve": "1.2.840.10045.3.1.7"},
+            }),
+        );
+        self.ra.post("/peering", &body).await.ok()
+    }
+
+    /// A SAD for `signer`'s key over `hashes`, with a token issued now
+    /// (after the firmware's boot, as the signing rules require).
+    pub fn sad(&self, signer: Uuid, key_id: &str, hashes: &[Vec<u8>], seed: u8) -> Vec<u8> {
+        let sad_key = pki::SadKey::new(seed);
+        let now = self.now();
+        let token = self
+            .idp
+            .token(signer, now - 1, now + 300, Some(&sad_key.spki()));
+        sad_key.sad(&token, key_id, hashes)
+    }
+
+    /// Initialized, with a Privileged User, a Signer and one P-256 key;
+    /// the clock moved past the boot so that signing tokens are fresh.
+    pub async fn with_signer() -> (Self, Uuid, Uuid, Value) {
+        let mut w = Self::ready().await;
+        let pu = w.enrol().await;
+        let signer = w.create_signer(pu).await;
+        let key = w.generate(signer, signer).await;
+        w.daemon.platform().advance(10);
+        (w, pu, signer, key)
+    }
+}
+
+pub fn blobs<const N: usize, const M: usize>(items: &[Vec<u8>]) -> List<Blob<N>, M> {
+    List::from_vec(items.iter().map(|c| Blob::new(c).unwrap()).collect()).unwrap()
+}
+
+/// SHA-256 of a short text, as a document hash.
+pub fn doc_hash(text: &str) -> Vec<u8> {
+    pki::sha256(&[text.as_bytes()])
+}
