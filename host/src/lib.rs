@@ -18,10 +18,12 @@
 //! * [`config`]: the TOML configuration and its documented defaults.
 //! * [`metrics`]: Prometheus text exposition, hand-rolled to keep the
 //!   dependency tree small.
+//! * [`ctl`]: `samctl`, the management and integrator CLI.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod metrics;
 pub mod store;

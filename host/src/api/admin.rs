@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::json::{B64, b64, blob, blobs, parse_body, uuid};
 use super::peering::{role_name, user_row};
 use super::response::{Reply, ok_json};
-use crate::store::WriteOp;
+use crate::store::{WriteOp, decode_audit};
 use sam_proto::ErrorType;
 use sam_proto::bounded::List;
 use sam_proto::command::{
@@ -80,6 +80,33 @@ struct EnrolJson {
     approvals: ApprovalsJson,
 }
 
+/// Most audit records one `GET /admin/audit` page returns.
+const MAX_AUDIT_PAGE: usize = 1000;
+
+/// The `after` and `limit` of an audit page query.
+fn audit_query(query: Option<&str>) -> Result<(i64, usize), ApiError> {
+    let bad = |m: String| ApiError::seed(ErrorType::MessageParseError, m);
+    let (mut after, mut limit) = (-1i64, MAX_AUDIT_PAGE);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "after" => {
+                after = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|a| *a >= -1)
+                    .ok_or_else(|| bad(format!("bad after {v:?}")))?;
+            }
+            "limit" => {
+                let n: usize = v.parse().map_err(|_| bad(format!("bad limit {v:?}")))?;
+                limit = n.clamp(1, MAX_AUDIT_PAGE);
+            }
+            other => return Err(bad(format!("unsupported query parameter {other:?}"))),
+        }
+    }
+    Ok((after, limit))
+}
+
 /// The JSON name of a firmware state.
 pub(super) const fn state_name(s: FirmwareState) -> &'static str {
     match s {
@@ -119,6 +146,45 @@ impl App {
                 "last_audit_seq": store.last_audit_seq,
             },
         })))
+    }
+
+    /// `GET /admin/audit`: a page of stored audit records in sequence
+    /// order, as stored (export only: `POST /admin/integrity` is what
+    /// verifies them). A row that does not decode is returned raw with an
+    /// `error`, so that an export shows tampering rather than hiding it.
+    pub(super) async fn admin_audit(&self, query: Option<&str>) -> Result<Reply, ApiError> {
+        let (after, limit) = audit_query(query)?;
+        let page = self.store.audit_page(after, limit).await?;
+        let next_after = if page.len() == limit {
+            page.last().map(|(seq, _)| *seq)
+        } else {
+            None
+        };
+        let records: Vec<_> = page
+            .iter()
+            .map(|(seq, blob)| match decode_audit(*seq, blob) {
+                Ok(r) => {
+                    let e = &r.entry;
+                    json!({
+                        "seq": e.seq,
+                        "time": e.time,
+                        "boot": e.boot,
+                        "action": e.action.name(),
+                        "outcome": e.failure.map_or("ok", |f| f.name()),
+                        "actor": e.actor.as_ref().map(ToString::to_string),
+                        "target_user": e.target_user.as_ref().map(ToString::to_string),
+                        "key_id": e.key_id.as_ref().map(ToString::to_string),
+                        "prev": hex::encode(e.prev),
+                        "mac": hex::encode(r.mac),
+                        "record": b64(blob),
+                    })
+                }
+                Err(err) => json!({"seq": seq, "error": err.to_string(), "record": b64(blob)}),
+            })
+            .collect();
+        Ok(ok_json(
+            &json!({"records": records, "next_after": next_after}),
+        ))
     }
 
     /// `POST /admin/challenge` and `POST /peering/challenge`: a single-use
@@ -211,6 +277,25 @@ impl App {
                 })))
             }
             Err(r) => Err(self.refused(r).await),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_page_queries() {
+        assert_eq!(audit_query(None).unwrap(), (-1, MAX_AUDIT_PAGE));
+        assert_eq!(audit_query(Some("after=41&limit=5")).unwrap(), (41, 5));
+        assert_eq!(audit_query(Some("limit=0")).unwrap(), (-1, 1));
+        assert_eq!(
+            audit_query(Some("limit=99999")).unwrap(),
+            (-1, MAX_AUDIT_PAGE)
+        );
+        for bad in ["after=-2", "after=x", "limit=-1", "seq=3"] {
+            assert!(audit_query(Some(bad)).is_err(), "{bad}");
         }
     }
 }

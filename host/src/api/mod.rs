@@ -212,6 +212,7 @@ impl App {
             Route::AdminIdpKeys => self.admin_idp_keys(&body).await,
             Route::AdminEnrol => self.admin_enrol(&body).await,
             Route::AdminIntegrity => self.admin_integrity().await,
+            Route::AdminAudit => self.admin_audit(query.as_deref()).await,
             Route::Health => Ok(ok_json(&json!({"status": "up"}))),
             Route::Ready => self.ready().await,
             Route::Metrics => Ok(with_type(

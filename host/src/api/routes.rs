@@ -30,6 +30,8 @@ pub enum Route {
     AdminEnrol,
     /// `POST /admin/integrity`.
     AdminIntegrity,
+    /// `GET /admin/audit`.
+    AdminAudit,
     /// `GET /healthz`.
     Health,
     /// `GET /readyz`.
@@ -176,6 +178,13 @@ pub const ROUTES: &[RouteDef] = &[
         Route::AdminIntegrity,
         Permission::Named(MANAGEMENT),
         "admin_integrity",
+    ),
+    def(
+        "GET",
+        "/admin/audit",
+        Route::AdminAudit,
+        Permission::Named(MANAGEMENT),
+        "admin_audit",
     ),
     def(
         "GET",

@@ -1,0 +1,266 @@
+//! Detached CMS `SignedData` (RFC 5652) around a signature made by the SAM.
+//!
+//! The SAM signs hashes, never documents. So a CMS signature is made in
+//! two steps:
+//!
+//! 1. [`prepare`] hashes the document and builds the signed attributes
+//!    (content-type `id-data`, message-digest, signing-time and
+//!    signing-certificate-v2 of RFC 5035 naming the signer's certificate
+//!    by its SHA-256 hash and issuer/serial); their DER, as a `SET OF`
+//!    (RFC 5652 §5.4), is hashed into [`Prepared::to_be_signed_hash`];
+//! 2. that hash goes through the SAM (a [`crate::SignRequest`], see
+//!    [`Prepared::sign_request`]), and [`Prepared::finish`] checks the
+//!    signature against the signer's certificate and wraps everything
+//!    into a DER `ContentInfo` with the certificate and its chain.
+//!
+//! The signature value is what the SAM returns: the DER `Ecdsa-Sig-Value`
+//! for an EC key, the raw PKCS#1 v1.5 signature for RSA. The content is
+//! detached (`eContent` absent), as for `openssl cms -sign -binary`
+//! without `-nodetach`:
+//!
+//! ```text
+//! openssl cms -verify -binary -inform DER -in doc.p7s -content doc.txt -CAfile ca.pem
+//! ```
+//!
+//! Every structure is a typed value of the RustCrypto `cms` / `x509-cert`
+//! crates or a `der`-derived type of this module; no DER is written by
+//! hand.
+
+use crate::verify::{KeyKind, digest, spki_der, verify_prehash};
+use crate::{ClientError, SignRequest};
+use ::cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use ::cms::content_info::{CmsVersion, ContentInfo};
+use ::cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedAttributes, SignedData, SignerIdentifier,
+    SignerInfo, SignerInfos,
+};
+use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
+use der::{Any, DateTime, Decode, Encode, EncodeValue, Sequence, Tagged};
+use sam_proto::asn1::{IssuerSerial, digest_algorithm, signature_algorithm};
+use sam_proto::ids::{HashAlgorithm, KeyId};
+use spki::AlgorithmIdentifierOwned;
+use std::time::{SystemTime, UNIX_EPOCH};
+use x509_cert::Certificate;
+use x509_cert::attr::Attribute;
+use x509_cert::time::Time;
+
+/// `id-data` (RFC 5652 §4).
+pub const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
+/// `id-signedData` (RFC 5652 §5.1).
+pub const ID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+/// `id-contentType` (RFC 5652 §11.1).
+pub const ID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+/// `id-messageDigest` (RFC 5652 §11.2).
+pub const ID_MESSAGE_DIGEST: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+/// `id-signingTime` (RFC 5652 §11.3).
+pub const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+/// `id-aa-signingCertificateV2` (RFC 5035 §3).
+pub const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+
+/// ```text
+/// ESSCertIDv2 ::= SEQUENCE {
+///     hashAlgorithm  AlgorithmIdentifier DEFAULT {algorithm id-sha256},
+///     certHash       Hash,
+///     issuerSerial   IssuerSerial OPTIONAL }
+/// ```
+///
+/// (RFC 5035 §4). DER omits a DEFAULT value, so `hash_algorithm` is `None`
+/// for SHA-256, the only hash this module uses.
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct EssCertIdV2 {
+    /// The hash algorithm of `cert_hash`; `None` means SHA-256.
+    #[asn1(optional = "true")]
+    pub hash_algorithm: Option<AlgorithmIdentifierOwned>,
+    /// The hash of the whole DER certificate.
+    pub cert_hash: OctetString,
+    /// The certificate's issuer and serial number (RFC 5035's
+    /// `IssuerSerial`: `issuer GeneralNames, serialNumber`, the
+    /// `issuerUID`-less form of [`IssuerSerial`]).
+    #[asn1(optional = "true")]
+    pub issuer_serial: Option<IssuerSerial>,
+}
+
+/// ```text
+/// SigningCertificateV2 ::= SEQUENCE {
+///     certs     SEQUENCE OF ESSCertIDv2,
+///     policies  SEQUENCE OF PolicyInformation OPTIONAL }
+/// ```
+///
+/// (RFC 5035 §3); `policies` is never set here.
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct SigningCertificateV2 {
+    /// The signer's certificate first.
+    pub certs: Vec<EssCertIdV2>,
+    /// Policies (absent).
+    #[asn1(optional = "true")]
+    pub policies: Option<Vec<Any>>,
+}
+
+/// A CMS signature waiting for the SAM's signature over
+/// [`Prepared::to_be_signed_hash`].
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The hash the SAM must sign: [`Prepared::hash_algorithm`] over the
+    /// DER of the signed attributes (a `SET OF Attribute`).
+    pub to_be_signed_hash: Vec<u8>,
+    hash: HashAlgorithm,
+    kind: KeyKind,
+    signer: Certificate,
+    signer_spki: Vec<u8>,
+    chain: Vec<Certificate>,
+    signed_attrs: SignedAttributes,
+}
+
+/// Prepares a detached CMS signature over `document` by the holder of the
+/// certificate `signer_cert` (DER), carrying the certificates of `chain`
+/// (DER, intermediate CAs; the root may be left out), hashing with
+/// `hash`; signing-time is now.
+pub fn prepare(
+    document: &[u8],
+    signer_cert: &[u8],
+    chain: &[Vec<u8>],
+    hash: HashAlgorithm,
+) -> Result<Prepared, ClientError> {
+    prepare_digest(
+        &digest(hash, document),
+        signer_cert,
+        chain,
+        hash,
+        SystemTime::now(),
+    )
+}
+
+/// Like [`prepare`] with the document's digest already computed (large
+/// documents hashed in a stream) and an explicit signing time.
+pub fn prepare_digest(
+    document_digest: &[u8],
+    signer_cert: &[u8],
+    chain: &[Vec<u8>],
+    hash: HashAlgorithm,
+    signing_time: SystemTime,
+) -> Result<Prepared, ClientError> {
+    if document_digest.len() != hash.output_len() {
+        return Err(ClientError::InvalidInput(format!(
+            "a {hash:?} digest has {} bytes, not {}",
+            hash.output_len(),
+            document_digest.len()
+        )));
+    }
+    let signer = Certificate::from_der(signer_cert)?;
+    let chain = chain
+        .iter()
+        .map(|c| Certificate::from_der(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let signer_spki = spki_der(signer.tbs_certificate().subject_public_key_info())?;
+    let kind = KeyKind::of_spki(&signer_spki)?;
+
+    let tbs = signer.tbs_certificate();
+    let ess = SigningCertificateV2 {
+        certs: vec![EssCertIdV2 {
+            hash_algorithm: None,
+            cert_hash: OctetString::new(digest(HashAlgorithm::Sha256, &signer.to_der()?))?,
+            issuer_serial: Some(IssuerSerial::new(tbs.issuer(), tbs.serial_number())?),
+        }],
+        policies: None,
+    };
+    let since_epoch = signing_time
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| ClientError::InvalidInput("signing time before 1970".into()))?;
+    // UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5652 §11.3).
+    let time = Time::from(DateTime::from_unix_duration(since_epoch)?);
+    let signed_attrs: SignedAttributes = SetOfVec::try_from(vec![
+        attribute(ID_CONTENT_TYPE, &ID_DATA)?,
+        attribute(ID_MESSAGE_DIGEST, &OctetString::new(document_digest)?)?,
+        attribute(ID_SIGNING_TIME, &time)?,
+        attribute(ID_AA_SIGNING_CERTIFICATE_V2, &ess)?,
+    ])?;
+    let to_be_signed_hash = digest(hash, &signed_attrs.to_der()?);
+    Ok(Prepared {
+        to_be_signed_hash,
+        hash,
+        kind,
+        signer,
+        signer_spki,
+        chain,
+        signed_attrs,
+    })
+}
+
+/// An attribute with the single value `value`.
+fn attribute<T: Tagged + EncodeValue>(
+    oid: ObjectIdentifier,
+    value: &T,
+) -> Result<Attribute, ClientError> {
+    let mut values = SetOfVec::new();
+    values.insert(Any::encode_from(value)?)?;
+    Ok(Attribute { oid, values })
+}
+
+impl Prepared {
+    /// The digest algorithm of the document, the signed attributes and the
+    /// signature.
+    pub fn hash_algorithm(&self) -> HashAlgorithm {
+        self.hash
+    }
+
+    /// The DER of the signed attributes (`SET OF Attribute`), the bytes
+    /// whose hash is signed.
+    pub fn signed_attributes_der(&self) -> Result<Vec<u8>, ClientError> {
+        Ok(self.signed_attrs.to_der()?)
+    }
+
+    /// A request to sign [`Self::to_be_signed_hash`] with the SAM key
+    /// `key_id`.
+    pub fn sign_request(&self, key_id: KeyId) -> SignRequest {
+        SignRequest::single(key_id, self.hash, self.to_be_signed_hash.clone())
+    }
+
+    /// The DER `ContentInfo` of the detached `SignedData`, with
+    /// `signature` (from the SAM) over the signed attributes. A signature
+    /// that does not verify with the signer certificate's key is
+    /// [`ClientError::BadSignature`].
+    pub fn finish(&self, signature: &[u8]) -> Result<Vec<u8>, ClientError> {
+        let signed_hash = digest(self.hash, &self.signed_attrs.to_der()?);
+        verify_prehash(&self.signer_spki, self.hash, &signed_hash, signature)?;
+        let tbs = self.signer.tbs_certificate();
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: tbs.issuer().clone(),
+                serial_number: tbs.serial_number().clone(),
+            }),
+            digest_alg: digest_algorithm(self.hash),
+            signed_attrs: Some(self.signed_attrs.clone()),
+            signature_algorithm: signature_algorithm(self.hash, self.kind.scheme()),
+            signature: OctetString::new(signature)?,
+            unsigned_attrs: None,
+        };
+        let mut certificates = SetOfVec::new();
+        for cert in std::iter::once(&self.signer).chain(self.chain.iter()) {
+            let choice = CertificateChoices::Certificate(cert.clone());
+            if !certificates.iter().any(|c| c == &choice) {
+                certificates.insert(choice)?;
+            }
+        }
+        let mut digest_algorithms = SetOfVec::new();
+        digest_algorithms.insert(digest_algorithm(self.hash))?;
+        let signed_data = SignedData {
+            version: CmsVersion::V1,
+            digest_algorithms,
+            encap_content_info: EncapsulatedContentInfo {
+                econtent_type: ID_DATA,
+                econtent: None,
+            },
+            certificates: Some(CertificateSet(certificates)),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
+        };
+        let content_info = ContentInfo {
+            content_type: ID_SIGNED_DATA,
+            content: Any::encode_from(&signed_data)?,
+        };
+        Ok(content_info.to_der()?)
+    }
+}

@@ -1,0 +1,369 @@
+//! Dual control (seed §5.7, DESIGN §4): the administrators' approvals of
+//! Initialize SAM Firmware, Set IdP Public Keys and the first Privileged
+//! User.
+//!
+//! Each administrator signs (ECDSA P-256, DER) the firmware's
+//! `approval_digest(sub-function, challenge, postcard(params))` with a key
+//! that never leaves samctl, or never leaves the administrator's own
+//! machine in the split form:
+//!
+//! 1. `--prepare request.json`: samctl gets a challenge from samd and
+//!    writes the command, challenge and parameters ([`RequestFile`]);
+//! 2. each administrator runs `samctl fw approve` offline on a copy of it
+//!    and hands back an [`ApprovalFile`];
+//! 3. `samctl fw submit` sends the request with the approvals.
+//!
+//! The firmware verifies everything; samctl does not pre-judge whether the
+//! approvals suffice.
+
+use super::error::{CtlError, CtlResult};
+use super::files;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use p256::ecdsa::SigningKey;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use sam_firmware::auth::approval_digest;
+use sam_firmware::crypto::portable::Portable;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
+use sam_proto::ids::Uuid;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// The dual-control commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FwOp {
+    /// Initialize SAM Firmware.
+    Init,
+    /// Set IdP Public Keys.
+    Setidpkeys,
+    /// The first Privileged User.
+    Enrol,
+}
+
+impl FwOp {
+    /// The firmware sub-function the approvals are bound to.
+    pub const fn sub_function(self) -> SubFunction {
+        match self {
+            Self::Init => SubFunction::InitFirmware,
+            Self::Setidpkeys => SubFunction::SetIdpKeys,
+            Self::Enrol => SubFunction::EnrolPrivilegedUser,
+        }
+    }
+
+    /// samd's endpoint.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::Init => "/admin/init",
+            Self::Setidpkeys => "/admin/idp-keys",
+            Self::Enrol => "/admin/enrol-privileged-user",
+        }
+    }
+
+    /// The console lines.
+    pub const fn lines(self) -> super::console::Lines {
+        match self {
+            Self::Init => super::console::INIT,
+            Self::Setidpkeys => super::console::IDP_KEYS,
+            Self::Enrol => super::console::ENROL,
+        }
+    }
+}
+
+/// The parameters of a dual-control command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Params {
+    /// The administrators to enrol (uncompressed SEC1 points).
+    Init {
+        /// Points.
+        admins: Vec<Vec<u8>>,
+    },
+    /// The IdP certificates (DER).
+    Setidpkeys {
+        /// Certificates.
+        certificates: Vec<Vec<u8>>,
+    },
+    /// The first Privileged User.
+    Enrol {
+        /// The new UserID.
+        user_id: Uuid,
+        /// The IdP certificates for the user's tokens (DER).
+        certificates: Vec<Vec<u8>>,
+    },
+}
+
+fn b64s(items: &[Vec<u8>]) -> Vec<String> {
+    items.iter().map(|i| STANDARD.encode(i)).collect()
+}
+
+fn unb64s(v: &Value, field: &str) -> CtlResult<Vec<Vec<u8>>> {
+    v.get(field)
+        .and_then(Value::as_array)
+        .ok_or_else(|| CtlError::usage(format!("request: `params.{field}` is not a list")))?
+        .iter()
+        .map(|i| {
+            i.as_str()
+                .and_then(|s| STANDARD.decode(s).ok())
+                .ok_or_else(|| CtlError::usage(format!("request: `params.{field}` has a bad item")))
+        })
+        .collect()
+}
+
+/// A bounded list of blobs, or a usage error naming `what`.
+pub fn list<const N: usize, const M: usize>(
+    items: &[Vec<u8>],
+    what: &str,
+) -> CtlResult<List<Blob<N>, M>> {
+    let blobs = items
+        .iter()
+        .map(|i| Blob::new(i).map_err(|_| CtlError::usage(format!("a {what} is over {N} bytes"))))
+        .collect::<CtlResult<Vec<_>>>()?;
+    List::from_vec(blobs).map_err(|_| CtlError::usage(format!("more than {M} {what}s")))
+}
+
+/// Parses a UUID argument.
+pub fn parse_uuid(text: &str, what: &str) -> CtlResult<Uuid> {
+    Uuid::parse(text.trim()).map_err(|_| CtlError::usage(format!("{what} {text:?} is not a UUID")))
+}
+
+impl Params {
+    /// The command.
+    pub const fn op(&self) -> FwOp {
+        match self {
+            Self::Init { .. } => FwOp::Init,
+            Self::Setidpkeys { .. } => FwOp::Setidpkeys,
+            Self::Enrol { .. } => FwOp::Enrol,
+        }
+    }
+
+    /// The postcard bytes the approvals cover, exactly as the firmware
+    /// encodes the parameters it receives.
+    pub fn postcard(&self) -> CtlResult<Vec<u8>> {
+        let bytes = match self {
+            Self::Init { admins } => postcard::to_allocvec(&InitParams {
+                admins: list(admins, "administrator key")?,
+            }),
+            Self::Setidpkeys { certificates } => postcard::to_allocvec(&IdpKeysParams {
+                certificates: list(certificates, "IdP certificate")?,
+            }),
+            Self::Enrol {
+                user_id,
+                certificates,
+            } => postcard::to_allocvec(&NewUser {
+                user_id: *user_id,
+                certificates: list(certificates, "IdP certificate")?,
+            }),
+        };
+        bytes.map_err(|e| CtlError::failed(format!("postcard: {e}")))
+    }
+
+    /// The JSON of samd's endpoint, without `approvals`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Init { admins } => json!({"admins": b64s(admins)}),
+            Self::Setidpkeys { certificates } => json!({"certificates": b64s(certificates)}),
+            Self::Enrol {
+                user_id,
+                certificates,
+            } => json!({"userid": user_id.to_string(), "certificates": b64s(certificates)}),
+        }
+    }
+
+    /// Reads [`Self::to_json`] back.
+    pub fn from_json(op: FwOp, v: &Value) -> CtlResult<Self> {
+        Ok(match op {
+            FwOp::Init => Self::Init {
+                admins: unb64s(v, "admins")?,
+            },
+            FwOp::Setidpkeys => Self::Setidpkeys {
+                certificates: unb64s(v, "certificates")?,
+            },
+            FwOp::Enrol => Self::Enrol {
+                user_id: parse_uuid(
+                    v.get("userid").and_then(Value::as_str).unwrap_or(""),
+                    "request: params.userid",
+                )?,
+                certificates: unb64s(v, "certificates")?,
+            },
+        })
+    }
+
+    /// What an administrator approves, for a human.
+    pub fn describe(&self) -> Vec<String> {
+        let certs = |certificates: &[Vec<u8>]| {
+            certificates
+                .iter()
+                .map(|c| format!("  certificate {}", describe_certificate(c)))
+                .collect::<Vec<_>>()
+        };
+        match self {
+            Self::Init { admins } => {
+                let mut out = vec!["Initialize SAM Firmware, enrolling the administrators:".into()];
+                out.extend(admins.iter().map(|a| {
+                    format!(
+                        "  administrator key SHA-256 {}",
+                        hex::encode(Sha256::digest(a))
+                    )
+                }));
+                out
+            }
+            Self::Setidpkeys { certificates } => {
+                let mut out = vec!["Set IdP Public Keys to:".into()];
+                out.extend(certs(certificates));
+                out
+            }
+            Self::Enrol {
+                user_id,
+                certificates,
+            } => {
+                let mut out = vec![format!(
+                    "Enrol the first Privileged User {user_id}, with IdPs:"
+                )];
+                out.extend(certs(certificates));
+                out
+            }
+        }
+    }
+}
+
+/// `subject, SHA-256 fingerprint` of a DER certificate.
+pub fn describe_certificate(der: &[u8]) -> String {
+    use der::Decode as _;
+    let fp = hex::encode(Sha256::digest(der));
+    match x509_cert::Certificate::from_der(der) {
+        Ok(c) => format!("{} (SHA-256 {fp})", c.tbs_certificate().subject()),
+        Err(_) => format!("<not a certificate> (SHA-256 {fp})"),
+    }
+}
+
+/// One administrator's approval, as samd's JSON takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalFile {
+    /// The command approved.
+    pub command: FwOp,
+    /// The challenge (base64).
+    pub challenge: String,
+    /// The administrator's key (base64 SEC1 point).
+    pub admin: String,
+    /// The DER signature (base64).
+    pub signature: String,
+}
+
+/// A prepared request, waiting for approvals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestFile {
+    /// The command.
+    pub command: FwOp,
+    /// The challenge (base64).
+    pub challenge: String,
+    /// When the challenge expires (Unix seconds, firmware clock).
+    pub expires: i64,
+    /// The parameters, as samd's endpoint takes them.
+    pub params: Value,
+}
+
+impl RequestFile {
+    /// The challenge bytes.
+    pub fn challenge(&self) -> CtlResult<[u8; 32]> {
+        STANDARD
+            .decode(&self.challenge)
+            .ok()
+            .and_then(|c| c.try_into().ok())
+            .ok_or_else(|| CtlError::usage("request: the challenge is not 32 bytes of base64"))
+    }
+
+    /// The typed parameters.
+    pub fn params(&self) -> CtlResult<Params> {
+        Params::from_json(self.command, &self.params)
+    }
+
+    /// Reads a request file.
+    pub fn load(path: &std::path::Path) -> CtlResult<Self> {
+        serde_json::from_slice(&files::read(path)?)
+            .map_err(|e| CtlError::usage(format!("{}: not a samctl request: {e}", path.display())))
+    }
+}
+
+/// Signs `params` for `challenge` with an administrator key.
+pub fn approve(key: &SigningKey, params: &Params, challenge: &[u8; 32]) -> CtlResult<ApprovalFile> {
+    let digest = approval_digest(
+        &Portable,
+        params.op().sub_function(),
+        challenge,
+        &params.postcard()?,
+    );
+    let sig: p256::ecdsa::DerSignature = key
+        .sign_prehash(&digest)
+        .map_err(|e| CtlError::failed(format!("signing the approval: {e}")))?;
+    Ok(ApprovalFile {
+        command: params.op(),
+        challenge: STANDARD.encode(challenge),
+        admin: STANDARD.encode(files::p256_point(key.verifying_key())),
+        signature: STANDARD.encode(sig.as_bytes()),
+    })
+}
+
+/// The body of samd's endpoint: the parameters and the approvals. The
+/// approvals must be for this command and challenge.
+pub fn body(params: &Params, challenge: &[u8; 32], approvals: &[ApprovalFile]) -> CtlResult<Value> {
+    let c = STANDARD.encode(challenge);
+    for a in approvals {
+        if a.command != params.op() || a.challenge != c {
+            return Err(CtlError::usage(format!(
+                "an approval by {} is for another request ({:?}, challenge {})",
+                a.admin, a.command, a.challenge
+            )));
+        }
+    }
+    let mut v = params.to_json();
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "approvals".into(),
+            json!({
+                "challenge": c,
+                "approvals": approvals
+                    .iter()
+                    .map(|a| json!({"admin": a.admin, "signature": a.signature}))
+                    .collect::<Vec<_>>(),
+            }),
+        );
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_round_trip_and_approvals_verify() {
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let point = files::p256_point(key.verifying_key());
+        let params = Params::Init {
+            admins: vec![point.clone(), point.clone()],
+        };
+        let back = Params::from_json(FwOp::Init, &params.to_json()).unwrap();
+        assert_eq!(back, params);
+        let challenge = [9u8; 32];
+        let a = approve(&key, &params, &challenge).unwrap();
+        assert_eq!(a.admin, STANDARD.encode(&point));
+        let v = body(&params, &challenge, std::slice::from_ref(&a)).unwrap();
+        assert_eq!(v["approvals"]["approvals"][0]["signature"], a.signature);
+        assert!(body(&params, &[1u8; 32], &[a]).is_err());
+        // The signature verifies over the firmware's digest.
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        let digest = approval_digest(
+            &Portable,
+            SubFunction::InitFirmware,
+            &challenge,
+            &params.postcard().unwrap(),
+        );
+        let sig = approve(&key, &params, &challenge).unwrap().signature;
+        let sig =
+            p256::ecdsa::DerSignature::try_from(STANDARD.decode(sig).unwrap().as_slice()).unwrap();
+        let sig: p256::ecdsa::Signature = sig.try_into().unwrap();
+        key.verifying_key().verify_prehash(&digest, &sig).unwrap();
+    }
+}

@@ -1,0 +1,698 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! The `samctl` binary against a real samd: the in-process test daemon
+//! (real TLS, real SQLite, the firmware on the test platform) for the
+//! management and integrator commands, and the real `samd` binary for
+//! start and stop. Console lines and exit codes per seed Table 52.
+
+mod support;
+
+use clap::CommandFactory as _;
+use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use sam_host::ctl::files::pem;
+use serde_json::Value;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use support::{Pki, World, unb64};
+
+const SAMCTL: &str = env!("CARGO_BIN_EXE_samctl");
+
+/// What a samctl run printed and returned.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "{self:?}");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+fn run_sync(args: &[OsString], env: &[(&str, OsString)]) -> Out {
+    let out = std::process::Command::new(SAMCTL)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env_remove("SAMCTL_CONFIG")
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
+    args.iter().map(|a| a.as_ref().to_os_string()).collect()
+}
+
+/// The files samctl needs to reach a daemon, and the admin keys.
+struct Files {
+    dir: PathBuf,
+    env: Vec<(&'static str, OsString)>,
+}
+
+impl Files {
+    fn new(dir: &Path, pki: &Pki, port: u16) -> Self {
+        let w = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.into_os_string()
+        };
+        let env = vec![
+            (
+                "SAMCTL_URL",
+                OsString::from(format!("https://127.0.0.1:{port}")),
+            ),
+            ("SAMCTL_CA", w("ca.pem", &pki.ca.cert_pem)),
+            ("SAMCTL_CERT", w("samctl.pem", &pki.admin.cert_pem)),
+            ("SAMCTL_KEY", w("samctl.key", &pki.admin.key_pem)),
+        ];
+        Self {
+            dir: dir.to_path_buf(),
+            env,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Runs samctl (on the blocking pool: the daemon shares the runtime).
+    async fn run(&self, args: Vec<OsString>) -> Out {
+        let env = self.env.clone();
+        tokio::task::spawn_blocking(move || run_sync(&args, &env))
+            .await
+            .unwrap()
+    }
+
+    /// The same with another client certificate (a peer connector).
+    fn as_client(&self, leaf: &support::tls::Leaf, name: &str) -> Self {
+        let mut f = Self {
+            dir: self.dir.clone(),
+            env: self.env.clone(),
+        };
+        let cert = self.path(&format!("{name}.pem"));
+        let key = self.path(&format!("{name}.key"));
+        std::fs::write(&cert, &leaf.cert_pem).unwrap();
+        std::fs::write(&key, &leaf.key_pem).unwrap();
+        f.env
+            .retain(|(k, _)| *k != "SAMCTL_CERT" && *k != "SAMCTL_KEY");
+        f.env.push(("SAMCTL_CERT", cert.into_os_string()));
+        f.env.push(("SAMCTL_KEY", key.into_os_string()));
+        f
+    }
+
+    /// Writes the administrators' private keys (PKCS#8 PEM) and public
+    /// keys (SPKI PEM): `admin1.pem`, `admin1.pub`, ...
+    fn admins(&self, admins: &[support::Admin]) {
+        for (i, a) in admins.iter().enumerate() {
+            let der = a.key.to_pkcs8_der().unwrap();
+            std::fs::write(
+                self.path(&format!("admin{}.pem", i + 1)),
+                pem("PRIVATE KEY", der.as_bytes()),
+            )
+            .unwrap();
+            let public = a.key.verifying_key().to_public_key_der().unwrap();
+            std::fs::write(
+                self.path(&format!("admin{}.pub", i + 1)),
+                pem("PUBLIC KEY", public.as_bytes()),
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn help_of(path: &[String]) -> String {
+    let mut args: Vec<OsString> = path.iter().map(OsString::from).collect();
+    args.push("--help".into());
+    let out = run_sync(&args, &[]);
+    assert_eq!(out.code, 0, "{path:?}: {out:?}");
+    out.stdout
+}
+
+fn walk(cmd: &clap::Command, path: &mut Vec<String>, seen: &mut usize) {
+    let help = help_of(path);
+    assert!(help.contains("Example"), "samctl {path:?} --help: {help}");
+    *seen += 1;
+    for sub in cmd.get_subcommands() {
+        if sub.get_name() == "help" {
+            continue;
+        }
+        path.push(sub.get_name().to_owned());
+        walk(sub, path, seen);
+        path.pop();
+    }
+}
+
+#[test]
+fn every_subcommand_has_an_example_in_its_help() {
+    let cli = sam_host::ctl::cli::Cli::command();
+    let mut seen = 0;
+    walk(&cli, &mut Vec::new(), &mut seen);
+    // samctl, 15 subcommands, 2 of integrity, 7 of fw.
+    assert!(seen >= 25, "{seen}");
+    // A usage error exits 2.
+    assert_eq!(run_sync(&os(&[&"fw", &"bogus"]), &[]).code, 2);
+    assert_eq!(
+        run_sync(
+            &os(&[&"delete-key", &"--token", &SAMCTL, &"--key-id", &"nope"]),
+            &[]
+        )
+        .code,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firmware_management_integrator_commands_and_data_integrity() {
+    let w = World::new().await;
+    let f = Files::new(w.dir.path(), &w.pki, w.daemon.addr.port());
+    f.admins(&w.admins);
+    let idp = f.path("idp.pem");
+    std::fs::write(&idp, pem("CERTIFICATE", &w.idp.cert)).unwrap();
+
+    // One administrator's approval is not enough: the firmware refuses.
+    let out = f
+        .run(os(&[
+            &"fw",
+            &"init",
+            &"--admin-key",
+            &f.path("admin1.pem"),
+            &"--admin-pub",
+            &f.path("admin2.pub"),
+        ]))
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout, "Initialization of SAM Firmware ... failed\n");
+    assert!(out.stderr.contains("NotAuthorized"), "{out:?}");
+
+    // Two administrators.
+    let out = f
+        .run(os(&[
+            &"fw",
+            &"init",
+            &"--admin-key",
+            &f.path("admin1.pem"),
+            &"--admin-key",
+            &f.path("admin2.pem"),
+        ]))
+        .await
+        .ok();
+    assert_eq!(out.stdout, "Initialization of SAM Firmware ... ok\n");
+
+    let out = f
+        .run(os(&[
+            &"fw",
+            &"setidpkeys",
+            &idp,
+            &"--admin-key",
+            &f.path("admin1.pem"),
+            &"--admin-key",
+            &f.path("admin2.pem"),
+        ]))
+        .await
+        .ok();
+    assert_eq!(out.stdout, "Import of IdP Public Keys ... ok\n");
+
+    // The first Privileged User, approved offline: prepare, two
+    // approvals (one to a file, one to stdout), submit.
+    let request = f.path("enrol.json");
+    f.run(os(&[
+        &"fw",
+        &"enrol",
+        &"--idp-cert",
+        &idp,
+        &"--prepare",
+        &request,
+    ]))
+    .await
+    .ok();
+    let a1 = f.path("approval1.json");
+    let out = run_sync(
+        &os(&[
+            &"fw",
+            &"approve",
+            &"--admin-key",
+            &f.path("admin1.pem"),
+            &"--request",
+            &request,
+            &"--out",
+            &a1,
+        ]),
+        &[],
+    )
+    .ok();
+    assert!(
+        out.stderr.contains("Enrol the first Privileged User"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("CN=SAM Test IdP 1"), "{out:?}");
+    let out = run_sync(
+        &os(&[
+            &"fw",
+            &"approve",
+            &"--admin-key",
+            &f.path("admin2.pem"),
+            &"--request",
+            &request,
+        ]),
+        &[],
+    )
+    .ok();
+    let a2 = f.path("approval2.json");
+    std::fs::write(&a2, &out.stdout).unwrap();
+    let out = f
+        .run(os(&[
+            &"fw",
+            &"submit",
+            &"--request",
+            &request,
+            &"--approval",
+            &a1,
+            &"--approval",
+            &a2,
+        ]))
+        .await
+        .ok();
+    let mut lines = out.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Enrolment of the first Privileged User ... ok")
+    );
+    let pu = sam_proto::ids::Uuid::parse(lines.next().unwrap()).unwrap();
+
+    let status = f.run(os(&[&"fw", &"status"])).await.ok().json();
+    assert_eq!(status["firmware"]["state"], "Operational");
+    assert_eq!(status["store"]["users"], 1);
+
+    // Integrator commands with the registration authority's connector.
+    let ra = f.as_client(&w.pki.ra, "ra");
+    let now = w.now();
+    let pu_token = f.path("pu.token");
+    std::fs::write(
+        &pu_token,
+        support::b64(&w.idp.token(pu, now - 60, now + 600, None)),
+    )
+    .unwrap();
+    let signer = ra
+        .run(os(&[
+            &"create-signer",
+            &"--token",
+            &pu_token,
+            &"--idp-cert",
+            &idp,
+        ]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(signer["role"], "Signer");
+    let signer_id = signer["userid"].as_str().unwrap().to_owned();
+    let signer_token = f.path("signer.token");
+    std::fs::write(
+        &signer_token,
+        w.idp.token(
+            sam_proto::ids::Uuid::parse(&signer_id).unwrap(),
+            now - 60,
+            now + 600,
+            None,
+        ),
+    )
+    .unwrap();
+    let key = ra
+        .run(os(&[
+            &"generate-key",
+            &"--token",
+            &signer_token,
+            &"--user-id",
+            &signer_id,
+            &"--algorithm",
+            &"ec-p256",
+        ]))
+        .await
+        .ok()
+        .json();
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    assert!(!unb64(&key["publickey"]).is_empty());
+    let keys = ra
+        .run(os(&[
+            &"private-keys",
+            &"--state",
+            &"PRE_ACTIVE",
+            &"--user-id",
+            &signer_id,
+        ]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(keys["objects"][0]["keyid"], key_id.as_str());
+    let csrs = ra
+        .run(os(&[
+            &"objects",
+            &"--key-id",
+            &key_id,
+            &"--type",
+            &"CERTIFICATE_REQUEST",
+        ]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(csrs["objects"].as_array().unwrap().len(), 1);
+    ra.run(os(&[
+        &"signer-maintenance",
+        &"--token",
+        &pu_token,
+        &"--user-id",
+        &signer_id,
+        &"--idp-cert",
+        &idp,
+    ]))
+    .await
+    .ok();
+    // Signing with a SAD (DER file) made after the firmware's boot.
+    w.daemon.platform().advance(10);
+    let sad = f.path("request.sad");
+    let signer_uuid = sam_proto::ids::Uuid::parse(&signer_id).unwrap();
+    std::fs::write(
+        &sad,
+        w.sad(signer_uuid, &key_id, &[support::doc_hash("invoice 1")], 1),
+    )
+    .unwrap();
+    let ssa = f.as_client(&w.pki.ssa, "ssa");
+    let signed = ssa.run(os(&[&"sign", &"--sad", &sad])).await.ok().json();
+    assert_eq!(signed["sigbin"].as_array().unwrap().len(), 1);
+    // The same SAD again: replayed.
+    let out = ssa.run(os(&[&"sign", &"--sad", &sad])).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("ReplayedSad"), "{out:?}");
+    ra.run(os(&[
+        &"delete-key",
+        &"--token",
+        &signer_token,
+        &"--key-id",
+        &key_id,
+    ]))
+    .await
+    .ok();
+    // A Privileged User Technical creates a signer with its key.
+    let robot = support::pki::Idp::p256(5);
+    let robot_cert = f.path("robot.pem");
+    std::fs::write(&robot_cert, pem("CERTIFICATE", &robot.cert)).unwrap();
+    let robot_key = f.path("robot.key");
+    std::fs::write(&robot_key, robot.key.to_pkcs8_der().unwrap().as_bytes()).unwrap();
+    let tech = ra
+        .run(os(&[
+            &"create-privileged-user",
+            &"--token",
+            &pu_token,
+            &"--technical-cert",
+            &robot_cert,
+        ]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(tech["role"], "PrivilegedUserTechnical");
+    let by_robot = ra
+        .run(os(&[
+            &"create-signer",
+            &"--technical-key",
+            &robot_key,
+            &"--technical-user",
+            &tech["userid"].as_str().unwrap(),
+            &"--idp-cert",
+            &idp,
+        ]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(by_robot["role"], "Signer");
+    // A signer may not create users: the seed's error type, exit code 1.
+    let out = ra
+        .run(os(&[
+            &"create-signer",
+            &"--token",
+            &signer_token,
+            &"--idp-cert",
+            &idp,
+        ]))
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.starts_with("samctl: NotAuthorized: "), "{out:?}");
+    // The management connector may not call the peering interface.
+    let out = f
+        .run(os(&[
+            &"delete-key",
+            &"--token",
+            &signer_token,
+            &"--key-id",
+            &key_id,
+        ]))
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("Forbidden"), "{out:?}");
+
+    // Data integrity, then the audit export.
+    let out = f.run(os(&[&"integrity", &"data", &"-v"])).await.ok();
+    assert!(
+        out.stdout.starts_with("Data integrity check ... ok\n"),
+        "{out:?}"
+    );
+    let export = f.path("audit.jsonl");
+    f.run(os(&[&"export-audit", &"--out", &export])).await.ok();
+    let records: Vec<Value> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &actions[..3],
+        [
+            "Initialize_SAM_Firmware",
+            "Set_IdP_Public_Keys",
+            "Enrol_Privileged_User"
+        ]
+    );
+    assert_eq!(records.last().unwrap()["outcome"], "NotAuthorized");
+    assert!(records.iter().enumerate().all(|(i, r)| r["seq"] == i));
+
+    // Someone edits the Privileged User's row in the database.
+    let db = rusqlite::Connection::open(&w.daemon.db).unwrap();
+    let mut record: Vec<u8> = db
+        .query_row(
+            "SELECT record FROM users WHERE user_id = ?1",
+            [pu.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let last = record.len() - 1;
+    record[last] ^= 1;
+    db.execute(
+        "UPDATE users SET record = ?1 WHERE user_id = ?2",
+        rusqlite::params![record, pu.to_string()],
+    )
+    .unwrap();
+    // And removes the last audit record.
+    db.execute(
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = f.run(os(&[&"integrity", &"data"])).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("Data integrity check ... failed"));
+    assert!(out.stdout.contains(&format!("user {pu}:")), "{out:?}");
+    assert!(out.stdout.contains("audit chain incomplete"), "{out:?}");
+    w.daemon.stop().await;
+}
+
+#[test]
+fn checksums_and_code_integrity() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("samd");
+    std::fs::copy("/bin/true", &copy).unwrap();
+    let sums = dir.path().join("sam.sha512");
+    run_sync(&os(&[&"checksum", &"--out", &sums, &copy, &SAMCTL]), &[]).ok();
+    let text = std::fs::read_to_string(&sums).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.lines()
+            .all(|l| l.len() > 130 && l.as_bytes()[128] == b' ')
+    );
+
+    let out = run_sync(&os(&[&"integrity", &"code", &"--checksums", &sums]), &[]).ok();
+    assert_eq!(
+        out.stdout,
+        "samd code integrity check ... ok\nsamctl code integrity check ... ok\n"
+    );
+
+    let mut bytes = std::fs::read(&copy).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&copy, &bytes).unwrap();
+    let out = run_sync(&os(&[&"integrity", &"code", &"--checksums", &sums]), &[]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("samd code integrity check ... failed."));
+    assert!(lines.next().unwrap().contains("SHA-512 differs"));
+    assert_eq!(lines.next(), Some("samctl code integrity check ... ok"));
+
+    // A start is abandoned when the code integrity check fails.
+    let out = run_sync(
+        &os(&[
+            &"start",
+            &"--checksums",
+            &sums,
+            &"--pid-file",
+            &dir.path().join("samd.pid"),
+        ]),
+        &[],
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("samd code integrity check ... failed\n")
+    );
+    assert!(
+        out.stdout
+            .ends_with("Starting the subsystem \"samd\" has been abandoned ... failed\n"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("samd.pid").exists());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn start_and_stop_the_real_samd() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pki = Pki::new();
+    let port = free_port();
+    std::fs::write(d.join("server.pem"), &pki.server.cert_pem).unwrap();
+    std::fs::write(d.join("server.key"), &pki.server.key_pem).unwrap();
+    std::fs::write(d.join("client-ca.pem"), &pki.ca.cert_pem).unwrap();
+    sam_simulator::Simulator::init(&d.join("hsm")).unwrap();
+    let samd_toml = d.join("samd.toml");
+    std::fs::write(
+        &samd_toml,
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+tls_cert = "{d}/server.pem"
+tls_key = "{d}/server.key"
+client_ca = "{d}/client-ca.pem"
+shutdown_grace_secs = 5
+
+[store]
+path = "{d}/samd.db"
+
+[firmware]
+transport = "inprocess"
+state_dir = "{d}/hsm"
+crypto = "portable"
+
+[[connector]]
+name = "samctl"
+certificate_sha256 = "{pin}"
+operations = ["management"]
+"#,
+            d = d.display(),
+            pin = pki.admin.pin(),
+        ),
+    )
+    .unwrap();
+    // samctl's own configuration file: no URL, so start probes samd's
+    // listen address.
+    let files = Files::new(d, &pki, port);
+    std::fs::write(
+        d.join("samctl.toml"),
+        "ca = \"ca.pem\"\ncert = \"samctl.pem\"\nkey = \"samctl.key\"\n\
+         samd_config = \"samd.toml\"\npid_file = \"run/samd.pid\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(d.join("run")).unwrap();
+    let config = d.join("samctl.toml");
+    let pid_file = d.join("run/samd.pid");
+
+    let out = run_sync(&os(&[&"--config", &config, &"start", &"-v"]), &[]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .ends_with("The subsystem \"samd\" has been started ... ok\n"),
+        "{out:?}"
+    );
+    // The fresh simulator is not initialized: up, not ready.
+    assert!(out.stderr.contains("NotOperational"), "{out:?}");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(sam_host::ctl::process::alive(pid));
+    // If an assertion below fails, samd must not outlive the test.
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if sam_host::ctl::process::alive(self.0) {
+                let _ = sam_host::ctl::process::signal(self.0, true);
+            }
+        }
+    }
+    let _reap = Reap(pid);
+
+    let out = run_sync(&os(&[&"--config", &config, &"start"]), &[]).ok();
+    assert_eq!(
+        out.stdout,
+        "The subsystem \"samd\" is already running ... warning\n"
+    );
+    // The daemon answers samctl.
+    let env = [(
+        "SAMCTL_URL",
+        OsString::from(format!("https://127.0.0.1:{port}")),
+    )];
+    let status = run_sync(&os(&[&"--config", &config, &"fw", &"status"]), &env)
+        .ok()
+        .json();
+    assert_eq!(status["firmware"]["state"], "Uninitialized");
+    drop(files);
+
+    let out = run_sync(&os(&[&"--config", &config, &"stop"]), &[]).ok();
+    assert_eq!(
+        out.stdout,
+        "The subsystem \"samd\" has been stopped ... ok\n"
+    );
+    assert!(!pid_file.exists());
+    assert!(!sam_host::ctl::process::alive(pid));
+    let log = std::fs::read_to_string(d.join("run/samd.log")).unwrap();
+    assert!(log.contains("samd stopped"), "{log}");
+
+    let out = run_sync(&os(&[&"--config", &config, &"stop"]), &[]).ok();
+    assert_eq!(
+        out.stdout,
+        "The subsystem \"samd\" is not running ... warning\n"
+    );
+}
