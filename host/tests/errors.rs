@@ -268,6 +268,11 @@ async fn connectors_and_tls_decide_who_may_call() {
     let foreign = support::Client::new(w.daemon.addr, &pki.ca, &pki.foreign, false);
     let e = foreign.try_send("GET", "/healthz", None).await;
     assert!(e.is_err(), "{e:?}");
+    // An expired certificate from the right CA fails the handshake, even
+    // though a connector pins it.
+    let expired = support::Client::new(w.daemon.addr, &pki.ca, &pki.expired, false);
+    let e = expired.try_send("GET", "/healthz", None).await;
+    assert!(e.is_err(), "{e:?}");
     // No client certificate at all: the handshake fails too.
     let e = no_client_cert(w.daemon.addr, &pki.ca.cert).await;
     assert!(e.is_err(), "{e:?}");

@@ -51,6 +51,8 @@ pub struct Pki {
     pub ra: Leaf,
     pub admin: Leaf,
     pub unpinned: Leaf,
+    /// From the right CA and pinned by a connector, but expired.
+    pub expired: Leaf,
     pub foreign_ca: Ca,
     pub foreign: Leaf,
 }
@@ -65,6 +67,7 @@ impl Pki {
             ra: ca.client("registration-authority"),
             admin: ca.client("samctl"),
             unpinned: ca.client("stranger"),
+            expired: ca.expired_client("ssa-expired"),
             foreign: foreign_ca.client("ssa"),
             ca,
             foreign_ca,
@@ -94,6 +97,11 @@ impl Pki {
                 ],
             ),
             c("samctl", &self.admin, &["management"]),
+            c(
+                "ssa-expired",
+                &self.expired,
+                &["Signing", "Key_Manager_Query"],
+            ),
         ])
     }
 }

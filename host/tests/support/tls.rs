@@ -52,6 +52,15 @@ impl Ca {
     }
 
     fn issue(&self, cn: &str, server: bool) -> Leaf {
+        self.issue_with(cn, server, |_| {})
+    }
+
+    fn issue_with(
+        &self,
+        cn: &str,
+        server: bool,
+        adjust: impl FnOnce(&mut CertificateParams),
+    ) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let sans = if server {
             vec!["localhost".to_string()]
@@ -69,6 +78,7 @@ impl Ca {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         }
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        adjust(&mut params);
         let issuer = Issuer::from_params(&self.params, &self.key);
         let signed = params.signed_by(&key, &issuer).unwrap();
         Leaf {
@@ -85,5 +95,13 @@ impl Ca {
 
     pub fn client(&self, cn: &str) -> Leaf {
         self.issue(cn, false)
+    }
+
+    /// A client certificate from this CA whose validity ended in 2021.
+    pub fn expired_client(&self, cn: &str) -> Leaf {
+        self.issue_with(cn, false, |p| {
+            p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        })
     }
 }
