@@ -4,6 +4,9 @@
 //!   format check, clippy with warnings denied, every workspace test, and
 //!   the firmware built for the Cortex-M4F target (which proves it is
 //!   `no_std` for real, not just by attribute).
+//! * `cargo xtask demo`: the README's main command: builds samd, samctl,
+//!   the simulator and `sam-demo`, then tells the whole signing story on
+//!   the embedded default (results in `target/demo/`).
 //! * `cargo xtask tcb`: the size of the trusted computing base (lines of
 //!   `firmware/` and `shared-proto/`), for evaluators and for the notes.
 
@@ -21,6 +24,10 @@ commands:
   ci          format check, clippy (-D warnings), all tests, firmware for
               thumbv7em, and the TCB tests on big-endian PowerPC when
               ci/install-deps.sh has installed its cross tools
+  demo        the whole signing story on the embedded default, step by
+              step: dev PKI, samd, dual-control init, users, keys,
+              certificates, batch signing with one SAD, openssl checks;
+              results in target/demo/
   big-endian  the sam-proto and sam-firmware tests on 32-bit big-endian
               PowerPC under qemu-user (the CP5 is a 32-bit big-endian part)
   fuzz [--smoke | --seconds N] [TARGET...]
@@ -34,6 +41,7 @@ fn main() -> ExitCode {
     let arg = std::env::args().nth(1).unwrap_or_else(|| "help".to_owned());
     let result = match arg.as_str() {
         "ci" => ci(),
+        "demo" => demo(),
         "tcb" => tcb(),
         "big-endian" => big_endian(),
         "fuzz" => fuzz(std::env::args().skip(2).collect()),
@@ -78,6 +86,43 @@ fn step_with_env(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Result<(),
         Ok(())
     } else {
         Err(format!("{name} failed ({status})"))
+    }
+}
+
+/// Builds what the demo runs (debug profile: dependencies are optimized in
+/// dev, and the build is shared with the tests), then runs `sam-demo` with
+/// its results in `target/demo/`.
+fn demo() -> Result<(), String> {
+    step(
+        "build",
+        &[
+            "build",
+            "-p",
+            "sam-simulator",
+            "-p",
+            "sam-host",
+            "-p",
+            "sam-demo",
+        ],
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root().join(t) })
+        .unwrap_or_else(|| root().join("target"));
+    let bin_dir = target.join("debug");
+    let out = root().join("target").join("demo");
+    let status = Command::new(bin_dir.join("sam-demo"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", bin_dir.join("sam-demo").display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the demo failed ({status})"))
     }
 }
 

@@ -181,7 +181,7 @@ Example:
     /// Key manager: register a certificate for a key (seed §7.4.3).
     #[command(after_long_help = "\
 Example:
-  samctl register-certificate --key-id 9a1f...-... --cert signer.pem")]
+  samctl register-certificate --key-id 9a1f...-... --certificate signer.pem")]
     RegisterCertificate(RegisterCertificateArgs),
     /// Export the stored audit records as JSON Lines.
     #[command(after_long_help = "\
@@ -571,9 +571,10 @@ pub struct RegisterCertificateArgs {
     /// The key.
     #[arg(long, value_name = "UUID")]
     pub key_id: String,
-    /// The certificate (PEM or DER) for the key's public key.
+    /// The certificate (PEM or DER) for the key's public key. Not `--cert`:
+    /// that global flag is samctl's own client certificate.
     #[arg(long, value_name = "CERTFILE")]
-    pub cert: PathBuf,
+    pub certificate: PathBuf,
 }
 
 /// `export-audit`.

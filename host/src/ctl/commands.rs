@@ -81,7 +81,7 @@ pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
         }
         Command::RegisterCertificate(a) => {
             let key_id = parse_uuid(&a.key_id, "--key-id")?;
-            let cert = files::certificates(&a.cert)?
+            let cert = files::certificates(&a.certificate)?
                 .into_iter()
                 .next()
                 .ok_or_else(|| CtlError::usage("--cert: no certificate"))?;
