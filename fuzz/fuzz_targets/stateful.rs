@@ -80,7 +80,8 @@ fuzz_target!(|ops: Vec<Op>| {
                     }
                 };
                 if let Some((at, x)) = damage {
-                    if let Some(byte) = sad.get_mut(usize::from(at) % sad.len().max(1)) {
+                    let i = usize::from(at) % sad.len().max(1);
+                    if let Some(byte) = sad.get_mut(i) {
                         *byte ^= x;
                     }
                 }
