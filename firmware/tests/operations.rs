@@ -830,12 +830,14 @@ fn audit_chain_verifies_and_tampering_is_found() {
     let mut removed = records.clone();
     removed.remove(3);
     assert_eq!(check(&mut b, removed).audit_break, Some(3));
-    // A truncated tail: every record good, but not complete.
-    let mut cut = records.clone();
-    cut.pop();
-    let report = check(&mut b, cut);
-    assert_eq!(report.audit_break, None);
-    assert!(!report.audit_complete);
+    // A tail cut at a record boundary, k = 1..=3: every remaining record
+    // good, but the trail is not complete.
+    for k in 1..=3 {
+        let cut = records[..records.len() - k].to_vec();
+        let report = check(&mut b, cut);
+        assert_eq!(report.audit_break, None, "k = {k}");
+        assert!(!report.audit_complete, "k = {k}");
+    }
 }
 
 #[test]
