@@ -84,23 +84,30 @@ impl<P: Platform> Firmware<P> {
 
     /// Makes the counters durable at least up to the record `seq`.
     fn persist_through(&self, seq: u64) -> Result<(), ErrorType> {
-        let mut durable = self.durable_seq.lock();
-        if self.failed.load(Ordering::SeqCst) {
-            return Err(ErrorType::NotOperational);
-        }
-        if *durable > seq {
-            return Ok(());
-        }
-        let snapshot = self.counters.lock().clone();
-        match snapshot.store(&self.platform) {
-            Ok(()) => {
-                *durable = snapshot.next_seq;
-                Ok(())
+        loop {
+            if self.failed.load(Ordering::SeqCst) {
+                return Err(ErrorType::NotOperational);
             }
-            Err(_) => {
-                self.failed.store(true, Ordering::SeqCst);
-                Err(ErrorType::NotOperational)
+            // The thread that gets the lock stores (leader); the others wait
+            // for it without holding anything, then find their record
+            // covered, or lead the next store themselves.
+            if let Some(mut durable) = self.durable_seq.try_lock() {
+                if *durable > seq {
+                    return Ok(());
+                }
+                let snapshot = self.counters.lock().clone();
+                return match snapshot.store(&self.platform) {
+                    Ok(()) => {
+                        *durable = snapshot.next_seq;
+                        Ok(())
+                    }
+                    Err(_) => {
+                        self.failed.store(true, Ordering::SeqCst);
+                        Err(ErrorType::NotOperational)
+                    }
+                };
             }
+            self.platform.wait_briefly();
         }
     }
 

@@ -55,4 +55,12 @@ pub trait Platform: Send + Sync {
 
     /// Replaces a slot's content atomically and durably before returning.
     fn store(&self, slot: Slot, data: &[u8]) -> Result<(), PlatformError>;
+
+    /// Called while this thread waits for another thread's durable store
+    /// (the audit counters' group commit). The firmware has no scheduler:
+    /// a platform with threads gives the CPU away here, so that waiters do
+    /// not spin against the thread that is waiting for the disk.
+    fn wait_briefly(&self) {
+        core::hint::spin_loop();
+    }
 }
