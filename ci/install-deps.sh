@@ -8,8 +8,9 @@ rustup target add thumbv7em-none-eabihf
 rustup target add powerpc-unknown-linux-gnu
 rustup component add rustfmt clippy 2>/dev/null || true
 
-# Tools the tests call. openssl checks what the firmware produces.
-packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross)
+# Tools the tests call. openssl checks what the firmware produces;
+# softhsm2 is the anchor of `cargo xtask bench`.
+packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross softhsm2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -7,6 +7,10 @@
 //! * `cargo xtask demo`: the README's main command: builds samd, samctl,
 //!   the simulator and `sam-demo`, then tells the whole signing story on
 //!   the embedded default (results in `target/demo/`).
+//! * `cargo xtask bench [--quick]`: the benchmark (issue 5): builds
+//!   `sam-bench`, `samd` and `samctl` with `--release` and runs it;
+//!   results in `target/bench/`
+//!   (`report.json`, `report.md`, `throughput.svg`).
 //! * `cargo xtask tcb`: the size of the trusted computing base (lines of
 //!   `firmware/` and `shared-proto/`), for evaluators and for the notes.
 
@@ -33,6 +37,11 @@ commands:
   fuzz [--smoke | --seconds N] [TARGET...]
               run the cargo-fuzz targets of fuzz/ (nightly), each for N
               seconds (--smoke: 60); all targets unless some are named
+  bench [--quick]
+              the benchmark, release build: crypto primitives on both
+              back-ends, the firmware pipeline in-process, the SoftHSM2
+              anchor, samd under N mutual-TLS clients; results in
+              target/bench/ (--quick: fewer, shorter runs)
   tcb         count the lines of the trusted computing base
   help   this text
 ";
@@ -43,6 +52,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         "demo" => demo(),
         "tcb" => tcb(),
+        "bench" => bench(std::env::args().skip(2).collect()),
         "big-endian" => big_endian(),
         "fuzz" => fuzz(std::env::args().skip(2).collect()),
         "help" | "--help" | "-h" => {
@@ -123,6 +133,42 @@ fn demo() -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("the demo failed ({status})"))
+    }
+}
+
+/// Builds `sam-bench`, `samd` and `samctl` with `--release` and runs the
+/// benchmark, writing `target/bench/`. `--quick` is passed on.
+fn bench(args: Vec<String>) -> Result<(), String> {
+    for a in &args {
+        if a != "--quick" {
+            return Err(format!("bench: unknown argument `{a}`\n\n{USAGE}"));
+        }
+    }
+    // samd and samctl for the full-stack section land beside sam-bench.
+    step(
+        "build",
+        &["build", "--release", "-p", "sam-bench", "-p", "sam-host"],
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root().join(t) })
+        .unwrap_or_else(|| root().join("target"));
+    let exe = target.join("release").join("sam-bench");
+    let out = root().join("target").join("bench");
+    println!("==> bench: {} {}", exe.display(), args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(&exe)
+        .args(&args)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    println!("<== bench: {:.1}s", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the benchmark failed ({status})"))
     }
 }
 

@@ -1,0 +1,386 @@
+//! Section 3: the full stack. `samd` (release binary, the firmware
+//! in-process on a simulator state directory, SQLite) on loopback with a
+//! development PKI; N concurrent mutual-TLS clients (`SamClient::sign_sad`)
+//! send SADs prepared before the timed part.
+
+use crate::Budget;
+use crate::pipeline::unix_now;
+use crate::stats::Runs;
+use sam_client::{Credential, SadKey, SamClient, SignRequest};
+use sam_devpki::{DevIdp, DevPki, DevPkiOptions, TokenParams, files};
+use sam_proto::asn1::IdentificationLevel;
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, UserId, Uuid};
+use sam_simulator::Simulator;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Concurrent clients measured.
+pub const CLIENTS: [usize; 3] = [1, 8, 64];
+
+/// One (configuration, N) figure.
+#[derive(Clone, Debug)]
+pub struct FullResult {
+    /// Signer key.
+    pub key: KeyAlgorithm,
+    /// Hashes per SAD.
+    pub hashes: usize,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Requests per second, one value per run.
+    pub req_s: Runs,
+    /// Median latency, ms, one value per run.
+    pub p50_ms: Runs,
+    /// 99th percentile latency, ms, one value per run.
+    pub p99_ms: Runs,
+    /// Failed requests over all runs.
+    pub errors: usize,
+}
+
+/// Everything of section 3.
+#[derive(Clone, Debug)]
+pub struct Full {
+    /// Per configuration and N.
+    pub results: Vec<FullResult>,
+    /// samd's VmHWM at the end, MiB.
+    pub peak_rss_mib: f64,
+}
+
+fn err<E: core::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// samd, killed when dropped.
+struct Samd(Child);
+
+impl Drop for Samd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(err("port"))?;
+    l.local_addr().map(|a| a.port()).map_err(err("port"))
+}
+
+fn samctl(bin: &Path, pki: &DevPki, url: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(bin.join("samctl"))
+        .args(args)
+        .env_remove("SAMCTL_CONFIG")
+        .env("SAMCTL_URL", url)
+        .env("SAMCTL_CA", pki.path(files::TLS_CA_CERT))
+        .env("SAMCTL_CERT", pki.path(files::MANAGEMENT_CERT))
+        .env("SAMCTL_KEY", pki.path(files::MANAGEMENT_KEY))
+        .output()
+        .map_err(err("samctl"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "samctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Peak resident set of a process, MiB (VmHWM).
+fn vm_hwm_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Runs section 3 in `work` with the samd and samctl of `bin`.
+pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full, String> {
+    let pki =
+        DevPki::create(&work.join("pki"), &DevPkiOptions::default()).map_err(err("dev PKI"))?;
+    let state = work.join("sam-state");
+    Simulator::init(&state).map_err(err("simulator init"))?;
+    let port = free_port()?;
+    let url = format!("https://127.0.0.1:{port}");
+    let connectors =
+        std::fs::read_to_string(pki.path(files::CONNECTORS)).map_err(err("connectors"))?;
+    let p = |f: &str| pki.path(f).display().to_string();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nclient_ca = \"{}\"\nshutdown_grace_secs = 2\n\n\
+         [store]\npath = \"{}\"\n\n[firmware]\ntransport = \"inprocess\"\nstate_dir = \"{}\"\ncrypto = \"aws-lc\"\n\n\
+         [log]\nfilter = \"warn\"\n\n{connectors}",
+        p(files::SERVER_CERT),
+        p(files::SERVER_KEY),
+        p(files::TLS_CA_CERT),
+        work.join("samd.db").display(),
+        state.display(),
+    );
+    let toml = work.join("samd.toml");
+    std::fs::write(&toml, config).map_err(err("samd.toml"))?;
+    let log = std::fs::File::create(work.join("samd.log")).map_err(err("samd.log"))?;
+    let child = Command::new(bin.join("samd"))
+        .arg("--config")
+        .arg(&toml)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(err("cannot start samd"))?;
+    let pid = child.id();
+    let samd = Samd(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err("samd did not listen within 30 s (see samd.log)".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
+    let idp_cert = p(files::IDP_CERT);
+    samctl(
+        bin,
+        &pki,
+        &url,
+        &["fw", "init", "--admin-key", &a1, "--admin-key", &a2],
+    )?;
+    samctl(
+        bin,
+        &pki,
+        &url,
+        &[
+            "fw",
+            "setidpkeys",
+            &idp_cert,
+            "--admin-key",
+            &a1,
+            "--admin-key",
+            &a2,
+        ],
+    )?;
+    let enrolled = samctl(
+        bin,
+        &pki,
+        &url,
+        &[
+            "fw",
+            "enrol",
+            "--idp-cert",
+            &idp_cert,
+            "--admin-key",
+            &a1,
+            "--admin-key",
+            &a2,
+        ],
+    )?;
+    let pu = enrolled
+        .lines()
+        .filter_map(|l| Uuid::parse(l.trim()).ok())
+        .next()
+        .ok_or("samctl fw enrol printed no UserID")?;
+    let idp = pki.idp().map_err(err("IdP"))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(err("tokio"))?;
+    let ra = SamClient::from_pem_files(
+        &url,
+        &pki.path(files::TLS_CA_CERT),
+        &pki.path(files::PRIVILEGED_CERT),
+        &pki.path(files::PRIVILEGED_KEY),
+    )
+    .map_err(err("client"))?;
+    let login = |user: UserId| -> Result<Credential, String> {
+        idp.login_token(
+            user,
+            IdentificationLevel::Substantial,
+            unix_now().saturating_sub(5),
+            600,
+        )
+        .map(Credential::IdentityToken)
+        .map_err(err("login token"))
+    };
+    let mut raw = [0u8; 16];
+    crate::prims::os_random(&mut raw).map_err(|_| "RNG failed".to_string())?;
+    let signer = Uuid::from_random(raw);
+    rt.block_on(ra.create_signer(&login(pu)?, signer, &[idp.certificate_der().to_vec()]))
+        .map_err(err("Create_New_Signer"))?;
+    let mut keys = Vec::new();
+    for alg in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
+        let k = rt
+            .block_on(ra.generate_key_pair(&login(signer)?, signer, alg))
+            .map_err(err("Generate_Signer_Key_Pair"))?;
+        keys.push((alg, k.key_id));
+    }
+    // Signing tokens must be issued after the firmware's boot second.
+    std::thread::sleep(Duration::from_millis(1100));
+    let clients: Vec<Arc<SamClient>> = (0..CLIENTS.iter().copied().max().unwrap_or(1))
+        .map(|_| {
+            SamClient::from_pem_files(
+                &url,
+                &pki.path(files::TLS_CA_CERT),
+                &pki.path(files::SSA_CERT),
+                &pki.path(files::SSA_KEY),
+            )
+            .map(Arc::new)
+            .map_err(err("client"))
+        })
+        .collect::<Result<_, _>>()?;
+    let time_cap = if quick {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(20)
+    };
+    let mut results = Vec::new();
+    for (key, hashes) in [
+        (KeyAlgorithm::EcP256, 1),
+        (KeyAlgorithm::EcP256, 100),
+        (KeyAlgorithm::Rsa2048, 1),
+    ] {
+        let key_id = keys
+            .iter()
+            .find(|(a, _)| *a == key)
+            .map(|(_, k)| *k)
+            .ok_or("no key")?;
+        for n in CLIENTS {
+            let per_run = if quick {
+                (n * 4).max(48)
+            } else {
+                (n * 8).max(200)
+            };
+            let mut r = FullResult {
+                key,
+                hashes,
+                clients: n,
+                req_s: Runs::default(),
+                p50_ms: Runs::default(),
+                p99_ms: Runs::default(),
+                errors: 0,
+            };
+            for _ in 0..budget.repeats {
+                let sads = prepare(&idp, signer, key_id, hashes, per_run)?;
+                let (done, elapsed, mut lat, errors) =
+                    rt.block_on(load(&clients, n, sads, time_cap));
+                lat.sort_by(f64::total_cmp);
+                r.req_s.values.push(done as f64 / elapsed);
+                r.p50_ms
+                    .values
+                    .push(crate::stats::quantile(&lat, 0.50) * 1e3);
+                r.p99_ms
+                    .values
+                    .push(crate::stats::quantile(&lat, 0.99) * 1e3);
+                r.errors += errors;
+            }
+            eprintln!(
+                "sam-bench: full stack {} ×{hashes}, {n} clients: {:.1} req/s",
+                crate::prims::alg_name(key),
+                r.req_s.median()
+            );
+            results.push(r);
+        }
+    }
+    let peak_rss_mib = vm_hwm_mib(pid);
+    drop(samd);
+    Ok(Full {
+        results,
+        peak_rss_mib,
+    })
+}
+
+/// `n` SADs, each with a fresh SAD key and token.
+fn prepare(
+    idp: &DevIdp,
+    signer: UserId,
+    key_id: KeyId,
+    hashes: usize,
+    n: usize,
+) -> Result<Vec<Vec<u8>>, String> {
+    (0..n)
+        .map(|i| {
+            let sad_key = SadKey::generate().map_err(err("SAD key"))?;
+            let now = unix_now();
+            let token = idp
+                .issue_token(&TokenParams {
+                    user_id: signer,
+                    level: IdentificationLevel::Substantial,
+                    not_before: now,
+                    not_after: now + 3600,
+                    sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
+                })
+                .map_err(err("token"))?;
+            let request = SignRequest {
+                key_id,
+                hash_algorithm: HashAlgorithm::Sha256,
+                hashes: (0..hashes).map(|j| vec![(i ^ j) as u8; 32]).collect(),
+            };
+            sad_key.sign_sad(&token, &request).map_err(err("SAD"))
+        })
+        .collect()
+}
+
+/// `n` concurrent clients share the SADs through a queue; stops at the
+/// time cap. (done, seconds, latencies in s, errors).
+async fn load(
+    clients: &[Arc<SamClient>],
+    n: usize,
+    sads: Vec<Vec<u8>>,
+    cap: Duration,
+) -> (usize, f64, Vec<f64>, usize) {
+    let queue = Arc::new(std::sync::Mutex::new(sads));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for client in clients.iter().take(n) {
+        let client = client.clone();
+        let queue = queue.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0usize;
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(sad) = next else { break };
+                if t0.elapsed() > cap {
+                    break;
+                }
+                let s = Instant::now();
+                match client.sign_sad(&sad).await {
+                    Ok(_) => lat.push(s.elapsed().as_secs_f64()),
+                    Err(e) => {
+                        errors += 1;
+                        if errors == 1 {
+                            eprintln!("sam-bench: full stack request failed: {e}");
+                        }
+                    }
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        match t.await {
+            Ok((lat, e)) => {
+                all.extend(lat);
+                errors += e;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    (all.len(), elapsed, all, errors)
+}
+
+/// Where samd and samctl are: `SAM_BENCH_BIN_DIR`, else beside this
+/// executable.
+pub fn bin_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("SAM_BENCH_BIN_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    std::env::current_exe()
+        .ok()?
+        .parent()
+        .map(Path::to_path_buf)
+}

@@ -1,0 +1,451 @@
+//! Section 2: the firmware pipeline in-process, no host.
+//!
+//! One [`Simulator`] on a temporary state directory (a real state file,
+//! written with fsync on every audited operation), initialized through the
+//! firmware's own commands with two administrators' approvals, two IdPs
+//! (P-256 and RSA-2048), one Signer and a key of each algorithm. SADs
+//! (one fresh identity token each: single use is per token) are prepared
+//! before each timed run; the timed part is `Simulator::call(Signing)`.
+
+use crate::prims::{self, Backend, KEY_ALGS, PrimResult, alg_name, os_random};
+use crate::stats::Runs;
+use crate::{Budget, time_ops};
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+use p256::ecdsa::{DerSignature, SigningKey};
+use sam_client::{SadKey, SignRequest};
+use sam_devpki::{DevIdp, IdpKeyType, TokenParams};
+use sam_firmware::auth::approval_digest;
+use sam_firmware::platform::{Platform, Slot};
+use sam_proto::asn1::IdentificationLevel;
+use sam_proto::bounded::{Blob, List};
+use sam_proto::command::{
+    Approval, Approvals, Authentication, Command, CreateSigner, Credential, EnrolPrivilegedUser,
+    GenerateKeyPair, GetChallenge, IdpKeysParams, InitFirmware, InitParams, NewUser, SetIdpKeys,
+    Signing, SubFunction,
+};
+use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
+use sam_proto::records::{SealedUserRecord, WrappedKey};
+use sam_simulator::{AwsLcCrypto, CryptoBackend, Faults, SimPlatform, Simulator};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Which IdP signs the identity tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdpAlg {
+    /// ECDSA P-256.
+    P256,
+    /// RSA-2048 PKCS#1 v1.5.
+    Rsa2048,
+}
+
+impl IdpAlg {
+    /// Both.
+    pub const ALL: [IdpAlg; 2] = [IdpAlg::P256, IdpAlg::Rsa2048];
+
+    /// Its name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::P256 => "P-256",
+            Self::Rsa2048 => "RSA-2048",
+        }
+    }
+
+    /// The key algorithm whose verify primitive checks its tokens.
+    pub fn key_alg(self) -> KeyAlgorithm {
+        match self {
+            Self::P256 => KeyAlgorithm::EcP256,
+            Self::Rsa2048 => KeyAlgorithm::Rsa2048,
+        }
+    }
+}
+
+/// Hashes per SAD measured.
+pub const BATCHES: [usize; 3] = [1, 10, 100];
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], String> {
+    let mut b = [0u8; N];
+    os_random(&mut b).map_err(|_| "the OS RNG failed".to_string())?;
+    Ok(b)
+}
+
+fn err<E: core::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> String {
+    move |e| format!("{what}: {e:?}")
+}
+
+/// A booted simulator, its administrators and IdPs.
+struct Base {
+    sim: Simulator,
+    admins: [SigningKey; 2],
+    idp_p256: DevIdp,
+    idp_rsa: DevIdp,
+}
+
+impl Base {
+    fn certs<const N: usize, const M: usize>(&self) -> Result<List<Blob<N>, M>, String> {
+        let certs = vec![
+            Blob::new(self.idp_p256.certificate_der()).map_err(err("cert"))?,
+            Blob::new(self.idp_rsa.certificate_der()).map_err(err("cert"))?,
+        ];
+        List::from_vec(certs).map_err(err("certs"))
+    }
+
+    /// Sends a typed command; a refusal is an error.
+    fn call<C: Command>(&self, req: &C) -> Result<C::Response, String> {
+        let body = encode_body(req).map_err(err("encode"))?;
+        let (status, answer) = self.sim.call(C::CODE.code(), &body);
+        if status != 0 {
+            return Err(format!("{:?} refused with status {status}", C::CODE));
+        }
+        decode_exact(&answer, MAX_BODY_LEN).map_err(err("decode"))
+    }
+
+    fn approve<T: serde::Serialize>(
+        &self,
+        code: SubFunction,
+        params: &T,
+    ) -> Result<Approvals, String> {
+        let challenge = self.call(&GetChallenge)?.challenge;
+        let bytes = postcard::to_allocvec(params).map_err(err("postcard"))?;
+        let digest = approval_digest(&AwsLcCrypto, code, &challenge, &bytes);
+        let mut approvals = List::default();
+        for k in &self.admins {
+            let sig: DerSignature = k.sign_prehash(&digest).map_err(err("approval"))?;
+            approvals
+                .push(Approval {
+                    admin: Blob::new(k.verifying_key().to_sec1_point(false).as_bytes())
+                        .map_err(err("admin point"))?,
+                    signature: Blob::new(sig.as_bytes()).map_err(err("approval"))?,
+                })
+                .map_err(err("approvals"))?;
+        }
+        Ok(Approvals {
+            challenge,
+            approvals,
+        })
+    }
+
+    fn login(&self, user: UserId, record: &SealedUserRecord) -> Result<Authentication, String> {
+        let now = unix_now();
+        let token = self
+            .idp_p256
+            .login_token(
+                user,
+                IdentificationLevel::Substantial,
+                now.saturating_sub(60),
+                600,
+            )
+            .map_err(err("login token"))?;
+        Ok(Authentication {
+            credential: Credential {
+                kind: Credential::IDENTITY_TOKEN,
+                value: Blob::from_vec(token).map_err(err("token"))?,
+            },
+            actor: Some(record.clone()),
+        })
+    }
+}
+
+/// A booted, initialized simulator with a Signer and one key per algorithm.
+pub struct Fixture {
+    base: Base,
+    signer: SealedUserRecord,
+    signer_id: UserId,
+    keys: Vec<(KeyAlgorithm, HashAlgorithm, WrappedKey)>,
+}
+
+impl core::fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Fixture").finish_non_exhaustive()
+    }
+}
+
+impl Fixture {
+    /// Initializes `dir` as a state directory and sets everything up.
+    pub fn new(dir: &Path) -> Result<Self, String> {
+        Simulator::init(dir).map_err(err("simulator init"))?;
+        let sim = Simulator::open(dir, CryptoBackend::AwsLc).map_err(err("simulator open"))?;
+        let admin = || -> Result<SigningKey, String> {
+            SigningKey::from_slice(&random_bytes::<32>()?).map_err(err("admin key"))
+        };
+        let fx = Base {
+            sim,
+            admins: [admin()?, admin()?],
+            idp_p256: DevIdp::generate(IdpKeyType::P256).map_err(err("IdP P-256"))?,
+            idp_rsa: DevIdp::generate(IdpKeyType::Rsa2048).map_err(err("IdP RSA-2048"))?,
+        };
+        let signer_id = Uuid::from_random(random_bytes()?);
+        let admins = List::from_vec(
+            fx.admins
+                .iter()
+                .map(|k| Blob::new(k.verifying_key().to_sec1_point(false).as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err("admin point"))?,
+        )
+        .map_err(err("admins"))?;
+        let params = InitParams { admins };
+        let approvals = fx.approve(SubFunction::InitFirmware, &params)?;
+        fx.call(&InitFirmware { params, approvals })?;
+        let params = IdpKeysParams {
+            certificates: fx.certs()?,
+        };
+        let approvals = fx.approve(SubFunction::SetIdpKeys, &params)?;
+        fx.call(&SetIdpKeys { params, approvals })?;
+        let params = NewUser {
+            user_id: Uuid::from_random(random_bytes()?),
+            certificates: fx.certs()?,
+        };
+        let pu_id = params.user_id;
+        let approvals = fx.approve(SubFunction::EnrolPrivilegedUser, &params)?;
+        let pu = fx.call(&EnrolPrivilegedUser { params, approvals })?.record;
+        let auth = fx.login(pu_id, &pu)?;
+        let signer = fx
+            .call(&CreateSigner {
+                auth,
+                user: NewUser {
+                    user_id: signer_id,
+                    certificates: fx.certs()?,
+                },
+            })?
+            .record;
+        let mut keys = Vec::new();
+        for (alg, hash) in KEY_ALGS {
+            let auth = fx.login(signer_id, &signer)?;
+            let generated = fx.call(&GenerateKeyPair {
+                auth,
+                target: None,
+                algorithm: alg,
+            })?;
+            keys.push((alg, hash, generated.wrapped));
+        }
+        // Signing tokens must be issued after the boot second (replay rule
+        // across restarts), so let the clock move past it.
+        std::thread::sleep(Duration::from_millis(1100));
+        Ok(Self {
+            base: fx,
+            signer,
+            signer_id,
+            keys,
+        })
+    }
+
+    /// `n` postcard `Signing` bodies, each with a fresh token and SAD key.
+    pub fn prepare(
+        &self,
+        key: KeyAlgorithm,
+        idp: IdpAlg,
+        hashes: usize,
+        n: usize,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let (_, hash, wrapped) = self
+            .keys
+            .iter()
+            .find(|(a, _, _)| *a == key)
+            .ok_or("no such key")?;
+        let issuer = match idp {
+            IdpAlg::P256 => &self.base.idp_p256,
+            IdpAlg::Rsa2048 => &self.base.idp_rsa,
+        };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let sad_key = SadKey::generate().map_err(err("SAD key"))?;
+            let now = unix_now();
+            let token = issuer
+                .issue_token(&TokenParams {
+                    user_id: self.signer_id,
+                    level: IdentificationLevel::Substantial,
+                    not_before: now,
+                    not_after: now + 3600,
+                    sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
+                })
+                .map_err(err("token"))?;
+            let request = SignRequest {
+                key_id: wrapped.key_id,
+                hash_algorithm: *hash,
+                hashes: (0..hashes)
+                    .map(|j| {
+                        let mut h = vec![0u8; hash.output_len()];
+                        for (k, b) in h.iter_mut().enumerate() {
+                            *b = (i ^ j ^ k) as u8;
+                        }
+                        h
+                    })
+                    .collect(),
+            };
+            let sad = sad_key.sign_sad(&token, &request).map_err(err("SAD"))?;
+            let body = encode_body(&Signing {
+                sad: Blob::from_vec(sad).map_err(err("SAD size"))?,
+                signer: Some(self.signer.clone()),
+                wrapped: Some(wrapped.clone()),
+            })
+            .map_err(err("encode"))?;
+            out.push(body);
+        }
+        Ok(out)
+    }
+
+    /// Runs prepared bodies on `threads` threads; returns the error count.
+    pub fn run(&self, bodies: &[Vec<u8>], threads: usize) -> usize {
+        let code = Signing::CODE.code();
+        let chunk = bodies.len().div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = bodies
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .filter(|b| self.base.sim.call(code, b).0 != 0)
+                            .count()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(usize::MAX / 4))
+                .sum()
+        })
+    }
+}
+
+/// One pipeline configuration's throughput.
+#[derive(Clone, Debug)]
+pub struct PipeResult {
+    /// Signer key.
+    pub key: KeyAlgorithm,
+    /// IdP key.
+    pub idp: IdpAlg,
+    /// Hashes per SAD.
+    pub hashes: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Signing requests per second, one value per run.
+    pub req_s: Runs,
+    /// Sum of the aws-lc primitive costs one request performs, seconds.
+    pub prim_sum: f64,
+    /// Refused requests over all runs.
+    pub errors: usize,
+}
+
+impl PipeResult {
+    /// Pipeline cost per request over the sum of its primitive costs.
+    pub fn overhead(&self) -> f64 {
+        (1.0 / self.req_s.median()) / self.prim_sum
+    }
+
+    /// Its label.
+    pub fn label(&self) -> String {
+        format!(
+            "{} key, {} IdP, {} hash{}, {} thread{}",
+            alg_name(self.key),
+            self.idp.name(),
+            self.hashes,
+            if self.hashes == 1 { "" } else { "es" },
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// The aws-lc primitive costs of one Signing request (the digests, HMACs
+/// and DER parsing are left out: they are the "pipeline" part).
+pub fn primitive_sum(prims: &[PrimResult], key: KeyAlgorithm, idp: IdpAlg, hashes: usize) -> f64 {
+    let b = Backend::AwsLc;
+    prims::cost_of(prims, b, &prims::verify_name(idp.key_alg()))
+        + prims::cost_of(prims, b, &prims::verify_name(KeyAlgorithm::EcP256))
+        + prims::cost_of(prims, b, &prims::open_name(key))
+        + hashes as f64 * prims::cost_of(prims, b, &prims::sign_name(key))
+}
+
+/// Measures one configuration.
+pub fn measure(
+    fx: &Fixture,
+    budget: &Budget,
+    prims: &[PrimResult],
+    key: KeyAlgorithm,
+    idp: IdpAlg,
+    hashes: usize,
+    threads: usize,
+) -> Result<PipeResult, String> {
+    // Calibrate: how many requests fill one run's time.
+    let probe = fx.prepare(key, idp, hashes, 2)?;
+    let mut errors = fx.run(&probe, 1);
+    let probe = fx.prepare(key, idp, hashes, 1)?;
+    let t0 = Instant::now();
+    errors += fx.run(&probe, 1);
+    let each = t0.elapsed().as_secs_f64().max(1e-6);
+    // At most two cores' worth of work per run: more threads than cores
+    // do not add throughput, and a run must stay near `per_run`.
+    let n = ((budget.per_run.as_secs_f64() * threads.min(2) as f64 / each) as usize)
+        .clamp(threads.max(4), budget.max_iters.max(threads));
+    let mut values = Vec::new();
+    for _ in 0..budget.repeats {
+        let bodies = fx.prepare(key, idp, hashes, n)?;
+        let t0 = Instant::now();
+        errors += fx.run(&bodies, threads);
+        values.push(n as f64 / t0.elapsed().as_secs_f64());
+    }
+    Ok(PipeResult {
+        key,
+        idp,
+        hashes,
+        threads,
+        req_s: Runs::new(values),
+        prim_sum: primitive_sum(prims, key, idp, hashes),
+        errors,
+    })
+}
+
+/// Every configuration of section 2.
+pub fn run(fx: &Fixture, budget: &Budget, prims: &[PrimResult]) -> Result<Vec<PipeResult>, String> {
+    let mut out = Vec::new();
+    for (key, _) in KEY_ALGS {
+        for idp in IdpAlg::ALL {
+            for hashes in BATCHES {
+                out.push(measure(fx, budget, prims, key, idp, hashes, 1)?);
+            }
+        }
+    }
+    for key in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
+        for hashes in [1, 100] {
+            out.push(measure(fx, budget, prims, key, IdpAlg::P256, hashes, 2)?);
+        }
+    }
+    // More callers than cores: shows whether the firmware's group commit
+    // of the audit counters shares one durable store among waiting calls.
+    for threads in [8, 64] {
+        out.push(measure(
+            fx,
+            budget,
+            prims,
+            KeyAlgorithm::EcP256,
+            IdpAlg::P256,
+            1,
+            threads,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The bare cost of the platform's durable store: `SimPlatform::store` of
+/// the counters slot (write temp file, fsync, rename, fsync directory), on
+/// a second state directory beside the fixture's. Stores per second.
+pub fn bare_store(dir: &Path, budget: &Budget) -> Result<Runs, String> {
+    Simulator::init(dir).map_err(err("simulator init"))?;
+    let platform = SimPlatform::open(dir, CryptoBackend::AwsLc, Arc::new(Faults::default()))
+        .map_err(err("platform open"))?;
+    let data = [0x5au8; 48];
+    time_ops(budget, || {
+        platform
+            .store(Slot::Counters, &data)
+            .map_err(|_| "store failed".to_string())
+    })
+}
