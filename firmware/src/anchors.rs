@@ -9,7 +9,6 @@ use alloc::vec::Vec;
 use der::{Decode, Encode};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::MAX_IDP_KEYS;
-use sam_proto::ids::HashAlgorithm;
 use sam_proto::records::{CertFingerprint, MAX_CERT_LEN};
 use x509_cert::Certificate;
 
@@ -48,11 +47,8 @@ pub fn parse<C: Crypto + ?Sized>(crypto: &C, der: &[u8]) -> Result<Anchor, BadCe
         .to_der()
         .map_err(|_| BadCertificate)?;
     crate::crypto::portable::spki_kind(&spki).map_err(|_| BadCertificate)?;
-    let mut fingerprint = [0u8; 32];
-    let d = crypto.digest(HashAlgorithm::Sha256, &[der]);
-    fingerprint.copy_from_slice(d.as_bytes().get(..32).ok_or(BadCertificate)?);
     Ok(Anchor {
-        fingerprint,
+        fingerprint: crate::crypto::sha256(crypto, &[der]),
         issuer: tbs.issuer().to_der().map_err(|_| BadCertificate)?,
         serial: tbs.serial_number().as_bytes().to_vec(),
         spki,

@@ -283,19 +283,11 @@ fn bound_digest<C: crate::crypto::Crypto + ?Sized>(
     challenge: &[u8; 32],
     params: &[u8],
 ) -> [u8; 32] {
-    let inner = crypto.digest(HashAlgorithm::Sha256, &[params]);
-    let d = crypto.digest(
-        HashAlgorithm::Sha256,
-        &[
-            label,
-            challenge,
-            &code.code().to_be_bytes(),
-            inner.as_bytes(),
-        ],
-    );
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_bytes().get(..32).unwrap_or(&[0; 32]));
-    out
+    let inner = crate::crypto::sha256(crypto, &[params]);
+    crate::crypto::sha256(
+        crypto,
+        &[label, challenge, &code.code().to_be_bytes(), &inner],
+    )
 }
 
 /// Unix seconds of a GeneralizedTime (the type cannot hold dates before

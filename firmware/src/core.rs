@@ -1,6 +1,6 @@
 //! The firmware instance: its state and the services every operation uses.
 
-use crate::crypto::{Crypto, FirmwareRng};
+use crate::crypto::FirmwareRng;
 
 use crate::keys::ModuleKeys;
 use crate::platform::{Platform, PlatformError};
@@ -165,14 +165,7 @@ impl<P: Platform> Firmware<P> {
 
     /// SHA-256 of the concatenation of `parts`.
     pub(crate) fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let d = self
-            .crypto()
-            .digest(sam_proto::ids::HashAlgorithm::Sha256, parts);
-        let mut out = [0u8; 32];
-        if let Some(src) = d.as_bytes().get(..32) {
-            out.copy_from_slice(src);
-        }
-        out
+        crate::crypto::sha256(self.crypto(), parts)
     }
 }
 

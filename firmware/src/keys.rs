@@ -36,9 +36,7 @@ impl core::fmt::Debug for ModuleKeys {
 /// platform's HMAC so that the MBK never meets a second HMAC
 /// implementation.
 fn hkdf<C: Crypto + ?Sized>(crypto: &C, mbk: &[u8; 32], label: &[u8]) -> SymmetricKey {
-    let mut salt = [0u8; 32];
-    let salt_digest = crypto.digest(sam_proto::ids::HashAlgorithm::Sha256, &[SALT]);
-    salt.copy_from_slice(salt_digest.as_bytes().get(..32).unwrap_or(&[0; 32]));
+    let salt = crate::crypto::sha256(crypto, &[SALT]);
     let prk = Zeroizing::new(crypto.hmac_sha256(&salt, &[mbk]));
     Zeroizing::new(crypto.hmac_sha256(&prk, &[label, &[1]]))
 }

@@ -121,3 +121,17 @@ pub trait Crypto: Send + Sync {
     /// PKCS#8 and SPKI (the attestation key is derived from the MBK).
     fn derive_p256(&self, seed: &[u8; 32]) -> Result<GeneratedKey, CryptoError>;
 }
+
+/// SHA-256 of the concatenation of `parts`, as a fixed array: the form
+/// every MAC input, fingerprint and approval digest of the firmware uses.
+pub fn sha256<C: Crypto + ?Sized>(crypto: &C, parts: &[&[u8]]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Some(src) = crypto
+        .digest(HashAlgorithm::Sha256, parts)
+        .as_bytes()
+        .get(..32)
+    {
+        out.copy_from_slice(src);
+    }
+    out
+}

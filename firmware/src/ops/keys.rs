@@ -235,8 +235,5 @@ pub fn attestation_digest<C: Crypto + ?Sized>(
     wk: &WrappedKey,
 ) -> Result<[u8; 32], ErrorType> {
     let bytes = crate::sealing::bound_fields(wk)?;
-    let d = crypto.digest(HashAlgorithm::Sha256, &[ATTEST_LABEL, &bytes]);
-    d.as_bytes()
-        .try_into()
-        .map_err(|_| ErrorType::UnexpectedError)
+    Ok(crate::crypto::sha256(crypto, &[ATTEST_LABEL, &bytes]))
 }

@@ -46,7 +46,6 @@
 //! a refused request does not burn the signer's token.
 
 use super::Failure;
-use crate::auth::TokenFault;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
 use crate::crypto::portable::spki_kind;
@@ -86,12 +85,9 @@ impl<P: Platform> Firmware<P> {
         }
         // 2-4
         let now = self.now()?;
-        let token =
-            self.verify_token(op, &tbs.identity_token, now)
-                .map_err(|fault: TokenFault| {
-                    let _ = fault;
-                    ErrorType::InvalidAuthentication
-                })?;
+        let token = self
+            .verify_token(op, &tbs.identity_token, now)
+            .map_err(|_| ErrorType::InvalidAuthentication)?;
         subject.actor = Some(token.user_id);
         subject.target_user = Some(token.user_id);
         // 5-8
