@@ -7,14 +7,23 @@
 //! last stored record. The counters are stored before the record leaves the
 //! firmware, so a record the host holds is always covered by the counter
 //! (several records share one store when operations run in parallel).
+//!
+//! The same store keeps each record in an outbox until the host
+//! acknowledges it (SyncAudit). A crash of either side between the
+//! firmware's answer and the host's commit would otherwise leave a record
+//! that the counter covers and nobody holds: a gap the integrity check
+//! cannot tell from truncation. With the outbox the host fetches it after
+//! the restart, and the chain stays contiguous.
 
 use crate::core::{Firmware, encode, mac_eq};
 use crate::crypto::Crypto;
 use crate::keys::ModuleKeys;
 use crate::platform::Platform;
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use sam_proto::ErrorType;
-use sam_proto::command::{AuditCursor, SubFunction};
+use sam_proto::bounded::List;
+use sam_proto::command::{AuditCursor, AuditOutbox, MAX_OUTBOX_BATCH, SubFunction, SyncAudit};
 use sam_proto::ids::{KeyId, UserId};
 use sam_proto::records::{AuditEntry, AuditRecord};
 
@@ -75,6 +84,7 @@ impl<P: Platform> Firmware<P> {
                 .checked_add(1)
                 .ok_or(ErrorType::NotOperational)?;
             counters.head = chain;
+            counters.keep(entry.clone());
             (entry, chain)
         };
         self.persist_through(entry.seq)?;
@@ -109,6 +119,48 @@ impl<P: Platform> Firmware<P> {
             }
             self.platform.wait_briefly();
         }
+    }
+
+    /// SyncAudit: forgets the records the host says it stored and returns
+    /// kept ones it asks for. Not audited: it changes nothing the audit
+    /// trail describes (the records returned are already in the chain).
+    pub(crate) fn sync_audit(&self, req: SyncAudit) -> Result<AuditOutbox, ErrorType> {
+        let guard = self.operational.read();
+        let op = guard.as_ref().ok_or(ErrorType::NotOperational)?;
+        let (mut entries, kept, next_seq) = {
+            let mut counters = self.counters.lock();
+            if !req.stored.is_empty() {
+                counters.outbox.retain(|e| !req.stored.contains(&e.seq));
+            }
+            let entries: Vec<AuditEntry> = match req.fetch_from {
+                None => Vec::new(),
+                Some(from) => counters
+                    .outbox
+                    .iter()
+                    .filter(|e| e.seq >= from)
+                    .take(MAX_OUTBOX_BATCH + 1)
+                    .cloned()
+                    .collect(),
+            };
+            let kept = u32::try_from(counters.outbox.len()).unwrap_or(u32::MAX);
+            (entries, kept, counters.next_seq)
+        };
+        let more = entries.len() > MAX_OUTBOX_BATCH;
+        entries.truncate(MAX_OUTBOX_BATCH);
+        let mut records = List::default();
+        for entry in entries {
+            let chain = self.chain_hash(&entry)?;
+            let mac = self.crypto().hmac_sha256(&op.keys.audit, &[&chain]);
+            records
+                .push(AuditRecord { entry, mac })
+                .map_err(|_| ErrorType::UnexpectedError)?;
+        }
+        Ok(AuditOutbox {
+            records,
+            more,
+            kept,
+            next_seq,
+        })
     }
 
     fn chain_hash(&self, entry: &AuditEntry) -> Result<[u8; 32], ErrorType> {

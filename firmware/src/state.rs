@@ -4,10 +4,13 @@
 use crate::platform::{Platform, PlatformError, Slot};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use sam_proto::bounded::{Blob, List};
+use sam_proto::bounded::{Blob, List, varint_len};
 use sam_proto::command::{ADMIN_KEY_LEN, MAX_ADMINS, MAX_IDP_KEYS};
 use sam_proto::frame::decode_exact;
-use sam_proto::records::MAX_CERT_LEN;
+use sam_proto::records::{AuditEntry, AuditRecord, MAX_CERT_LEN};
+
+/// Largest postcard encoding of an [`AuditEntry`]: its record without the MAC.
+const ENTRY_MAX_SIZE: usize = AuditRecord::MAX_SIZE - 32;
 use serde::{Deserialize, Serialize};
 
 /// The configuration written by the dual-control commands.
@@ -41,7 +44,7 @@ impl Config {
     }
 }
 
-/// Counters that must survive a restart.
+/// Counters that must survive a restart, and the audit outbox.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Incremented at every boot.
@@ -50,17 +53,43 @@ pub struct Counters {
     pub next_seq: u64,
     /// Chain hash of the last audit record.
     pub head: [u8; 32],
+    /// Records issued and not yet acknowledged as stored by the host,
+    /// oldest first (see [`sam_proto::command::SyncAudit`]). Kept in the
+    /// same slot as the counter so that one store makes both durable: a
+    /// record is never covered by the counter without also being kept.
+    pub outbox: Vec<AuditEntry>,
 }
 
 impl Counters {
-    const MAX_SIZE: usize = 5 + 10 + 32;
+    /// Most records the outbox keeps. A host that does not acknowledge
+    /// loses the oldest ones from the outbox (they stay in the chain, and
+    /// the integrity check reports them missing if the host never stored
+    /// them); the firmware does not stop serving because of a lazy host.
+    pub const OUTBOX_CAPACITY: usize = 1024;
+
+    const MAX_SIZE: usize =
+        5 + 10 + 32 + varint_len(Self::OUTBOX_CAPACITY) + Self::OUTBOX_CAPACITY * ENTRY_MAX_SIZE;
 
     /// Reads the counters slot (zero if never written).
     pub fn load<P: Platform>(p: &P) -> Result<Self, PlatformError> {
         match p.load(Slot::Counters)? {
             None => Ok(Self::default()),
-            Some(bytes) => decode_exact(&bytes, Self::MAX_SIZE).map_err(|_| PlatformError),
+            Some(bytes) => {
+                let c: Self = decode_exact(&bytes, Self::MAX_SIZE).map_err(|_| PlatformError)?;
+                if c.outbox.len() > Self::OUTBOX_CAPACITY {
+                    return Err(PlatformError);
+                }
+                Ok(c)
+            }
         }
+    }
+
+    /// Keeps `entry` for the host, dropping the oldest kept one when full.
+    pub fn keep(&mut self, entry: AuditEntry) {
+        if self.outbox.len() >= Self::OUTBOX_CAPACITY {
+            self.outbox.remove(0);
+        }
+        self.outbox.push(entry);
     }
 
     /// Writes the counters slot.
@@ -197,6 +226,32 @@ mod tests {
         // Once the entries have expired, room is made.
         assert_eq!(s.admit([2; 32], 300, 200), Ok(()));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn the_outbox_drops_its_oldest_entry_when_full() {
+        let entry = |seq| AuditEntry {
+            seq,
+            prev: [0; 32],
+            time: 0,
+            boot: 1,
+            action: sam_proto::command::SubFunction::Signing,
+            failure: None,
+            actor: None,
+            target_user: None,
+            key_id: None,
+        };
+        let mut c = Counters::default();
+        let n = Counters::OUTBOX_CAPACITY as u64;
+        for seq in 0..=n {
+            c.keep(entry(seq));
+        }
+        assert_eq!(c.outbox.len(), Counters::OUTBOX_CAPACITY);
+        assert_eq!(c.outbox.first().map(|e| e.seq), Some(1));
+        assert_eq!(c.outbox.last().map(|e| e.seq), Some(n));
+        // A full outbox of the largest entries still fits the slot bound.
+        let bytes = postcard::to_allocvec(&c).unwrap();
+        assert!(bytes.len() <= Counters::MAX_SIZE);
     }
 
     #[test]

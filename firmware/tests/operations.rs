@@ -1217,3 +1217,112 @@ fn parallel_operations_share_counter_writes_and_keep_the_chain() {
     assert_eq!(report.audit_break, None);
     assert!(report.audit_complete);
 }
+
+// ---- the audit outbox (SyncAudit) ----------------------------------------
+
+fn fetch_all(b: &mut Bench, from: u64) -> Vec<sam_proto::records::AuditRecord> {
+    let mut out = Vec::new();
+    let mut from = from;
+    loop {
+        let o = b
+            .call(&SyncAudit {
+                stored: List::default(),
+                fetch_from: Some(from),
+            })
+            .unwrap();
+        out.extend(o.records.iter().cloned());
+        match o.records.last() {
+            Some(last) if o.more => from = last.entry.seq + 1,
+            _ => return out,
+        }
+    }
+}
+
+fn integrity_of(b: &mut Bench, audit: Vec<sam_proto::records::AuditRecord>) -> IntegrityReport {
+    let mut cursor = None;
+    let mut last = None;
+    for chunk in audit.chunks(MAX_AUDIT_BATCH) {
+        let report = b
+            .call(&VerifyDataIntegrity {
+                users: List::default(),
+                keys: List::default(),
+                audit: List::from_vec(chunk.to_vec()).unwrap(),
+                cursor,
+            })
+            .unwrap();
+        assert_eq!(report.audit_break, None);
+        cursor = Some(report.cursor.clone());
+        last = Some(report);
+    }
+    last.unwrap()
+}
+
+#[test]
+fn records_a_crashed_host_never_stored_are_recovered_from_the_outbox() {
+    let (mut b, pu, _, _) = Bench::with_signer();
+    // A host that stored everything so far acknowledges it.
+    let stored: Vec<u64> = b.audit.iter().map(|r| r.entry.seq).collect();
+    for chunk in stored.chunks(MAX_OUTBOX_BATCH) {
+        let o = b
+            .call(&SyncAudit {
+                stored: List::from_vec(chunk.to_vec()).unwrap(),
+                fetch_from: None,
+            })
+            .unwrap();
+        assert!(o.records.is_empty(), "acknowledging only fetches nothing");
+    }
+    assert_eq!(fetch_all(&mut b, 0), vec![], "everything acknowledged");
+    let kept_before = b.audit.clone();
+    // Three more operations whose answers the host never stores (it
+    // crashed), then the firmware restarts too.
+    for _ in 0..3 {
+        b.create_signer(&pu).unwrap();
+    }
+    let lost: Vec<_> = b.audit[kept_before.len()..].to_vec();
+    assert_eq!(lost.len(), 3);
+    b.fw = Firmware::boot(b.fw.platform().restarted());
+    // Without the lost records the trail is incomplete...
+    assert!(!integrity_of(&mut b, kept_before.clone()).audit_complete);
+    // ...the outbox still has exactly them, MACs included...
+    let recovered = fetch_all(&mut b, 0);
+    assert_eq!(recovered, lost);
+    // ...and with them it is complete again.
+    let mut all = kept_before;
+    all.extend(recovered.iter().cloned());
+    assert!(integrity_of(&mut b, all).audit_complete);
+    // Acknowledged records are forgotten; a fetch from a later seq
+    // returns only the later ones.
+    let o = b
+        .call(&SyncAudit {
+            stored: List::from_vec(vec![recovered[0].entry.seq]).unwrap(),
+            fetch_from: Some(recovered[2].entry.seq),
+        })
+        .unwrap();
+    assert_eq!(o.records.to_vec(), vec![recovered[2].clone()]);
+    assert_eq!(o.kept, 2);
+    assert!(!o.more);
+    assert_eq!(o.next_seq, b.status().next_audit_seq);
+}
+
+#[test]
+fn the_outbox_answers_in_batches_and_needs_an_initialized_firmware() {
+    let mut fresh = Bench::new();
+    let r = fresh.refused(&SyncAudit {
+        stored: List::default(),
+        fetch_from: Some(0),
+    });
+    assert_eq!(r.error, ErrorType::NotOperational);
+    let (mut b, pu, _, _) = Bench::with_signer();
+    while b.audit.len() <= MAX_OUTBOX_BATCH {
+        b.create_signer(&pu).unwrap();
+    }
+    let first = b
+        .call(&SyncAudit {
+            stored: List::default(),
+            fetch_from: Some(0),
+        })
+        .unwrap();
+    assert_eq!(first.records.len(), MAX_OUTBOX_BATCH);
+    assert!(first.more);
+    assert_eq!(fetch_all(&mut b, 0), b.audit);
+}

@@ -77,7 +77,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         metrics,
         connectors,
         max_body_bytes: config.server.max_body_bytes,
+        audit_sync: Arc::default(),
     });
+    crate::audit_sync::start(&app);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| ConfigError(format!("listen on {}: {e}", config.server.listen)))?;

@@ -11,6 +11,8 @@
 //!
 //! * [`transport`]: how a firmware command reaches the firmware (in-process
 //!   or a simulator socket) and the typed [`transport::FirmwareClient`].
+//! * [`audit_sync`]: acknowledges stored audit records to the firmware's
+//!   outbox and recovers the ones a crash left there.
 //! * [`store`]: SQLite with group commit; an answer leaves only after the
 //!   operation's records and its audit record are durable.
 //! * [`api`]: the HTTPS interface (peering container, SSA signing, key
@@ -22,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit_sync;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

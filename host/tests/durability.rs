@@ -72,6 +72,41 @@ async fn a_restart_keeps_users_keys_and_audit() {
     w.daemon.stop().await;
 }
 
+/// samd killed between the firmware's answer and its commit: the record
+/// the firmware issued is not in the store. The firmware kept it in its
+/// outbox; the next samd fetches it and the chain is whole again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_record_samd_never_stored_is_recovered_from_the_outbox() {
+    let (mut w, _pu, _signer, _key) = World::with_signer().await;
+    let records = |w: &World| -> i64 {
+        db(w)
+            .query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = records(&w);
+    // An audited refusal (MessageParseError) made straight on the
+    // firmware: its answer never reaches samd's store.
+    let fw = w.daemon.firmware.clone().unwrap();
+    let answer = fw.dispatch(sam_proto::command::SubFunction::Signing.code(), &[0xff]);
+    assert_eq!(
+        answer.status,
+        sam_proto::ErrorType::MessageParseError.code()
+    );
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["audit"]["complete"], false, "{report}");
+    assert_eq!(records(&w), before);
+
+    w.restart().await;
+
+    // The integrity check recovers the outbox before it walks the chain
+    // (the background task may have done so already).
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["audit"]["complete"], true, "{report}");
+    assert_eq!(records(&w), before + 1);
+    w.daemon.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_is_caught_by_the_integrity_check_and_by_use() {
     let (w, _pu, signer, key) = World::with_signer().await;

@@ -35,6 +35,8 @@ pub const MAX_CSR_LEN: usize = MAX_CRI_LEN + 1024;
 pub const MAX_INTEGRITY_BATCH: usize = 16;
 /// Audit records one VerifyDataIntegrity batch may carry.
 pub const MAX_AUDIT_BATCH: usize = 256;
+/// Audit records one SyncAudit exchange acknowledges or returns.
+pub const MAX_OUTBOX_BATCH: usize = 64;
 /// Length of an uncompressed SEC1 P-256 point (administrator keys).
 pub const ADMIN_KEY_LEN: usize = 65;
 /// Largest DER ECDSA P-256 signature.
@@ -72,11 +74,14 @@ pub enum SubFunction {
     Signing = 0x0026,
     /// [`VerifyDataIntegrity`] (seed §5.7 "Check Data Integrity").
     VerifyDataIntegrity = 0x0030,
+    /// [`SyncAudit`]: the host acknowledges stored audit records and
+    /// fetches the ones it may lack after a crash.
+    SyncAudit = 0x0031,
 }
 
 impl SubFunction {
     /// Every code, in order.
-    pub const ALL: [SubFunction; 13] = [
+    pub const ALL: [SubFunction; 14] = [
         Self::GetStatus,
         Self::GetChallenge,
         Self::InitFirmware,
@@ -90,6 +95,7 @@ impl SubFunction {
         Self::DeleteKeyPair,
         Self::Signing,
         Self::VerifyDataIntegrity,
+        Self::SyncAudit,
     ];
 
     /// The numeric code.
@@ -118,6 +124,7 @@ impl SubFunction {
             Self::DeleteKeyPair => "Delete_Signer_Key_Pair",
             Self::Signing => "Signing",
             Self::VerifyDataIntegrity => "Check_Data_Integrity",
+            Self::SyncAudit => "Sync_Audit",
         }
     }
 }
@@ -507,6 +514,41 @@ pub struct IntegrityReport {
     pub audit_complete: bool,
 }
 
+/// Acknowledge audit records the host has stored, and optionally fetch the
+/// records the firmware still keeps for it (its audit outbox).
+///
+/// The firmware keeps every record it issues until the host acknowledges
+/// it, in the same durable slot as the audit counters. A host that crashed
+/// between the firmware's answer and its own commit (or a firmware that
+/// crashed before its answer left) therefore loses no record: after a
+/// restart or reconnect the host fetches what the outbox holds, stores it,
+/// and acknowledges it. The outbox is a recovery aid, not a security
+/// control: a host that acknowledges without storing only creates the gap
+/// that the integrity check reports anyway, because the firmware's counter
+/// runs ahead of the stored chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncAudit {
+    /// `seq` of records the host has made durable.
+    pub stored: List<u64, MAX_OUTBOX_BATCH>,
+    /// Return the kept records with `seq >= fetch_from`, oldest first;
+    /// `None` only acknowledges.
+    pub fetch_from: Option<u64>,
+}
+
+/// What the outbox holds after a [`SyncAudit`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditOutbox {
+    /// Kept records from `fetch_from` on, oldest first, with their MACs.
+    pub records: List<AuditRecord, MAX_OUTBOX_BATCH>,
+    /// More kept records follow the last one returned (ask again from
+    /// its `seq + 1`).
+    pub more: bool,
+    /// Records still kept after the acknowledgement.
+    pub kept: u32,
+    /// The `seq` the next audit record will carry.
+    pub next_seq: u64,
+}
+
 macro_rules! commands {
     ($($req:ident => $resp:ty, $max:expr;)*) => {
         $(impl Command for $req {
@@ -545,6 +587,7 @@ commands! {
             + List::<WrappedKey, MAX_INTEGRITY_BATCH>::max_size(WrappedKey::MAX_SIZE)
             + List::<AuditRecord, MAX_AUDIT_BATCH>::max_size(AuditRecord::MAX_SIZE)
             + 1 + 10 + 32 + 32;
+    SyncAudit => AuditOutbox, List::<u64, MAX_OUTBOX_BATCH>::max_size(10) + 1 + 10;
 }
 
 const NEW_USER_MAX: usize =

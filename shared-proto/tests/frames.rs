@@ -13,14 +13,14 @@
 use proptest::prelude::*;
 use sam_proto::bounded::{Blob, List, varint_len};
 use sam_proto::command::{
-    ADMIN_KEY_LEN, Approval, Approvals, AuditCursor, Audited, Authentication,
+    ADMIN_KEY_LEN, Approval, Approvals, AuditCursor, AuditOutbox, Audited, Authentication,
     CertificationRequestSigned, ChallengeIssued, Command, CreatePrivilegedUser, CreateSigner,
     Credential, DeleteKeyPair, EnrolPrivilegedUser, ErrorAnswer, FirmwareState, GenerateKeyPair,
     GetChallenge, GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized,
     IntegrityReport, KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
-    MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN,
-    NewUser, SetIdpKeys, SignCertificationRequest, Signed, SignerMaintenance, Signing, Status,
-    SubFunction, TechnicalSignature, UserIssued, VerifyDataIntegrity,
+    MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN,
+    MAX_SIGNATURE_LEN, NewUser, SetIdpKeys, SignCertificationRequest, Signed, SignerMaintenance,
+    Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -288,6 +288,13 @@ fn verify_data_integrity(f: Fill) -> VerifyDataIntegrity {
     }
 }
 
+fn sync_audit(f: Fill) -> SyncAudit {
+    SyncAudit {
+        stored: f.list(f.u64()),
+        fetch_from: Some(f.u64()),
+    }
+}
+
 // Responses.
 
 fn status(f: Fill) -> Status {
@@ -354,6 +361,15 @@ fn signed(f: Fill) -> Signed {
     Signed {
         signatures: f.list(f.blob()),
         audit: audit(f),
+    }
+}
+
+fn audit_outbox(f: Fill) -> AuditOutbox {
+    AuditOutbox {
+        records: f.list(audit(f)),
+        more: true,
+        kept: f.u32(),
+        next_seq: f.u64(),
     }
 }
 
@@ -590,6 +606,9 @@ families! {
         slack MAX_AUDIT_BATCH * AUDIT_SLACK;
         integrity_report,
         len 2 * List::<u16, MAX_INTEGRITY_BATCH>::max_size(3) + OPTION_U16_MAX + CURSOR_MAX_LEN + 1;
+    max_size_sync_audit: SyncAudit = sync_audit, slack 0;
+        audit_outbox,
+        len List::<AuditRecord, MAX_OUTBOX_BATCH>::max_size(AUDIT_MAX_LEN) + 1 + 5 + 10;
 }
 
 /// Checks a building block with its own `MAX_SIZE` constant.
@@ -699,6 +718,7 @@ fn the_largest_frame_is_within_the_frame_bound() {
         DeleteKeyPair::MAX_SIZE,
         Signing::MAX_SIZE,
         VerifyDataIntegrity::MAX_SIZE,
+        SyncAudit::MAX_SIZE,
         ErrorAnswer::MAX_SIZE,
     ]
     .into_iter()
@@ -869,13 +889,13 @@ fn out_of_range_tags_and_varints_are_refused() {
     let mut body = encode_body(&status(Small)).unwrap();
     body[1] = 3;
     assert_eq!(decode_response::<GetStatus>(&body), Err(Malformed));
-    // SubFunction index 13 and ErrorType index 15 in an audit record:
+    // SubFunction index 14 and ErrorType index 15 in an audit record:
     // seq 1, prev 32, time 1, boot 1, then action at 35, failure at 36..38.
     let good = encode_body(&audit(Small)).unwrap();
     assert_eq!(good[35], 12);
     assert_eq!(&good[36..38], &[1, 14]);
     let mut bad = good.clone();
-    bad[35] = 13;
+    bad[35] = 14;
     assert_eq!(
         decode_exact::<AuditRecord>(&bad, AuditRecord::MAX_SIZE),
         Err(Malformed)
@@ -1263,7 +1283,7 @@ const ERROR_CODES: [(u16, &str); 15] = [
 ];
 
 /// The published sub-function codes with the Rust name and the seed's name.
-const SUB_FUNCTIONS: [(u16, &str, &str); 13] = [
+const SUB_FUNCTIONS: [(u16, &str, &str); 14] = [
     (0x0001, "GetStatus", "Get_Status"),
     (0x0002, "GetChallenge", "Get_Challenge"),
     (0x0010, "InitFirmware", "Initialize_SAM_Firmware"),
@@ -1281,6 +1301,7 @@ const SUB_FUNCTIONS: [(u16, &str, &str); 13] = [
     (0x0025, "DeleteKeyPair", "Delete_Signer_Key_Pair"),
     (0x0026, "Signing", "Signing"),
     (0x0030, "VerifyDataIntegrity", "Check_Data_Integrity"),
+    (0x0031, "SyncAudit", "Sync_Audit"),
 ];
 
 #[test]
@@ -1327,11 +1348,11 @@ fn sub_function_codes_are_the_published_table() {
             "code {code:#06x}"
         );
     }
-    for unknown in [0x0000, 0x0003, 0x000f, 0x0013, 0x0027, 0x0031, 0xffff] {
+    for unknown in [0x0000, 0x0003, 0x000f, 0x0013, 0x0027, 0x0032, 0xffff] {
         assert_eq!(SubFunction::from_code(unknown), None, "{unknown:#06x}");
     }
     let codes: HashSet<_> = SubFunction::ALL.iter().map(|s| s.code()).collect();
     let names: HashSet<_> = SubFunction::ALL.iter().map(|s| s.name()).collect();
-    assert_eq!(codes.len(), 13);
-    assert_eq!(names.len(), 13);
+    assert_eq!(codes.len(), 14);
+    assert_eq!(names.len(), 14);
 }

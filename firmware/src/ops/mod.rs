@@ -92,6 +92,9 @@ impl<P: Platform> Firmware<P> {
             SubFunction::DeleteKeyPair => self.serve(body, Self::delete_key_pair),
             SubFunction::Signing => self.serve(body, Self::signing),
             SubFunction::VerifyDataIntegrity => self.serve(body, Self::verify_data_integrity),
+            SubFunction::SyncAudit => self.serve(body, |fw, req: cmd::SyncAudit| {
+                fw.sync_audit(req).map_err(Failure::from)
+            }),
         }
     }
 

@@ -115,6 +115,8 @@ pub struct App {
     pub connectors: Connectors,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// The firmware's audit outbox: acknowledgements and recovery.
+    pub audit_sync: Arc<crate::audit_sync::AuditSync>,
 }
 
 impl App {
@@ -257,6 +259,12 @@ impl App {
                 format!("the firmware is {}", admin::state_name(status.state)),
             ));
         }
+        self.audit_sync.ensure_synced(self).await.map_err(|e| {
+            ApiError::seed(
+                ErrorType::NotOperational,
+                format!("audit records not yet recovered from the firmware: {e}"),
+            )
+        })?;
         Ok(ok_json(&json!({"status": "ready"})))
     }
 }

@@ -14,6 +14,7 @@ mod writer;
 
 pub use model::{Link, ManagedObject, ObjectState, ObjectType, UserRow, WriteBatch, WriteOp};
 pub use read::{ObjectFilter, StoreCounts, decode_audit};
+pub use writer::CommitHook;
 
 use crate::metrics::Metrics;
 use rusqlite::{Connection, OpenFlags};
@@ -78,6 +79,7 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     failed: Arc<AtomicBool>,
     readers: Mutex<Vec<Connection>>,
+    hook: Arc<Mutex<Option<CommitHook>>>,
 }
 
 impl fmt::Debug for Store {
@@ -117,11 +119,13 @@ impl Store {
         schema::prepare(&conn).map_err(open_err)?;
         let (tx, rx) = mpsc::channel();
         let failed = Arc::new(AtomicBool::new(false));
+        let hook = Arc::new(Mutex::new(None));
         let thread = std::thread::Builder::new()
             .name("samd-store-writer".into())
             .spawn({
                 let failed = Arc::clone(&failed);
-                move || writer::run(conn, rx, failed, metrics)
+                let hook = Arc::clone(&hook);
+                move || writer::run(conn, rx, failed, metrics, hook)
             })
             .map_err(|e| StoreError::Open(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
@@ -131,8 +135,17 @@ impl Store {
                 thread: Mutex::new(Some(thread)),
                 failed,
                 readers: Mutex::new(Vec::new()),
+                hook,
             }),
         })
+    }
+
+    /// Calls `hook` after every commit with the `seq` of the audit records
+    /// it made durable (replacing any earlier hook).
+    pub fn on_audit_committed(&self, hook: CommitHook) {
+        if let Ok(mut h) = self.inner.hook.lock() {
+            *h = Some(hook);
+        }
     }
 
     /// The database file.

@@ -30,6 +30,11 @@ use tokio::sync::oneshot;
 /// Most batches committed together.
 const MAX_GROUP: usize = 256;
 
+/// Called after each successful commit with the `seq` of every audit
+/// record it made durable (the daemon acknowledges them to the firmware's
+/// audit outbox).
+pub type CommitHook = Arc<dyn Fn(Vec<u64>) + Send + Sync>;
+
 /// One queued batch and where to send its outcome.
 pub(super) struct Job {
     pub batch: WriteBatch,
@@ -60,6 +65,7 @@ pub(super) fn run(
     rx: mpsc::Receiver<Job>,
     failed: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    hook: Arc<std::sync::Mutex<Option<CommitHook>>>,
 ) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -81,8 +87,16 @@ pub(super) fn run(
         match commit_group(&mut conn, &jobs) {
             Ok(results) => {
                 metrics.observe_commit(jobs.len(), started.elapsed().as_secs_f64());
-                for (job, result) in jobs.into_iter().zip(results) {
+                let mut durable = Vec::new();
+                for (job, (audit_stored, result)) in jobs.into_iter().zip(results) {
+                    if audit_stored {
+                        durable.extend(job.batch.audit.iter().map(|r| r.entry.seq));
+                    }
                     let _ = job.reply.send(result);
+                }
+                let hook = hook.lock().ok().and_then(|h| h.clone());
+                if let (Some(hook), false) = (hook, durable.is_empty()) {
+                    hook(durable);
                 }
             }
             Err(e) => {
@@ -102,10 +116,11 @@ pub(super) fn run(
     }
 }
 
-fn commit_group(
-    conn: &mut Connection,
-    jobs: &[Job],
-) -> Result<Vec<Result<(), StoreError>>, rusqlite::Error> {
+/// Each batch's outcome: whether its audit records are in the commit, and
+/// the answer for its request.
+type Outcome = (bool, Result<(), StoreError>);
+
+fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Outcome>, rusqlite::Error> {
     let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -117,10 +132,7 @@ fn commit_group(
 
 /// Applies one batch: audit records first (all or none), then the changes
 /// (all or none, audit kept on refusal).
-fn apply_batch(
-    tx: &mut Transaction<'_>,
-    batch: &WriteBatch,
-) -> Result<Result<(), StoreError>, rusqlite::Error> {
+fn apply_batch(tx: &mut Transaction<'_>, batch: &WriteBatch) -> Result<Outcome, rusqlite::Error> {
     let mut all = tx.savepoint()?;
     match insert_audit(&all, batch) {
         Ok(()) => {}
@@ -128,9 +140,10 @@ fn apply_batch(
             all.rollback()?;
             all.finish()?;
             tracing::error!(reason = %m, "audit record refused by the store");
-            return Ok(Err(StoreError::Conflict(format!(
-                "audit record refused: {m}"
-            ))));
+            return Ok((
+                false,
+                Err(StoreError::Conflict(format!("audit record refused: {m}"))),
+            ));
         }
         Err(ApplyError::Sql(e)) => return Err(e),
     }
@@ -150,17 +163,34 @@ fn apply_batch(
         }
     };
     all.commit()?;
-    Ok(result)
+    Ok((true, result))
 }
 
+/// Inserts the batch's audit records. A record already stored under its
+/// `seq` is accepted if it is byte-for-byte the same: the record of an
+/// operation in flight may also arrive through the firmware's outbox
+/// (after a reconnect), and storing it twice must be harmless. A
+/// different record under the same `seq` is refused.
 fn insert_audit(sp: &Savepoint<'_>, batch: &WriteBatch) -> Result<(), ApplyError> {
-    let mut stmt = sp.prepare_cached("INSERT INTO audit (seq, record) VALUES (?1, ?2)")?;
+    let mut insert = sp.prepare_cached(
+        "INSERT INTO audit (seq, record) VALUES (?1, ?2) ON CONFLICT (seq) DO NOTHING",
+    )?;
     for record in &batch.audit {
         let seq = i64::try_from(record.entry.seq)
             .map_err(|_| ApplyError::Conflict("audit sequence number out of range".into()))?;
         let blob = postcard::to_allocvec(record)
             .map_err(|e| ApplyError::Conflict(format!("audit record does not encode: {e}")))?;
-        stmt.execute(params![seq, blob])?;
+        if insert.execute(params![seq, blob])? == 0 {
+            let stored: Vec<u8> =
+                sp.query_row("SELECT record FROM audit WHERE seq = ?1", [seq], |r| {
+                    r.get(0)
+                })?;
+            if stored != blob {
+                return Err(ApplyError::Conflict(format!(
+                    "a different audit record is already stored under seq {seq}"
+                )));
+            }
+        }
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The future a [`Transport`] returns: status word and answer body.
@@ -100,12 +101,26 @@ impl FirmwareRefusal {
 pub struct FirmwareClient {
     transport: Arc<dyn Transport>,
     metrics: Arc<Metrics>,
+    /// Set when a call may have run in the firmware without its answer
+    /// arriving (transport failure, undecodable answer), and at start:
+    /// the audit outbox must then be recovered (see `audit_sync`).
+    link_broken: Arc<AtomicBool>,
 }
 
 impl FirmwareClient {
     /// A client over `transport`, recording round trips in `metrics`.
     pub fn new(transport: Arc<dyn Transport>, metrics: Arc<Metrics>) -> Self {
-        Self { transport, metrics }
+        Self {
+            transport,
+            metrics,
+            link_broken: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// Whether an answer may have been lost since the last call of this
+    /// method (true the first time).
+    pub fn take_link_broken(&self) -> bool {
+        self.link_broken.swap(false, Ordering::SeqCst)
     }
 
     /// The transport's kind, for status output.
@@ -117,9 +132,8 @@ impl FirmwareClient {
     ///
     /// A refusal carries the firmware's audit record when there is one.
     /// A transport failure is `NotOperational` without an audit record. A
-    /// success whose body does not decode is `UnexpectedError`: its audit
-    /// record is lost, which the next data-integrity check shows as a gap
-    /// in the chain, so it is logged loudly.
+    /// success whose body does not decode is `UnexpectedError`; its audit
+    /// record stays in the firmware's outbox and is recovered.
     pub async fn call<C: Command>(&self, req: &C) -> Result<C::Response, FirmwareRefusal> {
         let name = C::CODE.name();
         let body = encode_body(req).map_err(|e| {
@@ -134,14 +148,16 @@ impl FirmwareClient {
             .observe_firmware(name, started.elapsed().as_secs_f64());
         let (status, body) = answer.map_err(|e| {
             tracing::warn!(operation = name, error = %e, "firmware call failed");
+            self.link_broken.store(true, Ordering::SeqCst);
             FirmwareRefusal::host(ErrorType::NotOperational, e.to_string())
         })?;
         if status == STATUS_OK {
             return decode_exact::<C::Response>(&body, MAX_BODY_LEN).map_err(|e| {
+                self.link_broken.store(true, Ordering::SeqCst);
                 tracing::error!(
                     operation = name,
                     error = ?e,
-                    "firmware success answer does not decode; its audit record is lost"
+                    "firmware success answer does not decode; its audit record will be recovered from the outbox"
                 );
                 FirmwareRefusal::host(
                     ErrorType::UnexpectedError,

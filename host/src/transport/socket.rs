@@ -4,8 +4,8 @@
 //! One multiplexed connection carries all calls. When it breaks, the calls
 //! in flight fail with `NotOperational` (whether they ran in the HSM is
 //! unknown, as with any network HSM; an audit record that was issued but
-//! not stored shows up as a gap in the next integrity check), and the next
-//! request reconnects. Failed connection attempts back off exponentially,
+//! not stored is fetched from the firmware's outbox afterwards), and the
+//! next request reconnects. Failed connection attempts back off exponentially,
 //! so a dead simulator costs one quick refusal per request, not a connect
 //! storm.
 

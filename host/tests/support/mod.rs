@@ -136,7 +136,9 @@ impl Daemon {
             metrics,
             connectors: pki.connectors(),
             max_body_bytes: 256 * 1024,
+            audit_sync: Arc::default(),
         });
+        sam_host::audit_sync::start(&app);
         let tls = sam_host::api::tls::server_config(
             vec![pki.server.cert.clone()],
             pki.server.key_der(),

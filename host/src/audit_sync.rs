@@ -1,0 +1,165 @@
+//! Keeps the firmware's audit outbox short, and recovers what it holds.
+//!
+//! The firmware keeps every audit record it issues until samd says the
+//! record is durable here (`SyncAudit`, DESIGN §4). Two duties follow:
+//!
+//! * Acknowledge: after each commit the store hands over the `seq` of the
+//!   audit records it made durable; a background task passes them on in
+//!   batches, so the outbox holds little more than the operations in
+//!   flight.
+//! * Recover: at start-up and after the firmware link broke (samd or the
+//!   simulator was killed between the firmware's answer and the commit),
+//!   fetch what the outbox still holds and store it. Without this the
+//!   firmware's counter would cover records nobody holds, a gap the
+//!   integrity check cannot tell from truncation.
+//!
+//! A recovered record may describe an operation whose answer never
+//! reached its client (a key generated, then samd killed): the record is
+//! true (the firmware did it) and the result was never delivered, so the
+//! operation's objects are absent while its record is present.
+//!
+//! Nothing here is trusted: a host that acknowledges without storing only
+//! makes the gap the integrity check reports anyway.
+
+use crate::api::App;
+use crate::store::WriteBatch;
+use sam_proto::bounded::List;
+use sam_proto::command::{MAX_OUTBOX_BATCH, SyncAudit};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How often the task looks for work when nothing wakes it.
+const TICK: Duration = Duration::from_millis(500);
+
+/// The outbox bookkeeping shared by the store's commit hook, the task and
+/// the readiness probe.
+#[derive(Debug, Default)]
+pub struct AuditSync {
+    /// `seq` of durable records not yet acknowledged to the firmware.
+    acks: Mutex<Vec<u64>>,
+    notify: Notify,
+    /// Whether the outbox was recovered since the firmware link last broke.
+    synced: AtomicBool,
+    /// Serializes recoveries (the task's and the probes').
+    recovering: tokio::sync::Mutex<()>,
+}
+
+impl AuditSync {
+    /// Queues acknowledgements for records the store made durable.
+    pub fn committed(&self, seqs: Vec<u64>) {
+        if let Ok(mut a) = self.acks.lock() {
+            a.extend(seqs);
+        }
+        self.notify.notify_one();
+    }
+
+    /// Whether the outbox was recovered since the firmware link last broke.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
+    /// Recovers the outbox now unless that already happened since the
+    /// link last broke. Used before answering readiness and integrity
+    /// questions, so that neither reports a gap a recovery would close.
+    pub async fn ensure_synced(&self, app: &App) -> Result<(), String> {
+        if app.firmware.take_link_broken() {
+            self.synced.store(false, Ordering::SeqCst);
+        }
+        if self.is_synced() {
+            return Ok(());
+        }
+        let _one = self.recovering.lock().await;
+        if self.is_synced() {
+            return Ok(());
+        }
+        let n = recover(app).await?;
+        if n > 0 {
+            tracing::warn!(
+                records = n,
+                "recovered audit records the firmware issued but this store did not hold"
+            );
+        }
+        self.synced.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Sends the queued acknowledgements.
+    async fn acknowledge(&self, app: &App) {
+        let seqs = match self.acks.lock() {
+            Ok(mut a) => std::mem::take(&mut *a),
+            Err(_) => return,
+        };
+        for chunk in seqs.chunks(MAX_OUTBOX_BATCH) {
+            let Ok(stored) = List::from_vec(chunk.to_vec()) else {
+                continue;
+            };
+            let req = SyncAudit {
+                stored,
+                fetch_from: None,
+            };
+            if let Err(e) = app.firmware.call(&req).await {
+                // Harmless: the records stay in the outbox, the next
+                // recovery fetches them again (storing is idempotent)
+                // and acknowledges them then.
+                tracing::debug!(error = %e.detail, "audit acknowledgement not delivered");
+                self.synced.store(false, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+/// Fetches everything the outbox holds and stores it; returns how many
+/// records came back. Their acknowledgement follows from the commit hook.
+async fn recover(app: &App) -> Result<usize, String> {
+    let mut from = 0;
+    let mut total = 0;
+    loop {
+        let outbox = app
+            .firmware
+            .call(&SyncAudit {
+                stored: List::default(),
+                fetch_from: Some(from),
+            })
+            .await
+            .map_err(|e| format!("{}: {}", e.error.name(), e.detail))?;
+        let next = outbox.records.last().map(|r| r.entry.seq.saturating_add(1));
+        let records = outbox.records.into_vec();
+        total += records.len();
+        if !records.is_empty() {
+            app.store
+                .write(WriteBatch::audit_only(records))
+                .await
+                .map_err(|e| format!("storing recovered audit records: {e}"))?;
+        }
+        match (outbox.more, next) {
+            (true, Some(n)) => from = n,
+            _ => return Ok(total),
+        }
+    }
+}
+
+/// Connects the store's commit hook to `app`'s outbox bookkeeping and
+/// starts the task that acknowledges and recovers. The task ends when the
+/// app is dropped.
+pub fn start(app: &Arc<App>) {
+    let sync = Arc::clone(&app.audit_sync);
+    app.store
+        .on_audit_committed(Arc::new(move |seqs| sync.committed(seqs)));
+    let weak = Arc::downgrade(app);
+    let sync = Arc::clone(&app.audit_sync);
+    tokio::spawn(async move {
+        loop {
+            {
+                let Some(app) = weak.upgrade() else { return };
+                if let Err(e) = sync.ensure_synced(&app).await {
+                    tracing::debug!(error = %e, "audit outbox not recovered yet");
+                }
+                sync.acknowledge(&app).await;
+            }
+            let _ = tokio::time::timeout(TICK, sync.notify.notified()).await;
+        }
+    });
+}
