@@ -65,6 +65,7 @@ impl<P: Platform> Firmware<P> {
     /// [`FirmwareState::Failed`], where every request answers
     /// `NotOperational`; booting itself never fails.
     pub fn boot(platform: P) -> Self {
+        let replay = ReplaySet::with_capacity(platform.replay_capacity());
         let fw = Self {
             boot_time: platform.now().unwrap_or(i64::MAX),
             platform,
@@ -73,7 +74,7 @@ impl<P: Platform> Firmware<P> {
             counters: Mutex::new(Counters::default()),
             durable_seq: Mutex::new(0),
             challenges: Mutex::new(Challenges::default()),
-            replay: Mutex::new(ReplaySet::default()),
+            replay: Mutex::new(replay),
         };
         if fw.start().is_err() {
             fw.failed.store(true, Ordering::SeqCst);

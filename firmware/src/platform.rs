@@ -63,4 +63,13 @@ pub trait Platform: Send + Sync {
     fn wait_briefly(&self) {
         core::hint::spin_loop();
     }
+
+    /// How many used identity tokens the firmware remembers at once (see
+    /// [`crate::state::ReplaySet`]). Signing is refused with NotOperational
+    /// while the set is full of unexpired tokens, so this bounds the
+    /// sustained rate to capacity / token lifetime; an entry costs about
+    /// 64 bytes of RAM.
+    fn replay_capacity(&self) -> usize {
+        crate::state::ReplaySet::CAPACITY
+    }
 }

@@ -146,15 +146,40 @@ pub enum ReplayRefusal {
 /// token issued before that restart (see `ops::signing`). Together the two
 /// rules mean a SAD can never be used twice: before a restart the set
 /// remembers it, after one its token is too old.
-#[derive(Debug, Default)]
+///
+/// The capacity bounds the sustained signing rate to capacity divided by
+/// the tokens' lifetime, so the platform chooses it for its memory
+/// ([`crate::platform::Platform::replay_capacity`]).
+#[derive(Debug)]
 pub struct ReplaySet {
     seen: BTreeMap<[u8; 32], i64>,
+    capacity: usize,
+    /// No entry expires before this: when the set is full and `now` has
+    /// not passed it, nothing can be evicted and the scan is skipped, so a
+    /// full set refuses in O(log n) instead of O(n) per request.
+    earliest_expiry: i64,
+}
+
+impl Default for ReplaySet {
+    fn default() -> Self {
+        Self::with_capacity(Self::CAPACITY)
+    }
 }
 
 impl ReplaySet {
-    /// Most SADs remembered at once. When full of unexpired entries, new
-    /// SADs are refused rather than old ones forgotten.
+    /// Capacity when the platform does not choose one.
     pub const CAPACITY: usize = 1 << 16;
+
+    /// An empty set that remembers at most `capacity` SADs. When full of
+    /// unexpired entries, new SADs are refused rather than old ones
+    /// forgotten.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            seen: BTreeMap::new(),
+            capacity,
+            earliest_expiry: i64::MAX,
+        }
+    }
 
     /// Admits a SAD digest valid until `not_after`, or refuses it.
     pub fn admit(
@@ -166,13 +191,20 @@ impl ReplaySet {
         if self.seen.contains_key(&digest) {
             return Err(ReplayRefusal::Replayed);
         }
-        if self.seen.len() >= Self::CAPACITY {
+        if self.seen.len() >= self.capacity {
+            if now <= self.earliest_expiry {
+                return Err(ReplayRefusal::Full);
+            }
+            // Expired tokens are refused by the validity check before
+            // they reach this set, so forgetting them is safe.
             self.seen.retain(|_, expiry| *expiry >= now);
-            if self.seen.len() >= Self::CAPACITY {
+            self.earliest_expiry = self.seen.values().copied().min().unwrap_or(i64::MAX);
+            if self.seen.len() >= self.capacity {
                 return Err(ReplayRefusal::Full);
             }
         }
         self.seen.insert(digest, not_after);
+        self.earliest_expiry = self.earliest_expiry.min(not_after);
         Ok(())
     }
 
@@ -226,6 +258,26 @@ mod tests {
         // Once the entries have expired, room is made.
         assert_eq!(s.admit([2; 32], 300, 200), Ok(()));
         assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn a_full_set_evicts_only_expired_entries() {
+        let mut s = ReplaySet::with_capacity(3);
+        assert_eq!(s.admit([1; 32], 10, 0), Ok(()));
+        assert_eq!(s.admit([2; 32], 20, 0), Ok(()));
+        assert_eq!(s.admit([3; 32], 30, 0), Ok(()));
+        // Full, nothing expired yet (an entry is live through its expiry).
+        assert_eq!(s.admit([4; 32], 40, 10), Err(ReplayRefusal::Full));
+        // At 11 the first entry has expired: exactly it goes.
+        assert_eq!(s.admit([4; 32], 40, 11), Ok(()));
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.admit([2; 32], 20, 11), Err(ReplayRefusal::Replayed));
+        assert_eq!(s.admit([3; 32], 30, 11), Err(ReplayRefusal::Replayed));
+        assert_eq!(s.admit([4; 32], 40, 11), Err(ReplayRefusal::Replayed));
+        // Full again; the earliest expiry is now 20.
+        assert_eq!(s.admit([5; 32], 50, 20), Err(ReplayRefusal::Full));
+        assert_eq!(s.admit([5; 32], 50, 21), Ok(()));
+        assert_eq!(s.admit([3; 32], 30, 21), Err(ReplayRefusal::Replayed));
     }
 
     #[test]
