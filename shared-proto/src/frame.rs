@@ -70,14 +70,33 @@ pub fn encode_body<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     Ok(body)
 }
 
-/// Decodes a body that must be exactly one `T` of at most `max` bytes.
-pub fn decode_exact<T: DeserializeOwned>(body: &[u8], max: usize) -> Result<T, FrameError> {
+/// Decodes a body that must be exactly one `T` of at most `max` bytes, in
+/// its canonical encoding: `encode_body(decode_exact(b)) == b`.
+///
+/// postcard reads over-long varints (`81 00` for 1, in an integer, a
+/// length or an enum index) and would accept one message in several
+/// encodings. Every other postcard field has a single encoding, and a
+/// canonical varint is the shortest, so a body is canonical exactly when
+/// its message re-encodes to as many bytes; counting them needs no
+/// allocation.
+pub fn decode_exact<T: Serialize + DeserializeOwned>(
+    body: &[u8],
+    max: usize,
+) -> Result<T, FrameError> {
     if body.len() > max {
         return Err(FrameError::Oversize);
     }
     let (msg, rest) = postcard::take_from_bytes::<T>(body).map_err(|_| FrameError::Malformed)?;
     if !rest.is_empty() {
         return Err(FrameError::TrailingBytes);
+    }
+    let canonical_len = postcard::serialize_with_flavor::<T, _, usize>(
+        &msg,
+        postcard::ser_flavors::Size::default(),
+    )
+    .map_err(|_| FrameError::Malformed)?;
+    if canonical_len != body.len() {
+        return Err(FrameError::Malformed);
     }
     Ok(msg)
 }

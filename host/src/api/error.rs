@@ -7,6 +7,7 @@
 //! the client certificate, unknown route); they use codes from 1000 up so
 //! that they can never collide with a seed code.
 
+use super::container::ContainerError;
 use super::response::{Reply, json_response};
 use crate::store::StoreError;
 use crate::transport::FirmwareRefusal;
@@ -185,6 +186,12 @@ impl ApiError {
                 "error": {"type": self.name(), "code": code, "detail": self.detail}
             }),
         )
+    }
+}
+
+impl From<ContainerError> for ApiError {
+    fn from(e: ContainerError) -> Self {
+        Self::seed(e.error, e.detail)
     }
 }
 

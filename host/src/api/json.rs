@@ -28,13 +28,6 @@ impl<'de> Deserialize<'de> for B64 {
     }
 }
 
-/// Decodes a base64 string field, as `what` in the error.
-pub fn decode_b64(s: &str, what: &str, error: ErrorType) -> Result<Vec<u8>, ApiError> {
-    STANDARD
-        .decode(s.as_bytes())
-        .map_err(|e| ApiError::seed(error, format!("{what} is not base64: {e}")))
-}
-
 /// Parses a request body as JSON into `T`: a body that is not JSON is a
 /// ContainerParseError, JSON that does not fit `T` a MessageParseError.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
