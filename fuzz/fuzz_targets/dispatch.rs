@@ -9,7 +9,9 @@ use sam_proto::command::ErrorAnswer;
 use sam_proto::frame::decode_exact;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((code, body)) = data.split_first_chunk::<2>() else { return };
+    let Some((code, body)) = data.split_first_chunk::<2>() else {
+        return;
+    };
     let code = u16::from_be_bytes(*code);
     let f = sam_fuzz::fixture();
     let (status, answer) = f.bench.raw(code, body);

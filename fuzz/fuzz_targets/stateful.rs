@@ -22,11 +22,27 @@ use std::collections::HashSet;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    CreateSigner { by_signer: bool },
-    Generate { who: u8, p384: bool },
-    Sign { who: u8, key: u8, hashes: u8, reuse: bool, damage: Option<(u16, u8)> },
-    Delete { who: u8, key: u8 },
-    Advance { seconds: u16 },
+    CreateSigner {
+        by_signer: bool,
+    },
+    Generate {
+        who: u8,
+        p384: bool,
+    },
+    Sign {
+        who: u8,
+        key: u8,
+        hashes: u8,
+        reuse: bool,
+        damage: Option<(u16, u8)>,
+    },
+    Delete {
+        who: u8,
+        key: u8,
+    },
+    Advance {
+        seconds: u16,
+    },
     Restart,
 }
 
@@ -40,7 +56,11 @@ fuzz_target!(|ops: Vec<Op>| {
     for op in ops.into_iter().take(24) {
         match op {
             Op::CreateSigner { by_signer } => {
-                let by = if by_signer { signers[0].clone() } else { pu.clone() };
+                let by = if by_signer {
+                    signers[0].clone()
+                } else {
+                    pu.clone()
+                };
                 if let Ok(s) = b.create_signer(&by) {
                     assert!(!by_signer, "a signer created a user");
                     signers.push(s);
@@ -48,12 +68,22 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Generate { who, p384 } => {
                 let s = signers[usize::from(who) % signers.len()].clone();
-                let alg = if p384 { KeyAlgorithm::EcP384 } else { KeyAlgorithm::EcP256 };
+                let alg = if p384 {
+                    KeyAlgorithm::EcP384
+                } else {
+                    KeyAlgorithm::EcP256
+                };
                 if let Ok(r) = b.generate(&s, None, alg) {
                     keys.push(r.wrapped);
                 }
             }
-            Op::Sign { who, key, hashes, reuse, damage } => {
+            Op::Sign {
+                who,
+                key,
+                hashes,
+                reuse,
+                damage,
+            } => {
                 let si = usize::from(who) % signers.len();
                 let ki = usize::from(key) % keys.len();
                 let (mut sad, si, ki) = match (&last_sad, reuse) {
@@ -66,8 +96,9 @@ fuzz_target!(|ops: Vec<Op>| {
                             _ => HashAlgorithm::Sha256,
                         };
                         let n = usize::from(hashes % 4) + 1;
-                        let hs: Vec<Vec<u8>> =
-                            (0..n).map(|i| vec![i as u8 ^ seed; hash.output_len()]).collect();
+                        let hs: Vec<Vec<u8>> = (0..n)
+                            .map(|i| vec![i as u8 ^ seed; hash.output_len()])
+                            .collect();
                         let sad_key = SadKey::new(seed);
                         let now = b.fw.platform().time();
                         let token = b.idp.token(
@@ -76,7 +107,11 @@ fuzz_target!(|ops: Vec<Op>| {
                             now + 120,
                             Some(&sad_key.spki()),
                         );
-                        (sad_key.sad(&token, &k.key_id.to_string(), hash, &hs), si, ki)
+                        (
+                            sad_key.sad(&token, &k.key_id.to_string(), hash, &hs),
+                            si,
+                            ki,
+                        )
                     }
                 };
                 if let Some((at, x)) = damage {
@@ -89,21 +124,38 @@ fuzz_target!(|ops: Vec<Op>| {
                 let (s, k) = (signers[si].clone(), keys[ki].clone());
                 if let Ok(signed) = b.sign(&s, &k, sad.clone()) {
                     assert!(accepted.insert(sad.clone()), "a SAD was accepted twice");
-                    assert_eq!(k.user_id, s.record.user_id, "signed with another user's key");
+                    assert_eq!(
+                        k.user_id, s.record.user_id,
+                        "signed with another user's key"
+                    );
                     let parsed = sam_proto::asn1::Sad::from_der_strict(&sad).unwrap();
                     let hash = parsed.hash_algorithm().unwrap();
-                    for (h, sig) in parsed.tbs.tbs_hash_values.iter().zip(signed.signatures.iter()) {
-                        Portable.verify(&k.public_key, hash, h.as_bytes(), sig).unwrap();
+                    for (h, sig) in parsed
+                        .tbs
+                        .tbs_hash_values
+                        .iter()
+                        .zip(signed.signatures.iter())
+                    {
+                        Portable
+                            .verify(&k.public_key, hash, h.as_bytes(), sig)
+                            .unwrap();
                     }
                 }
             }
             Op::Delete { who, key } => {
                 let s = signers[usize::from(who) % signers.len()].clone();
                 let k = keys[usize::from(key) % keys.len()].clone();
-                let req = DeleteKeyPair { auth: b.token_auth(&s), key_id: k.key_id, wrapped: Some(k.clone()) };
+                let req = DeleteKeyPair {
+                    auth: b.token_auth(&s),
+                    key_id: k.key_id,
+                    wrapped: Some(k.clone()),
+                };
                 if let Ok(done) = b.call(&req) {
                     b.audit.push(done.audit);
-                    assert_eq!(k.user_id, s.record.user_id, "a signer deleted another user's key");
+                    assert_eq!(
+                        k.user_id, s.record.user_id,
+                        "a signer deleted another user's key"
+                    );
                 }
             }
             Op::Advance { seconds } => b.fw.platform().advance(i64::from(seconds % 600)),

@@ -15,7 +15,9 @@ fuzz_target!(|mask: &[u8]| {
     for (b, m) in bytes.iter_mut().zip(mask) {
         *b ^= m;
     }
-    let Ok(edited) = decode_exact::<WrappedKey>(&bytes, WrappedKey::MAX_SIZE) else { return };
+    let Ok(edited) = decode_exact::<WrappedKey>(&bytes, WrappedKey::MAX_SIZE) else {
+        return;
+    };
     let req = VerifyDataIntegrity {
         users: List::default(),
         keys: List::from_vec(vec![edited.clone()]).unwrap(),
@@ -26,5 +28,9 @@ fuzz_target!(|mask: &[u8]| {
     assert_eq!(status, 0);
     let report: IntegrityReport = decode_exact(&answer, usize::MAX).unwrap();
     let flagged = !report.bad_keys.is_empty();
-    assert_eq!(flagged, edited != f.key, "authenticity verdict wrong for {edited:?}");
+    assert_eq!(
+        flagged,
+        edited != f.key,
+        "authenticity verdict wrong for {edited:?}"
+    );
 });

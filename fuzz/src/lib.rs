@@ -27,6 +27,12 @@ pub fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let (bench, privileged, signer, key) = Bench::with_signer();
         let audit = bench.audit.clone();
-        Fixture { bench, privileged, signer, key, audit }
+        Fixture {
+            bench,
+            privileged,
+            signer,
+            key,
+            audit,
+        }
     })
 }
