@@ -16,7 +16,7 @@
 
 use crate::crypto::{CryptoBackend, SimCrypto};
 use crate::faults::Faults;
-use crate::state_file::{self, Slots};
+use crate::state_file::{OpenError, Slots, StateFile};
 use crate::{LOCK_FILE, MBK_FILE, STATE_FILE, SimError};
 use sam_firmware::platform::{Platform, PlatformError, Slot};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -30,7 +30,14 @@ use zeroize::Zeroizing;
 #[derive(Debug)]
 enum Stored {
     /// Parsed; kept in memory and written through on every store.
-    Good(Slots),
+    Good { slots: Slots, file: StateFile },
+    /// A store failed. The file's state is then unknown to us (after a
+    /// failed `fdatasync` Linux may drop the dirty pages and report the
+    /// next flush as a success), so no later store is trusted: stores fail
+    /// until the state directory is opened again, which reads back what is
+    /// really on disk. Loads still answer from memory, which holds the
+    /// last durable value.
+    Stopped(Slots),
     /// Missing or corrupt: every load and store fails, so the firmware
     /// boots Failed and the evidence on disk stays untouched.
     Bad,
@@ -129,19 +136,26 @@ fn read_mbk(dir: &Path) -> Result<Zeroizing<[u8; 32]>, SimError> {
     Ok(Zeroizing::new(mbk))
 }
 
-/// Reads `<dir>/state.bin`. Missing counts as corrupt: `init` writes the
-/// file, so a directory with an MBK and no state lost its state.
+/// Opens `<dir>/state.bin` (rewriting a version-1 file as version 2).
+/// Missing counts as corrupt: `init` writes the file, so a directory with
+/// an MBK and no state lost its state.
 fn read_state(dir: &Path) -> Stored {
     let path = dir.join(STATE_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => match state_file::decode(&bytes) {
-            Ok(slots) => Stored::Good(slots),
-            Err(why) => {
-                tracing::error!(path = %path.display(), %why, "state file is corrupt; the firmware will boot in the Failed state");
-                Stored::Bad
+    match StateFile::open(dir, STATE_FILE) {
+        Ok((file, slots, notes)) => {
+            if notes.migrated {
+                tracing::info!(path = %path.display(), "state file rewritten in format version 2");
             }
-        },
-        Err(e) => {
+            for slot in notes.fell_back {
+                tracing::warn!(path = %path.display(), ?slot, "the newest copy of a slot is damaged (a write torn by a crash, or later damage); using the previous one");
+            }
+            Stored::Good { slots, file }
+        }
+        Err(OpenError::Corrupt(why)) => {
+            tracing::error!(path = %path.display(), %why, "state file is corrupt; the firmware will boot in the Failed state");
+            Stored::Bad
+        }
+        Err(OpenError::Io(e)) => {
             tracing::error!(path = %path.display(), error = %e, "cannot read the state file; the firmware will boot in the Failed state");
             Stored::Bad
         }
@@ -217,29 +231,29 @@ impl Platform for SimPlatform {
 
     fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError> {
         match &*self.stored.lock().map_err(|_| PlatformError)? {
-            Stored::Good(slots) => Ok(slots.get(slot).cloned()),
+            Stored::Good { slots, .. } | Stored::Stopped(slots) => Ok(slots.get(slot).cloned()),
             Stored::Bad => Err(PlatformError),
         }
     }
 
-    /// Writes both slots through to disk before returning. The state lock
+    /// Writes the slot through to disk (one in-place write and one
+    /// `fdatasync`, see `state_file.rs`) before returning. The state lock
     /// is held across the write, so writes are serialized and the memory
-    /// copy never runs ahead of the disk.
+    /// copy never runs ahead of the disk. A failed write stops all later
+    /// stores (see [`Stored::Stopped`]).
     fn store(&self, slot: Slot, data: &[u8]) -> Result<(), PlatformError> {
         {
             let mut stored = self.stored.lock().map_err(|_| PlatformError)?;
-            let Stored::Good(current) = &*stored else {
+            let Stored::Good { slots, file } = &mut *stored else {
                 return Err(PlatformError);
             };
-            let mut next = current.clone();
-            next.set(slot, data);
-            if let Err(e) =
-                state_file::write_atomic(&self.dir, STATE_FILE, &state_file::encode(&next))
-            {
-                tracing::error!(dir = %self.dir.display(), error = %e, ?slot, "state write failed");
+            if let Err(e) = file.store(slot, data, slots) {
+                tracing::error!(dir = %self.dir.display(), error = %e, ?slot, "state write failed; no further state writes until restart");
+                let slots = core::mem::take(slots);
+                *stored = Stored::Stopped(slots);
                 return Err(PlatformError);
             }
-            *stored = Stored::Good(next);
+            slots.set(slot, data);
         }
         if slot == Slot::Counters && self.faults.take_abort_after_store() {
             tracing::error!("fault injection: aborting right after a durable counters write");
@@ -248,9 +262,12 @@ impl Platform for SimPlatform {
         Ok(())
     }
 
-    /// Another request is making the audit counters durable (an fsync of
-    /// a few hundred microseconds): sleep a little instead of spinning on
-    /// a core the storing thread may need.
+    /// Another request is making the audit counters durable (one
+    /// `fdatasync`, about a hundred microseconds): sleep a little instead
+    /// of spinning on a core the storing thread may need. (A condition
+    /// variable signalled at the end of each store was tried: it woke every
+    /// waiter at once and lost to this sleep at 64 threads; see the bench
+    /// notes.)
     fn wait_briefly(&self) {
         std::thread::sleep(std::time::Duration::from_micros(50));
     }

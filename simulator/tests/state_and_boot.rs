@@ -127,10 +127,20 @@ fn the_attestation_key_depends_on_the_mbk_only() {
 #[test]
 fn a_corrupt_or_missing_state_file_boots_failed() {
     type Damage = fn(&mut Vec<u8>);
-    let cases: [(&str, Option<Damage>); 6] = [
+    let cases: [(&str, Option<Damage>); 7] = [
         ("truncated to half", Some(|b| b.truncate(b.len() / 2))),
         ("one byte flipped", Some(|b| b[12] ^= 0x40)),
-        ("checksum flipped", Some(|b| *b.last_mut().unwrap() ^= 1)),
+        ("header checksum flipped", Some(|b| b[20] ^= 1)),
+        // Both copies of each slot (format version 2: a 4096-byte header,
+        // then four 64 KiB areas; byte 8 of an area is under its checksum).
+        (
+            "every area damaged",
+            Some(|b| {
+                for k in 0..4 {
+                    b[4096 + k * 65536 + 8] ^= 1;
+                }
+            }),
+        ),
         ("empty", Some(|b| b.clear())),
         (
             "other content",
@@ -248,19 +258,23 @@ fn a_failed_state_write_is_reported_not_ignored() {
     let before = std::fs::read(dir.join(STATE_FILE)).unwrap();
     let seq = status(&sim).next_audit_seq;
 
-    // A directory where the temp file goes: the write fails even as root.
+    // A value too large for its area makes the store rewrite the whole
+    // file through the temp file; a directory where the temp file goes
+    // makes that fail even as root.
     let tmp_path = dir.join(format!("{STATE_FILE}.tmp"));
     std::fs::create_dir(&tmp_path).unwrap();
     assert!(
         sim.firmware()
             .platform()
-            .store(Slot::Counters, b"x")
+            .store(Slot::Counters, &vec![0u8; 1 << 20])
             .is_err()
     );
     assert_eq!(std::fs::read(dir.join(STATE_FILE)).unwrap(), before);
 
-    // A second InitFirmware is refused and audited; the audit cannot be
-    // written, so the answer is NotOperational and the firmware stops.
+    // After a failed store the platform refuses every store until it is
+    // opened again (the file's state is unknown), so a second InitFirmware
+    // is refused and audited, the audit cannot be written, the answer is
+    // NotOperational and the firmware stops.
     let challenge = typed(&sim, &GetChallenge).unwrap().challenge;
     let admins = [common::Admin::new(), common::Admin::new()];
     let err = typed(&sim, &common::init_request(&admins, challenge)).unwrap_err();
