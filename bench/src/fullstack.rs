@@ -98,8 +98,36 @@ fn vm_hwm_mib(pid: u32) -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// SADs sent per run to `n` clients.
+fn per_run(quick: bool, n: usize) -> usize {
+    if quick {
+        (n * 4).max(48)
+    } else {
+        (n * 8).max(200)
+    }
+}
+
+/// The configurations measured: (signer key, hashes per SAD).
+const CONFIGS: [(KeyAlgorithm, usize); 3] = [
+    (KeyAlgorithm::EcP256, 1),
+    (KeyAlgorithm::EcP256, 100),
+    (KeyAlgorithm::Rsa2048, 1),
+];
+
 /// Runs section 3 in `work` with the samd and samctl of `bin`.
+///
+/// samd boots its firmware once, so every SAD of the section counts
+/// against the firmware's replay set (see [`crate::pipeline::PER_BOOT`]);
+/// the section refuses to start if its plan would not fit rather than
+/// measure refusals.
 pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full, String> {
+    let planned: usize =
+        CONFIGS.len() * budget.repeats * CLIENTS.iter().map(|&n| per_run(quick, n)).sum::<usize>();
+    if planned > crate::pipeline::PER_BOOT {
+        return Err(format!(
+            "{planned} SADs planned for one samd boot, more than the firmware's replay set holds"
+        ));
+    }
     let pki =
         DevPki::create(&work.join("pki"), &DevPkiOptions::default()).map_err(err("dev PKI"))?;
     let state = work.join("sam-state");
@@ -235,22 +263,14 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
         Duration::from_secs(20)
     };
     let mut results = Vec::new();
-    for (key, hashes) in [
-        (KeyAlgorithm::EcP256, 1),
-        (KeyAlgorithm::EcP256, 100),
-        (KeyAlgorithm::Rsa2048, 1),
-    ] {
+    for (key, hashes) in CONFIGS {
         let key_id = keys
             .iter()
             .find(|(a, _)| *a == key)
             .map(|(_, k)| *k)
             .ok_or("no key")?;
         for n in CLIENTS {
-            let per_run = if quick {
-                (n * 4).max(48)
-            } else {
-                (n * 8).max(200)
-            };
+            let per_run = per_run(quick, n);
             let mut r = FullResult {
                 key,
                 hashes,
@@ -307,7 +327,7 @@ fn prepare(
                     user_id: signer,
                     level: IdentificationLevel::Substantial,
                     not_before: now,
-                    not_after: now + 3600,
+                    not_after: now + crate::pipeline::TOKEN_VALIDITY,
                     sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
                 })
                 .map_err(err("token"))?;

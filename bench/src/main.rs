@@ -6,7 +6,9 @@
 //! anchor. Writes `report.json`, `report.md` and `throughput.svg` into the
 //! output directory (default `target/bench`).
 //!
-//! Usage: `sam-bench [--quick] [--out DIR]`.
+//! Usage: `sam-bench [--quick] [--dev] [--out DIR]`. `--dev` only labels
+//! the report: `cargo xtask bench --dev` runs the dev-profile binaries
+//! (CI's smoke test), whose figures are not comparable to release ones.
 
 mod fullstack;
 mod pipeline;
@@ -88,21 +90,24 @@ pub fn time_ops<F: FnMut() -> Result<(), String>>(
 #[derive(Debug)]
 struct Args {
     quick: bool,
+    dev: bool,
     out: PathBuf,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         quick: false,
+        dev: false,
         out: PathBuf::from("target/bench"),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => args.quick = true,
+            "--dev" => args.dev = true,
             "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => {
-                return Err("usage: sam-bench [--quick] [--out DIR]".into());
+                return Err("usage: sam-bench [--quick] [--dev] [--out DIR]".into());
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -165,6 +170,11 @@ fn reexec_with_softhsm_conf(args: &Args) -> ExitCode {
 pub struct Results {
     /// `--quick`.
     pub quick: bool,
+    /// `--dev`: dev-profile binaries (a smoke test, not a measurement).
+    pub dev: bool,
+    /// Simulator restarts in section 2 (to stay below the firmware's
+    /// replay-set capacity).
+    pub reboots: usize,
     /// The budget used.
     pub budget: Budget,
     /// Section 1.
@@ -173,6 +183,8 @@ pub struct Results {
     pub pipeline: Vec<pipeline::PipeResult>,
     /// Bare `SimPlatform::store` per second.
     pub bare_store: Runs,
+    /// The previous format's whole-file replacement per second (same run).
+    pub replace_reference: Runs,
     /// Section 4, or why it is missing.
     pub anchor: Result<softhsm::Anchor, String>,
     /// Section 3, or why it is missing.
@@ -182,7 +194,12 @@ pub struct Results {
 }
 
 /// Measures everything with `budget`; state directories go under `work`.
-pub fn measure(budget: &Budget, quick: bool, work: &std::path::Path) -> Result<Results, String> {
+pub fn measure(
+    budget: &Budget,
+    quick: bool,
+    dev: bool,
+    work: &std::path::Path,
+) -> Result<Results, String> {
     let t0 = Instant::now();
     eprintln!("sam-bench: 1/4 primitives");
     let prims = prims::run(budget)?;
@@ -191,10 +208,12 @@ pub fn measure(budget: &Budget, quick: bool, work: &std::path::Path) -> Result<R
         .prefix("state-")
         .tempdir_in(work)
         .map_err(|e| format!("temporary directory: {e}"))?;
-    let fx = pipeline::Fixture::new(&tmp.path().join("hsm"))?;
-    let pipeline = pipeline::run(&fx, budget, &prims)?;
+    let mut fx = pipeline::Fixture::new(&tmp.path().join("hsm"))?;
+    let pipeline = pipeline::run(&mut fx, budget, &prims)?;
+    let reboots = fx.reboots;
     drop(fx);
     let bare_store = pipeline::bare_store(&tmp.path().join("store-only"), budget)?;
+    let replace_reference = pipeline::replace_reference(&tmp.path().join("replace-only"), budget)?;
     eprintln!("sam-bench: 3/4 SoftHSM2 anchor");
     let anchor = if std::env::var_os("SOFTHSM2_CONF").is_none() {
         Err("SOFTHSM2_CONF is not set: the anchor would touch the system's token directory".into())
@@ -224,11 +243,14 @@ pub fn measure(budget: &Budget, quick: bool, work: &std::path::Path) -> Result<R
     }
     Ok(Results {
         quick,
+        dev,
+        reboots,
         full,
         budget: budget.clone(),
         prims,
         pipeline,
         bare_store,
+        replace_reference,
         anchor,
         elapsed: t0.elapsed().as_secs_f64(),
     })
@@ -241,7 +263,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     } else {
         Budget::full()
     };
-    let results = measure(&budget, args.quick, &args.out)?;
+    let results = measure(&budget, args.quick, args.dev, &args.out)?;
     let json = report::json(&results);
     for key in report::REQUIRED_KEYS {
         if json.get(key).is_none() {
@@ -299,7 +321,7 @@ mod tests {
         // The anchor runs only if the harness was started with
         // SOFTHSM2_CONF (a test cannot set it safely); it is null otherwise.
         let dir = tempfile::tempdir().unwrap();
-        let results = measure(&Budget::tiny(), true, dir.path()).unwrap();
+        let results = measure(&Budget::tiny(), true, true, dir.path()).unwrap();
         let json = report::json(&results);
         for key in report::REQUIRED_KEYS {
             let v = json.get(key).unwrap_or_else(|| panic!("{key} missing"));

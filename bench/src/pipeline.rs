@@ -6,6 +6,14 @@
 //! (P-256 and RSA-2048), one Signer and a key of each algorithm. SADs
 //! (one fresh identity token each: single use is per token) are prepared
 //! before each timed run; the timed part is `Simulator::call(Signing)`.
+//!
+//! The firmware remembers every unexpired SAD it served (its replay set,
+//! `sam_firmware::state::ReplaySet`, at most 65,536 entries; when that is
+//! full of unexpired entries it refuses new SADs with NotOperational). A
+//! full run sends more Signing requests than that, so the fixture restarts
+//! the simulator (a new firmware boot, an empty replay set) before a run
+//! would pass [`PER_BOOT`], and the tokens are valid for a few minutes
+//! only ([`TOKEN_VALIDITY`]).
 
 use crate::prims::{self, Backend, KEY_ALGS, PrimResult, alg_name, os_random};
 use crate::stats::Runs;
@@ -16,18 +24,19 @@ use sam_client::{SadKey, SignRequest};
 use sam_devpki::{DevIdp, IdpKeyType, TokenParams};
 use sam_firmware::auth::approval_digest;
 use sam_firmware::platform::{Platform, Slot};
+use sam_firmware::state::ReplaySet;
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
     Approval, Approvals, Authentication, Command, CreateSigner, Credential, EnrolPrivilegedUser,
-    GenerateKeyPair, GetChallenge, IdpKeysParams, InitFirmware, InitParams, NewUser, SetIdpKeys,
-    Signing, SubFunction,
+    GenerateKeyPair, GetChallenge, IdpKeysParams, InitFirmware, InitParams, MAX_OUTBOX_BATCH,
+    NewUser, SetIdpKeys, Signed, Signing, SubFunction, SyncAudit,
 };
 use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
 use sam_proto::records::{SealedUserRecord, WrappedKey};
 use sam_simulator::{AwsLcCrypto, CryptoBackend, Faults, SimPlatform, Simulator};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -64,6 +73,21 @@ impl IdpAlg {
 /// Hashes per SAD measured.
 pub const BATCHES: [usize; 3] = [1, 10, 100];
 
+/// Signing requests one firmware boot serves in the bench: the firmware's
+/// replay-set capacity less a margin, so that no request is refused for
+/// lack of room.
+pub const PER_BOOT: usize = ReplaySet::CAPACITY - 4_096;
+
+/// Lifetime of the bench's identity tokens, seconds: long enough for the
+/// slowest preparation (thousands of RSA-signed tokens) plus its run,
+/// short enough that the firmware's replay set can drop them soon after.
+pub const TOKEN_VALIDITY: u64 = 300;
+
+/// How long to wait after a boot before issuing Signing tokens: the
+/// firmware refuses tokens issued in or before its boot second (replay
+/// rule across restarts).
+const AFTER_BOOT: Duration = Duration::from_millis(1100);
+
 /// Unix seconds now.
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -84,7 +108,8 @@ fn err<E: core::fmt::Debug>(what: &'static str) -> impl FnOnce(E) -> String {
 
 /// A booted simulator, its administrators and IdPs.
 struct Base {
-    sim: Simulator,
+    /// `None` only while restarting.
+    sim: Option<Simulator>,
     admins: [SigningKey; 2],
     idp_p256: DevIdp,
     idp_rsa: DevIdp,
@@ -99,10 +124,16 @@ impl Base {
         List::from_vec(certs).map_err(err("certs"))
     }
 
+    fn sim(&self) -> Result<&Simulator, String> {
+        self.sim
+            .as_ref()
+            .ok_or_else(|| "the simulator is not open".into())
+    }
+
     /// Sends a typed command; a refusal is an error.
     fn call<C: Command>(&self, req: &C) -> Result<C::Response, String> {
         let body = encode_body(req).map_err(err("encode"))?;
-        let (status, answer) = self.sim.call(C::CODE.code(), &body);
+        let (status, answer) = self.sim()?.call(C::CODE.code(), &body);
         if status != 0 {
             return Err(format!("{:?} refused with status {status}", C::CODE));
         }
@@ -158,6 +189,11 @@ impl Base {
 /// A booted, initialized simulator with a Signer and one key per algorithm.
 pub struct Fixture {
     base: Base,
+    dir: PathBuf,
+    /// Signing requests sent since the current boot.
+    served: usize,
+    /// Restarts made to keep below [`PER_BOOT`].
+    pub reboots: usize,
     signer: SealedUserRecord,
     signer_id: UserId,
     keys: Vec<(KeyAlgorithm, HashAlgorithm, WrappedKey)>,
@@ -178,7 +214,7 @@ impl Fixture {
             SigningKey::from_slice(&random_bytes::<32>()?).map_err(err("admin key"))
         };
         let fx = Base {
-            sim,
+            sim: Some(sim),
             admins: [admin()?, admin()?],
             idp_p256: DevIdp::generate(IdpKeyType::P256).map_err(err("IdP P-256"))?,
             idp_rsa: DevIdp::generate(IdpKeyType::Rsa2048).map_err(err("IdP RSA-2048"))?,
@@ -229,13 +265,39 @@ impl Fixture {
         }
         // Signing tokens must be issued after the boot second (replay rule
         // across restarts), so let the clock move past it.
-        std::thread::sleep(Duration::from_millis(1100));
+        std::thread::sleep(AFTER_BOOT);
         Ok(Self {
             base: fx,
+            dir: dir.to_path_buf(),
+            served: 0,
+            reboots: 0,
             signer,
             signer_id,
             keys,
         })
+    }
+
+    /// Makes sure the current boot can serve `n` more Signing requests
+    /// without filling the firmware's replay set: restarts the simulator
+    /// on the same state directory if not. Call before preparing them.
+    pub fn make_room(&mut self, n: usize) -> Result<(), String> {
+        if n > PER_BOOT {
+            return Err(format!(
+                "{n} requests in one run exceed what one firmware boot can serve ({PER_BOOT})"
+            ));
+        }
+        if self.served + n <= PER_BOOT {
+            self.served += n;
+            return Ok(());
+        }
+        drop(self.base.sim.take());
+        let sim =
+            Simulator::open(&self.dir, CryptoBackend::AwsLc).map_err(err("simulator reopen"))?;
+        self.base.sim = Some(sim);
+        std::thread::sleep(AFTER_BOOT);
+        self.reboots += 1;
+        self.served = n;
+        Ok(())
     }
 
     /// `n` postcard `Signing` bodies, each with a fresh token and SAD key.
@@ -264,7 +326,7 @@ impl Fixture {
                     user_id: self.signer_id,
                     level: IdentificationLevel::Substantial,
                     not_before: now,
-                    not_after: now + 3600,
+                    not_after: now + TOKEN_VALIDITY,
                     sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
                 })
                 .map_err(err("token"))?;
@@ -294,17 +356,43 @@ impl Fixture {
     }
 
     /// Runs prepared bodies on `threads` threads; returns the error count.
+    ///
+    /// Each thread acknowledges the audit records of its answers as samd
+    /// does once it has stored them (`SyncAudit`), every
+    /// [`MAX_OUTBOX_BATCH`]` / threads` records so that all threads
+    /// together leave at most about [`MAX_OUTBOX_BATCH`] unacknowledged:
+    /// without it the firmware's audit outbox, which rides in the counters
+    /// slot, would sit at its capacity (1,024 records) and every durable
+    /// store would rewrite all of them, measuring a host that never
+    /// acknowledges rather than the pipeline.
     pub fn run(&self, bodies: &[Vec<u8>], threads: usize) -> usize {
+        let Ok(sim) = self.base.sim() else {
+            return bodies.len();
+        };
         let code = Signing::CODE.code();
         let chunk = bodies.len().div_ceil(threads.max(1)).max(1);
+        let batch = (MAX_OUTBOX_BATCH / threads.max(1)).max(1);
         std::thread::scope(|s| {
             let handles: Vec<_> = bodies
                 .chunks(chunk)
                 .map(|part| {
                     s.spawn(move || {
-                        part.iter()
-                            .filter(|b| self.base.sim.call(code, b).0 != 0)
-                            .count()
+                        let mut errors = 0usize;
+                        let mut stored = Vec::with_capacity(batch);
+                        for body in part {
+                            let (status, answer) = sim.call(code, body);
+                            let signed = (status == 0)
+                                .then(|| decode_exact::<Signed>(&answer, MAX_BODY_LEN).ok())
+                                .flatten();
+                            match signed {
+                                Some(signed) => stored.push(signed.audit.entry.seq),
+                                None => errors += 1,
+                            }
+                            if stored.len() >= batch {
+                                errors += acknowledge(sim, &mut stored);
+                            }
+                        }
+                        errors + acknowledge(sim, &mut stored)
                     })
                 })
                 .collect();
@@ -313,6 +401,25 @@ impl Fixture {
                 .map(|h| h.join().unwrap_or(usize::MAX / 4))
                 .sum()
         })
+    }
+}
+
+/// Tells the firmware that the host stored the audit records `stored`
+/// (emptied); 1 if that was refused, else 0.
+fn acknowledge(sim: &Simulator, stored: &mut Vec<u64>) -> usize {
+    if stored.is_empty() {
+        return 0;
+    }
+    let Ok(list) = List::from_vec(core::mem::take(stored)) else {
+        return 1;
+    };
+    let req = SyncAudit {
+        stored: list,
+        fetch_from: None,
+    };
+    match encode_body(&req) {
+        Ok(body) => usize::from(sim.call(SyncAudit::CODE.code(), &body).0 != 0),
+        Err(_) => 1,
     }
 }
 
@@ -367,7 +474,7 @@ pub fn primitive_sum(prims: &[PrimResult], key: KeyAlgorithm, idp: IdpAlg, hashe
 
 /// Measures one configuration.
 pub fn measure(
-    fx: &Fixture,
+    fx: &mut Fixture,
     budget: &Budget,
     prims: &[PrimResult],
     key: KeyAlgorithm,
@@ -376,6 +483,7 @@ pub fn measure(
     threads: usize,
 ) -> Result<PipeResult, String> {
     // Calibrate: how many requests fill one run's time.
+    fx.make_room(3)?;
     let probe = fx.prepare(key, idp, hashes, 2)?;
     let mut errors = fx.run(&probe, 1);
     let probe = fx.prepare(key, idp, hashes, 1)?;
@@ -385,9 +493,11 @@ pub fn measure(
     // At most two cores' worth of work per run: more threads than cores
     // do not add throughput, and a run must stay near `per_run`.
     let n = ((budget.per_run.as_secs_f64() * threads.min(2) as f64 / each) as usize)
-        .clamp(threads.max(4), budget.max_iters.max(threads));
+        .clamp(threads.max(4), budget.max_iters.max(threads))
+        .min(PER_BOOT);
     let mut values = Vec::new();
     for _ in 0..budget.repeats {
+        fx.make_room(n)?;
         let bodies = fx.prepare(key, idp, hashes, n)?;
         let t0 = Instant::now();
         errors += fx.run(&bodies, threads);
@@ -405,7 +515,11 @@ pub fn measure(
 }
 
 /// Every configuration of section 2.
-pub fn run(fx: &Fixture, budget: &Budget, prims: &[PrimResult]) -> Result<Vec<PipeResult>, String> {
+pub fn run(
+    fx: &mut Fixture,
+    budget: &Budget,
+    prims: &[PrimResult],
+) -> Result<Vec<PipeResult>, String> {
     let mut out = Vec::new();
     for (key, _) in KEY_ALGS {
         for idp in IdpAlg::ALL {
@@ -436,8 +550,9 @@ pub fn run(fx: &Fixture, budget: &Budget, prims: &[PrimResult]) -> Result<Vec<Pi
 }
 
 /// The bare cost of the platform's durable store: `SimPlatform::store` of
-/// the counters slot (write temp file, fsync, rename, fsync directory), on
-/// a second state directory beside the fixture's. Stores per second.
+/// the counters slot (one in-place write and one `fdatasync`, see the
+/// simulator's `state_file.rs`), on a second state directory beside the
+/// fixture's. Stores per second.
 pub fn bare_store(dir: &Path, budget: &Budget) -> Result<Runs, String> {
     Simulator::init(dir).map_err(err("simulator init"))?;
     let platform = SimPlatform::open(dir, CryptoBackend::AwsLc, Arc::new(Faults::default()))
@@ -447,5 +562,27 @@ pub fn bare_store(dir: &Path, budget: &Budget) -> Result<Runs, String> {
         platform
             .store(Slot::Counters, &data)
             .map_err(|_| "store failed".to_string())
+    })
+}
+
+/// Reference for [`bare_store`], measured in the same run because disk
+/// latency on a shared machine varies by an order of magnitude between
+/// runs: what a store cost with the simulator's previous format, which
+/// replaced the whole file (write a temp file, fsync, rename, fsync the
+/// directory). A 4 KiB file in `dir`. Replacements per second.
+pub fn replace_reference(dir: &Path, budget: &Budget) -> Result<Runs, String> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).map_err(err("reference directory"))?;
+    let bytes = vec![0x5au8; 4096];
+    let (tmp, dst) = (dir.join("replace.tmp"), dir.join("replace.bin"));
+    time_ops(budget, || {
+        let mut f = std::fs::File::create(&tmp).map_err(err("create"))?;
+        f.write_all(&bytes).map_err(err("write"))?;
+        f.sync_all().map_err(err("fsync"))?;
+        drop(f);
+        std::fs::rename(&tmp, &dst).map_err(err("rename"))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(err("directory fsync"))
     })
 }
