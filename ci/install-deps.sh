@@ -21,3 +21,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
+
+# `cargo xtask fuzz --smoke` (part of `cargo xtask ci`): libFuzzer needs
+# the nightly toolchain (-Zsanitizer=address) and cargo-fuzz, each
+# installed only if missing. 0.13.2 is the version the fuzz/ crate is run
+# with; --locked builds it with the dependency versions it was released
+# with (which build with stable 1.95).
+CARGO_FUZZ_VERSION=0.13.2
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi

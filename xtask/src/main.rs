@@ -1,16 +1,21 @@
 //! Project workflows, so that a fresh machine needs nothing but cargo.
 //!
 //! * `cargo xtask ci`: the test command of README.md and of `.ci/run`:
-//!   format check, clippy with warnings denied, every workspace test, and
+//!   format check, clippy with warnings denied, every workspace test, the
+//!   benchmark's smoke test (`bench --quick --dev`: no target enforced), and
 //!   the firmware built for the Cortex-M4F target (which proves it is
-//!   `no_std` for real, not just by attribute).
+//!   `no_std` for real, not just by attribute), then the fuzz smoke test
+//!   (`cargo xtask fuzz --smoke`: every target for 60 s; it needs the
+//!   nightly toolchain and cargo-fuzz, which `ci/install-deps.sh` installs).
 //! * `cargo xtask demo`: the README's main command: builds samd, samctl,
 //!   the simulator and `sam-demo`, then tells the whole signing story on
 //!   the embedded default (results in `target/demo/`).
-//! * `cargo xtask bench [--quick]`: the benchmark (issue 5): builds
-//!   `sam-bench`, `samd` and `samctl` with `--release` and runs it;
-//!   results in `target/bench/`
-//!   (`report.json`, `report.md`, `throughput.svg`).
+//! * `cargo xtask crashtest --cycles N [--seed S]`: the crash-kill
+//!   harness (`host/crashtest/`); CI runs 50 cycles after the tests.
+//! * `cargo xtask bench [--quick] [--dev]`: the benchmark (issue 5):
+//!   builds `sam-bench`, `samd` and `samctl` with `--release` (`--dev`:
+//!   the dev profile, CI's smoke test) and runs it; results in
+//!   `target/bench/` (`report.json`, `report.md`, `throughput.svg`).
 //! * `cargo xtask tcb`: the size of the trusted computing base (lines of
 //!   `firmware/` and `shared-proto/`), for evaluators and for the notes.
 
@@ -25,23 +30,30 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci          format check, clippy (-D warnings), all tests, firmware for
-              thumbv7em, and the TCB tests on big-endian PowerPC when
-              ci/install-deps.sh has installed its cross tools
+  ci          format check, clippy (-D warnings), all tests, the bench
+              smoke test (bench --quick --dev), firmware for
+              thumbv7em, the TCB tests on big-endian PowerPC when
+              ci/install-deps.sh has installed its cross tools, and the
+              fuzz smoke test (fuzz --smoke; needs ci/install-deps.sh)
   demo        the whole signing story on the embedded default, step by
               step: dev PKI, samd, dual-control init, users, keys,
               certificates, batch signing with one SAD, openssl checks;
               results in target/demo/
+  crashtest [--cycles N] [--seed S]
+              the crash-kill harness: a mixed load against samd and a
+              separate simulator, SIGKILL one of them at a random moment,
+              restart, check the invariants; N cycles (CI: 50)
   big-endian  the sam-proto and sam-firmware tests on 32-bit big-endian
               PowerPC under qemu-user (the CP5 is a 32-bit big-endian part)
   fuzz [--smoke | --seconds N] [TARGET...]
               run the cargo-fuzz targets of fuzz/ (nightly), each for N
               seconds (--smoke: 60); all targets unless some are named
-  bench [--quick]
+  bench [--quick] [--dev]
               the benchmark, release build: crypto primitives on both
               back-ends, the firmware pipeline in-process, the SoftHSM2
               anchor, samd under N mutual-TLS clients; results in
-              target/bench/ (--quick: fewer, shorter runs)
+              target/bench/ (--quick: fewer, shorter runs; --dev: the
+              dev-profile binaries, a smoke test, in target/bench-dev/)
   tcb         count the lines of the trusted computing base
   help   this text
 ";
@@ -51,6 +63,7 @@ fn main() -> ExitCode {
     let result = match arg.as_str() {
         "ci" => ci(),
         "demo" => demo(),
+        "crashtest" => crashtest(std::env::args().skip(2).collect()),
         "tcb" => tcb(),
         "bench" => bench(std::env::args().skip(2).collect()),
         "big-endian" => big_endian(),
@@ -115,10 +128,7 @@ fn demo() -> Result<(), String> {
             "sam-demo",
         ],
     )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { root().join(t) })
-        .unwrap_or_else(|| root().join("target"));
+    let target = target_dir();
     let bin_dir = target.join("debug");
     let out = root().join("target").join("demo");
     let status = Command::new(bin_dir.join("sam-demo"))
@@ -136,25 +146,79 @@ fn demo() -> Result<(), String> {
     }
 }
 
+/// Where cargo puts its builds: `CARGO_TARGET_DIR` (relative to the
+/// root) or `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root().join(t) })
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Builds samd, samctl, the simulator and `sam-crashtest` (dev profile,
+/// shared with the tests) and runs the crash-kill harness with that bin
+/// folder; the arguments (`--cycles N`, `--seed S`, ...) are passed on.
+fn crashtest(args: Vec<String>) -> Result<(), String> {
+    step(
+        "build",
+        &[
+            "build",
+            "-p",
+            "sam-host",
+            "-p",
+            "sam-simulator",
+            "-p",
+            "sam-crashtest",
+        ],
+    )?;
+    let target = target_dir();
+    let bin_dir = target.join("debug");
+    let exe = bin_dir.join("sam-crashtest");
+    println!("==> crashtest: {} {}", exe.display(), args.join(" "));
+    let started = Instant::now();
+    let status = Command::new(&exe)
+        .args(&args)
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    println!("<== crashtest: {:.1}s", started.elapsed().as_secs_f64());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the crash-kill harness failed ({status})"))
+    }
+}
+
 /// Builds `sam-bench`, `samd` and `samctl` with `--release` and runs the
 /// benchmark, writing `target/bench/`. `--quick` is passed on.
+///
+/// `--dev` builds and runs the dev-profile binaries instead (dependencies
+/// are optimized in dev, and `cargo test --workspace` has built them
+/// already), writing `target/bench-dev/`: CI's smoke test, which fails on
+/// a panic, a failed request or a missing report key, never on a target.
 fn bench(args: Vec<String>) -> Result<(), String> {
     for a in &args {
-        if a != "--quick" {
+        if a != "--quick" && a != "--dev" {
             return Err(format!("bench: unknown argument `{a}`\n\n{USAGE}"));
         }
     }
+    let dev = args.iter().any(|a| a == "--dev");
     // samd and samctl for the full-stack section land beside sam-bench.
-    step(
-        "build",
-        &["build", "--release", "-p", "sam-bench", "-p", "sam-host"],
-    )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { root().join(t) })
-        .unwrap_or_else(|| root().join("target"));
-    let exe = target.join("release").join("sam-bench");
-    let out = root().join("target").join("bench");
+    let mut build = vec!["build", "-p", "sam-bench", "-p", "sam-host"];
+    if !dev {
+        build.push("--release");
+    }
+    step("build", &build)?;
+    let target = target_dir();
+    let (profile, out_dir) = if dev {
+        ("debug", "bench-dev")
+    } else {
+        ("release", "bench")
+    };
+    let exe = target.join(profile).join("sam-bench");
+    let out = root().join("target").join(out_dir);
     println!("==> bench: {} {}", exe.display(), args.join(" "));
     let started = Instant::now();
     let status = Command::new(&exe)
@@ -186,6 +250,11 @@ fn ci() -> Result<(), String> {
         ],
     )?;
     step("test", &["test", "--workspace"])?;
+    // Crash consistency: 50 SIGKILLs of samd or the simulator under load.
+    crashtest(vec!["--cycles".to_owned(), "50".to_owned()])?;
+    // The issue's smoke test: the quick benchmark on the binaries the
+    // tests just built; fails on errors, never on a target.
+    bench(vec!["--quick".to_owned(), "--dev".to_owned()])?;
     step(
         "firmware for the HSM target",
         &[
@@ -202,7 +271,8 @@ fn ci() -> Result<(), String> {
     } else {
         println!("==> big-endian: skipped (no cross tools; ci/install-deps.sh installs them)");
     }
-    tcb()
+    tcb()?;
+    fuzz(vec!["--smoke".to_owned()])
 }
 
 /// The fuzz targets of `fuzz/`, in the order they run.
@@ -213,12 +283,30 @@ const FUZZ_TARGETS: &[&str] = &[
     "wrapped_key",
     "audit_chain",
     "stateful",
+    "peering_container",
 ];
 
+/// `cargo +nightly fuzz ARGS` in the root, through the rustup proxy: only
+/// the proxy understands `+nightly`, and the toolchain rustup chose for
+/// xtask must not leak.
+fn cargo_fuzz(args: &[&str]) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.arg("+nightly")
+        .arg("fuzz")
+        .args(args)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC")
+        .current_dir(root());
+    cmd
+}
+
 /// Runs each fuzz target for a bounded time with debug assertions on (the
-/// firmware's test platform refuses to build without them). A crash,
-/// panic, timeout or out-of-memory stops the run with the artifact path
-/// that cargo-fuzz prints.
+/// firmware's test platform refuses to build without them), after building
+/// them all in one cargo invocation. A crash, panic, timeout or
+/// out-of-memory stops the run with the artifact path that cargo-fuzz
+/// prints. New inputs go to `fuzz/corpus/TARGET/` (not committed); the
+/// committed seeds of `fuzz/seeds/TARGET/`, if any, are read as well.
 fn fuzz(args: Vec<String>) -> Result<(), String> {
     let mut seconds = 60u64;
     let mut targets: Vec<String> = Vec::new();
@@ -239,34 +327,53 @@ fn fuzz(args: Vec<String>) -> Result<(), String> {
     if targets.is_empty() {
         targets = FUZZ_TARGETS.iter().map(|t| (*t).to_owned()).collect();
     }
+    const MISSING: &str = "`cargo +nightly fuzz` is not available: \
+        run ci/install-deps.sh (it installs the nightly toolchain and cargo-fuzz)";
+    match cargo_fuzz(&["--version"]).output() {
+        Ok(out) if out.status.success() => {}
+        _ => return Err(MISSING.to_owned()),
+    }
+    // One build for every target (or the one named), so that they share
+    // the dependencies' compile time; `cargo fuzz run` below then finds
+    // them fresh.
+    let mut build = vec!["build", "--debug-assertions"];
+    if let [one] = targets.as_slice() {
+        build.push(one);
+    }
+    println!("==> fuzz build: cargo +nightly fuzz {}", build.join(" "));
+    let started = Instant::now();
+    let status = cargo_fuzz(&build)
+        .status()
+        .map_err(|e| format!("cannot start cargo fuzz: {e} ({MISSING})"))?;
+    println!("<== fuzz build: {:.1}s", started.elapsed().as_secs_f64());
+    if !status.success() {
+        return Err(format!("fuzz build failed ({status})"));
+    }
     for t in &targets {
+        let corpus = root().join("fuzz").join("corpus").join(t);
+        std::fs::create_dir_all(&corpus)
+            .map_err(|e| format!("cannot create {}: {e}", corpus.display()))?;
+        let seeds = root().join("fuzz").join("seeds").join(t);
+        let corpus = corpus.display().to_string();
+        let seeds = seeds.is_dir().then(|| seeds.display().to_string());
         let max_time = format!("-max_total_time={seconds}");
-        let args = [
-            "+nightly",
-            "fuzz",
-            "run",
-            "--debug-assertions",
-            t,
+        let mut args = vec!["run", "--debug-assertions", t, &corpus];
+        args.extend(seeds.as_deref());
+        args.extend([
             "--",
             &max_time,
             "-rss_limit_mb=2048",
             "-timeout=20",
             "-print_final_stats=1",
-        ];
-        println!("==> fuzz {t} ({seconds}s): cargo {}", args.join(" "));
+        ]);
+        println!(
+            "==> fuzz {t} ({seconds}s): cargo +nightly fuzz {}",
+            args.join(" ")
+        );
         let started = Instant::now();
-        // The rustup proxy, not $CARGO: only the proxy understands
-        // `+nightly`, and the toolchain rustup chose for xtask must not leak.
-        let status = Command::new("cargo")
-            .args(args)
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .env_remove("CARGO")
-            .env_remove("RUSTC")
-            .current_dir(root())
+        let status = cargo_fuzz(&args)
             .status()
-            .map_err(|e| {
-                format!("cannot start cargo fuzz: {e} (ci/install-deps.sh installs it)")
-            })?;
+            .map_err(|e| format!("cannot start cargo fuzz: {e} ({MISSING})"))?;
         println!("<== fuzz {t}: {:.1}s", started.elapsed().as_secs_f64());
         if !status.success() {
             return Err(format!(
