@@ -158,6 +158,11 @@ pub struct ReplaySet {
     /// not passed it, nothing can be evicted and the scan is skipped, so a
     /// full set refuses in O(log n) instead of O(n) per request.
     earliest_expiry: i64,
+    /// Expired entries are also swept, before the set is full, at most
+    /// once per [`Self::SWEEP_INTERVAL`]: memory then follows the live
+    /// tokens (rate × lifetime) instead of climbing to the capacity and
+    /// staying there, at the price of one O(n) scan per interval.
+    next_sweep: i64,
 }
 
 impl Default for ReplaySet {
@@ -170,6 +175,10 @@ impl ReplaySet {
     /// Capacity when the platform does not choose one.
     pub const CAPACITY: usize = 1 << 16;
 
+    /// Seconds between sweeps of expired entries while the set is not
+    /// full.
+    pub const SWEEP_INTERVAL: i64 = 16;
+
     /// An empty set that remembers at most `capacity` SADs. When full of
     /// unexpired entries, new SADs are refused rather than old ones
     /// forgotten.
@@ -178,6 +187,7 @@ impl ReplaySet {
             seen: BTreeMap::new(),
             capacity,
             earliest_expiry: i64::MAX,
+            next_sweep: i64::MIN,
         }
     }
 
@@ -191,17 +201,16 @@ impl ReplaySet {
         if self.seen.contains_key(&digest) {
             return Err(ReplayRefusal::Replayed);
         }
-        if self.seen.len() >= self.capacity {
-            if now <= self.earliest_expiry {
-                return Err(ReplayRefusal::Full);
-            }
+        let full = self.seen.len() >= self.capacity;
+        if (full || now >= self.next_sweep) && now > self.earliest_expiry {
             // Expired tokens are refused by the validity check before
             // they reach this set, so forgetting them is safe.
             self.seen.retain(|_, expiry| *expiry >= now);
             self.earliest_expiry = self.seen.values().copied().min().unwrap_or(i64::MAX);
-            if self.seen.len() >= self.capacity {
-                return Err(ReplayRefusal::Full);
-            }
+            self.next_sweep = now.saturating_add(Self::SWEEP_INTERVAL);
+        }
+        if self.seen.len() >= self.capacity {
+            return Err(ReplayRefusal::Full);
         }
         self.seen.insert(digest, not_after);
         self.earliest_expiry = self.earliest_expiry.min(not_after);
@@ -278,6 +287,25 @@ mod tests {
         assert_eq!(s.admit([5; 32], 50, 20), Err(ReplayRefusal::Full));
         assert_eq!(s.admit([5; 32], 50, 21), Ok(()));
         assert_eq!(s.admit([3; 32], 30, 21), Err(ReplayRefusal::Replayed));
+    }
+
+    #[test]
+    fn expired_entries_are_swept_before_the_set_fills() {
+        let mut s = ReplaySet::with_capacity(100);
+        assert_eq!(s.admit([1; 32], 10, 0), Ok(()));
+        assert_eq!(s.admit([2; 32], 100, 0), Ok(()));
+        // At 11 the first entry has expired and no sweep has run: it goes.
+        assert_eq!(s.admit([3; 32], 100, 11), Ok(()));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.admit([2; 32], 100, 11), Err(ReplayRefusal::Replayed));
+        assert_eq!(s.admit([4; 32], 12, 12), Ok(()));
+        // The next sweep is due at 11 + SWEEP_INTERVAL, not before.
+        let due = 11 + ReplaySet::SWEEP_INTERVAL;
+        assert_eq!(s.admit([5; 32], 100, due - 1), Ok(()));
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.admit([6; 32], 100, due), Ok(()));
+        assert_eq!(s.len(), 4, "entry 4 (expired at 12) is swept at {due}");
+        assert_eq!(s.admit([5; 32], 100, due), Err(ReplayRefusal::Replayed));
     }
 
     #[test]

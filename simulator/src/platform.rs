@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
+/// The simulator's replay-set capacity (see [`SimPlatform::replay_capacity`]).
+pub const SIM_REPLAY_CAPACITY: usize = 1 << 20;
+
 /// What the state file held when the platform opened it.
 #[derive(Debug)]
 enum Stored {
@@ -260,6 +263,23 @@ impl Platform for SimPlatform {
             std::process::abort();
         }
         Ok(())
+    }
+
+    /// 2^20 SADs instead of the firmware's default 2^16. The simulator
+    /// stands for an HSM in a host with RAM to spare, and the replay set
+    /// bounds the sustained Signing rate to capacity ÷ token lifetime:
+    /// 65,536 entries allow only ~218 SAD/s with 300 s tokens, less than
+    /// samd serves on loopback, so a long run (the soak test, `cargo xtask
+    /// soak`) would be refused with NotOperational once the set is full of
+    /// unexpired tokens. 2^20 allows ~3,500 SAD/s at 300 s.
+    ///
+    /// The set is a `BTreeMap` that grows as SADs are admitted (nothing is
+    /// preallocated, ≈ 64 bytes per entry, measured) and sweeps expired
+    /// entries every 16 s, so it holds about rate × (token lifetime + 16 s)
+    /// entries; full, it would take about 64 MiB, which with samd's ~45–50
+    /// MiB under load stays under the 150 MiB the bench allows.
+    fn replay_capacity(&self) -> usize {
+        SIM_REPLAY_CAPACITY
     }
 
     /// Another request is making the audit counters durable (one
