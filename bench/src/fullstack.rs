@@ -1,7 +1,8 @@
 //! Section 3: the full stack. `samd` (release binary, the firmware
 //! in-process on a simulator state directory, SQLite) on loopback with a
 //! development PKI; N concurrent mutual-TLS clients (`SamClient::sign_sad`)
-//! send SADs prepared before the timed part.
+//! send SADs prepared before the timed part. [`Stack`] is the setup, shared
+//! with the soak test (`crate::soak`).
 
 use crate::Budget;
 use crate::pipeline::unix_now;
@@ -85,13 +86,14 @@ fn samctl(bin: &Path, pki: &DevPki, url: &str, args: &[&str]) -> Result<String, 
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Peak resident set of a process, MiB (VmHWM).
-fn vm_hwm_mib(pid: u32) -> f64 {
+/// A memory field of `/proc/PID/status` (`VmHWM`: peak resident set,
+/// `VmRSS`: current), MiB; NaN if it cannot be read.
+pub fn status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
@@ -114,6 +116,165 @@ const CONFIGS: [(KeyAlgorithm, usize); 3] = [
     (KeyAlgorithm::Rsa2048, 1),
 ];
 
+/// A running full stack: samd on loopback with a development PKI, its
+/// firmware initialized by two administrators, the IdP's key imported, one
+/// Signer with a key of each requested algorithm. Shared by section 3 and
+/// the soak test (`crate::soak`) so both measure the same setup.
+pub struct Stack {
+    /// samd, killed when the stack is dropped.
+    samd: Samd,
+    /// samd's process id (for `/proc/PID/status`).
+    pub pid: u32,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The development PKI (certificates and keys of every party).
+    pub pki: DevPki,
+    /// The IdP that issues the Signer's tokens.
+    pub idp: DevIdp,
+    /// The Signer.
+    pub signer: UserId,
+    /// The Signer's keys, one per requested algorithm.
+    pub keys: Vec<(KeyAlgorithm, KeyId)>,
+    /// The runtime the clients run on (two workers: the machine is small,
+    /// and samd needs the rest).
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Stack {
+    /// Starts samd in `work` with the samd and samctl of `bin` and sets it
+    /// up for Signing with keys of `algs`. On return Signing tokens may be
+    /// issued: the firmware's boot second has passed.
+    pub fn start(work: &Path, bin: &Path, algs: &[KeyAlgorithm]) -> Result<Self, String> {
+        let pki =
+            DevPki::create(&work.join("pki"), &DevPkiOptions::default()).map_err(err("dev PKI"))?;
+        let state = work.join("sam-state");
+        Simulator::init(&state).map_err(err("simulator init"))?;
+        let port = free_port()?;
+        let url = format!("https://127.0.0.1:{port}");
+        let connectors =
+            std::fs::read_to_string(pki.path(files::CONNECTORS)).map_err(err("connectors"))?;
+        let p = |f: &str| pki.path(f).display().to_string();
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nclient_ca = \"{}\"\nshutdown_grace_secs = 2\n\n\
+             [store]\npath = \"{}\"\n\n[firmware]\ntransport = \"inprocess\"\nstate_dir = \"{}\"\ncrypto = \"aws-lc\"\n\n\
+             [log]\nfilter = \"warn\"\n\n{connectors}",
+            p(files::SERVER_CERT),
+            p(files::SERVER_KEY),
+            p(files::TLS_CA_CERT),
+            work.join("samd.db").display(),
+            state.display(),
+        );
+        let toml = work.join("samd.toml");
+        std::fs::write(&toml, config).map_err(err("samd.toml"))?;
+        let log = std::fs::File::create(work.join("samd.log")).map_err(err("samd.log"))?;
+        let child = Command::new(bin.join("samd"))
+            .arg("--config")
+            .arg(&toml)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(err("cannot start samd"))?;
+        let pid = child.id();
+        let samd = Samd(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("samd did not listen within 30 s (see samd.log)".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
+        let idp_cert = p(files::IDP_CERT);
+        // Every firmware-management command here needs both approvals.
+        let approved = |args: &[&str]| {
+            let both = ["--admin-key", a1.as_str(), "--admin-key", a2.as_str()];
+            samctl(bin, &pki, &url, &[args, &both].concat())
+        };
+        approved(&["fw", "init"])?;
+        approved(&["fw", "setidpkeys", &idp_cert])?;
+        let enrolled = approved(&["fw", "enrol", "--idp-cert", &idp_cert])?;
+        let pu = enrolled
+            .lines()
+            .filter_map(|l| Uuid::parse(l.trim()).ok())
+            .next()
+            .ok_or("samctl fw enrol printed no UserID")?;
+        let idp = pki.idp().map_err(err("IdP"))?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(err("tokio"))?;
+        let ra = SamClient::from_pem_files(
+            &url,
+            &pki.path(files::TLS_CA_CERT),
+            &pki.path(files::PRIVILEGED_CERT),
+            &pki.path(files::PRIVILEGED_KEY),
+        )
+        .map_err(err("client"))?;
+        let login = |user: UserId| -> Result<Credential, String> {
+            let since = unix_now().saturating_sub(5);
+            let level = IdentificationLevel::Substantial;
+            idp.login_token(user, level, since, 600)
+                .map(Credential::IdentityToken)
+                .map_err(err("login token"))
+        };
+        let mut raw = [0u8; 16];
+        crate::prims::os_random(&mut raw).map_err(|_| "RNG failed".to_string())?;
+        let signer = Uuid::from_random(raw);
+        rt.block_on(ra.create_signer(&login(pu)?, signer, &[idp.certificate_der().to_vec()]))
+            .map_err(err("Create_New_Signer"))?;
+        let mut keys = Vec::new();
+        for &alg in algs {
+            let k = rt
+                .block_on(ra.generate_key_pair(&login(signer)?, signer, alg))
+                .map_err(err("Generate_Signer_Key_Pair"))?;
+            keys.push((alg, k.key_id));
+        }
+        // Signing tokens must be issued after the firmware's boot second.
+        std::thread::sleep(Duration::from_millis(1100));
+        Ok(Self {
+            samd,
+            pid,
+            url,
+            pki,
+            idp,
+            signer,
+            keys,
+            rt,
+        })
+    }
+
+    /// The Signer's key of `alg`.
+    pub fn key(&self, alg: KeyAlgorithm) -> Result<KeyId, String> {
+        self.keys
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| format!("no {} key", crate::prims::alg_name(alg)))
+    }
+
+    /// `n` clients with the SSA's certificate, each its own connection.
+    pub fn ssa_clients(&self, n: usize) -> Result<Vec<Arc<SamClient>>, String> {
+        (0..n)
+            .map(|_| {
+                SamClient::from_pem_files(
+                    &self.url,
+                    &self.pki.path(files::TLS_CA_CERT),
+                    &self.pki.path(files::SSA_CERT),
+                    &self.pki.path(files::SSA_KEY),
+                )
+                .map(Arc::new)
+                .map_err(err("client"))
+            })
+            .collect()
+    }
+
+    /// Stops samd (also done on drop).
+    pub fn stop(self) {
+        drop(self.samd);
+    }
+}
+
 /// Runs section 3 in `work` with the samd and samctl of `bin`.
 ///
 /// samd boots its firmware once, so every SAD of the section counts
@@ -128,135 +289,9 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
             "{planned} SADs planned for one samd boot, more than the firmware's replay set holds"
         ));
     }
-    let pki =
-        DevPki::create(&work.join("pki"), &DevPkiOptions::default()).map_err(err("dev PKI"))?;
-    let state = work.join("sam-state");
-    Simulator::init(&state).map_err(err("simulator init"))?;
-    let port = free_port()?;
-    let url = format!("https://127.0.0.1:{port}");
-    let connectors =
-        std::fs::read_to_string(pki.path(files::CONNECTORS)).map_err(err("connectors"))?;
-    let p = |f: &str| pki.path(f).display().to_string();
-    let config = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nclient_ca = \"{}\"\nshutdown_grace_secs = 2\n\n\
-         [store]\npath = \"{}\"\n\n[firmware]\ntransport = \"inprocess\"\nstate_dir = \"{}\"\ncrypto = \"aws-lc\"\n\n\
-         [log]\nfilter = \"warn\"\n\n{connectors}",
-        p(files::SERVER_CERT),
-        p(files::SERVER_KEY),
-        p(files::TLS_CA_CERT),
-        work.join("samd.db").display(),
-        state.display(),
-    );
-    let toml = work.join("samd.toml");
-    std::fs::write(&toml, config).map_err(err("samd.toml"))?;
-    let log = std::fs::File::create(work.join("samd.log")).map_err(err("samd.log"))?;
-    let child = Command::new(bin.join("samd"))
-        .arg("--config")
-        .arg(&toml)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .map_err(err("cannot start samd"))?;
-    let pid = child.id();
-    let samd = Samd(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err("samd did not listen within 30 s (see samd.log)".into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
-    let idp_cert = p(files::IDP_CERT);
-    samctl(
-        bin,
-        &pki,
-        &url,
-        &["fw", "init", "--admin-key", &a1, "--admin-key", &a2],
-    )?;
-    samctl(
-        bin,
-        &pki,
-        &url,
-        &[
-            "fw",
-            "setidpkeys",
-            &idp_cert,
-            "--admin-key",
-            &a1,
-            "--admin-key",
-            &a2,
-        ],
-    )?;
-    let enrolled = samctl(
-        bin,
-        &pki,
-        &url,
-        &[
-            "fw",
-            "enrol",
-            "--idp-cert",
-            &idp_cert,
-            "--admin-key",
-            &a1,
-            "--admin-key",
-            &a2,
-        ],
-    )?;
-    let pu = enrolled
-        .lines()
-        .filter_map(|l| Uuid::parse(l.trim()).ok())
-        .next()
-        .ok_or("samctl fw enrol printed no UserID")?;
-    let idp = pki.idp().map_err(err("IdP"))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(err("tokio"))?;
-    let ra = SamClient::from_pem_files(
-        &url,
-        &pki.path(files::TLS_CA_CERT),
-        &pki.path(files::PRIVILEGED_CERT),
-        &pki.path(files::PRIVILEGED_KEY),
-    )
-    .map_err(err("client"))?;
-    let login = |user: UserId| -> Result<Credential, String> {
-        idp.login_token(
-            user,
-            IdentificationLevel::Substantial,
-            unix_now().saturating_sub(5),
-            600,
-        )
-        .map(Credential::IdentityToken)
-        .map_err(err("login token"))
-    };
-    let mut raw = [0u8; 16];
-    crate::prims::os_random(&mut raw).map_err(|_| "RNG failed".to_string())?;
-    let signer = Uuid::from_random(raw);
-    rt.block_on(ra.create_signer(&login(pu)?, signer, &[idp.certificate_der().to_vec()]))
-        .map_err(err("Create_New_Signer"))?;
-    let mut keys = Vec::new();
-    for alg in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048] {
-        let k = rt
-            .block_on(ra.generate_key_pair(&login(signer)?, signer, alg))
-            .map_err(err("Generate_Signer_Key_Pair"))?;
-        keys.push((alg, k.key_id));
-    }
-    // Signing tokens must be issued after the firmware's boot second.
-    std::thread::sleep(Duration::from_millis(1100));
-    let clients: Vec<Arc<SamClient>> = (0..CLIENTS.iter().copied().max().unwrap_or(1))
-        .map(|_| {
-            SamClient::from_pem_files(
-                &url,
-                &pki.path(files::TLS_CA_CERT),
-                &pki.path(files::SSA_CERT),
-                &pki.path(files::SSA_KEY),
-            )
-            .map(Arc::new)
-            .map_err(err("client"))
-        })
-        .collect::<Result<_, _>>()?;
+    let stack = Stack::start(work, bin, &[KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048])?;
+    let clients = stack.ssa_clients(CLIENTS.iter().copied().max().unwrap_or(1))?;
+    let (idp, signer, rt) = (&stack.idp, stack.signer, &stack.rt);
     let time_cap = if quick {
         Duration::from_secs(5)
     } else {
@@ -264,11 +299,7 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
     };
     let mut results = Vec::new();
     for (key, hashes) in CONFIGS {
-        let key_id = keys
-            .iter()
-            .find(|(a, _)| *a == key)
-            .map(|(_, k)| *k)
-            .ok_or("no key")?;
+        let key_id = stack.key(key)?;
         for n in CLIENTS {
             let per_run = per_run(quick, n);
             let mut r = FullResult {
@@ -281,7 +312,7 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
                 errors: 0,
             };
             for _ in 0..budget.repeats {
-                let sads = prepare(&idp, signer, key_id, hashes, per_run)?;
+                let sads = prepare(idp, signer, key_id, hashes, per_run)?;
                 let (done, elapsed, mut lat, errors) =
                     rt.block_on(load(&clients, n, sads, time_cap));
                 lat.sort_by(f64::total_cmp);
@@ -302,8 +333,8 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
             results.push(r);
         }
     }
-    let peak_rss_mib = vm_hwm_mib(pid);
-    drop(samd);
+    let peak_rss_mib = status_mib(stack.pid, "VmHWM");
+    stack.stop();
     Ok(Full {
         results,
         peak_rss_mib,
@@ -320,25 +351,46 @@ fn prepare(
 ) -> Result<Vec<Vec<u8>>, String> {
     (0..n)
         .map(|i| {
-            let sad_key = SadKey::generate().map_err(err("SAD key"))?;
-            let now = unix_now();
-            let token = idp
-                .issue_token(&TokenParams {
-                    user_id: signer,
-                    level: IdentificationLevel::Substantial,
-                    not_before: now,
-                    not_after: now + crate::pipeline::TOKEN_VALIDITY,
-                    sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
-                })
-                .map_err(err("token"))?;
-            let request = SignRequest {
+            fresh_sad(
+                idp,
+                signer,
                 key_id,
-                hash_algorithm: HashAlgorithm::Sha256,
-                hashes: (0..hashes).map(|j| vec![(i ^ j) as u8; 32]).collect(),
-            };
-            sad_key.sign_sad(&token, &request).map_err(err("SAD"))
+                hashes,
+                i,
+                crate::pipeline::TOKEN_VALIDITY,
+            )
         })
         .collect()
+}
+
+/// One SAD with a fresh SAD key and a fresh token valid from now for
+/// `validity` seconds; `hashes` 32-byte hashes derived from `seed` (their
+/// values do not matter, the firmware signs whatever it is given).
+pub fn fresh_sad(
+    idp: &DevIdp,
+    signer: UserId,
+    key_id: KeyId,
+    hashes: usize,
+    seed: usize,
+    validity: u64,
+) -> Result<Vec<u8>, String> {
+    let sad_key = SadKey::generate().map_err(err("SAD key"))?;
+    let now = unix_now();
+    let token = idp
+        .issue_token(&TokenParams {
+            user_id: signer,
+            level: IdentificationLevel::Substantial,
+            not_before: now,
+            not_after: now + validity,
+            sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
+        })
+        .map_err(err("token"))?;
+    let request = SignRequest {
+        key_id,
+        hash_algorithm: HashAlgorithm::Sha256,
+        hashes: (0..hashes).map(|j| vec![(seed ^ j) as u8; 32]).collect(),
+    };
+    sad_key.sign_sad(&token, &request).map_err(err("SAD"))
 }
 
 /// `n` concurrent clients share the SADs through a queue; stops at the

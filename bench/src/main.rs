@@ -9,11 +9,17 @@
 //! Usage: `sam-bench [--quick] [--dev] [--out DIR]`. `--dev` only labels
 //! the report: `cargo xtask bench --dev` runs the dev-profile binaries
 //! (CI's smoke test), whose figures are not comparable to release ones.
+//!
+//! `sam-bench soak [--clients N] [--seconds S] ...` (behind `cargo xtask
+//! soak`) is the soak test instead: N clients on the full stack for S
+//! seconds, 0 errors and flat memory required (see [`soak`]). A subcommand
+//! rather than a flag: it shares none of the bench's sections or options.
 
 mod fullstack;
 mod pipeline;
 mod prims;
 mod report;
+mod soak;
 mod softhsm;
 mod stats;
 
@@ -107,7 +113,10 @@ fn parse_args() -> Result<Args, String> {
             "--dev" => args.dev = true,
             "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => {
-                return Err("usage: sam-bench [--quick] [--dev] [--out DIR]".into());
+                return Err(format!(
+                    "usage: sam-bench [--quick] [--dev] [--out DIR]\n\n{}",
+                    soak::USAGE
+                ));
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -116,6 +125,11 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    // The soak test needs no SoftHSM2, so it is dispatched before the
+    // re-execution below.
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        return soak::main(std::env::args().skip(2));
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -163,6 +177,23 @@ fn reexec_with_softhsm_conf(args: &Args) -> ExitCode {
         eprintln!("sam-bench: {e}");
         ExitCode::FAILURE
     })
+}
+
+/// Writes `report.json` (pretty) and the `others` (name, text) into `dir`.
+pub fn write_reports(
+    dir: &std::path::Path,
+    json: &serde_json::Value,
+    others: &[(&str, &str)],
+) -> Result<(), String> {
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    write(
+        "report.json",
+        &serde_json::to_string_pretty(json).map_err(|e| e.to_string())?,
+    )?;
+    others.iter().try_for_each(|(name, text)| write(name, text))
 }
 
 /// Everything measured in one run.
@@ -272,16 +303,11 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     }
     let md = report::markdown(&results, &json);
     let svg = report::svg(&results);
-    let write = |name: &str, text: &str| {
-        let p = args.out.join(name);
-        std::fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))
-    };
-    write(
-        "report.json",
-        &serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?,
+    write_reports(
+        &args.out,
+        &json,
+        &[("report.md", &md), ("throughput.svg", &svg)],
     )?;
-    write("report.md", &md)?;
-    write("throughput.svg", &svg)?;
     println!("{md}");
     eprintln!(
         "sam-bench: wrote {}/report.json, report.md, throughput.svg",

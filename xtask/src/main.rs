@@ -16,6 +16,11 @@
 //!   builds `sam-bench`, `samd` and `samctl` with `--release` (`--dev`:
 //!   the dev profile, CI's smoke test) and runs it; results in
 //!   `target/bench/` (`report.json`, `report.md`, `throughput.svg`).
+//! * `cargo xtask soak [--clients N] [--seconds S]`: the soak test: builds
+//!   like `bench` (release) and runs `sam-bench soak`: N mutual-TLS
+//!   clients (64) sign for S seconds (600) against one samd; fails on any
+//!   error or if samd's RSS grows by more than 10 % + 8 MiB after the
+//!   warm-up. Results in `target/soak/`. Not part of `ci` (ten minutes).
 //! * `cargo xtask tcb`: the size of the trusted computing base (lines of
 //!   `firmware/` and `shared-proto/`), for evaluators and for the notes.
 
@@ -54,6 +59,13 @@ commands:
               anchor, samd under N mutual-TLS clients; results in
               target/bench/ (--quick: fewer, shorter runs; --dev: the
               dev-profile binaries, a smoke test, in target/bench-dev/)
+  soak [--clients N] [--seconds S] [--max-requests R] [--producers P]
+              the soak test, release build: N mutual-TLS clients (default
+              64) sign with P-256, one fresh SAD per request, against one
+              samd for S seconds (default 600) or R requests; samd's VmRSS
+              sampled every 10 s; results in target/soak/. Fails if any
+              request fails or if samd's VmRSS at the end exceeds its
+              VmRSS after the 30 s warm-up × 1.10 + 8 MiB. Not part of ci
   tcb         count the lines of the trusted computing base
   help   this text
 ";
@@ -66,6 +78,7 @@ fn main() -> ExitCode {
         "crashtest" => crashtest(std::env::args().skip(2).collect()),
         "tcb" => tcb(),
         "bench" => bench(std::env::args().skip(2).collect()),
+        "soak" => soak(std::env::args().skip(2).collect()),
         "big-endian" => big_endian(),
         "fuzz" => fuzz(std::env::args().skip(2).collect()),
         "help" | "--help" | "-h" => {
@@ -218,22 +231,52 @@ fn bench(args: Vec<String>) -> Result<(), String> {
         ("release", "bench")
     };
     let exe = target.join(profile).join("sam-bench");
+    run_bench_exe("bench", &exe, &args, out_dir, "the benchmark")
+}
+
+/// Runs `exe ARGS --out target/OUT_DIR` in the root, printing `name` and
+/// the duration; `what` names it in the error of a non-zero exit.
+fn run_bench_exe(
+    name: &str,
+    exe: &Path,
+    args: &[String],
+    out_dir: &str,
+    what: &str,
+) -> Result<(), String> {
     let out = root().join("target").join(out_dir);
-    println!("==> bench: {} {}", exe.display(), args.join(" "));
+    println!("==> {name}: {} {}", exe.display(), args.join(" "));
     let started = Instant::now();
-    let status = Command::new(&exe)
-        .args(&args)
+    let status = Command::new(exe)
+        .args(args)
         .arg("--out")
         .arg(&out)
         .current_dir(root())
         .status()
         .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    println!("<== bench: {:.1}s", started.elapsed().as_secs_f64());
+    println!("<== {name}: {:.1}s", started.elapsed().as_secs_f64());
     if status.success() {
         Ok(())
     } else {
-        Err(format!("the benchmark failed ({status})"))
+        Err(format!("{what} failed ({status})"))
     }
+}
+
+/// Builds `sam-bench`, `samd` and `samctl` with `--release` (as [`bench`]
+/// does: the figures are meant for release binaries) and runs the soak
+/// test, writing `target/soak/`. The arguments go to `sam-bench soak`,
+/// which checks them. Not part of [`ci`]: it runs for ten minutes.
+fn soak(args: Vec<String>) -> Result<(), String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    step(
+        "build",
+        &["build", "--release", "-p", "sam-bench", "-p", "sam-host"],
+    )?;
+    let exe = target_dir().join("release").join("sam-bench");
+    let args: Vec<String> = std::iter::once("soak".to_owned()).chain(args).collect();
+    run_bench_exe("soak", &exe, &args, "soak", "the soak test")
 }
 
 fn ci() -> Result<(), String> {
