@@ -73,7 +73,7 @@ pub const USAGE: &str = "usage: sam-bench soak [--clients N] [--seconds S] [--ma
      (default 600) or R requests (default 5000 × S), whichever comes first; P producer threads \
      (default: the number of CPUs) make the SADs. Writes DIR/report.json and report.md \
      (default target/soak).\n\
-     pass: 0 failed requests, and samd's VmRSS at the end at most its VmRSS after the 30 s \
+     pass: 0 failed requests, and samd's VmRSS at the end at most its VmRSS after the 90 s \
      warm-up × 1.10 + 8 MiB; the exit status is non-zero otherwise.";
 
 /// What the command line asked for.

@@ -65,7 +65,7 @@ commands:
               samd for S seconds (default 600) or R requests; samd's VmRSS
               sampled every 10 s; results in target/soak/. Fails if any
               request fails or if samd's VmRSS at the end exceeds its
-              VmRSS after the 30 s warm-up × 1.10 + 8 MiB. Not part of ci
+              VmRSS after the 90 s warm-up × 1.10 + 8 MiB. Not part of ci
   tcb         count the lines of the trusted computing base
   help   this text
 ";
