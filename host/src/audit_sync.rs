@@ -21,14 +21,26 @@
 //! Nothing here is trusted: a host that acknowledges without storing only
 //! makes the gap the integrity check reports anyway.
 
-use crate::api::App;
-use crate::store::WriteBatch;
+use crate::store::{Store, WriteBatch};
+use crate::transport::FirmwareClient;
 use sam_proto::bounded::List;
 use sam_proto::command::{MAX_OUTBOX_BATCH, SyncAudit};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+
+/// What the outbox work needs of the daemon: its firmware link, its store
+/// and the shared bookkeeping. `api::App` implements it; this module does
+/// not know the request handlers, so the dependency runs one way.
+pub trait OutboxHost {
+    /// The firmware.
+    fn firmware(&self) -> &FirmwareClient;
+    /// The store.
+    fn store(&self) -> &Store;
+    /// The bookkeeping.
+    fn audit_sync(&self) -> &Arc<AuditSync>;
+}
 
 /// How often the task looks for work when nothing wakes it.
 const TICK: Duration = Duration::from_millis(500);
@@ -63,8 +75,8 @@ impl AuditSync {
     /// Recovers the outbox now unless that already happened since the
     /// link last broke. Used before answering readiness and integrity
     /// questions, so that neither reports a gap a recovery would close.
-    pub async fn ensure_synced(&self, app: &App) -> Result<(), String> {
-        if app.firmware.take_link_broken() {
+    pub async fn ensure_synced(&self, app: &impl OutboxHost) -> Result<(), String> {
+        if app.firmware().take_link_broken() {
             self.synced.store(false, Ordering::SeqCst);
         }
         if self.is_synced() {
@@ -86,7 +98,7 @@ impl AuditSync {
     }
 
     /// Sends the queued acknowledgements.
-    async fn acknowledge(&self, app: &App) {
+    async fn acknowledge(&self, app: &impl OutboxHost) {
         let seqs = match self.acks.lock() {
             Ok(mut a) => std::mem::take(&mut *a),
             Err(_) => return,
@@ -99,7 +111,7 @@ impl AuditSync {
                 stored,
                 fetch_from: None,
             };
-            if let Err(e) = app.firmware.call(&req).await {
+            if let Err(e) = app.firmware().call(&req).await {
                 // Harmless: the records stay in the outbox, the next
                 // recovery fetches them again (storing is idempotent)
                 // and acknowledges them then.
@@ -113,12 +125,12 @@ impl AuditSync {
 
 /// Fetches everything the outbox holds and stores it; returns how many
 /// records came back. Their acknowledgement follows from the commit hook.
-async fn recover(app: &App) -> Result<usize, String> {
+async fn recover(app: &impl OutboxHost) -> Result<usize, String> {
     let mut from = 0;
     let mut total = 0;
     loop {
         let outbox = app
-            .firmware
+            .firmware()
             .call(&SyncAudit {
                 stored: List::default(),
                 fetch_from: Some(from),
@@ -129,7 +141,7 @@ async fn recover(app: &App) -> Result<usize, String> {
         let records = outbox.records.into_vec();
         total += records.len();
         if !records.is_empty() {
-            app.store
+            app.store()
                 .write(WriteBatch::audit_only(records))
                 .await
                 .map_err(|e| format!("storing recovered audit records: {e}"))?;
@@ -144,20 +156,20 @@ async fn recover(app: &App) -> Result<usize, String> {
 /// Connects the store's commit hook to `app`'s outbox bookkeeping and
 /// starts the task that acknowledges and recovers. The task ends when the
 /// app is dropped.
-pub fn start(app: &Arc<App>) {
-    let sync = Arc::clone(&app.audit_sync);
-    app.store
+pub fn start<H: OutboxHost + Send + Sync + 'static>(app: &Arc<H>) {
+    let sync = Arc::clone(app.audit_sync());
+    app.store()
         .on_audit_committed(Arc::new(move |seqs| sync.committed(seqs)));
     let weak = Arc::downgrade(app);
-    let sync = Arc::clone(&app.audit_sync);
+    let sync = Arc::clone(app.audit_sync());
     tokio::spawn(async move {
         loop {
             {
                 let Some(app) = weak.upgrade() else { return };
-                if let Err(e) = sync.ensure_synced(&app).await {
+                if let Err(e) = sync.ensure_synced(&*app).await {
                     tracing::debug!(error = %e, "audit outbox not recovered yet");
                 }
-                sync.acknowledge(&app).await;
+                sync.acknowledge(&*app).await;
             }
             let _ = tokio::time::timeout(TICK, sync.notify.notified()).await;
         }

@@ -1,9 +1,9 @@
 //! [`ClientError`]: everything that can go wrong, with samd's refusals kept
 //! under the seed's error type names.
 
+use crate::wire::error::ErrorAnswer;
 use sam_proto::ErrorType;
 use sam_proto::asn1::Asn1Error;
-use serde::Deserialize;
 use std::fmt;
 
 /// An error of this library.
@@ -94,20 +94,8 @@ impl ClientError {
     /// [`ClientError::Host`] otherwise; any other body is
     /// [`ClientError::Protocol`].
     pub fn from_samd_answer(status: u16, body: &[u8]) -> Self {
-        #[derive(Deserialize)]
-        struct Envelope {
-            error: Body,
-        }
-        #[derive(Deserialize)]
-        struct Body {
-            #[serde(rename = "type")]
-            kind: String,
-            code: u16,
-            #[serde(default)]
-            detail: String,
-        }
-        match serde_json::from_slice::<Envelope>(body) {
-            Ok(Envelope { error }) => match ErrorType::from_code(error.code) {
+        match crate::wire::strict::from_slice::<ErrorAnswer>(body) {
+            Ok(ErrorAnswer { error }) => match ErrorType::from_code(error.code) {
                 Some(e) if e.name() == error.kind => Self::Sam {
                     error: e,
                     status,

@@ -55,6 +55,7 @@ pub mod idp;
 pub mod sad;
 mod samd;
 pub mod verify;
+pub mod wire;
 
 pub use error::ClientError;
 pub use http::{DEFAULT_TIMEOUT, read_pem_certificates, read_pem_key, tls_config};

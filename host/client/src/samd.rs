@@ -2,16 +2,21 @@
 //! manager calls an integrator needs around it, over mutual TLS.
 
 use crate::ClientError;
-use crate::http::{Endpoint, json, read_pem_certificates, read_pem_key, tls_config};
+use crate::http::{Endpoint, read_pem_certificates, read_pem_key, tls_config};
 use crate::idp::{IdpClient, IdpLogin};
 use crate::sad::{SadKey, SignRequest};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use crate::wire::keymgr::{ObjectsAnswer, RegisterRequest};
+use crate::wire::peering::{
+    Container, CredentialBody, KeyPairAnswer, KeyPairParams, UserParams, operation,
+};
+use crate::wire::signing::{SigningAnswer, SigningRequest};
+use crate::wire::{B64, strict};
 use hyper::Method;
 use rustls::ClientConfig;
 use sam_proto::ids::{KeyAlgorithm, KeyId, UserId, Uuid};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,16 +48,13 @@ pub enum Credential {
 }
 
 impl Credential {
-    fn to_json(&self) -> Value {
+    /// The container's `credential` for this credential.
+    pub fn to_wire(&self) -> CredentialBody {
         match self {
-            Self::IdentityToken(t) => {
-                json!({"type": "identity_token", "value": STANDARD.encode(t)})
+            Self::IdentityToken(t) => CredentialBody::identity_token(t),
+            Self::TechnicalSignature { value, user_id } => {
+                CredentialBody::technical_signature(value, user_id.to_string())
             }
-            Self::TechnicalSignature { value, user_id } => json!({
-                "type": "technical_signature",
-                "value": STANDARD.encode(value),
-                "userid": user_id.to_string(),
-            }),
         }
     }
 }
@@ -142,29 +144,12 @@ impl SamClient {
 
     /// `POST /signing` with a DER SAD: one signature per hash.
     pub async fn sign_sad(&self, sad_der: &[u8]) -> Result<Signatures, ClientError> {
-        #[derive(Deserialize)]
-        struct Answer {
-            signatures: Vec<String>,
-            #[serde(default)]
-            audit_seq: Option<u64>,
-        }
-        let value = self
-            .call(
-                Method::POST,
-                "/signing",
-                Some(json!({"sad": STANDARD.encode(sad_der)})),
-            )
-            .await?;
-        let answer: Answer = serde_json::from_value(value)
-            .map_err(|e| ClientError::Protocol(format!("/signing answer: {e}")))?;
-        let signatures = answer
-            .signatures
-            .iter()
-            .map(|s| STANDARD.decode(s.as_bytes()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClientError::Protocol(format!("a signature is not base64: {e}")))?;
+        let request = SigningRequest {
+            sad: B64::of(sad_der),
+        };
+        let answer: SigningAnswer = self.typed(Method::POST, "/signing", Some(&request)).await?;
         Ok(Signatures {
-            signatures,
+            signatures: B64::into_vecs(answer.signatures),
             audit_seq: answer.audit_seq,
         })
     }
@@ -205,11 +190,18 @@ impl SamClient {
         credential: Option<&Credential>,
         params: Value,
     ) -> Result<Value, ClientError> {
-        let mut body = json!({"operation": operation, "params": params});
-        if let (Some(c), Some(map)) = (credential, body.as_object_mut()) {
-            map.insert("credential".into(), c.to_json());
-        }
-        self.call(Method::POST, "/peering", Some(body)).await
+        self.peering_typed(operation, credential, params).await
+    }
+
+    /// `POST /peering` with typed parameters and answer.
+    pub async fn peering_typed<P: Serialize, A: DeserializeOwned>(
+        &self,
+        operation: &str,
+        credential: Option<&Credential>,
+        params: P,
+    ) -> Result<A, ClientError> {
+        let body = Container::new(operation, credential.map(Credential::to_wire), params);
+        self.typed(Method::POST, "/peering", Some(&body)).await
     }
 
     /// `Create_New_Signer` for `user_id` with its IdP certificates (DER).
@@ -219,16 +211,12 @@ impl SamClient {
         user_id: UserId,
         idp_certificates: &[Vec<u8>],
     ) -> Result<Value, ClientError> {
-        let certificates: Vec<String> = idp_certificates
-            .iter()
-            .map(|c| STANDARD.encode(c))
-            .collect();
-        self.peering(
-            "Create_New_Signer",
-            Some(credential),
-            json!({"userid": user_id.to_string(), "certificates": certificates}),
-        )
-        .await
+        let params = UserParams {
+            userid: user_id.to_string(),
+            certificates: B64::all(idp_certificates),
+        };
+        self.peering_typed(operation::CREATE_SIGNER, Some(credential), params)
+            .await
     }
 
     /// `Generate_Signer_Key_Pair` for `user_id`.
@@ -238,45 +226,20 @@ impl SamClient {
         user_id: UserId,
         algorithm: KeyAlgorithm,
     ) -> Result<GeneratedKey, ClientError> {
-        let (name, parameters) = match algorithm {
-            KeyAlgorithm::EcP256 => ("EC", json!({"curve": "1.2.840.10045.3.1.7"})),
-            KeyAlgorithm::EcP384 => ("EC", json!({"curve": "1.3.132.0.34"})),
-            KeyAlgorithm::Rsa2048 => ("RSA", json!({"bits": 2048})),
-            KeyAlgorithm::Rsa3072 => ("RSA", json!({"bits": 3072})),
-            KeyAlgorithm::Rsa4096 => ("RSA", json!({"bits": 4096})),
-        };
-        let raw = self
-            .peering(
-                "Generate_Signer_Key_Pair",
-                Some(credential),
-                json!({"userid": user_id.to_string(), "algorithm": name, "parameters": parameters}),
-            )
+        let params = KeyPairParams::new(user_id.to_string(), algorithm);
+        let raw: Value = self
+            .peering_typed(operation::GENERATE_KEY_PAIR, Some(credential), params)
             .await?;
-        let text = |field: &str| {
-            raw.get(field)
-                .and_then(Value::as_str)
-                .ok_or_else(|| ClientError::Protocol(format!("answer without `{field}`")))
-        };
-        let uuid = |field: &str| {
-            text(field).and_then(|t| {
-                Uuid::parse(t)
-                    .map_err(|_| ClientError::Protocol(format!("`{field}` is not a UUID")))
-            })
-        };
-        let b64 = |t: &str| {
-            STANDARD
-                .decode(t.as_bytes())
-                .map_err(|e| ClientError::Protocol(format!("not base64: {e}")))
-        };
-        let csr = match raw.get("csr").and_then(Value::as_str) {
-            Some(t) => Some(b64(t)?),
-            None => None,
+        let answer: KeyPairAnswer = serde_json::from_value(raw.clone())
+            .map_err(|e| ClientError::Protocol(format!("key pair answer: {e}")))?;
+        let uuid = |field: &str, text: &str| {
+            Uuid::parse(text).map_err(|_| ClientError::Protocol(format!("`{field}` is not a UUID")))
         };
         Ok(GeneratedKey {
-            key_id: uuid("keyid")?,
-            user_id: uuid("userid")?,
-            public_key: b64(text("publickey")?)?,
-            csr,
+            key_id: uuid("keyid", &answer.keyid)?,
+            user_id: uuid("userid", &answer.userid)?,
+            public_key: answer.publickey.0,
+            csr: answer.csr.map(|c| c.0),
             raw,
         })
     }
@@ -288,16 +251,8 @@ impl SamClient {
         key_id: KeyId,
         certificate: &[u8],
     ) -> Result<Value, ClientError> {
-        self.call(
-            Method::POST,
-            "/objects",
-            Some(json!({
-                "objecttype": "CERTIFICATE",
-                "value": STANDARD.encode(certificate),
-                "links": [{"id": key_id.to_string(), "type": "PRIVATE_KEY"}],
-            })),
-        )
-        .await
+        let request = RegisterRequest::certificate(key_id.to_string(), certificate);
+        self.typed(Method::POST, "/objects", Some(&request)).await
     }
 
     /// `GET /objects?<query>` (seed §7.4.2), e.g. `keyid=...&objecttype=CERTIFICATE`;
@@ -308,11 +263,8 @@ impl SamClient {
         } else {
             format!("/objects?{query}")
         };
-        let value = self.call(Method::GET, &path, None).await?;
-        match value.get("objects") {
-            Some(Value::Array(list)) => Ok(list.clone()),
-            _ => Err(ClientError::Protocol("answer without `objects`".into())),
-        }
+        let answer: ObjectsAnswer = self.typed(Method::GET, &path, None::<&()>).await?;
+        Ok(answer.objects.into_iter().map(Value::Object).collect())
     }
 
     /// Any JSON call to samd: `body` is sent as JSON, a success answer is
@@ -324,14 +276,31 @@ impl SamClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ClientError> {
+        self.typed(method, path, body.as_ref()).await
+    }
+
+    /// A JSON call with a typed body and answer (the types of
+    /// [`crate::wire`]). The answer is read strictly: a key given twice
+    /// is a protocol error.
+    pub async fn typed<B: Serialize, A: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<A, ClientError> {
         let body = body
-            .map(|b| serde_json::to_vec(&b))
+            .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| ClientError::Protocol(format!("request JSON: {e}")))?;
         let (status, answer) = self.endpoint.request(method, path, body).await?;
         if !status.is_success() {
             return Err(ClientError::from_samd_answer(status.as_u16(), &answer));
         }
-        json(&answer)
+        strict::from_slice(&answer).map_err(|e| {
+            ClientError::Protocol(format!(
+                "unexpected answer to {path} ({e}): {}",
+                crate::error::printable(&answer)
+            ))
+        })
     }
 }

@@ -8,76 +8,43 @@
 
 use super::App;
 use super::error::ApiError;
-use super::json::{B64, b64, blob, blobs, parse_body, uuid};
+use super::json::{B64, blob, blobs, parse_body, uuid};
 use super::peering::{role_name, user_row};
 use super::response::{Reply, ok_json};
 use crate::store::{WriteOp, decode_audit};
+use sam_client::wire::admin::{
+    Approvals as ApprovalsJson, AuditPage, AuditRow, DecodedAudit, EnrolAnswer, EnrolRequest,
+    FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer, InitRequest, ReachableFirmware,
+    StatusAnswer, StoreStatus, UndecodableAudit, UnreachableFirmware,
+};
+use sam_client::wire::peering::Challenge;
 use sam_proto::ErrorType;
 use sam_proto::bounded::List;
 use sam_proto::command::{
     Approval, Approvals, EnrolPrivilegedUser, FirmwareState, GetChallenge, GetStatus,
     IdpKeysParams, InitFirmware, InitParams, NewUser, SetIdpKeys,
 };
-use serde::Deserialize;
-use serde_json::json;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApprovalJson {
-    admin: B64,
-    signature: B64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApprovalsJson {
-    challenge: B64,
-    approvals: Vec<ApprovalJson>,
-}
-
-impl ApprovalsJson {
-    fn into_proto(self) -> Result<Approvals, ApiError> {
-        let challenge: [u8; 32] = self.challenge.0.as_slice().try_into().map_err(|_| {
-            ApiError::seed(
-                ErrorType::MessageParseError,
-                "approvals.challenge is not 32 bytes",
-            )
-        })?;
-        let mut approvals = Vec::with_capacity(self.approvals.len());
-        for a in self.approvals {
-            approvals.push(Approval {
-                admin: blob(&a.admin.0, "approval admin key")?,
-                signature: blob(&a.signature.0, "approval signature")?,
-            });
-        }
-        Ok(Approvals {
-            challenge,
-            approvals: List::from_vec(approvals)
-                .map_err(|_| ApiError::seed(ErrorType::MessageParseError, "too many approvals"))?,
-        })
+/// The approvals as the firmware takes them.
+fn approvals(a: ApprovalsJson) -> Result<Approvals, ApiError> {
+    let challenge: [u8; 32] = a.challenge.0.as_slice().try_into().map_err(|_| {
+        ApiError::seed(
+            ErrorType::MessageParseError,
+            "approvals.challenge is not 32 bytes",
+        )
+    })?;
+    let mut list = Vec::with_capacity(a.approvals.len());
+    for one in a.approvals {
+        list.push(Approval {
+            admin: blob(&one.admin.0, "approval admin key")?,
+            signature: blob(&one.signature.0, "approval signature")?,
+        });
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InitJson {
-    admins: Vec<B64>,
-    approvals: ApprovalsJson,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IdpKeysJson {
-    certificates: Vec<B64>,
-    approvals: ApprovalsJson,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnrolJson {
-    userid: String,
-    certificates: Vec<B64>,
-    approvals: ApprovalsJson,
+    Ok(Approvals {
+        challenge,
+        approvals: List::from_vec(list)
+            .map_err(|_| ApiError::seed(ErrorType::MessageParseError, "too many approvals"))?,
+    })
 }
 
 /// Most audit records one `GET /admin/audit` page returns.
@@ -121,31 +88,35 @@ impl App {
     pub(super) async fn admin_status(&self) -> Result<Reply, ApiError> {
         let store = self.store.counts().await?;
         let firmware = match self.firmware.call(&GetStatus).await {
-            Ok(s) => json!({
-                "reachable": true,
-                "version": format!("{}.{}", s.firmware_version >> 8, s.firmware_version & 0xff),
-                "state": state_name(s.state),
-                "boot": s.boot,
-                "next_audit_seq": s.next_audit_seq,
-                "audit_head": hex::encode(s.audit_head),
-                "attestation_key": s.attestation_key.as_deref().map(b64),
-                "admins": s.admins,
-                "idp_keys": s.idp_keys,
+            Ok(s) => FirmwareStatus::Reachable(ReachableFirmware {
+                reachable: true,
+                version: format!("{}.{}", s.firmware_version >> 8, s.firmware_version & 0xff),
+                state: state_name(s.state).into(),
+                boot: s.boot,
+                next_audit_seq: s.next_audit_seq,
+                audit_head: hex::encode(s.audit_head),
+                attestation_key: s.attestation_key.as_deref().map(B64::of),
+                admins: s.admins,
+                idp_keys: s.idp_keys,
             }),
-            Err(r) => json!({"reachable": false, "error": r.error.name(), "detail": r.detail}),
+            Err(r) => FirmwareStatus::Unreachable(UnreachableFirmware {
+                reachable: false,
+                error: r.error.name().into(),
+                detail: r.detail,
+            }),
         };
-        Ok(ok_json(&json!({
-            "firmware": firmware,
-            "transport": self.firmware.transport_kind(),
-            "store": {
-                "path": self.store.path().display().to_string(),
-                "failed": self.store.is_failed(),
-                "users": store.users,
-                "objects": store.objects,
-                "audit_records": store.audit,
-                "last_audit_seq": store.last_audit_seq,
+        Ok(ok_json(&StatusAnswer {
+            firmware,
+            transport: self.firmware.transport_kind().into(),
+            store: StoreStatus {
+                path: self.store.path().display().to_string(),
+                failed: self.store.is_failed(),
+                users: store.users,
+                objects: store.objects,
+                audit_records: store.audit,
+                last_audit_seq: store.last_audit_seq,
             },
-        })))
+        }))
     }
 
     /// `GET /admin/audit`: a page of stored audit records in sequence
@@ -160,61 +131,66 @@ impl App {
         } else {
             None
         };
-        let records: Vec<_> = page
+        let records = page
             .iter()
             .map(|(seq, blob)| match decode_audit(*seq, blob) {
                 Ok(r) => {
                     let e = &r.entry;
-                    json!({
-                        "seq": e.seq,
-                        "time": e.time,
-                        "boot": e.boot,
-                        "action": e.action.name(),
-                        "outcome": e.failure.map_or("ok", |f| f.name()),
-                        "actor": e.actor.as_ref().map(ToString::to_string),
-                        "target_user": e.target_user.as_ref().map(ToString::to_string),
-                        "key_id": e.key_id.as_ref().map(ToString::to_string),
-                        "prev": hex::encode(e.prev),
-                        "mac": hex::encode(r.mac),
-                        "record": b64(blob),
+                    AuditRow::Decoded(DecodedAudit {
+                        seq: e.seq,
+                        time: e.time,
+                        boot: e.boot,
+                        action: e.action.name().into(),
+                        outcome: e.failure.map_or("ok", |f| f.name()).into(),
+                        actor: e.actor.as_ref().map(ToString::to_string),
+                        target_user: e.target_user.as_ref().map(ToString::to_string),
+                        key_id: e.key_id.as_ref().map(ToString::to_string),
+                        prev: hex::encode(e.prev),
+                        mac: hex::encode(r.mac),
+                        record: B64::of(blob),
                     })
                 }
-                Err(err) => json!({"seq": seq, "error": err.to_string(), "record": b64(blob)}),
+                Err(err) => AuditRow::Undecodable(UndecodableAudit {
+                    seq: *seq,
+                    error: err.to_string(),
+                    record: B64::of(blob),
+                }),
             })
             .collect();
-        Ok(ok_json(
-            &json!({"records": records, "next_after": next_after}),
-        ))
+        Ok(ok_json(&AuditPage {
+            records,
+            next_after,
+        }))
     }
 
     /// `POST /admin/challenge` and `POST /peering/challenge`: a single-use
     /// challenge for approvals and technical signatures.
     pub(super) async fn challenge(&self) -> Result<Reply, ApiError> {
         let c = self.firmware.call(&GetChallenge).await?;
-        Ok(ok_json(&json!({
-            "challenge": b64(&c.challenge),
-            "expires": c.expires,
-        })))
+        Ok(ok_json(&Challenge {
+            challenge: B64::of(&c.challenge),
+            expires: c.expires,
+        }))
     }
 
     /// `POST /admin/init` (seed "Initialize SAM Firmware").
     pub(super) async fn admin_init(&self, body: &[u8]) -> Result<Reply, ApiError> {
-        let p: InitJson = parse_body(body)?;
+        let p: InitRequest = parse_body(body)?;
         let req = InitFirmware {
             params: InitParams {
                 admins: blobs(&p.admins, "admins")?,
             },
-            approvals: p.approvals.into_proto()?,
+            approvals: approvals(p.approvals)?,
         };
         match self.firmware.call(&req).await {
             Ok(done) => {
                 let seq = done.audit.entry.seq;
                 self.persist("Initialize_SAM_Firmware", vec![done.audit], Vec::new())
                     .await?;
-                Ok(ok_json(&json!({
-                    "attestation_key": b64(&done.attestation_key),
-                    "audit_seq": seq,
-                })))
+                Ok(ok_json(&InitAnswer {
+                    attestation_key: B64::of(&done.attestation_key),
+                    audit_seq: seq,
+                }))
             }
             Err(r) => Err(self.refused(r).await),
         }
@@ -222,22 +198,22 @@ impl App {
 
     /// `POST /admin/idp-keys` (seed "Set IdP Public Keys").
     pub(super) async fn admin_idp_keys(&self, body: &[u8]) -> Result<Reply, ApiError> {
-        let p: IdpKeysJson = parse_body(body)?;
+        let p: IdpKeysRequest = parse_body(body)?;
         let req = SetIdpKeys {
             params: IdpKeysParams {
                 certificates: blobs(&p.certificates, "certificates")?,
             },
-            approvals: p.approvals.into_proto()?,
+            approvals: approvals(p.approvals)?,
         };
         match self.firmware.call(&req).await {
             Ok(done) => {
                 let seq = done.audit.entry.seq;
                 self.persist("Set_IdP_Public_Keys", vec![done.audit], Vec::new())
                     .await?;
-                Ok(ok_json(&json!({
-                    "fingerprints": done.fingerprints.iter().map(hex::encode).collect::<Vec<_>>(),
-                    "audit_seq": seq,
-                })))
+                Ok(ok_json(&IdpKeysAnswer {
+                    fingerprints: done.fingerprints.iter().map(hex::encode).collect(),
+                    audit_seq: seq,
+                }))
             }
             Err(r) => Err(self.refused(r).await),
         }
@@ -245,14 +221,14 @@ impl App {
 
     /// `POST /admin/enrol-privileged-user`: the first Privileged User.
     pub(super) async fn admin_enrol(&self, body: &[u8]) -> Result<Reply, ApiError> {
-        let p: EnrolJson = parse_body(body)?;
+        let p: EnrolRequest = parse_body(body)?;
         let user_id = uuid(&p.userid, "userid")?;
         let req = EnrolPrivilegedUser {
             params: NewUser {
                 user_id,
                 certificates: blobs(&p.certificates, "certificates")?,
             },
-            approvals: p.approvals.into_proto()?,
+            approvals: approvals(p.approvals)?,
         };
         if self.store.user_exists(user_id.to_string()).await? {
             return Err(ApiError::seed(
@@ -270,11 +246,11 @@ impl App {
                     vec![WriteOp::InsertUser(row)],
                 )
                 .await?;
-                Ok(ok_json(&json!({
-                    "userid": user_id.to_string(),
-                    "role": role_name(issued.record.record.role),
-                    "audit_seq": seq,
-                })))
+                Ok(ok_json(&EnrolAnswer {
+                    userid: user_id.to_string(),
+                    role: role_name(issued.record.record.role).into(),
+                    audit_seq: seq,
+                }))
             }
             Err(r) => Err(self.refused(r).await),
         }

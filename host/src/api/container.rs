@@ -147,10 +147,16 @@ fn parse_credential(value: Value) -> Result<RawCredential, ContainerError> {
     })
 }
 
+/// The reader that turns a body into one JSON value. samd passes
+/// `sam_client::wire::strict::value_from_slice`, which refuses a key
+/// given twice; the reader is a parameter so that this module keeps
+/// depending on nothing else of the host.
+pub type JsonReader = fn(&[u8]) -> Result<Value, serde_json::Error>;
+
 /// Parses a request body as a container.
-pub fn parse(body: &[u8]) -> Result<Container, ContainerError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| container_error(format!("the body is not JSON: {e}")))?;
+pub fn parse(body: &[u8], read: JsonReader) -> Result<Container, ContainerError> {
+    let value: Value =
+        read(body).map_err(|e| container_error(format!("the body is not JSON: {e}")))?;
     let Value::Object(mut map) = value else {
         return Err(container_error("the body is not a JSON object"));
     };
@@ -238,8 +244,12 @@ pub fn resolve(raw: &RawCredential) -> Result<ResolvedCredential, ContainerError
 mod tests {
     use super::*;
 
+    fn strict(body: &[u8]) -> Result<Container, ContainerError> {
+        parse(body, sam_client::wire::strict::value_from_slice)
+    }
+
     fn err(body: &str) -> ErrorType {
-        match parse(body.as_bytes()) {
+        match strict(body.as_bytes()) {
             Ok(c) => panic!("parsed: {c:?}"),
             Err(e) => e.error,
         }
@@ -267,8 +277,17 @@ mod tests {
             err(r#"{"operation": "Make_Coffee", "credential": {"type": "x", "value": ""}}"#),
             ErrorType::UnknownMessageType
         );
-        let c = parse(br#"{"operation": "Signing", "params": {"sad": ""}}"#).unwrap();
+        let c = strict(br#"{"operation": "Signing", "params": {"sad": ""}}"#).unwrap();
         assert_eq!(c.operation, Operation::Signing);
+        // A key given twice is not a well-formed container, at any depth.
+        assert_eq!(
+            err(r#"{"operation": "Signing", "operation": "Create_New_Signer"}"#),
+            ErrorType::ContainerParseError
+        );
+        assert_eq!(
+            err(r#"{"operation": "Signing", "params": {"sad": "", "sad": "AA=="}}"#),
+            ErrorType::ContainerParseError
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::response::{Reply, json_response};
 use crate::store::StoreError;
 use crate::transport::FirmwareRefusal;
 use hyper::StatusCode;
+use sam_client::wire::error::{ErrorAnswer, ErrorBody};
 use sam_proto::ErrorType;
 
 /// Errors that exist only at the HTTP layer.
@@ -137,8 +138,12 @@ pub enum ErrorKind {
 pub struct ApiError {
     /// What kind.
     pub kind: ErrorKind,
-    /// Human-readable detail.
+    /// Human-readable detail, sent to the client: stable per cause.
     pub detail: String,
+    /// What only the log gets: the store's or the transport's own
+    /// message (SQLite text, file names), which means nothing to a client
+    /// and tells an attacker about the deployment.
+    pub log_detail: Option<String>,
 }
 
 impl ApiError {
@@ -147,6 +152,7 @@ impl ApiError {
         Self {
             kind: ErrorKind::Seed(e),
             detail: detail.into(),
+            log_detail: None,
         }
     }
 
@@ -155,6 +161,7 @@ impl ApiError {
         Self {
             kind: ErrorKind::Host(e),
             detail: detail.into(),
+            log_detail: None,
         }
     }
 
@@ -182,9 +189,13 @@ impl ApiError {
         };
         json_response(
             self.status(),
-            &serde_json::json!({
-                "error": {"type": self.name(), "code": code, "detail": self.detail}
-            }),
+            &ErrorAnswer {
+                error: ErrorBody {
+                    kind: self.name().into(),
+                    code,
+                    detail: self.detail,
+                },
+            },
         )
     }
 }
@@ -208,15 +219,28 @@ impl From<FirmwareRefusal> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let kind = match &e {
-            StoreError::Fatal(_) | StoreError::Closed | StoreError::Open(_) => {
-                ErrorType::NotOperational
-            }
-            StoreError::Read(_) => ErrorType::NotOperational,
-            StoreError::Conflict(_) => ErrorType::InvalidInput,
-            StoreError::Corrupt(_) => ErrorType::UnexpectedError,
+        let (kind, detail) = match &e {
+            StoreError::Fatal(_) | StoreError::Closed | StoreError::Open(_) => (
+                ErrorType::NotOperational,
+                "the store is out of service; see samd's log",
+            ),
+            StoreError::Read(_) => (
+                ErrorType::NotOperational,
+                "the store could not be read; see samd's log",
+            ),
+            StoreError::Conflict(_) => (
+                ErrorType::InvalidInput,
+                "the request conflicts with a stored record",
+            ),
+            StoreError::Corrupt(_) => (
+                ErrorType::UnexpectedError,
+                "a stored record is corrupt; run samctl integrity data",
+            ),
         };
-        Self::seed(kind, e.to_string())
+        Self {
+            log_detail: Some(e.to_string()),
+            ..Self::seed(kind, detail)
+        }
     }
 }
 
@@ -233,6 +257,25 @@ mod tests {
         }
         assert_eq!(http_status(ErrorType::ReplayedSad), StatusCode::CONFLICT);
         assert_eq!(http_status(ErrorType::NotFound), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn store_messages_stay_in_the_log() {
+        let sqlite = "UNIQUE constraint failed: users.user_id in /srv/sam/samd.db";
+        for e in [
+            StoreError::Fatal(sqlite.into()),
+            StoreError::Conflict(sqlite.into()),
+            StoreError::Corrupt(sqlite.into()),
+            StoreError::Read(sqlite.into()),
+            StoreError::Open(sqlite.into()),
+        ] {
+            let api = ApiError::from(e);
+            assert!(!api.detail.contains("UNIQUE"), "{}", api.detail);
+            assert!(api.log_detail.as_deref().unwrap_or("").contains(sqlite));
+            let body = format!("{:?}", api.clone().into_response().into_body());
+            assert!(!body.contains("UNIQUE"), "{body}");
+            assert!(body.contains(api.name()), "{body}");
+        }
     }
 
     #[test]

@@ -11,11 +11,11 @@ use super::App;
 use super::error::ApiError;
 use super::response::{Reply, ok_json};
 use crate::store::decode_audit;
+use sam_client::wire::admin::{AuditCheck, ChainBreak, Checked, IntegrityReport};
 use sam_proto::bounded::List;
 use sam_proto::command::{AuditCursor, MAX_AUDIT_BATCH, MAX_INTEGRITY_BATCH, VerifyDataIntegrity};
 use sam_proto::frame::decode_exact;
 use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
-use serde_json::json;
 
 /// Where the audit chain broke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,16 +161,25 @@ impl App {
                 "data integrity check failed"
             );
         }
-        Ok(ok_json(&json!({
-            "ok": ok,
-            "users": {"checked": w.users_checked, "bad": w.bad_users},
-            "keys": {"checked": w.keys_checked, "bad": w.bad_keys},
-            "audit": {
-                "checked": w.audit_checked,
-                "break": w.audit_break.map(|b| json!({"seq": b.seq, "expected_seq": b.expected})),
-                "complete": w.complete,
-                "next_seq": w.cursor.as_ref().map(|c| c.next_seq),
+        Ok(ok_json(&IntegrityReport {
+            ok,
+            users: Checked {
+                checked: w.users_checked,
+                bad: w.bad_users,
             },
-        })))
+            keys: Checked {
+                checked: w.keys_checked,
+                bad: w.bad_keys,
+            },
+            audit: AuditCheck {
+                checked: w.audit_checked,
+                chain_break: w.audit_break.map(|b| ChainBreak {
+                    seq: b.seq,
+                    expected_seq: b.expected,
+                }),
+                complete: w.complete,
+                next_seq: w.cursor.as_ref().map(|c| c.next_seq),
+            },
+        }))
     }
 }

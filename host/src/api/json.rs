@@ -3,35 +3,24 @@
 use super::error::ApiError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use sam_client::wire::strict;
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::ids::Uuid;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
 
 /// Standard base64 (with padding) of `bytes`.
 pub fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-/// Bytes carried as a standard base64 string.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct B64(pub Vec<u8>);
+pub use sam_client::wire::B64;
 
-impl<'de> Deserialize<'de> for B64 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        STANDARD
-            .decode(s.as_bytes())
-            .map(B64)
-            .map_err(|e| serde::de::Error::custom(format!("invalid base64: {e}")))
-    }
-}
-
-/// Parses a request body as JSON into `T`: a body that is not JSON is a
-/// ContainerParseError, JSON that does not fit `T` a MessageParseError.
+/// Parses a request body as JSON into `T`: a body that is not one JSON
+/// object (or gives a key twice) is a ContainerParseError, JSON that does
+/// not fit `T` a MessageParseError.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    let value = strict::value_from_slice(body).map_err(|e| {
         ApiError::seed(
             ErrorType::ContainerParseError,
             format!("the body is not JSON: {e}"),

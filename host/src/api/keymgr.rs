@@ -8,30 +8,18 @@
 
 use super::App;
 use super::error::ApiError;
-use super::json::{B64, b64, parse_body};
+use super::json::{b64, parse_body};
 use super::response::{Reply, ok_json};
 use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBatch, WriteOp};
 use der::{Decode, Encode};
+use sam_client::wire::keymgr::{OBJECT_FIELDS, ObjectsAnswer, RegisterRequest};
 use sam_proto::ErrorType;
 use sam_proto::ids::Uuid;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 /// Most objects one query returns.
 const MAX_RESULTS: u32 = 1000;
-
-/// Fields a `return` parameter may select.
-const FIELDS: [&str; 8] = [
-    "id",
-    "value",
-    "objecttype",
-    "state",
-    "keyid",
-    "userid",
-    "attributes",
-    "dateattributes",
-];
 
 /// Decodes `%XX` escapes and `+` of a query component.
 fn percent_decode(s: &str) -> Result<String, ApiError> {
@@ -95,7 +83,7 @@ fn parse_query(query: Option<&str>, private_keys: bool) -> Result<Query, ApiErro
                 q.filter.limit = n.clamp(1, MAX_RESULTS);
             }
             "return" => {
-                if !FIELDS.contains(&v.as_str()) {
+                if !OBJECT_FIELDS.contains(&v.as_str()) {
                     return Err(bad(format!("unknown field {v:?} in return")));
                 }
                 q.fields.push(v);
@@ -123,7 +111,7 @@ fn rfc3339(unix: i64) -> Option<String> {
 /// The JSON form of an object (seed Table 42). The wrapped key itself is
 /// never returned: no client needs it, and it stays between the host and
 /// the firmware.
-fn object_json(o: &ManagedObject, fields: &[String]) -> Value {
+fn object_json(o: &ManagedObject, fields: &[String]) -> Map<String, Value> {
     let mut attributes = match &o.attributes {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
@@ -151,28 +139,7 @@ fn object_json(o: &ManagedObject, fields: &[String]) -> Value {
     if !fields.is_empty() {
         out.retain(|k, _| fields.iter().any(|f| f == k));
     }
-    Value::Object(out)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LinkParam {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterParams {
-    objecttype: String,
-    value: B64,
-    #[serde(default)]
-    links: Vec<LinkParam>,
-    #[serde(default)]
-    attributes: Map<String, Value>,
-    #[serde(default, rename = "contentHint")]
-    content_hint: Option<String>,
+    out
 }
 
 impl App {
@@ -184,8 +151,9 @@ impl App {
     ) -> Result<Reply, ApiError> {
         let q = parse_query(query, private_keys)?;
         let objects = self.store.objects(q.filter).await?;
-        let list: Vec<Value> = objects.iter().map(|o| object_json(o, &q.fields)).collect();
-        Ok(ok_json(&json!({ "objects": list })))
+        Ok(ok_json(&ObjectsAnswer {
+            objects: objects.iter().map(|o| object_json(o, &q.fields)).collect(),
+        }))
     }
 
     /// `POST /objects`: registers a certificate for a key. The key is
@@ -194,7 +162,7 @@ impl App {
     /// key (and its public key) become `ACTIVE`, an earlier certificate of
     /// the key `DEACTIVATED`.
     pub(super) async fn register_object(&self, body: &[u8]) -> Result<Reply, ApiError> {
-        let p: RegisterParams = parse_body(body)?;
+        let p: RegisterRequest = parse_body(body)?;
         let invalid = |m: String| ApiError::seed(ErrorType::InvalidInput, m);
         if p.objecttype != ObjectType::Certificate.name() {
             return Err(invalid(format!(

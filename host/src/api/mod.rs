@@ -36,9 +36,9 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use response::{Reply, ok_json, with_type};
 use routes::{Lookup, Permission, Route, RouteDef};
+use sam_client::wire::Health;
 use sam_proto::ErrorType;
 use sam_proto::command::{FirmwareState, GetStatus};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -119,6 +119,20 @@ pub struct App {
     pub audit_sync: Arc<crate::audit_sync::AuditSync>,
 }
 
+impl crate::audit_sync::OutboxHost for App {
+    fn firmware(&self) -> &FirmwareClient {
+        &self.firmware
+    }
+
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn audit_sync(&self) -> &Arc<crate::audit_sync::AuditSync> {
+        &self.audit_sync
+    }
+}
+
 impl App {
     /// Serves one request. Never fails: every error becomes its JSON
     /// answer, and every request is counted.
@@ -138,10 +152,11 @@ impl App {
             Err(e) => {
                 let name = e.name();
                 let peer = connector.as_ref().map_or("-", |c| c.name.as_str());
+                let internal = e.log_detail.as_deref().unwrap_or("");
                 if e.status().is_server_error() {
-                    tracing::warn!(%method, path, connector = peer, error = name, detail = %e.detail, "request failed");
+                    tracing::warn!(%method, path, connector = peer, error = name, detail = %e.detail, internal, "request failed");
                 } else {
-                    tracing::info!(%method, path, connector = peer, error = name, detail = %e.detail, "request refused");
+                    tracing::info!(%method, path, connector = peer, error = name, detail = %e.detail, internal, "request refused");
                 }
                 (name, e.into_response())
             }
@@ -197,7 +212,7 @@ impl App {
         let body = self.body(req).await?;
         match def.route {
             Route::Peering => {
-                let c = container::parse(&body)?;
+                let c = container::parse(&body, sam_client::wire::strict::value_from_slice)?;
                 *label = c.operation.name();
                 if !connector.allows(c.operation.name()) {
                     return Err(forbidden(c.operation.name()));
@@ -215,7 +230,9 @@ impl App {
             Route::AdminEnrol => self.admin_enrol(&body).await,
             Route::AdminIntegrity => self.admin_integrity().await,
             Route::AdminAudit => self.admin_audit(query.as_deref()).await,
-            Route::Health => Ok(ok_json(&json!({"status": "up"}))),
+            Route::Health => Ok(ok_json(&Health {
+                status: "up".into(),
+            })),
             Route::Ready => self.ready().await,
             Route::Metrics => Ok(with_type(
                 StatusCode::OK,
@@ -265,6 +282,8 @@ impl App {
                 format!("audit records not yet recovered from the firmware: {e}"),
             )
         })?;
-        Ok(ok_json(&json!({"status": "ready"})))
+        Ok(ok_json(&Health {
+            status: "ready".into(),
+        }))
     }
 }

@@ -15,6 +15,10 @@ use super::response::{Reply, ok_json};
 use crate::store::{Link, ManagedObject, ObjectState, ObjectType, UserRow, WriteBatch, WriteOp};
 use crate::transport::FirmwareRefusal;
 use der::{Decode, Encode};
+use sam_client::wire::peering::{
+    DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams, PeeringSigningAnswer,
+    PrivilegedUserParams, UserAnswer, UserParams,
+};
 use sam_proto::ErrorType;
 use sam_proto::command::{
     Authentication, CreatePrivilegedUser, CreateSigner, DeleteKeyPair, GenerateKeyPair, NewUser,
@@ -22,46 +26,10 @@ use sam_proto::command::{
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::str::FromStr;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrivilegedUserParams {
-    userid: String,
-    #[serde(default)]
-    certificates: Vec<B64>,
-    #[serde(default)]
-    technical_certificate: Option<B64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserParams {
-    userid: String,
-    certificates: Vec<B64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyPairParams {
-    userid: String,
-    algorithm: String,
-    parameters: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteParams {
-    keyid: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SigningParams {
-    pub sad: B64,
-}
+pub(super) use sam_client::wire::peering::SigningParams;
 
 /// The name of a role as stored in the `users.role` column.
 pub(super) const fn role_name(role: Role) -> &'static str {
@@ -89,43 +57,16 @@ pub(super) fn user_row(record: &SealedUserRecord) -> Result<UserRow, ApiError> {
 }
 
 /// The algorithm named by the seed's `algorithm` and `parameters`.
-fn key_algorithm(algorithm: &str, parameters: &Value) -> Result<KeyAlgorithm, ApiError> {
-    let unsupported = || {
+fn key_algorithm(p: &KeyPairParams) -> Result<KeyAlgorithm, ApiError> {
+    p.key_algorithm().ok_or_else(|| {
         ApiError::seed(
             ErrorType::InvalidAlgorithm,
-            format!("unsupported algorithm {algorithm} with parameters {parameters}"),
+            format!(
+                "unsupported algorithm {} with parameters {}",
+                p.algorithm, p.parameters
+            ),
         )
-    };
-    match algorithm.to_ascii_uppercase().as_str() {
-        "EC" => {
-            let curve = match parameters {
-                Value::String(s) => s.as_str(),
-                Value::Object(m) => m.get("curve").and_then(Value::as_str).unwrap_or(""),
-                _ => "",
-            };
-            match curve {
-                "1.2.840.10045.3.1.7" | "P-256" | "secp256r1" | "prime256v1" => {
-                    Ok(KeyAlgorithm::EcP256)
-                }
-                "1.3.132.0.34" | "P-384" | "secp384r1" => Ok(KeyAlgorithm::EcP384),
-                _ => Err(unsupported()),
-            }
-        }
-        "RSA" => {
-            let bits = match parameters {
-                Value::Number(n) => n.as_u64(),
-                Value::Object(m) => m.get("bits").and_then(Value::as_u64),
-                _ => None,
-            };
-            match bits {
-                Some(2048) => Ok(KeyAlgorithm::Rsa2048),
-                Some(3072) => Ok(KeyAlgorithm::Rsa3072),
-                Some(4096) => Ok(KeyAlgorithm::Rsa4096),
-                _ => Err(unsupported()),
-            }
-        }
-        _ => Err(unsupported()),
-    }
+    })
 }
 
 /// A readable algorithm name for attributes.
@@ -242,12 +183,12 @@ impl App {
         self.persist(operation.name(), vec![issued.audit], vec![op])
             .await?;
         let r = &issued.record.record;
-        Ok(ok_json(&json!({
-            "userid": r.user_id.to_string(),
-            "role": role_name(r.role),
-            "generation": r.generation,
-            "audit_seq": seq,
-        })))
+        Ok(ok_json(&UserAnswer {
+            userid: r.user_id.to_string(),
+            role: role_name(r.role).into(),
+            generation: r.generation,
+            audit_seq: seq,
+        }))
     }
 
     /// Runs one container operation.
@@ -255,10 +196,10 @@ impl App {
         if c.operation == Operation::Signing {
             let p: SigningParams = parse_params(c.params)?;
             let (signatures, seq) = self.sign(p.sad.0).await?;
-            return Ok(ok_json(&json!({
-                "sigbin": signatures.iter().map(|s| b64(s)).collect::<Vec<_>>(),
-                "audit_seq": seq,
-            })));
+            return Ok(ok_json(&PeeringSigningAnswer {
+                sigbin: signatures.into_iter().map(B64).collect(),
+                audit_seq: seq,
+            }));
         }
         // The container parser already refused a missing credential for
         // every operation but Signing.
@@ -358,7 +299,7 @@ impl App {
         p: KeyPairParams,
     ) -> Result<Reply, ApiError> {
         let user_id = uuid(&p.userid, "userid")?;
-        let algorithm = key_algorithm(&p.algorithm, &p.parameters)?;
+        let algorithm = key_algorithm(&p)?;
         let auth = self.authentication(raw).await?;
         let target = self.target(user_id).await?;
         let req = GenerateKeyPair {
@@ -405,16 +346,16 @@ impl App {
         let ops = key_objects(&wrapped, &generated.attestation, csr.as_deref())?;
         self.persist(Operation::GenerateKeyPair.name(), audit, ops)
             .await?;
-        Ok(ok_json(&json!({
-            "keyid": wrapped.key_id.to_string(),
-            "userid": wrapped.user_id.to_string(),
-            "algorithm": algorithm_name(wrapped.algorithm),
-            "publickey": b64(&wrapped.public_key),
-            "attestation": b64(&generated.attestation),
-            "csr": csr.as_deref().map(b64),
-            "csr_error": csr_error,
-            "audit_seq": seq,
-        })))
+        Ok(ok_json(&KeyPairAnswer {
+            keyid: wrapped.key_id.to_string(),
+            userid: wrapped.user_id.to_string(),
+            algorithm: algorithm_name(wrapped.algorithm).into(),
+            publickey: B64::of(&wrapped.public_key),
+            attestation: B64::of(&generated.attestation),
+            csr: csr.map(B64),
+            csr_error,
+            audit_seq: seq,
+        }))
     }
 
     async fn delete_key_pair(
@@ -445,11 +386,11 @@ impl App {
                     }],
                 )
                 .await?;
-                Ok(ok_json(&json!({
-                    "keyid": key_id.to_string(),
-                    "state": ObjectState::Destroyed.name(),
-                    "audit_seq": seq,
-                })))
+                Ok(ok_json(&DeleteAnswer {
+                    keyid: key_id.to_string(),
+                    state: ObjectState::Destroyed.name().into(),
+                    audit_seq: seq,
+                }))
             }
             Err(r) => Err(self.refused(r).await),
         }
@@ -543,7 +484,12 @@ mod tests {
 
     #[test]
     fn algorithms_from_seed_parameters() {
-        let ok = |a: &str, p: Value| key_algorithm(a, &p).unwrap();
+        let params = |a: &str, p: serde_json::Value| KeyPairParams {
+            userid: String::new(),
+            algorithm: a.into(),
+            parameters: p,
+        };
+        let ok = |a: &str, p: serde_json::Value| key_algorithm(&params(a, p)).unwrap();
         assert_eq!(
             ok("EC", json!({"curve": "1.2.840.10045.3.1.7"})),
             KeyAlgorithm::EcP256
@@ -556,7 +502,7 @@ mod tests {
             ("RSA", json!({"bits": 1024})),
             ("DSA", json!({})),
         ] {
-            let e = key_algorithm(a, &p).unwrap_err();
+            let e = key_algorithm(&params(a, p)).unwrap_err();
             assert_eq!(e.name(), "InvalidAlgorithm");
         }
     }

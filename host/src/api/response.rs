@@ -8,14 +8,15 @@ use hyper::{Response, StatusCode};
 /// Every response the daemon sends.
 pub type Reply = Response<Full<Bytes>>;
 
-/// A JSON response.
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Reply {
+/// A JSON response. The bodies are `sam_client::wire` types (or plain
+/// JSON values), which always serialize: their maps have string keys.
+pub fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Reply {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     with_type(status, bytes, "application/json")
 }
 
 /// A 200 JSON response.
-pub fn ok_json(body: &serde_json::Value) -> Reply {
+pub fn ok_json(body: &impl serde::Serialize) -> Reply {
     json_response(StatusCode::OK, body)
 }
 

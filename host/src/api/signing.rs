@@ -8,15 +8,15 @@
 
 use super::App;
 use super::error::ApiError;
-use super::json::{b64, parse_body};
+use super::json::{B64, parse_body};
 use super::peering::SigningParams;
 use super::response::{Reply, ok_json};
+use sam_client::wire::signing::SigningAnswer;
 use sam_proto::ErrorType;
 use sam_proto::asn1::Sad;
 use sam_proto::bounded::Blob;
 use sam_proto::command::{MAX_SAD_LEN, Signing};
 use sam_proto::ids::Uuid;
-use serde_json::json;
 
 impl App {
     /// Signs the hashes of `sad`; returns the signatures in SAD order and
@@ -79,9 +79,9 @@ impl App {
     pub(super) async fn ssa_signing(&self, body: &[u8]) -> Result<Reply, ApiError> {
         let p: SigningParams = parse_body(body)?;
         let (signatures, seq) = self.sign(p.sad.0).await?;
-        Ok(ok_json(&json!({
-            "signatures": signatures.iter().map(|s| b64(s)).collect::<Vec<_>>(),
-            "audit_seq": seq,
-        })))
+        Ok(ok_json(&SigningAnswer {
+            signatures: signatures.into_iter().map(B64).collect(),
+            audit_seq: Some(seq),
+        }))
     }
 }
