@@ -71,3 +71,678 @@ fn every_error_type_and_status_is_documented() {
         assert!(description.contains(&format!("| {} | {} |", h.code(), h.status().as_u16())));
     }
 }
+
+// ---------------------------------------------------------------------
+// The schemas against the wire types (`sam_client::wire`).
+//
+// Every body type is serialized from a full example (every optional field
+// set) and from a sparse one (every optional field empty) and validated
+// against the document's schema, read as closed (a field the type writes
+// but the document does not list fails). Every property the document
+// lists must be written by at least one example, so the document cannot
+// describe a field the types do not have. Requests must also refuse an
+// unknown field and read their own JSON back.
+
+use sam_client::wire::admin::{
+    Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, DecodedAudit,
+    EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer,
+    InitRequest, IntegrityReport, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
+    UnreachableFirmware,
+};
+use sam_client::wire::error::{ErrorAnswer, ErrorBody};
+use sam_client::wire::keymgr::{ObjectsAnswer, RegisterRequest};
+use sam_client::wire::peering::{
+    Challenge, Container, CredentialBody, DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams,
+    PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
+};
+use sam_client::wire::signing::SigningAnswer;
+use sam_client::wire::{B64, Health, strict};
+use sam_proto::ids::KeyAlgorithm;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+const UID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+
+fn to_json(v: &impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap()
+}
+
+/// Documented properties per schema location, and those an example wrote.
+#[derive(Default)]
+struct Coverage {
+    documented: BTreeMap<String, BTreeSet<String>>,
+    written: BTreeMap<String, BTreeSet<String>>,
+}
+
+struct Checker {
+    doc: serde_json::Value,
+}
+
+impl Checker {
+    fn new() -> Self {
+        let doc: serde_yaml::Value = document();
+        Self {
+            doc: serde_json::to_value(doc).unwrap(),
+        }
+    }
+
+    fn schema(&self, name: &str) -> (&Value, String) {
+        let s = &self.doc["components"]["schemas"][name];
+        assert!(s.is_object(), "no schema {name}");
+        (s, format!("#/components/schemas/{name}"))
+    }
+
+    fn resolve<'a>(&'a self, schema: &'a Value, at: String) -> (&'a Value, String) {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(r) => {
+                let name = r.strip_prefix("#/components/schemas/").unwrap();
+                self.schema(name)
+            }
+            None => (schema, at),
+        }
+    }
+
+    /// Checks `v` against `schema`; the properties written, per location.
+    fn check(
+        &self,
+        schema: &Value,
+        at: String,
+        v: &Value,
+        cov: &mut Coverage,
+    ) -> Result<(), String> {
+        let (schema, at) = self.resolve(schema, at);
+        if v.is_null() {
+            return if schema["nullable"] == json!(true) {
+                Ok(())
+            } else {
+                Err(format!("{at}: null where the document does not allow it"))
+            };
+        }
+        for (key, exactly_one) in [("anyOf", false), ("oneOf", true)] {
+            if let Some(alternatives) = schema.get(key).and_then(Value::as_array) {
+                let mut passed = Vec::new();
+                let mut why = Vec::new();
+                for (i, alt) in alternatives.iter().enumerate() {
+                    let mut trial = Coverage::default();
+                    match self.check(alt, format!("{at}/{key}/{i}"), v, &mut trial) {
+                        Ok(()) => passed.push(trial),
+                        Err(e) => why.push(e),
+                    }
+                }
+                if passed.is_empty() || (exactly_one && passed.len() > 1) {
+                    return Err(format!(
+                        "{at}: {} alternatives fit {v}: {why:?}",
+                        passed.len()
+                    ));
+                }
+                for trial in passed {
+                    for (k, set) in trial.documented {
+                        cov.documented.entry(k).or_default().extend(set);
+                    }
+                    for (k, set) in trial.written {
+                        cov.written.entry(k).or_default().extend(set);
+                    }
+                }
+                return Ok(());
+            }
+        }
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+            && !allowed.contains(v)
+        {
+            return Err(format!("{at}: {v} is not one of {allowed:?}"));
+        }
+        let kind = schema.get("type").and_then(Value::as_str).unwrap_or("");
+        let fits = match kind {
+            "string" => v.is_string(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "number" => v.is_number(),
+            "boolean" => v.is_boolean(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            other => return Err(format!("{at}: schema without a known type ({other:?})")),
+        };
+        if !fits {
+            return Err(format!("{at}: {v} is not of type {kind}"));
+        }
+        if let Some(items) = v.as_array() {
+            for (i, item) in items.iter().enumerate() {
+                self.check(&schema["items"], format!("{at}/items"), item, cov)
+                    .map_err(|e| format!("[{i}] {e}"))?;
+            }
+        }
+        if let Some(map) = v.as_object() {
+            let open = schema["additionalProperties"] == json!(true);
+            let props = schema.get("properties").and_then(Value::as_object);
+            if let Some(required) = schema.get("required").and_then(Value::as_array) {
+                for r in required {
+                    let r = r.as_str().unwrap();
+                    if !map.contains_key(r) {
+                        return Err(format!("{at}: required `{r}` missing in {v}"));
+                    }
+                }
+            }
+            let Some(props) = props else {
+                return if open || map.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{at}: an object without documented properties: {v}"
+                    ))
+                };
+            };
+            cov.documented
+                .entry(at.clone())
+                .or_default()
+                .extend(props.keys().cloned());
+            for (k, field) in map {
+                match props.get(k) {
+                    Some(s) => {
+                        self.check(s, format!("{at}/{k}"), field, cov)?;
+                        cov.written.entry(at.clone()).or_default().insert(k.clone());
+                    }
+                    None if open => {}
+                    None => return Err(format!("{at}: `{k}` is not documented")),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A request type: it validates, reads its own JSON back, and refuses an
+/// unknown field.
+fn request<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    c: &Checker,
+    cov: &mut Coverage,
+    schema: &str,
+    value: &T,
+) {
+    let v = to_json(value);
+    let (s, at) = c.schema(schema);
+    c.check(s, at, &v, cov)
+        .unwrap_or_else(|e| panic!("{schema}: {e}"));
+    let text = serde_json::to_vec(&v).unwrap();
+    assert_eq!(&strict::from_slice::<T>(&text).unwrap(), value, "{schema}");
+    let mut extra = v.clone();
+    extra
+        .as_object_mut()
+        .unwrap()
+        .insert("unexpected".into(), json!(1));
+    assert!(
+        serde_json::from_value::<T>(extra).is_err(),
+        "{schema} accepts an unknown field"
+    );
+}
+
+/// An answer type: it validates and reads its own JSON back.
+fn answer<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    c: &Checker,
+    cov: &mut Coverage,
+    schema: &str,
+    value: &T,
+) {
+    let v = to_json(value);
+    let (s, at) = c.schema(schema);
+    c.check(s, at, &v, cov)
+        .unwrap_or_else(|e| panic!("{schema}: {e}"));
+    let text = serde_json::to_vec(&v).unwrap();
+    assert_eq!(&strict::from_slice::<T>(&text).unwrap(), value, "{schema}");
+}
+
+fn approvals() -> Approvals {
+    Approvals {
+        challenge: B64(vec![7; 32]),
+        approvals: vec![Approval {
+            admin: B64(vec![4; 65]),
+            signature: B64(vec![0x30; 70]),
+        }],
+    }
+}
+
+#[test]
+fn the_schemas_describe_the_wire_types() {
+    let c = Checker::new();
+    let mut cov = Coverage::default();
+    let bytes = B64(vec![1, 2, 3]);
+    let user = UserParams {
+        userid: UID.into(),
+        certificates: vec![bytes.clone()],
+    };
+    let token = CredentialBody::identity_token(&[0x30, 0]);
+    let technical = CredentialBody::technical_signature(&[1], UID.into());
+    request(
+        &c,
+        &mut cov,
+        "Container",
+        &Container::new(operation::CREATE_SIGNER, Some(token.clone()), user.clone()),
+    );
+    request(
+        &c,
+        &mut cov,
+        "Container",
+        &Container::new(
+            operation::CREATE_PRIVILEGED_USER,
+            Some(technical),
+            PrivilegedUserParams {
+                userid: UID.into(),
+                certificates: vec![],
+                technical_certificate: Some(bytes.clone()),
+            },
+        ),
+    );
+    for algorithm in [KeyAlgorithm::EcP256, KeyAlgorithm::Rsa3072] {
+        let params = KeyPairParams::new(UID.into(), algorithm);
+        assert_eq!(params.key_algorithm(), Some(algorithm));
+        request(
+            &c,
+            &mut cov,
+            "Container",
+            &Container::new(operation::GENERATE_KEY_PAIR, Some(token.clone()), params),
+        );
+    }
+    for (algorithm, parameters) in [("ec", json!("P-384")), ("RSA", json!(4096))] {
+        let params = KeyPairParams {
+            userid: UID.into(),
+            algorithm: algorithm.into(),
+            parameters,
+        };
+        assert!(params.key_algorithm().is_some());
+        request(&c, &mut cov, "KeyPairParams", &params);
+    }
+    request(
+        &c,
+        &mut cov,
+        "Container",
+        &Container::new(
+            operation::DELETE_KEY_PAIR,
+            Some(token.clone()),
+            DeleteParams { keyid: UID.into() },
+        ),
+    );
+    let sad = SigningParams { sad: bytes.clone() };
+    request(
+        &c,
+        &mut cov,
+        "Container",
+        &Container::new(operation::SIGNING, None, sad.clone()),
+    );
+    request(&c, &mut cov, "SigningParams", &sad);
+    request(&c, &mut cov, "UserParams", &user);
+    answer(
+        &c,
+        &mut cov,
+        "UserAnswer",
+        &UserAnswer {
+            userid: UID.into(),
+            role: "Signer".into(),
+            generation: 2,
+            audit_seq: 9,
+        },
+    );
+    let key = KeyPairAnswer {
+        keyid: UID.into(),
+        userid: UID.into(),
+        algorithm: "EC P-256".into(),
+        publickey: bytes.clone(),
+        attestation: bytes.clone(),
+        csr: Some(bytes.clone()),
+        csr_error: Some("why".into()),
+        audit_seq: Some(3),
+    };
+    answer(&c, &mut cov, "KeyPairAnswer", &key);
+    answer(
+        &c,
+        &mut cov,
+        "KeyPairAnswer",
+        &KeyPairAnswer {
+            csr: None,
+            csr_error: None,
+            audit_seq: None,
+            ..key
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "DeleteAnswer",
+        &DeleteAnswer {
+            keyid: UID.into(),
+            state: "DESTROYED".into(),
+            audit_seq: 4,
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "PeeringSigningAnswer",
+        &PeeringSigningAnswer {
+            sigbin: vec![bytes.clone()],
+            audit_seq: 5,
+        },
+    );
+    for audit_seq in [Some(6), None] {
+        answer(
+            &c,
+            &mut cov,
+            "SigningAnswer",
+            &SigningAnswer {
+                signatures: vec![bytes.clone()],
+                audit_seq,
+            },
+        );
+    }
+    answer(
+        &c,
+        &mut cov,
+        "Challenge",
+        &Challenge {
+            challenge: B64(vec![0; 32]),
+            expires: 1_900_000_000,
+        },
+    );
+    request(
+        &c,
+        &mut cov,
+        "InitRequest",
+        &InitRequest {
+            admins: vec![B64(vec![4; 65])],
+            approvals: approvals(),
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "InitAnswer",
+        &InitAnswer {
+            attestation_key: bytes.clone(),
+            audit_seq: 0,
+        },
+    );
+    request(
+        &c,
+        &mut cov,
+        "IdpKeysRequest",
+        &IdpKeysRequest {
+            certificates: vec![bytes.clone()],
+            approvals: approvals(),
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "IdpKeysAnswer",
+        &IdpKeysAnswer {
+            fingerprints: vec!["ab".into()],
+            audit_seq: 1,
+        },
+    );
+    request(
+        &c,
+        &mut cov,
+        "EnrolRequest",
+        &EnrolRequest {
+            userid: UID.into(),
+            certificates: vec![bytes.clone()],
+            approvals: approvals(),
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "EnrolAnswer",
+        &EnrolAnswer {
+            userid: UID.into(),
+            role: "PrivilegedUser".into(),
+            audit_seq: 2,
+        },
+    );
+    let store = StoreStatus {
+        path: "samd.db".into(),
+        failed: false,
+        users: 1,
+        objects: 2,
+        audit_records: 3,
+        last_audit_seq: Some(2),
+    };
+    answer(
+        &c,
+        &mut cov,
+        "StatusAnswer",
+        &StatusAnswer {
+            firmware: FirmwareStatus::Reachable(ReachableFirmware {
+                reachable: true,
+                version: "1.0".into(),
+                state: "Operational".into(),
+                boot: 1,
+                next_audit_seq: 3,
+                audit_head: "00".into(),
+                attestation_key: Some(bytes.clone()),
+                admins: 2,
+                idp_keys: 1,
+            }),
+            transport: "inprocess".into(),
+            store: store.clone(),
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "StatusAnswer",
+        &StatusAnswer {
+            firmware: FirmwareStatus::Unreachable(UnreachableFirmware {
+                reachable: false,
+                error: "NotOperational".into(),
+                detail: "down".into(),
+            }),
+            transport: "socket".into(),
+            store: StoreStatus {
+                last_audit_seq: None,
+                ..store
+            },
+        },
+    );
+    let decoded = DecodedAudit {
+        seq: 1,
+        time: 2,
+        boot: 1,
+        action: "Signing".into(),
+        outcome: "ok".into(),
+        actor: Some(UID.into()),
+        target_user: Some(UID.into()),
+        key_id: Some(UID.into()),
+        prev: "00".into(),
+        mac: "11".into(),
+        record: bytes.clone(),
+    };
+    answer(
+        &c,
+        &mut cov,
+        "AuditPage",
+        &AuditPage {
+            records: vec![
+                AuditRow::Decoded(decoded.clone()),
+                AuditRow::Decoded(DecodedAudit {
+                    actor: None,
+                    target_user: None,
+                    key_id: None,
+                    ..decoded
+                }),
+                AuditRow::Undecodable(UndecodableAudit {
+                    seq: 3,
+                    error: "bad".into(),
+                    record: bytes.clone(),
+                }),
+            ],
+            next_after: Some(3),
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "AuditPage",
+        &AuditPage {
+            records: vec![],
+            next_after: None,
+        },
+    );
+    for (chain_break, next_seq) in [
+        (
+            Some(ChainBreak {
+                seq: 4,
+                expected_seq: 3,
+            }),
+            Some(9),
+        ),
+        (None, None),
+    ] {
+        answer(
+            &c,
+            &mut cov,
+            "IntegrityReport",
+            &IntegrityReport {
+                ok: chain_break.is_none(),
+                users: Checked {
+                    checked: 1,
+                    bad: vec![UID.into()],
+                },
+                keys: Checked {
+                    checked: 0,
+                    bad: vec![],
+                },
+                audit: AuditCheck {
+                    checked: 5,
+                    chain_break,
+                    complete: true,
+                    next_seq,
+                },
+            },
+        );
+    }
+    let mut register = RegisterRequest::certificate(UID.into(), &[0x30]);
+    request(&c, &mut cov, "RegisterRequest", &register);
+    register.attributes.insert("note".into(), json!("x"));
+    register.content_hint = Some("signing".into());
+    request(&c, &mut cov, "RegisterRequest", &register);
+    let object = json!({
+        "id": UID, "value": null, "objecttype": "PRIVATE_KEY", "state": "ACTIVE",
+        "keyid": UID, "userid": UID, "attributes": {"created": "2026-01-01T00:00:00Z"},
+        "dateattributes": {"activation": "2026-01-01T00:00:00Z", "not-after": "2027-01-01T00:00:00Z"},
+    });
+    let Value::Object(object) = object else {
+        unreachable!()
+    };
+    answer(
+        &c,
+        &mut cov,
+        "ObjectsAnswer",
+        &ObjectsAnswer {
+            objects: vec![object],
+        },
+    );
+    for status in ["up", "ready"] {
+        answer(
+            &c,
+            &mut cov,
+            "Health",
+            &Health {
+                status: status.into(),
+            },
+        );
+    }
+    answer(
+        &c,
+        &mut cov,
+        "Error",
+        &ErrorAnswer {
+            error: ErrorBody {
+                kind: "ReplayedSad".into(),
+                code: 15,
+                detail: "again".into(),
+            },
+        },
+    );
+
+    for (at, documented) in &cov.documented {
+        let written = cov.written.get(at).cloned().unwrap_or_default();
+        let missing: Vec<_> = documented.difference(&written).collect();
+        assert!(
+            missing.is_empty(),
+            "{at} documents {missing:?}, which no wire type writes"
+        );
+    }
+}
+
+#[test]
+fn every_route_body_names_its_schema() {
+    let c = Checker::new();
+    let body = |method: &str, path: &str| {
+        let op = &c.doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path}");
+        let req = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .map(str::to_owned);
+        let ok = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        let ok = match ok.get("anyOf") {
+            Some(list) => list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["$ref"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+                .join("|"),
+            None => ok["$ref"].as_str().unwrap_or("").to_owned(),
+        };
+        (req, ok)
+    };
+    let s = |n: &str| format!("#/components/schemas/{n}");
+    let table: &[(&str, &str, Option<&str>, &str)] = &[
+        (
+            "post",
+            "/peering",
+            Some("Container"),
+            "UserAnswer|KeyPairAnswer|DeleteAnswer|PeeringSigningAnswer",
+        ),
+        ("post", "/peering/challenge", None, "Challenge"),
+        ("post", "/signing", Some("SigningParams"), "SigningAnswer"),
+        ("get", "/private-keys", None, ""),
+        ("get", "/objects", None, ""),
+        ("post", "/objects", Some("RegisterRequest"), "ManagedObject"),
+        ("get", "/admin/status", None, "StatusAnswer"),
+        ("post", "/admin/challenge", None, "Challenge"),
+        ("post", "/admin/init", Some("InitRequest"), "InitAnswer"),
+        (
+            "post",
+            "/admin/idp-keys",
+            Some("IdpKeysRequest"),
+            "IdpKeysAnswer",
+        ),
+        (
+            "post",
+            "/admin/enrol-privileged-user",
+            Some("EnrolRequest"),
+            "EnrolAnswer",
+        ),
+        ("post", "/admin/integrity", None, "IntegrityReport"),
+        ("get", "/admin/audit", None, "AuditPage"),
+        ("get", "/healthz", None, "Health"),
+        ("get", "/readyz", None, "Health"),
+    ];
+    for (method, path, req, ok) in table {
+        let (doc_req, doc_ok) = body(method, path);
+        assert_eq!(doc_req, req.map(s), "{method} {path} request");
+        let want: Vec<String> = ok.split('|').filter(|n| !n.is_empty()).map(s).collect();
+        assert_eq!(doc_ok, want.join("|"), "{method} {path} answer");
+    }
+    // The object queries answer through the shared response.
+    let objects = &c.doc["components"]["responses"]["Objects"]["content"]["application/json"]["schema"]
+        ["$ref"];
+    assert_eq!(objects.as_str(), Some(s("ObjectsAnswer").as_str()));
+    // Every route of the daemon is in the table (and so has its bodies named).
+    assert_eq!(
+        table.len() + 1,
+        ROUTES.len(),
+        "a route without a row (metrics is text)"
+    );
+}
