@@ -48,6 +48,28 @@ async fn container_and_credential_errors() {
         err(&raw(r#"{"operation": "Create_New_Signer", "params": {}}"#).await),
         seed(ErrorType::ContainerParseError, 400)
     );
+    // A key given twice is refused, not read as its last value: at the
+    // top of the container, inside its parameters, and in a plain body.
+    assert_eq!(
+        err(
+            &raw(r#"{"operation": "Signing", "operation": "Signing", "params": {"sad": ""}}"#)
+                .await
+        ),
+        seed(ErrorType::ContainerParseError, 400)
+    );
+    assert_eq!(
+        err(&raw(r#"{"operation": "Signing", "params": {"sad": "", "sad": "MAA="}}"#).await),
+        seed(ErrorType::ContainerParseError, 400)
+    );
+    let r = w
+        .ssa
+        .send(
+            "POST",
+            "/signing",
+            Some(br#"{"sad": "MAA=", "sad": "MAA="}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::ContainerParseError, 400));
     let cred = w.credential(pu);
     let r =
         w.ra.post(
