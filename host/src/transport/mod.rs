@@ -149,7 +149,14 @@ impl FirmwareClient {
         let (status, body) = answer.map_err(|e| {
             tracing::warn!(operation = name, error = %e, "firmware call failed");
             self.link_broken.store(true, Ordering::SeqCst);
-            FirmwareRefusal::host(ErrorType::NotOperational, e.to_string())
+            // The transport's own text (socket paths, OS errors) is in
+            // the log line above; the client gets a stable sentence.
+            let detail = match e {
+                TransportError::Unavailable(_) => "the firmware cannot be reached",
+                TransportError::Protocol(_) => "the firmware link broke mid-answer",
+                TransportError::Internal(_) => "the firmware call failed in samd",
+            };
+            FirmwareRefusal::host(ErrorType::NotOperational, detail)
         })?;
         if status == STATUS_OK {
             return decode_exact::<C::Response>(&body, MAX_BODY_LEN).map_err(|e| {
