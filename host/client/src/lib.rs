@@ -18,6 +18,10 @@
 //! signer's certificate and the SAM's signature into a detached CMS
 //! `SignedData` that `openssl cms -verify` accepts.
 //!
+//! [`wire`] holds the request and answer body of every samd endpoint, the
+//! same types samd itself reads and writes; [`SamClient::typed`] sends any
+//! of them.
+//!
 //! Refusals by samd keep the seed's error type names ([`ClientError::Sam`]
 //! with a [`sam_proto::ErrorType`]).
 //!
