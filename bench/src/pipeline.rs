@@ -22,9 +22,10 @@ use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{DerSignature, SigningKey};
 use sam_client::{SadKey, SignRequest};
 use sam_devpki::{DevIdp, IdpKeyType, TokenParams};
-use sam_firmware::auth::approval_digest;
+use sam_firmware::crypto::sha256;
 use sam_firmware::platform::{Platform, Slot};
 use sam_firmware::state::ReplaySet;
+use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
@@ -147,7 +148,9 @@ impl Base {
     ) -> Result<Approvals, String> {
         let challenge = self.call(&GetChallenge)?.challenge;
         let bytes = postcard::to_allocvec(params).map_err(err("postcard"))?;
-        let digest = approval_digest(&AwsLcCrypto, code, &challenge, &bytes);
+        let digest = bound_digest(ADMIN_APPROVAL, code, &challenge, &bytes, |p| {
+            sha256(&AwsLcCrypto, p)
+        });
         let mut approvals = List::default();
         for k in &self.admins {
             let sig: DerSignature = k.sign_prehash(&digest).map_err(err("approval"))?;

@@ -3,7 +3,8 @@
 //! This is the only module allowed `unsafe`, and only to turn the raw
 //! pointers the module glue passes into slices. Everything else happens in
 //! safe code behind [`Firmware::dispatch`]; tests, the simulator and a CP5
-//! all come through the same function.
+//! all come through the same function, [`serve_into`] from raw buffers or
+//! [`serve_owned`] with an owned answer.
 //!
 //! Safety argument: the caller (the vendor's module glue, or the simulator)
 //! owns both buffers for the duration of the call and guarantees that
@@ -14,8 +15,10 @@
 #![allow(unsafe_code)]
 
 use crate::core::Firmware;
+use crate::ops::Answer;
 use crate::platform::Platform;
 use sam_proto::ErrorType;
+use sam_proto::frame::MAX_BODY_LEN;
 
 /// The status when a pointer is null (nothing ran) or the answer does not
 /// fit the caller's buffer (the command ran, its answer is lost). Callers
@@ -23,8 +26,8 @@ use sam_proto::ErrorType;
 /// The low half is UnexpectedError's code, the high half marks the ABI.
 pub const STATUS_ABI_ERROR: u32 = 0xFFFF_0000 | ErrorType::UnexpectedError.code() as u32;
 
-/// Runs one command: the safe half of [`sam_command`], and what in-process
-/// callers (the simulator, the tests) use with their own buffers.
+/// Runs one command: the safe half of [`sam_command`], for callers with
+/// their own answer buffer (in-process callers use [`serve_owned`]).
 ///
 /// Writes the answer body to the front of `answer` and returns the status
 /// (0 or an `ErrorType` code) and the body length. An answer that does not
@@ -43,6 +46,32 @@ pub fn serve_into<P: Platform>(
         }
         None => (STATUS_ABI_ERROR, 0),
     }
+}
+
+/// Runs one command for an in-process caller (the simulator, a test
+/// engine) and hands back the firmware's own [`Answer`], without a copy
+/// through a `MAX_BODY_LEN` buffer that every call would have to allocate
+/// or keep.
+///
+/// The answer is the one [`serve_into`] gives a caller whose buffer holds
+/// `MAX_BODY_LEN` bytes, as a CP5's does: an answer too long for it is the
+/// ABI's error, here the [`refusal`] `UnexpectedError`, so every non-zero
+/// status comes with a decodable `ErrorAnswer` (the firmware's bounds keep
+/// every answer within the limit).
+pub fn serve_owned<P: Platform>(firmware: &Firmware<P>, code: u16, request: &[u8]) -> Answer {
+    match firmware.dispatch(code, request) {
+        out if out.body.len() <= MAX_BODY_LEN => out,
+        _ => refusal(ErrorType::UnexpectedError),
+    }
+}
+
+/// The answer to a command refused outside the firmware's operations, so
+/// with nothing audited: `error`'s code and an `ErrorAnswer` without audit
+/// record. The one such body, for [`serve_owned`]'s ABI error and for
+/// callers that refuse on the firmware's behalf (the simulator's faults
+/// and its socket server).
+pub fn refusal(error: ErrorType) -> Answer {
+    Answer::failure(error.into())
 }
 
 /// Runs one command through `firmware` from raw buffers: the body of the

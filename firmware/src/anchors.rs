@@ -46,7 +46,7 @@ pub fn parse<C: Crypto + ?Sized>(crypto: &C, der: &[u8]) -> Result<Anchor, BadCe
         .subject_public_key_info()
         .to_der()
         .map_err(|_| BadCertificate)?;
-    crate::crypto::portable::spki_kind(&spki).map_err(|_| BadCertificate)?;
+    crate::signing_alg::spki_kind(&spki).map_err(|_| BadCertificate)?;
     Ok(Anchor {
         fingerprint: crate::crypto::sha256(crypto, &[der]),
         issuer: tbs.issuer().to_der().map_err(|_| BadCertificate)?,

@@ -3,20 +3,23 @@
 
 use crate::anchors::Anchor;
 use crate::core::{Firmware, Operational};
-use crate::crypto::Crypto;
+use crate::crypto::{Crypto, sha256};
 use crate::platform::Platform;
 use crate::state::admin_spki;
 use alloc::string::String;
 use alloc::vec::Vec;
 use sam_proto::ErrorType;
+use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, bound_digest};
 use sam_proto::asn1::{IdentificationLevel, SignedIdentityToken};
 use sam_proto::command::{Approvals, Authentication, Credential, SubFunction, TechnicalSignature};
 use sam_proto::frame::decode_exact;
 use sam_proto::ids::{HashAlgorithm, Role, UserId, Uuid};
 use sam_proto::records::{CertFingerprint, UserRecord};
 
-const TECHNICAL_LABEL: &[u8] = b"sam/technical/v1";
-const APPROVAL_LABEL: &[u8] = b"sam/admin-approval/v1";
+// The test PKIs sign approvals and technical signatures with these digest
+// helpers under their old path; they are test support, not firmware code.
+#[cfg(feature = "test-platform")]
+pub use crate::testing::{approval_digest, technical_digest};
 
 /// Why an identity token was refused. The caller turns it into
 /// `AuthenticationError` (a credential) or `InvalidAuthentication` (the
@@ -97,8 +100,8 @@ impl<P: Platform> Firmware<P> {
         let anchor = find_anchor(&op.anchors, token).ok_or(TokenFault::UntrustedIssuer)?;
         let (hash, scheme) = sam_proto::asn1::signature_hash(&token.signature_algorithm)
             .map_err(|_| TokenFault::AlgorithmMismatch)?;
-        let kind = crate::crypto::portable::spki_kind(&anchor.spki)
-            .map_err(|_| TokenFault::UntrustedIssuer)?;
+        let kind =
+            crate::signing_alg::spki_kind(&anchor.spki).map_err(|_| TokenFault::UntrustedIssuer)?;
         if !crate::signing_alg::scheme_fits(scheme, kind) {
             return Err(TokenFault::AlgorithmMismatch);
         }
@@ -192,7 +195,9 @@ impl<P: Platform> Firmware<P> {
                 if !self.challenges.lock().consume(&ts.challenge, now) {
                     return Err(ErrorType::AuthenticationError);
                 }
-                let digest = technical_digest(self.crypto(), code, &ts.challenge, params);
+                let digest = bound_digest(TECHNICAL, code, &ts.challenge, params, |p| {
+                    sha256(self.crypto(), p)
+                });
                 self.crypto()
                     .verify(&key, HashAlgorithm::Sha256, &digest, &ts.signature)
                     .map_err(|_| ErrorType::AuthenticationError)?;
@@ -228,7 +233,9 @@ impl<P: Platform> Firmware<P> {
         if !self.challenges.lock().consume(&approvals.challenge, now) {
             return Err(ErrorType::NotAuthorized);
         }
-        let digest = approval_digest(self.crypto(), code, &approvals.challenge, params);
+        let digest = bound_digest(ADMIN_APPROVAL, code, &approvals.challenge, params, |p| {
+            sha256(self.crypto(), p)
+        });
         let mut seen: Vec<&[u8]> = Vec::new();
         for a in approvals.approvals.iter() {
             let admin: &[u8] = &a.admin;
@@ -250,44 +257,6 @@ impl<P: Platform> Firmware<P> {
         }
         Ok(())
     }
-}
-
-/// The digest an administrator signs (ECDSA P-256) to approve command
-/// `code` with parameters `params` (postcard) under `challenge`:
-/// `SHA-256("sam/admin-approval/v1" ‖ challenge ‖ code BE ‖ SHA-256(params))`.
-pub fn approval_digest<C: crate::crypto::Crypto + ?Sized>(
-    crypto: &C,
-    code: SubFunction,
-    challenge: &[u8; 32],
-    params: &[u8],
-) -> [u8; 32] {
-    bound_digest(crypto, APPROVAL_LABEL, code, challenge, params)
-}
-
-/// The digest a Privileged User Technical signs, built like
-/// [`approval_digest`] under the label `"sam/technical/v1"`; `params` is
-/// the postcard encoding of the request without its `auth`.
-pub fn technical_digest<C: crate::crypto::Crypto + ?Sized>(
-    crypto: &C,
-    code: SubFunction,
-    challenge: &[u8; 32],
-    params: &[u8],
-) -> [u8; 32] {
-    bound_digest(crypto, TECHNICAL_LABEL, code, challenge, params)
-}
-
-fn bound_digest<C: crate::crypto::Crypto + ?Sized>(
-    crypto: &C,
-    label: &[u8],
-    code: SubFunction,
-    challenge: &[u8; 32],
-    params: &[u8],
-) -> [u8; 32] {
-    let inner = crate::crypto::sha256(crypto, &[params]);
-    crate::crypto::sha256(
-        crypto,
-        &[label, challenge, &code.code().to_be_bytes(), &inner],
-    )
 }
 
 /// Unix seconds of a GeneralizedTime (the type cannot hold dates before

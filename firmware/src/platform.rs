@@ -9,6 +9,12 @@
 use crate::crypto::Crypto;
 use alloc::vec::Vec;
 
+/// The replay capacity of a platform that does not choose one
+/// ([`Platform::replay_capacity`]). It is defined with the trait, not with
+/// the replay set, so that the platform interface does not depend on the
+/// state it bounds: `state` uses `platform`, never the other way round.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 16;
+
 /// A platform service failed. The firmware answers `NotOperational`: a
 /// device that cannot tell the time or draw randomness must not sign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,12 +70,12 @@ pub trait Platform: Send + Sync {
         core::hint::spin_loop();
     }
 
-    /// How many used identity tokens the firmware remembers at once (see
-    /// [`crate::state::ReplaySet`]). Signing is refused with NotOperational
-    /// while the set is full of unexpired tokens, so this bounds the
-    /// sustained rate to capacity / token lifetime; an entry costs about
-    /// 64 bytes of RAM.
+    /// How many used identity tokens the firmware remembers at once (its
+    /// replay set of single-use SADs). Signing is refused with
+    /// NotOperational while the set is full of unexpired tokens, so this
+    /// bounds the sustained rate to capacity / token lifetime; an entry
+    /// costs about 64 bytes of RAM.
     fn replay_capacity(&self) -> usize {
-        crate::state::ReplaySet::CAPACITY
+        DEFAULT_REPLAY_CAPACITY
     }
 }

@@ -1,8 +1,53 @@
-//! Which signature schemes and hashes go with which keys.
+//! Which signature schemes and hashes go with which keys, and what kind of
+//! key a DER SubjectPublicKeyInfo holds.
+//!
+//! The decision code (identity-token issuers, SAD keys, trust anchors)
+//! reads a key's kind here before any engine is asked to verify, so that
+//! deciding does not depend on the crypto engine plugged in.
 
-use crate::crypto::portable::SpkiKind;
+use crate::crypto::CryptoError;
+use const_oid::ObjectIdentifier;
+use der::Decode;
 use sam_proto::asn1::SchemeKind;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
+
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+/// The kind of key an SPKI holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpkiKind {
+    /// EC P-256.
+    P256,
+    /// EC P-384.
+    P384,
+    /// RSA.
+    Rsa,
+}
+
+/// Reads the algorithm of a DER SubjectPublicKeyInfo.
+pub fn spki_kind(spki: &[u8]) -> Result<SpkiKind, CryptoError> {
+    let info = spki::SubjectPublicKeyInfoRef::from_der(spki).map_err(|_| CryptoError)?;
+    if info.algorithm.oid == RSA_ENCRYPTION {
+        return Ok(SpkiKind::Rsa);
+    }
+    if info.algorithm.oid != EC_PUBLIC_KEY {
+        return Err(CryptoError);
+    }
+    let curve: ObjectIdentifier = info
+        .algorithm
+        .parameters
+        .ok_or(CryptoError)?
+        .decode_as()
+        .map_err(|_| CryptoError)?;
+    match curve {
+        c if c == SECP256R1 => Ok(SpkiKind::P256),
+        c if c == SECP384R1 => Ok(SpkiKind::P384),
+        _ => Err(CryptoError),
+    }
+}
 
 /// Whether a signature-algorithm identifier fits a verification key. A
 /// plain digest identifier (no scheme) fits any key.

@@ -165,15 +165,11 @@ pub struct ReplaySet {
     next_sweep: i64,
 }
 
-impl Default for ReplaySet {
-    fn default() -> Self {
-        Self::with_capacity(Self::CAPACITY)
-    }
-}
-
 impl ReplaySet {
-    /// Capacity when the platform does not choose one.
-    pub const CAPACITY: usize = 1 << 16;
+    /// Capacity when the platform does not choose one. There is no
+    /// `Default`: a set made without the platform's capacity would ignore
+    /// the platform's memory budget.
+    pub const CAPACITY: usize = crate::platform::DEFAULT_REPLAY_CAPACITY;
 
     /// Seconds between sweeps of expired entries while the set is not
     /// full.
@@ -254,7 +250,7 @@ mod tests {
 
     #[test]
     fn replay_set_refuses_a_second_use_and_refuses_when_full() {
-        let mut s = ReplaySet::default();
+        let mut s = ReplaySet::with_capacity(ReplaySet::CAPACITY);
         assert_eq!(s.admit([1; 32], 100, 0), Ok(()));
         assert_eq!(s.admit([1; 32], 100, 0), Err(ReplayRefusal::Replayed));
         for i in 1..ReplaySet::CAPACITY {

@@ -16,6 +16,8 @@
 //! * [`asn1`]: the DER types of the Signature Activation Data and the
 //!   identity token (seed §8), with the private OIDs of the token
 //!   extensions;
+//! * [`approval`]: the digests an administrator approval and a technical
+//!   signature sign, bound to one command, its parameters and a challenge;
 //! * [`bounded`]: byte strings and lists whose length bound is part of the
 //!   type, so a decoded message can never be larger than its declared
 //!   maximum.
@@ -28,6 +30,7 @@
 
 extern crate alloc;
 
+pub mod approval;
 pub mod asn1;
 pub mod bounded;
 pub mod command;

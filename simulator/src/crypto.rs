@@ -20,8 +20,9 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{self as lc_sig, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
 use der::Decode;
-use sam_firmware::crypto::portable::{Portable, SpkiKind, spki_kind};
+use sam_firmware::crypto::portable::Portable;
 use sam_firmware::crypto::{Crypto, CryptoError, Digest, FirmwareRng, GeneratedKey};
+use sam_firmware::signing_alg::{SpkiKind, spki_kind};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use zeroize::Zeroizing;
 

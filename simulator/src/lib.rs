@@ -1,8 +1,9 @@
 //! `sam-simulator`: a software stand-in for the Utimaco CP5 HSM that hosts
 //! the SAM firmware.
 //!
-//! It runs the real firmware ([`sam_firmware::Firmware`]) through the real
-//! C-ABI entry ([`sam_firmware::abi::serve_into`]) on a software
+//! It runs the real firmware ([`sam_firmware::Firmware`]) through the
+//! C-ABI module's entry for in-process callers
+//! ([`sam_firmware::abi::serve_owned`]) on a software
 //! [`Platform`](sam_firmware::platform::Platform), so what CI tests is what
 //! a CP5 would run (DESIGN §3). Two ways to use it:
 //!
@@ -36,10 +37,8 @@ pub use crate::platform::SimPlatform;
 pub use crate::server::{ListenAddr, serve};
 
 use sam_firmware::Firmware;
-use sam_firmware::abi::serve_into;
+use sam_firmware::abi::{refusal, serve_owned};
 use sam_proto::ErrorType;
-use sam_proto::command::ErrorAnswer;
-use sam_proto::frame::{MAX_BODY_LEN, encode_body};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -58,27 +57,12 @@ pub struct Simulator {
     faults: Arc<Faults>,
 }
 
-/// Serves one call and copies out exactly the answer. The 160 KiB buffer
-/// lives only for the call: kept alive (truncated, not shrunk) with the
-/// answer through the caller's response path, it left 160 KiB per request
-/// in flight for the allocator to fragment (the soak test saw samd's RSS
-/// climb while heaptrack showed its heap flat at 25 MiB), and one buffer
-/// per thread instead costs 160 KiB for each of samd's ~190 blocking
-/// threads.
-fn serve_copy(firmware: &Firmware<SimPlatform>, sub_function: u16, body: &[u8]) -> (u32, Vec<u8>) {
-    let mut buf = vec![0u8; MAX_BODY_LEN];
-    let (status, len) = serve_into(firmware, sub_function, body, &mut buf);
-    (
-        status,
-        buf.get(..len).map(<[u8]>::to_vec).unwrap_or_default(),
-    )
-}
-
-/// The answer body of a refusal that carries no audit record.
-fn unaudited_error_body() -> Vec<u8> {
-    // Postcard of `ErrorAnswer { audit: None }` is the one byte 0; the
-    // fallback only guards an encoder that cannot fail here.
-    encode_body(&ErrorAnswer { audit: None }).unwrap_or_else(|_| vec![0])
+/// The firmware's [`refusal`] as the status and body that
+/// [`Simulator::call`] returns: for refusals the simulator makes on the
+/// firmware's behalf (faults, a server without workers).
+pub(crate) fn refused(error: ErrorType) -> (u16, Vec<u8>) {
+    let answer = refusal(error);
+    (answer.status, answer.body)
 }
 
 impl Simulator {
@@ -148,11 +132,12 @@ impl Simulator {
     /// answer body out, as a CP5 host library returns them. Thread-safe;
     /// the firmware serves calls from many threads in parallel.
     ///
-    /// The status is the low 16 bits of the C-ABI status: 0 or an
-    /// [`ErrorType`] code. The ABI's own failure (the answer did not fit
-    /// the `MAX_BODY_LEN` buffer, which the firmware's bounds rule out) is
-    /// reported as `UnexpectedError` with an empty [`ErrorAnswer`] body,
-    /// so every non-zero status comes with a decodable `ErrorAnswer`.
+    /// The status is 0 or an [`ErrorType`] code. The ABI's own failure
+    /// (an answer longer than `MAX_BODY_LEN`, which the firmware's bounds
+    /// rule out) is reported as `UnexpectedError` with an empty
+    /// [`ErrorAnswer`](sam_proto::command::ErrorAnswer) body, so every
+    /// non-zero status comes with a decodable `ErrorAnswer`
+    /// ([`sam_firmware::abi::serve_owned`]).
     ///
     /// Faults apply: the configured latency is slept first, and with
     /// `not_operational` on the firmware is not called at all.
@@ -172,16 +157,10 @@ impl Simulator {
     /// that out asynchronously before handing the call to a worker.
     pub(crate) fn execute(&self, sub_function: u16, body: &[u8]) -> (u16, Vec<u8>) {
         if self.faults.not_operational() {
-            return (ErrorType::NotOperational.code(), unaudited_error_body());
+            return refused(ErrorType::NotOperational);
         }
-        let (status, answer) = serve_copy(&self.firmware, sub_function, body);
-        match u16::try_from(status) {
-            Ok(status) => (status, answer),
-            Err(_) => {
-                tracing::error!(sub_function, status, "firmware ABI error");
-                (ErrorType::UnexpectedError.code(), unaudited_error_body())
-            }
-        }
+        let answer = serve_owned(&self.firmware, sub_function, body);
+        (answer.status, answer.body)
     }
 
     /// The fault switches.

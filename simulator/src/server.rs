@@ -24,7 +24,8 @@
 //! new requests, finish and answer the requests in flight, close. Clients
 //! that do not read their answers are cut off after [`DRAIN_TIMEOUT`].
 
-use crate::{SimError, Simulator, unaudited_error_body};
+use crate::{SimError, Simulator, refused};
+use sam_firmware::abi::refusal;
 use sam_proto::ErrorType;
 use sam_proto::frame::{Frame, FrameError, HEADER_LEN, decode_frame_payload, frame_len};
 use std::future::Future;
@@ -348,10 +349,11 @@ fn response_frame(status: u16, id: u32, body: &[u8]) -> Vec<u8> {
         // The firmware's answers are bounded by MAX_BODY_LEN, so this is
         // unreachable; answer something the client can decode.
         Err(_) => {
+            let answer = refusal(ErrorType::UnexpectedError);
             let fallback = Frame {
-                word: ErrorType::UnexpectedError.code(),
+                word: answer.status,
                 request_id: id,
-                body: &unaudited_error_body(),
+                body: &answer.body,
             };
             fallback.to_vec().unwrap_or_default()
         }
@@ -399,11 +401,8 @@ impl Connection {
                 Err(ReadEnd::Malformed { id, why }) => {
                     tracing::warn!(peer = %self.peer, ?why, ?id, "malformed frame; closing the connection");
                     if let Some(id) = id {
-                        let bytes = response_frame(
-                            ErrorType::MessageParseError.code(),
-                            id,
-                            &unaudited_error_body(),
-                        );
+                        let answer = refusal(ErrorType::MessageParseError);
+                        let bytes = response_frame(answer.status, id, &answer.body);
                         let _ = tx.send(Outgoing {
                             bytes,
                             _permit: Some(permit),
@@ -445,10 +444,10 @@ impl Connection {
                     .await
                     .unwrap_or_else(|e| {
                         tracing::error!(error = %e, "firmware call did not complete");
-                        (ErrorType::UnexpectedError.code(), unaudited_error_body())
+                        refused(ErrorType::UnexpectedError)
                     })
                 }
-                Err(_) => (ErrorType::NotOperational.code(), unaudited_error_body()),
+                Err(_) => refused(ErrorType::NotOperational),
             };
             tracing::trace!(id = req.id, code = req.code, status, "answered");
             let _ = tx.send(Outgoing {

@@ -6,14 +6,13 @@
 //! operation; without an RNG the crate would not blind.
 
 use super::{Crypto, CryptoError, Digest, FirmwareRng, GeneratedKey};
+use crate::signing_alg::{SpkiKind, spki_kind};
 use aes_gcm::{
     Aes256Gcm, KeyInit, Nonce,
     aead::{Aead, Payload},
 };
 use alloc::vec::Vec;
-use const_oid::ObjectIdentifier;
 use crypto_common::Generate;
-use der::Decode;
 use hmac::{Hmac, Mac};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
@@ -21,11 +20,6 @@ use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sha2::{Sha256, Sha384, Sha512};
 use signature::hazmat::{PrehashVerifier, RandomizedPrehashSigner};
 use zeroize::Zeroizing;
-
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 /// Smallest RSA modulus accepted for verification (identity tokens, SADs).
 const MIN_RSA_BITS: usize = 2048;
@@ -35,39 +29,6 @@ const MAX_RSA_BITS: usize = 4096;
 /// The portable engine. Stateless.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Portable;
-
-/// The kind of key an SPKI holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpkiKind {
-    /// EC P-256.
-    P256,
-    /// EC P-384.
-    P384,
-    /// RSA.
-    Rsa,
-}
-
-/// Reads the algorithm of a DER SubjectPublicKeyInfo.
-pub fn spki_kind(spki: &[u8]) -> Result<SpkiKind, CryptoError> {
-    let info = spki::SubjectPublicKeyInfoRef::from_der(spki).map_err(|_| CryptoError)?;
-    if info.algorithm.oid == RSA_ENCRYPTION {
-        return Ok(SpkiKind::Rsa);
-    }
-    if info.algorithm.oid != EC_PUBLIC_KEY {
-        return Err(CryptoError);
-    }
-    let curve: ObjectIdentifier = info
-        .algorithm
-        .parameters
-        .ok_or(CryptoError)?
-        .decode_as()
-        .map_err(|_| CryptoError)?;
-    match curve {
-        c if c == SECP256R1 => Ok(SpkiKind::P256),
-        c if c == SECP384R1 => Ok(SpkiKind::P384),
-        _ => Err(CryptoError),
-    }
-}
 
 fn pkcs1v15(hash: HashAlgorithm) -> Pkcs1v15Sign {
     match hash {

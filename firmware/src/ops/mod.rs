@@ -52,7 +52,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn failure(f: Failure) -> Self {
+    pub(crate) fn failure(f: Failure) -> Self {
         let body = encode(&ErrorAnswer { audit: f.audit }).unwrap_or_default();
         Self {
             status: f.error.code(),

@@ -48,8 +48,8 @@
 use super::Failure;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
-use crate::crypto::portable::spki_kind;
 use crate::platform::Platform;
+use crate::signing_alg::spki_kind;
 use crate::signing_alg::{key_accepts, sad_signature_hash};
 use crate::state::ReplayRefusal;
 use sam_proto::ErrorType;

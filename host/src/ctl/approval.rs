@@ -2,10 +2,10 @@
 //! Initialize SAM Firmware, Set IdP Public Keys and the first Privileged
 //! User.
 //!
-//! Each administrator signs (ECDSA P-256, DER) the firmware's
-//! `approval_digest(sub-function, challenge, postcard(params))` with a key
-//! that never leaves samctl, or never leaves the administrator's own
-//! machine in the split form:
+//! Each administrator signs (ECDSA P-256, DER) the digest of
+//! `sam_proto::approval` for the sub-function, the challenge and
+//! `postcard(params)` with a key that never leaves samctl, or never leaves
+//! the administrator's own machine in the split form:
 //!
 //! 1. `--prepare request.json`: samctl gets a challenge from samd and
 //!    writes the command, challenge and parameters ([`RequestFile`]);
@@ -22,8 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
-use sam_firmware::auth::approval_digest;
-use sam_firmware::crypto::portable::Portable;
+use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
 use sam_proto::ids::Uuid;
@@ -286,13 +285,22 @@ impl RequestFile {
     }
 }
 
+/// SHA-256 of the concatenation of `parts`: samctl's hash for the digests
+/// whose layout [`sam_proto::approval`] fixes.
+pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    parts.iter().for_each(|p| h.update(p));
+    h.finalize().into()
+}
+
 /// Signs `params` for `challenge` with an administrator key.
 pub fn approve(key: &SigningKey, params: &Params, challenge: &[u8; 32]) -> CtlResult<ApprovalFile> {
-    let digest = approval_digest(
-        &Portable,
+    let digest = bound_digest(
+        ADMIN_APPROVAL,
         params.op().sub_function(),
         challenge,
         &params.postcard()?,
+        sha256,
     );
     let sig: p256::ecdsa::DerSignature = key
         .sign_prehash(&digest)
@@ -354,11 +362,12 @@ mod tests {
         assert!(body(&params, &[1u8; 32], &[a]).is_err());
         // The signature verifies over the firmware's digest.
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
-        let digest = approval_digest(
-            &Portable,
+        let digest = bound_digest(
+            ADMIN_APPROVAL,
             SubFunction::InitFirmware,
             &challenge,
             &params.postcard().unwrap(),
+            sha256,
         );
         let sig = approve(&key, &params, &challenge).unwrap().signature;
         let sig =

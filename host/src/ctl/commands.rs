@@ -15,8 +15,7 @@ use super::process;
 use super::settings::{Settings, default_checksums, own_dir};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use sam_firmware::auth::technical_digest;
-use sam_firmware::crypto::portable::Portable;
+use sam_proto::approval::{TECHNICAL, bound_digest};
 use sam_proto::bounded::Blob;
 use sam_proto::command::{NewUser, SubFunction, TechnicalSignature};
 use sam_proto::ids::Uuid;
@@ -816,7 +815,13 @@ async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResult<u8> {
             };
             let bytes = postcard::to_allocvec(&params)
                 .map_err(|e| CtlError::failed(format!("postcard: {e}")))?;
-            let digest = technical_digest(&Portable, SubFunction::CreateSigner, &challenge, &bytes);
+            let digest = bound_digest(
+                TECHNICAL,
+                SubFunction::CreateSigner,
+                &challenge,
+                &bytes,
+                approval::sha256,
+            );
             let signature = Blob::from_vec(key.sign_prehash(&digest)?)
                 .map_err(|_| CtlError::failed("the technical signature is too long"))?;
             let ts = postcard::to_allocvec(&TechnicalSignature {

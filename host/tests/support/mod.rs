@@ -20,7 +20,7 @@ use sam_host::api::server::{ServeOptions, serve};
 use sam_host::api::{App, Connector, Connectors};
 use sam_host::metrics::Metrics;
 use sam_host::store::Store;
-use sam_host::transport::{FirmwareClient, InProcess, Transport};
+use sam_host::transport::{Engine, FirmwareClient, InProcess, Transport};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
 use sam_proto::ids::Uuid;
@@ -106,6 +106,17 @@ impl Pki {
     }
 }
 
+/// The in-process engine of the tests: the firmware on the test platform,
+/// called through the firmware's entry for in-process callers.
+struct TestEngine(Arc<Firmware<TestPlatform>>);
+
+impl Engine for TestEngine {
+    fn serve(&self, sub_function: u16, body: &[u8]) -> (u16, Vec<u8>) {
+        let answer = sam_firmware::abi::serve_owned(&self.0, sub_function, body);
+        (answer.status, answer.body)
+    }
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub addr: SocketAddr,
@@ -119,8 +130,8 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(pki: &Pki, db: &Path, platform: TestPlatform) -> Self {
-        let transport = InProcess::boot(platform);
-        let firmware = Arc::clone(transport.engine());
+        let firmware = Arc::new(Firmware::boot(platform));
+        let transport = InProcess::new(Arc::new(TestEngine(Arc::clone(&firmware))));
         let mut d = Self::start_with(pki, db, Arc::new(transport)).await;
         d.firmware = Some(firmware);
         d

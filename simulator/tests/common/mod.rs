@@ -2,11 +2,11 @@
 //! typed calls, and two administrators who can initialize the firmware.
 #![allow(dead_code, clippy::result_large_err)]
 
-use sam_firmware::auth::approval_digest;
 use sam_firmware::crypto::portable::Portable;
-use sam_firmware::crypto::{Crypto, FirmwareRng, GeneratedKey};
+use sam_firmware::crypto::{Crypto, FirmwareRng, GeneratedKey, sha256};
 use sam_firmware::platform::PlatformError;
 use sam_firmware::state::p256_point;
+use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
     Approval, Approvals, ChallengeIssued, Command, ErrorAnswer, GetChallenge, GetStatus,
@@ -81,7 +81,9 @@ impl Admin {
     }
 
     pub fn approve(&self, code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> Approval {
-        let digest = approval_digest(&Portable, code, challenge, params);
+        let digest = bound_digest(ADMIN_APPROVAL, code, challenge, params, |p| {
+            sha256(&Portable, p)
+        });
         let mut rng = FirmwareRng::new(rng_source());
         let sig = Portable
             .sign(

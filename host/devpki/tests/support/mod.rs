@@ -13,10 +13,11 @@ use p256::pkcs8::DecodePrivateKey;
 use sam_devpki::{DevIdp, DevPki};
 use sam_firmware::Firmware;
 use sam_firmware::abi::serve_into;
-use sam_firmware::auth::approval_digest;
 use sam_firmware::crypto::portable::Portable;
+use sam_firmware::crypto::sha256;
 use sam_firmware::testing::TestPlatform;
 use sam_proto::ErrorType;
+use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::*;
@@ -159,7 +160,9 @@ impl Bench {
     pub fn approve<T: serde::Serialize>(&mut self, code: SubFunction, params: &T) -> Approvals {
         let challenge = self.call(&GetChallenge).unwrap().challenge;
         let bytes = postcard::to_allocvec(params).unwrap();
-        let digest = approval_digest(&Portable, code, &challenge, &bytes);
+        let digest = bound_digest(ADMIN_APPROVAL, code, &challenge, &bytes, |p| {
+            sha256(&Portable, p)
+        });
         let approvals = self
             .admins
             .iter()
