@@ -7,6 +7,7 @@
 //! checks that its dispatch table covers exactly this list.
 
 use crate::bounded::{Blob, List};
+pub use crate::codes::SubFunction;
 use crate::ids::{KeyAlgorithm, KeyId, UserId};
 use crate::records::{
     AuditRecord, CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, SealedUserRecord, WrappedKey,
@@ -41,93 +42,6 @@ pub const MAX_OUTBOX_BATCH: usize = 64;
 pub const ADMIN_KEY_LEN: usize = 65;
 /// Largest DER ECDSA P-256 signature.
 pub const MAX_ADMIN_SIG_LEN: usize = 72;
-
-/// The firmware's sub-function codes, one per request type.
-///
-/// Codes are stable; a retired code is never reused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[repr(u16)]
-pub enum SubFunction {
-    /// [`GetStatus`].
-    GetStatus = 0x0001,
-    /// [`GetChallenge`].
-    GetChallenge = 0x0002,
-    /// [`InitFirmware`] (seed §5.7 "Initialize SAM Firmware").
-    InitFirmware = 0x0010,
-    /// [`SetIdpKeys`] (seed §5.7 "Set IdP Public Keys").
-    SetIdpKeys = 0x0011,
-    /// [`EnrolPrivilegedUser`]: the first Privileged User, by two administrators.
-    EnrolPrivilegedUser = 0x0012,
-    /// [`CreatePrivilegedUser`] (seed §7.1.1).
-    CreatePrivilegedUser = 0x0020,
-    /// [`CreateSigner`] (seed §7.1.2).
-    CreateSigner = 0x0021,
-    /// [`SignerMaintenance`] (seed §7.1.3).
-    SignerMaintenance = 0x0022,
-    /// [`GenerateKeyPair`] (seed §7.1.4).
-    GenerateKeyPair = 0x0023,
-    /// [`SignCertificationRequest`] (seed §7.1.4, the certificate request).
-    SignCertificationRequest = 0x0024,
-    /// [`DeleteKeyPair`] (seed §7.1.5).
-    DeleteKeyPair = 0x0025,
-    /// [`Signing`] (seed §7.1.6).
-    Signing = 0x0026,
-    /// [`VerifyDataIntegrity`] (seed §5.7 "Check Data Integrity").
-    VerifyDataIntegrity = 0x0030,
-    /// [`SyncAudit`]: the host acknowledges stored audit records and
-    /// fetches the ones it may lack after a crash.
-    SyncAudit = 0x0031,
-}
-
-impl SubFunction {
-    /// Every code, in order.
-    pub const ALL: [SubFunction; 14] = [
-        Self::GetStatus,
-        Self::GetChallenge,
-        Self::InitFirmware,
-        Self::SetIdpKeys,
-        Self::EnrolPrivilegedUser,
-        Self::CreatePrivilegedUser,
-        Self::CreateSigner,
-        Self::SignerMaintenance,
-        Self::GenerateKeyPair,
-        Self::SignCertificationRequest,
-        Self::DeleteKeyPair,
-        Self::Signing,
-        Self::VerifyDataIntegrity,
-        Self::SyncAudit,
-    ];
-
-    /// The numeric code.
-    pub const fn code(self) -> u16 {
-        self as u16
-    }
-
-    /// The sub-function for a code, `None` if unknown.
-    pub fn from_code(code: u16) -> Option<Self> {
-        Self::ALL.iter().copied().find(|s| s.code() == code)
-    }
-
-    /// The operation name as the seed writes it, for logs and audit exports.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::GetStatus => "Get_Status",
-            Self::GetChallenge => "Get_Challenge",
-            Self::InitFirmware => "Initialize_SAM_Firmware",
-            Self::SetIdpKeys => "Set_IdP_Public_Keys",
-            Self::EnrolPrivilegedUser => "Enrol_Privileged_User",
-            Self::CreatePrivilegedUser => "Create_New_Privileged_User",
-            Self::CreateSigner => "Create_New_Signer",
-            Self::SignerMaintenance => "Signer_Maintenance",
-            Self::GenerateKeyPair => "Generate_Signer_Key_Pair",
-            Self::SignCertificationRequest => "Sign_Certification_Request",
-            Self::DeleteKeyPair => "Delete_Signer_Key_Pair",
-            Self::Signing => "Signing",
-            Self::VerifyDataIntegrity => "Check_Data_Integrity",
-            Self::SyncAudit => "Sync_Audit",
-        }
-    }
-}
 
 /// A request the firmware understands.
 pub trait Command: Serialize + DeserializeOwned + core::fmt::Debug {

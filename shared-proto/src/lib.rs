@@ -5,8 +5,9 @@
 //! code can never drift between them (the counter-example is a C module
 //! whose client keeps its own copy of the codes):
 //!
-//! * [`error`]: the seed's fourteen error types plus `ReplayedSad`, each with
-//!   a stable numeric code;
+//! * [`codes`]: the sub-function codes and the seed's fourteen error types
+//!   plus `ReplayedSad` (re-exported by [`error`]), each with a stable
+//!   numeric code;
 //! * [`frame`]: the versioned, length-prefixed postcard frame with its
 //!   request id, and strict decoding (size checked before decoding,
 //!   trailing bytes rejected);
@@ -33,6 +34,7 @@ extern crate alloc;
 pub mod approval;
 pub mod asn1;
 pub mod bounded;
+pub mod codes;
 pub mod command;
 pub mod error;
 pub mod frame;

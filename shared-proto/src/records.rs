@@ -8,8 +8,7 @@
 //! authenticator first.
 
 use crate::bounded::{Blob, List};
-use crate::command::SubFunction;
-use crate::error::ErrorType;
+use crate::codes::{ErrorType, SubFunction};
 use crate::ids::{KeyAlgorithm, KeyId, Role, UserId};
 use serde::{Deserialize, Serialize};
 

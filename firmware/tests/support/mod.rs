@@ -2,19 +2,36 @@
 //! platform: two administrators, a development IdP with a real self-signed
 //! X.509 certificate, identity tokens and SADs built with the `sam-proto`
 //! DER types, and every request sent through the C-ABI entry.
-#![allow(dead_code, clippy::result_large_err, clippy::cloned_ref_to_slice_refs)]
+//!
+//! The operation tests use it, one file per operation family (`abi`,
+//! `admin`, `lifecycle`, `users`, `keys`, `signing`, `audit`), as trussed
+//! keeps one test file per mechanism. Together they run the usage scenarios
+//! of seed §3 (each file names the ones it covers) and give one negative
+//! test per error type the firmware can give. (ContainerParseError belongs
+//! to the host's JSON container and is tested there.)
+#![allow(
+    dead_code,
+    clippy::result_large_err,
+    clippy::cloned_ref_to_slice_refs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 pub mod pki;
 
-use pki::{Admin, Idp};
+use pki::{Admin, Idp, SadKey, sha256};
 use sam_firmware::Firmware;
 use sam_firmware::abi::serve_into;
+use sam_firmware::crypto::Crypto;
+use sam_firmware::crypto::portable::Portable;
 use sam_firmware::testing::TestPlatform;
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::*;
 use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
-use sam_proto::ids::{KeyAlgorithm, UserId, Uuid};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
 use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
 
 /// A refused request: its error and its audit record, if any.
@@ -225,6 +242,19 @@ impl Bench {
         Ok(r)
     }
 
+    /// An identity token for `signer` that binds `sad_key`, valid from a
+    /// second ago for five minutes: what a signer's client gets from the
+    /// IdP before it signs a SAD.
+    pub fn sad_token(&self, signer: &SealedUserRecord, sad_key: &SadKey) -> Vec<u8> {
+        let now = self.fw.platform().time();
+        self.idp.token(
+            signer.record.user_id,
+            now - 1,
+            now + 300,
+            Some(&sad_key.spki()),
+        )
+    }
+
     /// A ready bench with a Privileged User, a Signer and one P-256 key.
     pub fn with_signer() -> (Self, SealedUserRecord, SealedUserRecord, WrappedKey) {
         let mut b = Self::ready();
@@ -242,4 +272,43 @@ impl Bench {
 
 pub fn blobs<const N: usize, const M: usize>(items: &[Vec<u8>]) -> List<Blob<N>, M> {
     List::from_vec(items.iter().map(|c| Blob::new(c).unwrap()).collect()).unwrap()
+}
+
+/// `n` test hashes of `len` bytes: the SHA-256 of each index, cut to `len`
+/// or padded with 7s past 32 bytes.
+pub fn hashes(n: usize, len: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            sha256(&[&i.to_be_bytes()])[..len.min(32)]
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(7u8, len.saturating_sub(32)))
+                .collect()
+        })
+        .collect()
+}
+
+/// A SAD for `n` SHA-256 hashes with a fresh token for `signer`.
+pub fn sad_for(
+    b: &Bench,
+    signer: &SealedUserRecord,
+    key_id: &str,
+    n: usize,
+    seed: u8,
+) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let sad_key = SadKey::new(seed);
+    let token = b.sad_token(signer, &sad_key);
+    let hs = hashes(n, 32);
+    (sad_key.sad(&token, key_id, HashAlgorithm::Sha256, &hs), hs)
+}
+
+/// Checks that `signed` holds one signature per hash, each verifying with
+/// `spki`.
+pub fn verify_all(spki: &[u8], hash: HashAlgorithm, hashes: &[Vec<u8>], signed: &Signed) {
+    assert_eq!(signed.signatures.len(), hashes.len());
+    for (h, s) in hashes.iter().zip(signed.signatures.iter()) {
+        Portable
+            .verify(spki, hash, h, s)
+            .expect("signature verifies with the public key");
+    }
 }
