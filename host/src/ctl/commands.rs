@@ -7,7 +7,7 @@ use super::cli::{
     FwCommand, GenerateKeyArgs, IntegrityCodeArgs, IntegrityCommand, ObjectFilter, StartArgs,
     StopArgs,
 };
-use super::client::Client;
+use super::client::{Client, Method};
 use super::console::{self, Lines};
 use super::error::{CtlError, CtlResult};
 use super::files;
@@ -155,7 +155,7 @@ enum Probe {
 
 async fn probe(client: Option<&Client>, host: &str, port: u16) -> Probe {
     match client {
-        Some(c) => match c.send("GET", "/readyz", None).await {
+        Some(c) => match c.send(Method::GET, "/readyz", None).await {
             Ok(a) if a.status == 200 => Probe::Ready,
             Ok(a) => Probe::Up(a.error().to_string()),
             Err(e) => Probe::Down(e.to_string()),
@@ -253,7 +253,7 @@ async fn start(s: &Settings, a: StartArgs) -> CtlResult<u8> {
     } else {
         listen_url(config.server.listen)
     };
-    let endpoint = match super::client::Endpoint::parse(&url) {
+    let endpoint = match super::client::samd_location(&url) {
         Ok(e) => e,
         Err(e) => return Ok(abandon(e)),
     };
@@ -327,7 +327,7 @@ async fn start(s: &Settings, a: StartArgs) -> CtlResult<u8> {
                 process::log_tail(&log_file, 20)
             ))));
         }
-        let last = match probe(client.as_ref(), &endpoint.host, endpoint.port).await {
+        let last = match probe(client.as_ref(), endpoint.host(), endpoint.port()).await {
             Probe::Ready => break None,
             Probe::Up(why) => break Some(why),
             Probe::Down(why) => why,
@@ -930,7 +930,7 @@ async fn export_audit(s: &Settings, a: ExportAuditArgs) -> CtlResult<u8> {
     loop {
         let answer = client
             .send(
-                "GET",
+                Method::GET,
                 &format!("/admin/audit?after={after}&limit=1000"),
                 None,
             )
