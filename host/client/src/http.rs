@@ -1,6 +1,12 @@
-//! A small HTTP(S) client on hyper 1 and tokio-rustls: one cached
-//! connection per endpoint (HTTP/2 shared by concurrent requests, HTTP/1.1
-//! reused when idle), JSON in and out.
+//! The one HTTPS client of the host side: hyper 1 and tokio-rustls, one
+//! cached connection per endpoint (HTTP/2 shared by concurrent requests,
+//! HTTP/1.1 reused when idle), a per-request timeout, a bounded answer,
+//! and no request repeated once it may have reached the server.
+//!
+//! [`crate::SamClient`] and [`crate::IdpClient`] are built on it, and so is
+//! samctl (an [`Endpoint`] with a [`Location`] that may carry a path
+//! prefix, with or without a client certificate): one place for mutual
+//! TLS, ALPN and the never-resend rule.
 
 use crate::ClientError;
 use crate::error::printable;
@@ -18,12 +24,111 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_rustls::TlsConnector;
 
-/// Largest answer body read (a batch of 128 RSA-4096 signatures in
-/// base64 is ~90 KiB).
-const MAX_ANSWER: usize = 4 << 20;
+/// The default bound on an answer body (a batch of 128 RSA-4096
+/// signatures in base64 is ~90 KiB).
+pub const DEFAULT_ANSWER_LIMIT: usize = 4 << 20;
 
 /// The default time for one request, connecting included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where an endpoint is, from a URL `scheme://host[:port][/prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    tls: bool,
+    host: String,
+    port: u16,
+    prefix: String,
+    /// `host[:port]` as in the URL: the port only when it is not the
+    /// scheme's default (the Host header and the messages).
+    authority: String,
+}
+
+impl Location {
+    /// Parses `url`: scheme `https` (or `http`, for a development IdP), a
+    /// host, an optional port and an optional path prefix (a trailing `/`
+    /// dropped); no query.
+    pub fn parse(url: &str) -> Result<Self, ClientError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| ClientError::Config(format!("URL {url:?}: {e}")))?;
+        if uri.query().is_some() {
+            return Err(ClientError::Config(format!(
+                "URL {url:?}: a base URL has no query"
+            )));
+        }
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => {
+                return Err(ClientError::Config(format!(
+                    "URL {url:?}: the scheme must be https (or http for a development IdP)"
+                )));
+            }
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| ClientError::Config(format!("URL {url:?} has no host")))?;
+        let default_port = if tls { 443 } else { 80 };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let authority = if port == default_port {
+            host.to_owned()
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Self {
+            tls,
+            // `[::1]` in a URL is `::1` to connect to and as a server name.
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+            authority,
+        })
+    }
+
+    /// Whether the scheme is `https`.
+    pub fn is_https(&self) -> bool {
+        self.tls
+    }
+
+    /// The host name or IP address, without brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The path prefix without a trailing slash (usually empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `host:port`, always with the port and an IPv6 address in brackets:
+    /// where to say a server is in a message.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `scheme://host[:port]`, without the prefix.
+    fn base(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority)
+    }
+
+    /// The full URL of `path` (which starts with `/`), prefix included.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}{path}", self.base(), self.prefix)
+    }
+}
 
 enum Sender {
     H1(http1::SendRequest<Full<Bytes>>),
@@ -39,21 +144,33 @@ impl Sender {
     }
 }
 
-/// One HTTP endpoint (scheme, host, port).
-pub(crate) struct Endpoint {
-    host: String,
-    port: u16,
-    authority: String,
+/// The TLS side of an [`Endpoint`].
+struct Tls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+    /// Whether the configuration carries a client certificate; without
+    /// one, a server that demands one gets [`Endpoint::set_certificate_hint`]'s
+    /// words in the error.
+    has_client_cert: bool,
+}
+
+/// One HTTP endpoint: a [`Location`], its TLS configuration and the cached
+/// connection.
+pub struct Endpoint {
+    location: Location,
     base: String,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
+    tls: Option<Tls>,
     idle: Mutex<Option<Sender>>,
     timeout: Duration,
+    answer_limit: usize,
+    certificate_hint: String,
 }
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("base", &self.base)
+            .field("prefix", &self.location.prefix)
             .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
@@ -61,73 +178,88 @@ impl std::fmt::Debug for Endpoint {
 
 impl Endpoint {
     /// An endpoint for `base_url` (`https://host[:port]` or, for a
-    /// development IdP, `http://host[:port]`); `tls` is required for
-    /// `https` and refused for `http`.
-    pub(crate) fn new(base_url: &str, tls: Option<Arc<ClientConfig>>) -> Result<Self, ClientError> {
-        let uri: Uri = base_url
-            .parse()
-            .map_err(|e| ClientError::Config(format!("URL {base_url:?}: {e}")))?;
-        if (uri.path() != "/" && !uri.path().is_empty()) || uri.query().is_some() {
+    /// development IdP, `http://host[:port]`), without a path; `tls` is
+    /// required for `https` and refused for `http`.
+    pub fn new(base_url: &str, tls: Option<Arc<ClientConfig>>) -> Result<Self, ClientError> {
+        let location = Location::parse(base_url)?;
+        if !location.prefix.is_empty() {
             return Err(ClientError::Config(format!(
                 "URL {base_url:?}: give only scheme, host and port"
             )));
         }
-        let host = uri
-            .host()
-            .ok_or_else(|| ClientError::Config(format!("URL {base_url:?} has no host")))?;
-        // `[::1]` in a URL is `::1` to connect to and as a server name.
-        let bare_host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let (default_port, tls) = match (uri.scheme_str(), tls) {
-            (Some("https"), Some(config)) => {
-                let name = ServerName::try_from(bare_host.clone())
-                    .map_err(|e| ClientError::Config(format!("server name {host:?}: {e}")))?;
-                (443, Some((TlsConnector::from(config), name)))
+        Self::at(location, tls)
+    }
+
+    /// An endpoint at `location`, whose path prefix goes before every
+    /// request path; `tls` is required for `https` and refused for `http`.
+    pub fn at(location: Location, tls: Option<Arc<ClientConfig>>) -> Result<Self, ClientError> {
+        let url = location.url("");
+        let tls = match (location.tls, tls) {
+            (true, Some(config)) => {
+                let name = ServerName::try_from(location.host.clone()).map_err(|e| {
+                    ClientError::Config(format!("server name {:?}: {e}", location.host))
+                })?;
+                Some(Tls {
+                    has_client_cert: config.client_auth_cert_resolver.has_certs(),
+                    connector: TlsConnector::from(config),
+                    name,
+                })
             }
-            (Some("https"), None) => {
+            (true, None) => {
                 return Err(ClientError::Config(format!(
-                    "URL {base_url:?} is https but no TLS configuration was given"
+                    "URL {url:?} is https but no TLS configuration was given"
                 )));
             }
-            (Some("http"), None) => (80, None),
-            (Some("http"), Some(_)) => {
+            (false, None) => None,
+            (false, Some(_)) => {
                 return Err(ClientError::Config(format!(
-                    "URL {base_url:?} is plain http but a TLS configuration was given"
-                )));
-            }
-            _ => {
-                return Err(ClientError::Config(format!(
-                    "URL {base_url:?}: the scheme must be https (or http for a development IdP)"
+                    "URL {url:?} is plain http but a TLS configuration was given"
                 )));
             }
         };
-        let port = uri.port_u16().unwrap_or(default_port);
-        let authority = if port == default_port {
-            host.to_owned()
-        } else {
-            format!("{host}:{port}")
-        };
-        let scheme = if tls.is_some() { "https" } else { "http" };
         Ok(Self {
-            base: format!("{scheme}://{authority}"),
-            host: bare_host,
-            port,
-            authority,
+            base: location.base(),
+            location,
             tls,
             idle: Mutex::new(None),
             timeout: DEFAULT_TIMEOUT,
+            answer_limit: DEFAULT_ANSWER_LIMIT,
+            certificate_hint: "none was configured".to_owned(),
         })
     }
 
-    pub(crate) fn set_timeout(&mut self, timeout: Duration) {
+    /// Where the endpoint is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Sets the time one request may take, connecting included (default
+    /// [`DEFAULT_TIMEOUT`]).
+    pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
 
-    /// Sends `body` as JSON to `path` with `method`; the status and body of
-    /// the answer.
-    pub(crate) async fn request(
+    /// The time one request may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Sets the largest answer body read (default
+    /// [`DEFAULT_ANSWER_LIMIT`]); a longer one is a transport error.
+    pub fn set_answer_limit(&mut self, bytes: usize) {
+        self.answer_limit = bytes;
+    }
+
+    /// Sets what the error says when the server demands a client
+    /// certificate and the TLS configuration has none (default "none was
+    /// configured"), e.g. which options give one.
+    pub fn set_certificate_hint(&mut self, hint: impl Into<String>) {
+        self.certificate_hint = hint.into();
+    }
+
+    /// Sends `body` as JSON to `path` (after the prefix) with `method`;
+    /// the status and body of the answer. Any HTTP answer is `Ok`.
+    pub async fn request(
         &self,
         method: Method,
         path: &str,
@@ -137,14 +269,15 @@ impl Endpoint {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Transport(format!(
-                "{}{path}: no answer within {:?}",
-                self.base, self.timeout
+                "{}: no answer within {:?}",
+                self.location.url(path),
+                self.timeout
             ))),
         }
     }
 
     /// `POST path` with a JSON body.
-    pub(crate) async fn post_json(
+    pub async fn post_json(
         &self,
         path: &str,
         value: &impl serde::Serialize,
@@ -162,13 +295,13 @@ impl Endpoint {
         h2: bool,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         let uri = if h2 {
-            format!("{}{path}", self.base)
+            self.location.url(path)
         } else {
-            path.to_owned()
+            format!("{}{path}", self.location.prefix)
         };
         let mut builder = Request::builder().method(method.clone()).uri(uri);
         if !h2 {
-            builder = builder.header(HOST, self.authority.as_str());
+            builder = builder.header(HOST, self.location.authority.as_str());
         }
         let payload = match body {
             Some(b) => {
@@ -180,6 +313,46 @@ impl Endpoint {
         builder
             .body(Full::new(payload))
             .map_err(|e| ClientError::Config(format!("request to {path}: {e}")))
+    }
+
+    /// A transport error: `what` failed with `error` and its causes. When
+    /// the endpoint has no client certificate and the server demanded one
+    /// (TLS 1.3 `certificate_required`) or sent any alert during the
+    /// `handshake` (TLS 1.2 has no specific one), the certificate hint is
+    /// added.
+    fn failure(
+        &self,
+        what: &str,
+        error: &(dyn std::error::Error + 'static),
+        handshake: bool,
+    ) -> ClientError {
+        let mut text = format!("{what}: {error}");
+        let mut last = error.to_string();
+        let mut alert = received_alert(error);
+        let mut cause = error.source();
+        while let Some(c) = cause {
+            let piece = c.to_string();
+            // Some errors print their cause themselves.
+            if !last.ends_with(&piece) {
+                text.push_str(": ");
+                text.push_str(&piece);
+            }
+            last = piece;
+            alert = alert.or_else(|| received_alert(c));
+            cause = c.source();
+        }
+        let verb = match alert {
+            Some(rustls::AlertDescription::CertificateRequired) => Some("requires"),
+            Some(_) if handshake => Some("may require"),
+            _ => None,
+        };
+        if let Some(verb) = verb.filter(|_| self.tls.as_ref().is_some_and(|t| !t.has_client_cert)) {
+            text.push_str(&format!(
+                " (the server {verb} a client certificate: {})",
+                self.certificate_hint
+            ));
+        }
+        ClientError::Transport(text)
     }
 
     async fn exchange(
@@ -212,11 +385,7 @@ impl Endpoint {
                 Ok(resp) => return self.finish(sender, resp).await,
                 Err(mut e) => {
                     if e.take_message().is_none() {
-                        return Err(ClientError::Transport(format!(
-                            "{}{path}: {}",
-                            self.base,
-                            e.error()
-                        )));
+                        return Err(self.failure(&self.location.url(path), e.error(), false));
                     }
                 }
             }
@@ -227,7 +396,7 @@ impl Endpoint {
             Sender::H1(s) => s.send_request(req).await,
             Sender::H2(s) => s.send_request(req).await,
         }
-        .map_err(|e| ClientError::Transport(format!("{}{path}: {e}", self.base)))?;
+        .map_err(|e| self.failure(&self.location.url(path), &e, false))?;
         self.finish(sender, resp).await
     }
 
@@ -237,10 +406,16 @@ impl Endpoint {
         resp: Response<hyper::body::Incoming>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         let status = resp.status();
-        let body = Limited::new(resp.into_body(), MAX_ANSWER)
+        let body = Limited::new(resp.into_body(), self.answer_limit)
             .collect()
             .await
-            .map_err(|e| ClientError::Transport(format!("{}: reading the answer: {e}", self.base)))?
+            .map_err(|e| {
+                self.failure(
+                    &format!("{}: reading the answer", self.base),
+                    e.as_ref(),
+                    false,
+                )
+            })?
             .to_bytes();
         if !sender.is_closed() {
             let mut idle = self.idle.lock().await;
@@ -252,39 +427,58 @@ impl Endpoint {
     }
 
     async fn connect(&self) -> Result<Sender, ClientError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+        let tcp = TcpStream::connect((self.location.host.as_str(), self.location.port))
             .await
-            .map_err(|e| ClientError::Transport(format!("connecting to {}: {e}", self.base)))?;
+            .map_err(|e| self.failure(&format!("connecting to {}", self.base), &e, false))?;
         let _ = tcp.set_nodelay(true);
         match &self.tls {
             None => {
                 let (sender, conn) = http1::handshake(TokioIo::new(tcp))
                     .await
-                    .map_err(|e| ClientError::Transport(format!("{}: {e}", self.base)))?;
+                    .map_err(|e| self.failure(&self.base, &e, false))?;
                 tokio::spawn(conn);
                 Ok(Sender::H1(sender))
             }
-            Some((connector, name)) => {
-                let tls = connector.connect(name.clone(), tcp).await.map_err(|e| {
-                    ClientError::Transport(format!("TLS handshake with {}: {e}", self.base))
-                })?;
-                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                let io = TokioIo::new(tls);
+            Some(tls) => {
+                let stream = tls
+                    .connector
+                    .connect(tls.name.clone(), tcp)
+                    .await
+                    .map_err(|e| {
+                        self.failure(&format!("TLS handshake with {}", self.base), &e, true)
+                    })?;
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                let io = TokioIo::new(stream);
                 if h2 {
                     let (sender, conn) = http2::handshake(TokioExecutor::new(), io)
                         .await
-                        .map_err(|e| ClientError::Transport(format!("{}: {e}", self.base)))?;
+                        .map_err(|e| self.failure(&self.base, &e, false))?;
                     tokio::spawn(conn);
                     Ok(Sender::H2(sender))
                 } else {
                     let (sender, conn) = http1::handshake(io)
                         .await
-                        .map_err(|e| ClientError::Transport(format!("{}: {e}", self.base)))?;
+                        .map_err(|e| self.failure(&self.base, &e, false))?;
                     tokio::spawn(conn);
                     Ok(Sender::H1(sender))
                 }
             }
         }
+    }
+}
+
+/// The TLS alert the server sent, if `error` is (or wraps in an I/O
+/// error) rustls' "alert received".
+fn received_alert(error: &(dyn std::error::Error + 'static)) -> Option<rustls::AlertDescription> {
+    let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
+        error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+    });
+    match tls {
+        Some(rustls::Error::AlertReceived(a)) => Some(*a),
+        _ => None,
     }
 }
 

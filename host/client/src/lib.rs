@@ -54,7 +54,7 @@
 
 pub mod cms;
 mod error;
-mod http;
+pub mod http;
 pub mod idp;
 pub mod sad;
 mod samd;

@@ -1,94 +1,89 @@
-//! The HTTPS client to samd: mutual TLS (rustls, aws-lc-rs), HTTP/1.1,
-//! one connection per request (samctl sends few).
+//! samctl's side of the HTTPS client to samd: sam-client's
+//! [`Endpoint`] (mutual TLS, HTTP/2 or HTTP/1.1, timeout, never a repeated
+//! request) with the TLS material of samctl's [`Settings`], its `-vv`
+//! request log, and its errors ([`CtlError`], exit codes, `--ca`/`--cert`
+//! /`--key` in the messages).
 
 use super::error::{CtlError, CtlResult};
 use super::settings::Settings;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use sam_client::ClientError;
+use sam_client::http::{Endpoint, Location, read_pem_certificates, read_pem_key, tls_config};
 use serde_json::Value;
-use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
-/// samd's location, from a URL `https://host[:port][/prefix]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// Host name or IP address (without brackets).
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Path prefix without a trailing slash (usually empty).
-    pub prefix: String,
-}
+pub use sam_client::Method;
 
-impl Endpoint {
-    /// Parses the URL.
-    pub fn parse(url: &str) -> CtlResult<Self> {
-        let bad = |why: &str| CtlError::usage(format!("--url {url:?}: {why}"));
-        let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        if uri.scheme_str() != Some("https") {
-            return Err(bad("samd speaks https only"));
-        }
-        let host = uri
-            .host()
-            .ok_or_else(|| bad("no host"))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        Ok(Self {
-            host,
-            port: uri.port_u16().unwrap_or(443),
-            prefix: uri.path().trim_end_matches('/').to_owned(),
-        })
+/// The largest answer samctl reads: a page of 1000 objects, each with its
+/// certificates in base64, is well past sam-client's default.
+const ANSWER_LIMIT: usize = 64 << 20;
+
+/// samd's location from a URL `https://host[:port][/prefix]`.
+pub fn samd_location(url: &str) -> CtlResult<Location> {
+    let https = url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+    if !https {
+        return Err(CtlError::usage(format!(
+            "--url {url:?}: samd speaks https only"
+        )));
     }
-
-    /// The `host:port` for the Host header.
-    fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
+    Location::parse(url).map_err(CtlError::from)
 }
 
 /// An HTTPS client of samd.
-#[derive(Clone)]
+#[derive(Debug)]
 pub struct Client {
     endpoint: Endpoint,
-    server_name: ServerName<'static>,
-    connector: TlsConnector,
-    timeout: Duration,
     verbose: u8,
-    has_client_cert: bool,
 }
 
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("endpoint", &self.endpoint)
-            .finish_non_exhaustive()
+/// The message of a sam-client error about option `what`, in samctl's
+/// terms (a usage error).
+fn option_error(what: &str, e: ClientError) -> CtlError {
+    match e {
+        ClientError::Config(m) => CtlError::usage(format!("{what}: {m}")),
+        other => CtlError::from(other),
     }
 }
 
-fn certificates(path: &Path, what: &str) -> CtlResult<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| CtlError::usage(format!("{what} {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(CtlError::usage(format!(
-            "{what} {}: no PEM certificate in the file",
-            path.display()
-        )));
+fn certificates(
+    path: &Path,
+    what: &str,
+) -> CtlResult<Vec<rustls_pki_types::CertificateDer<'static>>> {
+    read_pem_certificates(path).map_err(|e| option_error(what, e))
+}
+
+impl From<ClientError> for CtlError {
+    /// samd's refusals keep the error type name (seed or host) as `kind`;
+    /// an unusable configuration is a usage error; the rest failed.
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Sam {
+                error,
+                status,
+                detail,
+            } => Self::Samd {
+                kind: error.name().to_owned(),
+                status,
+                detail,
+            },
+            ClientError::Host {
+                kind,
+                status,
+                detail,
+                ..
+            } => Self::Samd {
+                kind,
+                status,
+                detail,
+            },
+            ClientError::Config(m) => Self::Usage(m),
+            ClientError::Transport(m) | ClientError::Protocol(m) => Self::Failed(m),
+            other => Self::Failed(other.to_string()),
+        }
     }
-    Ok(certs)
 }
 
 /// A raw answer.
@@ -111,25 +106,16 @@ impl Answer {
         Err(self.error())
     }
 
-    /// samd's error answer as an error.
+    /// samd's error answer as an error: its `{"error": ...}` body read by
+    /// sam-client, or the status and the raw body if it is not one.
     pub fn error(&self) -> CtlError {
-        let v: Value = serde_json::from_slice(&self.body).unwrap_or(Value::Null);
-        let e = v.get("error");
-        let kind = e
-            .and_then(|e| e.get("type"))
-            .and_then(Value::as_str)
-            .map_or_else(|| format!("HTTP {}", self.status), str::to_owned);
-        let detail = e
-            .and_then(|e| e.get("detail"))
-            .and_then(Value::as_str)
-            .map_or_else(
-                || String::from_utf8_lossy(&self.body).into_owned(),
-                str::to_owned,
-            );
-        CtlError::Samd {
-            kind,
-            status: self.status,
-            detail,
+        match ClientError::from_samd_answer(self.status, &self.body) {
+            ClientError::Protocol(_) => CtlError::Samd {
+                kind: format!("HTTP {}", self.status),
+                status: self.status,
+                detail: String::from_utf8_lossy(&self.body).into_owned(),
+            },
+            e => e.into(),
         }
     }
 }
@@ -142,150 +128,86 @@ impl Client {
 
     /// A client for `url` with the settings' TLS material.
     pub fn for_url(s: &Settings, url: &str) -> CtlResult<Self> {
-        let endpoint = Endpoint::parse(url)?;
+        let location = samd_location(url)?;
         let ca = s.ca.as_deref().ok_or_else(|| {
             CtlError::usage(
                 "no CA for samd's server certificate: give --ca, SAMCTL_CA or `ca` in samctl.toml",
             )
         })?;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in certificates(ca, "--ca")? {
-            roots
-                .add(c)
-                .map_err(|e| CtlError::usage(format!("--ca {}: {e}", ca.display())))?;
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CtlError::failed(format!("TLS: {e}")))?
-            .with_root_certificates(roots);
-        let (mut config, has_client_cert) = match (&s.cert, &s.key) {
-            (Some(cert), Some(key)) => {
-                let chain = certificates(cert, "--cert")?;
-                let key = PrivateKeyDer::from_pem_file(key)
-                    .map_err(|e| CtlError::usage(format!("--key {}: {e}", key.display())))?;
-                let c = builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| CtlError::usage(format!("--cert/--key: {e}")))?;
-                (c, true)
-            }
-            (None, None) => (builder.with_no_client_auth(), false),
+        let roots = certificates(ca, "--ca")?;
+        let identity = match (&s.cert, &s.key) {
+            (Some(cert), Some(key)) => Some((
+                certificates(cert, "--cert")?,
+                read_pem_key(key).map_err(|e| option_error("--key", e))?,
+            )),
+            (None, None) => None,
             _ => {
                 return Err(CtlError::usage(
                     "--cert and --key go together (the management connector's client certificate)",
                 ));
             }
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let server_name = match endpoint.host.parse::<IpAddr>() {
-            Ok(ip) => ServerName::IpAddress(ip.into()),
-            Err(_) => ServerName::try_from(endpoint.host.clone())
-                .map_err(|e| CtlError::usage(format!("--url host {:?}: {e}", endpoint.host)))?,
-        };
+        let tls = tls_config(roots, identity).map_err(|e| option_error("--ca/--cert/--key", e))?;
+        let mut endpoint =
+            Endpoint::at(location, Some(tls)).map_err(|e| option_error("--url", e))?;
+        endpoint.set_timeout(s.timeout);
+        endpoint.set_answer_limit(ANSWER_LIMIT);
+        endpoint.set_certificate_hint("give --cert and --key");
         Ok(Self {
             endpoint,
-            server_name,
-            connector: TlsConnector::from(Arc::new(config)),
-            timeout: s.timeout,
             verbose: s.verbose,
-            has_client_cert,
         })
     }
 
     /// The same client with another per-request timeout.
     #[must_use]
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.endpoint.set_timeout(timeout);
         self
     }
 
-    /// The endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+    /// Where samd is.
+    pub fn location(&self) -> &Location {
+        self.endpoint.location()
     }
 
     /// Sends one request; any HTTP answer is `Ok`.
-    pub async fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> CtlResult<Answer> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> CtlResult<Answer> {
+        let location = self.endpoint.location();
         if self.verbose >= 2 {
             eprintln!(
                 "samctl: {method} https://{}{}{path}",
-                self.endpoint.authority(),
-                self.endpoint.prefix
+                location.authority(),
+                location.prefix()
             );
         }
-        let answer = tokio::time::timeout(self.timeout, self.exchange(method, path, body))
-            .await
-            .map_err(|_| {
-                CtlError::failed(format!(
-                    "samd at {} did not answer {method} {path} within {} s",
-                    self.endpoint.authority(),
-                    self.timeout.as_secs()
-                ))
-            })??;
+        let (status, body) = self.endpoint.request(method, path, body).await?;
         if self.verbose >= 2 {
-            eprintln!("samctl: HTTP {}", answer.status);
+            eprintln!("samctl: HTTP {}", status.as_u16());
         }
-        Ok(answer)
-    }
-
-    async fn exchange(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> CtlResult<Answer> {
-        let at = self.endpoint.authority();
-        let tcp = TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port))
-            .await
-            .map_err(|e| CtlError::failed(format!("cannot connect to samd at {at}: {e}")))?;
-        let tls = self
-            .connector
-            .connect(self.server_name.clone(), tcp)
-            .await
-            .map_err(|e| {
-                let hint = if self.has_client_cert {
-                    ""
-                } else {
-                    " (samd requires a client certificate: --cert and --key)"
-                };
-                CtlError::failed(format!("TLS with samd at {at}: {e}{hint}"))
-            })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| CtlError::failed(format!("HTTP with samd at {at}: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let has_body = body.is_some();
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.endpoint.prefix))
-            .header("host", &at);
-        if has_body {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| CtlError::usage(format!("request {method} {path}: {e}")))?;
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| CtlError::failed(format!("request to samd at {at}: {e}")))?;
-        let status = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| CtlError::failed(format!("answer from samd at {at}: {e}")))?
-            .to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status: status.as_u16(),
+            body,
+        })
     }
 
     /// `GET path` → JSON, or samd's error.
     pub async fn get(&self, path: &str) -> CtlResult<Value> {
-        self.send("GET", path, None).await?.into_json()
+        self.send(Method::GET, path, None).await?.into_json()
     }
 
     /// `POST path` with a JSON body → JSON, or samd's error.
     pub async fn post(&self, path: &str, body: &Value) -> CtlResult<Value> {
         let bytes =
             serde_json::to_vec(body).map_err(|e| CtlError::failed(format!("request body: {e}")))?;
-        self.send("POST", path, Some(bytes)).await?.into_json()
+        self.send(Method::POST, path, Some(bytes))
+            .await?
+            .into_json()
     }
 }
 
@@ -295,19 +217,13 @@ mod tests {
 
     #[test]
     fn urls() {
-        let e = Endpoint::parse("https://127.0.0.1:8443").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.port, e.prefix.as_str()),
-            ("127.0.0.1", 8443, "")
-        );
-        let e = Endpoint::parse("https://[::1]/sam/").unwrap();
-        assert_eq!(
-            (e.host.as_str(), e.port, e.prefix.as_str()),
-            ("::1", 443, "/sam")
-        );
+        let e = samd_location("https://127.0.0.1:8443").unwrap();
+        assert_eq!((e.host(), e.port(), e.prefix()), ("127.0.0.1", 8443, ""));
+        let e = samd_location("https://[::1]/sam/").unwrap();
+        assert_eq!((e.host(), e.port(), e.prefix()), ("::1", 443, "/sam"));
         assert_eq!(e.authority(), "[::1]:443");
-        assert!(Endpoint::parse("http://127.0.0.1:8443").is_err());
-        assert!(Endpoint::parse("nonsense").is_err());
+        assert!(samd_location("http://127.0.0.1:8443").is_err());
+        assert!(samd_location("nonsense").is_err());
     }
 
     #[test]

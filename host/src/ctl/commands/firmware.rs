@@ -1,0 +1,263 @@
+//! The dual-control `fw` family (seed: manageFW): `init`, `setidpkeys`
+//! and `enrol` get a challenge, collect the administrators' approvals (or
+//! write a request for them with `--prepare`) and submit; `approve` and
+//! `submit` are the split form; `keygen` and `status`.
+
+use super::{at, failed, print_json, user_id_or_random};
+use crate::ctl::approval::{self, ApprovalFile, Params, RequestFile};
+use crate::ctl::cli::FwCommand;
+use crate::ctl::client::Client;
+use crate::ctl::console;
+use crate::ctl::error::{CtlError, CtlResult};
+use crate::ctl::files;
+use crate::ctl::settings::Settings;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// What a dual-control command ended with.
+enum Done {
+    /// `--prepare`: the request was written.
+    Prepared,
+    /// samd's answer.
+    Submitted(Value),
+}
+
+fn load_keys(paths: &[PathBuf]) -> CtlResult<Vec<p256::ecdsa::SigningKey>> {
+    paths.iter().map(|p| files::p256_key(p)).collect()
+}
+
+/// Gets a challenge, then either writes the request (`prepare`) or signs
+/// it with `keys` (plus the `extra` approvals) and submits it.
+async fn dual_control(
+    s: &Settings,
+    params: &Params,
+    keys: &[p256::ecdsa::SigningKey],
+    prepare: Option<&Path>,
+) -> CtlResult<Done> {
+    params.postcard()?;
+    let client = Client::new(s)?;
+    let c = client.post("/admin/challenge", &json!({})).await?;
+    let challenge_b64 = c
+        .get("challenge")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CtlError::failed("samd's challenge answer has no challenge"))?;
+    let request = RequestFile {
+        command: params.op(),
+        challenge: challenge_b64.to_owned(),
+        expires: c.get("expires").and_then(Value::as_i64).unwrap_or(0),
+        params: params.to_json(),
+    };
+    let challenge = request.challenge()?;
+    if let Some(path) = prepare {
+        let text = serde_json::to_vec_pretty(&request)
+            .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+        files::write_out(path, &text)?;
+        eprintln!(
+            "samctl: request written to {}; its challenge expires at {} (firmware clock). Each \
+             administrator: samctl fw approve --admin-key KEY --request {} > approvalN.json; \
+             then: samctl fw submit --request {} --approval approval1.json --approval approval2.json",
+            path.display(),
+            request.expires,
+            path.display(),
+            path.display()
+        );
+        return Ok(Done::Prepared);
+    }
+    let approvals = keys
+        .iter()
+        .map(|k| approval::approve(k, params, &challenge))
+        .collect::<CtlResult<Vec<_>>>()?;
+    submit(s, &client, params, &challenge, &approvals).await
+}
+
+async fn submit(
+    s: &Settings,
+    client: &Client,
+    params: &Params,
+    challenge: &[u8; 32],
+    approvals: &[ApprovalFile],
+) -> CtlResult<Done> {
+    s.note(
+        1,
+        format!("{} approval(s) for {:?}", approvals.len(), params.op()),
+    );
+    let body = approval::body(params, challenge, approvals)?;
+    Ok(Done::Submitted(
+        client.post(params.op().path(), &body).await?,
+    ))
+}
+
+/// Prints the outcome of a dual-control command; the exit code.
+fn finish(s: &Settings, params: &Params, r: CtlResult<Done>) -> u8 {
+    let lines = params.op().lines();
+    let answer = match r {
+        Ok(Done::Prepared) => return 0,
+        Ok(Done::Submitted(v)) => v,
+        Err(e) => return failed(lines, &e),
+    };
+    println!("{}", lines.ok);
+    match params {
+        Params::Init { .. } => s.note(
+            1,
+            format!(
+                "attestation key (SEC1, base64): {}",
+                at(&answer, "/attestation_key")
+            ),
+        ),
+        Params::Setidpkeys { .. } => {
+            for f in at(&answer, "/fingerprints")
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                s.note(1, format!("IdP certificate SHA-256 {f}"));
+            }
+        }
+        Params::Enrol { user_id, .. } => println!("{user_id}"),
+    }
+    0
+}
+
+pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
+    match command {
+        FwCommand::Init {
+            admin_pubs,
+            approvers,
+        } => {
+            let made = (|| {
+                let keys = load_keys(&approvers.admin_keys)?;
+                let mut admins: Vec<Vec<u8>> = keys
+                    .iter()
+                    .map(|k| files::p256_point(k.verifying_key()))
+                    .collect();
+                for p in &admin_pubs {
+                    admins.push(files::admin_point(p)?);
+                }
+                let mut seen = Vec::new();
+                admins.retain(|a| {
+                    let new = !seen.contains(a);
+                    seen.push(a.clone());
+                    new
+                });
+                if admins.is_empty() {
+                    return Err(CtlError::usage(
+                        "give the administrators: --admin-key, --admin-pub",
+                    ));
+                }
+                Ok((keys, Params::Init { admins }))
+            })();
+            let (keys, params) = match made {
+                Ok(m) => m,
+                Err(e) => return Ok(failed(console::INIT, &e)),
+            };
+            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            Ok(finish(s, &params, r))
+        }
+        FwCommand::Setidpkeys {
+            certificates,
+            approvers,
+        } => {
+            let made = (|| {
+                Ok::<_, CtlError>((
+                    load_keys(&approvers.admin_keys)?,
+                    Params::Setidpkeys {
+                        certificates: files::all_certificates(&certificates)?,
+                    },
+                ))
+            })();
+            let (keys, params) = match made {
+                Ok(m) => m,
+                Err(e) => return Ok(failed(console::IDP_KEYS, &e)),
+            };
+            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            Ok(finish(s, &params, r))
+        }
+        FwCommand::Enrol {
+            user_id,
+            idp_certs,
+            approvers,
+        } => {
+            let made = (|| {
+                Ok::<_, CtlError>((
+                    load_keys(&approvers.admin_keys)?,
+                    Params::Enrol {
+                        user_id: user_id_or_random(user_id.as_deref())?,
+                        certificates: files::all_certificates(&idp_certs)?,
+                    },
+                ))
+            })();
+            let (keys, params) = match made {
+                Ok(m) => m,
+                Err(e) => return Ok(failed(console::ENROL, &e)),
+            };
+            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            Ok(finish(s, &params, r))
+        }
+        FwCommand::Approve {
+            admin_key,
+            request,
+            out,
+        } => {
+            let req = RequestFile::load(&request)?;
+            let params = req.params()?;
+            let challenge = req.challenge()?;
+            let key = files::p256_key(&admin_key)?;
+            for line in params.describe() {
+                eprintln!("{line}");
+            }
+            eprintln!(
+                "challenge {} expires at {} (Unix seconds, firmware clock)",
+                req.challenge, req.expires
+            );
+            eprintln!(
+                "approved by administrator key SHA-256 {}",
+                hex::encode(Sha256::digest(files::p256_point(key.verifying_key())))
+            );
+            let a = approval::approve(&key, &params, &challenge)?;
+            let mut text = serde_json::to_vec_pretty(&a)
+                .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+            text.push(b'\n');
+            files::write_out(out.as_deref().unwrap_or(Path::new("-")), &text)?;
+            Ok(0)
+        }
+        FwCommand::Submit {
+            request,
+            approvals,
+            admin_keys,
+        } => {
+            let req = RequestFile::load(&request)?;
+            let params = req.params()?;
+            let r = async {
+                let challenge = req.challenge()?;
+                let mut all = Vec::new();
+                for p in &approvals {
+                    let a: ApprovalFile =
+                        serde_json::from_slice(&files::read(p)?).map_err(|e| {
+                            CtlError::usage(format!("{}: not a samctl approval: {e}", p.display()))
+                        })?;
+                    all.push(a);
+                }
+                for k in load_keys(&admin_keys)? {
+                    all.push(approval::approve(&k, &params, &challenge)?);
+                }
+                submit(s, &Client::new(s)?, &params, &challenge, &all).await
+            }
+            .await;
+            Ok(finish(s, &params, r))
+        }
+        FwCommand::Keygen { out, pub_out } => {
+            let (key_pem, pub_pem, point) = files::new_p256_key()?;
+            files::write_private(&out, key_pem.as_bytes())?;
+            if let Some(p) = pub_out {
+                files::write_out(&p, pub_pem.as_bytes())?;
+            }
+            println!(
+                "administrator key SHA-256 {}",
+                hex::encode(Sha256::digest(&point))
+            );
+            Ok(0)
+        }
+        FwCommand::Status => print_json(&Client::new(s)?.get("/admin/status").await?),
+    }
+}

@@ -1,0 +1,109 @@
+//! The key manager (seed §7.4): listing objects and private keys with
+//! their filters as a query string, and registering a certificate for a
+//! key.
+
+use super::print_json;
+use crate::ctl::approval::parse_uuid;
+use crate::ctl::cli::{ObjectFilter, ObjectsArgs, PrivateKeysArgs, RegisterCertificateArgs};
+use crate::ctl::client::Client;
+use crate::ctl::error::{CtlError, CtlResult};
+use crate::ctl::files;
+use crate::ctl::settings::Settings;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+pub(super) async fn objects(s: &Settings, a: ObjectsArgs) -> CtlResult<u8> {
+    let mut q = query(&a.filter)?;
+    if let Some(t) = &a.object_type {
+        q.push(("objecttype", t.clone()));
+    }
+    print_json(&Client::new(s)?.get(&with_query("/objects", &q)).await?)
+}
+
+pub(super) async fn private_keys(s: &Settings, a: PrivateKeysArgs) -> CtlResult<u8> {
+    let q = query(&a.filter)?;
+    print_json(
+        &Client::new(s)?
+            .get(&with_query("/private-keys", &q))
+            .await?,
+    )
+}
+
+pub(super) async fn register_certificate(
+    s: &Settings,
+    a: RegisterCertificateArgs,
+) -> CtlResult<u8> {
+    let key_id = parse_uuid(&a.key_id, "--key-id")?;
+    let cert = files::certificates(&a.certificate)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CtlError::usage("--cert: no certificate"))?;
+    let body = json!({
+        "objecttype": "CERTIFICATE",
+        "value": STANDARD.encode(cert),
+        "links": [{"id": key_id.to_string(), "type": "PRIVATE_KEY"}],
+    });
+    print_json(&Client::new(s)?.post("/objects", &body).await?)
+}
+
+fn query(f: &ObjectFilter) -> CtlResult<Vec<(&'static str, String)>> {
+    let mut q = Vec::new();
+    if let Some(v) = &f.id {
+        q.push(("id", v.clone()));
+    }
+    if let Some(v) = &f.state {
+        q.push(("state", v.clone()));
+    }
+    if let Some(v) = &f.key_id {
+        q.push(("keyid", parse_uuid(v, "--key-id")?.to_string()));
+    }
+    if let Some(v) = &f.user_id {
+        q.push(("userid", parse_uuid(v, "--user-id")?.to_string()));
+    }
+    if let Some(v) = f.limit {
+        q.push(("limit", v.to_string()));
+    }
+    Ok(q)
+}
+
+/// `%XX`-escapes everything but unreserved characters.
+fn escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn with_query(path: &str, q: &[(&str, String)]) -> String {
+    if q.is_empty() {
+        return path.to_owned();
+    }
+    let parts: Vec<String> = q
+        .iter()
+        .map(|(k, v)| format!("{k}={}", escape(v)))
+        .collect();
+    format!("{path}?{}", parts.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries() {
+        assert_eq!(with_query("/objects", &[]), "/objects");
+        assert_eq!(
+            with_query(
+                "/objects",
+                &[("state", "PRE_ACTIVE".into()), ("id", "a/b c".into())]
+            ),
+            "/objects?state=PRE_ACTIVE&id=a%2Fb%20c"
+        );
+    }
+}

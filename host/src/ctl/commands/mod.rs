@@ -1,0 +1,86 @@
+//! What each subcommand does: [`run`] dispatches to one module per
+//! concern.
+//!
+//! * [`daemon`]: `start` and `stop` of samd;
+//! * [`integrity`]: `checksum`, `integrity code`, `integrity data`;
+//! * [`firmware`]: the dual-control `fw` family;
+//! * [`peering`]: the peering interface (users, signers, keys, `sign`);
+//! * [`keys`]: the key manager (`objects`, `private-keys`,
+//!   `register-certificate`);
+//! * [`audit`]: the audit export, `export-audit`.
+
+mod audit;
+mod daemon;
+mod firmware;
+mod integrity;
+mod keys;
+mod peering;
+
+use super::approval::parse_uuid;
+use super::cli::{Command, IntegrityCommand};
+use super::console::Lines;
+use super::error::{CtlError, CtlResult};
+use super::files;
+use super::settings::Settings;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sam_proto::ids::Uuid;
+use serde_json::Value;
+
+/// Runs a command; returns the exit code. Errors that are not reported
+/// through a Table 52 line come back as `Err` and are printed by the
+/// caller.
+pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
+    match command {
+        Command::Start(a) => daemon::start(s, a).await,
+        Command::Stop(a) => daemon::stop(s, &a),
+        Command::Checksum(a) => integrity::checksum_files(s, a),
+        Command::Integrity(IntegrityCommand::Code(a)) => integrity::integrity_code(s, a),
+        Command::Integrity(IntegrityCommand::Data) => integrity::integrity_data(s).await,
+        Command::Fw(f) => firmware::fw(s, f).await,
+        Command::CreatePrivilegedUser(a) => peering::create_privileged_user(s, a).await,
+        Command::CreateSigner(a) => peering::create_signer(s, a).await,
+        Command::SignerMaintenance(a) => peering::signer_maintenance(s, a).await,
+        Command::GenerateKey(a) => peering::generate_key(s, a).await,
+        Command::DeleteKey(a) => peering::delete_key(s, a).await,
+        Command::Sign(a) => peering::sign(s, a).await,
+        Command::Objects(a) => keys::objects(s, a).await,
+        Command::PrivateKeys(a) => keys::private_keys(s, a).await,
+        Command::RegisterCertificate(a) => keys::register_certificate(s, a).await,
+        Command::ExportAudit(a) => audit::export_audit(s, a).await,
+    }
+}
+
+/// Prints the failed line of `lines` and the error; the exit code.
+fn failed(lines: Lines, e: &CtlError) -> u8 {
+    println!("{}", lines.failed);
+    eprintln!("samctl: {e}");
+    e.exit_code()
+}
+
+/// The value at a JSON pointer, null if absent.
+fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
+    v.pointer(pointer).unwrap_or(&Value::Null)
+}
+
+fn print_json(v: &Value) -> CtlResult<u8> {
+    let text =
+        serde_json::to_string_pretty(v).map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+    println!("{text}");
+    Ok(0)
+}
+
+fn b64_all(items: &[Vec<u8>]) -> Vec<String> {
+    items.iter().map(|i| STANDARD.encode(i)).collect()
+}
+
+fn random_uuid() -> CtlResult<Uuid> {
+    Ok(Uuid::from_random(files::random::<16>()?))
+}
+
+fn user_id_or_random(given: Option<&str>) -> CtlResult<Uuid> {
+    match given {
+        Some(u) => parse_uuid(u, "--user-id"),
+        None => random_uuid(),
+    }
+}
