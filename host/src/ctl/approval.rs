@@ -22,12 +22,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
+use sam_client::wire::B64;
+use sam_client::wire::admin::{Approval, Approvals, EnrolRequest, IdpKeysRequest, InitRequest};
 use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
 use sam_proto::ids::Uuid;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The dual-control commands.
@@ -93,21 +95,16 @@ pub enum Params {
     },
 }
 
-fn b64s(items: &[Vec<u8>]) -> Vec<String> {
-    items.iter().map(|i| STANDARD.encode(i)).collect()
-}
-
-fn unb64s(v: &Value, field: &str) -> CtlResult<Vec<Vec<u8>>> {
-    v.get(field)
-        .and_then(Value::as_array)
-        .ok_or_else(|| CtlError::usage(format!("request: `params.{field}` is not a list")))?
-        .iter()
-        .map(|i| {
-            i.as_str()
-                .and_then(|s| STANDARD.decode(s).ok())
-                .ok_or_else(|| CtlError::usage(format!("request: `params.{field}` has a bad item")))
-        })
-        .collect()
+/// samd's request body of a dual-control command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum FwBody {
+    /// `POST /admin/init`.
+    Init(InitRequest),
+    /// `POST /admin/idp-keys`.
+    Setidpkeys(IdpKeysRequest),
+    /// `POST /admin/enrol-privileged-user`.
+    Enrol(EnrolRequest),
 }
 
 /// A bounded list of blobs, or a usage error naming `what`.
@@ -158,34 +155,68 @@ impl Params {
         bytes.map_err(|e| CtlError::failed(format!("postcard: {e}")))
     }
 
-    /// The JSON of samd's endpoint, without `approvals`.
-    pub fn to_json(&self) -> Value {
+    /// samd's body for this command with `approvals`.
+    pub fn body(&self, approvals: Approvals) -> FwBody {
         match self {
-            Self::Init { admins } => json!({"admins": b64s(admins)}),
-            Self::Setidpkeys { certificates } => json!({"certificates": b64s(certificates)}),
+            Self::Init { admins } => FwBody::Init(InitRequest {
+                admins: B64::all(admins),
+                approvals,
+            }),
+            Self::Setidpkeys { certificates } => FwBody::Setidpkeys(IdpKeysRequest {
+                certificates: B64::all(certificates),
+                approvals,
+            }),
             Self::Enrol {
                 user_id,
                 certificates,
-            } => json!({"userid": user_id.to_string(), "certificates": b64s(certificates)}),
+            } => FwBody::Enrol(EnrolRequest {
+                userid: user_id.to_string(),
+                certificates: B64::all(certificates),
+                approvals,
+            }),
         }
     }
 
-    /// Reads [`Self::to_json`] back.
+    /// The parameters as a request file keeps them: samd's body without
+    /// `approvals`, so the file shows exactly what will be sent.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self.body(Approvals::default())).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.remove("approvals");
+        }
+        v
+    }
+
+    /// Reads [`Self::to_json`] back, with the types of samd's bodies.
     pub fn from_json(op: FwOp, v: &Value) -> CtlResult<Self> {
+        let mut v = v.clone();
+        let Value::Object(m) = &mut v else {
+            return Err(CtlError::usage("request: `params` is not an object"));
+        };
+        let none = serde_json::to_value(Approvals::default())
+            .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+        m.insert("approvals".into(), none);
+        let bad = |e: serde_json::Error| CtlError::usage(format!("request: params: {e}"));
         Ok(match op {
-            FwOp::Init => Self::Init {
-                admins: unb64s(v, "admins")?,
-            },
-            FwOp::Setidpkeys => Self::Setidpkeys {
-                certificates: unb64s(v, "certificates")?,
-            },
-            FwOp::Enrol => Self::Enrol {
-                user_id: parse_uuid(
-                    v.get("userid").and_then(Value::as_str).unwrap_or(""),
-                    "request: params.userid",
-                )?,
-                certificates: unb64s(v, "certificates")?,
-            },
+            FwOp::Init => {
+                let r: InitRequest = serde_json::from_value(v).map_err(bad)?;
+                Self::Init {
+                    admins: B64::into_vecs(r.admins),
+                }
+            }
+            FwOp::Setidpkeys => {
+                let r: IdpKeysRequest = serde_json::from_value(v).map_err(bad)?;
+                Self::Setidpkeys {
+                    certificates: B64::into_vecs(r.certificates),
+                }
+            }
+            FwOp::Enrol => {
+                let r: EnrolRequest = serde_json::from_value(v).map_err(bad)?;
+                Self::Enrol {
+                    user_id: parse_uuid(&r.userid, "request: params.userid")?,
+                    certificates: B64::into_vecs(r.certificates),
+                }
+            }
         })
     }
 
@@ -315,7 +346,11 @@ pub fn approve(key: &SigningKey, params: &Params, challenge: &[u8; 32]) -> CtlRe
 
 /// The body of samd's endpoint: the parameters and the approvals. The
 /// approvals must be for this command and challenge.
-pub fn body(params: &Params, challenge: &[u8; 32], approvals: &[ApprovalFile]) -> CtlResult<Value> {
+pub fn body(
+    params: &Params,
+    challenge: &[u8; 32],
+    approvals: &[ApprovalFile],
+) -> CtlResult<FwBody> {
     let c = STANDARD.encode(challenge);
     for a in approvals {
         if a.command != params.op() || a.challenge != c {
@@ -325,20 +360,25 @@ pub fn body(params: &Params, challenge: &[u8; 32], approvals: &[ApprovalFile]) -
             )));
         }
     }
-    let mut v = params.to_json();
-    if let Value::Object(m) = &mut v {
-        m.insert(
-            "approvals".into(),
-            json!({
-                "challenge": c,
-                "approvals": approvals
-                    .iter()
-                    .map(|a| json!({"admin": a.admin, "signature": a.signature}))
-                    .collect::<Vec<_>>(),
-            }),
-        );
-    }
-    Ok(v)
+    let unb64 = |text: &str, what: &str| {
+        STANDARD
+            .decode(text)
+            .map(B64)
+            .map_err(|_| CtlError::usage(format!("an approval's {what} is not base64: {text:?}")))
+    };
+    let list = approvals
+        .iter()
+        .map(|a| {
+            Ok(Approval {
+                admin: unb64(&a.admin, "admin key")?,
+                signature: unb64(&a.signature, "signature")?,
+            })
+        })
+        .collect::<CtlResult<Vec<_>>>()?;
+    Ok(params.body(Approvals {
+        challenge: B64::of(challenge),
+        approvals: list,
+    }))
 }
 
 #[cfg(test)]
@@ -357,7 +397,8 @@ mod tests {
         let challenge = [9u8; 32];
         let a = approve(&key, &params, &challenge).unwrap();
         assert_eq!(a.admin, STANDARD.encode(&point));
-        let v = body(&params, &challenge, std::slice::from_ref(&a)).unwrap();
+        let v = serde_json::to_value(body(&params, &challenge, std::slice::from_ref(&a)).unwrap())
+            .unwrap();
         assert_eq!(v["approvals"]["approvals"][0]["signature"], a.signature);
         assert!(body(&params, &[1u8; 32], &[a]).is_err());
         // The signature verifies over the firmware's digest.

@@ -9,7 +9,9 @@ use super::settings::Settings;
 use bytes::Bytes;
 use sam_client::ClientError;
 use sam_client::http::{Endpoint, Location, read_pem_certificates, read_pem_key, tls_config};
-use serde_json::Value;
+use sam_client::wire::strict;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::time::Duration;
 
@@ -97,9 +99,9 @@ pub struct Answer {
 
 impl Answer {
     /// The body as JSON if the status is 2xx, else samd's error.
-    pub fn into_json(self) -> CtlResult<Value> {
+    pub fn into_json<T: DeserializeOwned>(self) -> CtlResult<T> {
         if (200..300).contains(&self.status) {
-            return serde_json::from_slice(&self.body).map_err(|e| {
+            return strict::from_slice(&self.body).map_err(|e| {
                 CtlError::failed(format!("samd answered {} with no JSON: {e}", self.status))
             });
         }
@@ -197,12 +199,19 @@ impl Client {
     }
 
     /// `GET path` → JSON, or samd's error.
-    pub async fn get(&self, path: &str) -> CtlResult<Value> {
+    /// `GET path` → the answer as `T` (a `sam_client::wire` type, or a
+    /// plain JSON value to print), or samd's error.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> CtlResult<T> {
         self.send(Method::GET, path, None).await?.into_json()
     }
 
-    /// `POST path` with a JSON body → JSON, or samd's error.
-    pub async fn post(&self, path: &str, body: &Value) -> CtlResult<Value> {
+    /// `POST path` with a `sam_client::wire` body → the answer as `T`, or
+    /// samd's error.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> CtlResult<T> {
         let bytes =
             serde_json::to_vec(body).map_err(|e| CtlError::failed(format!("request body: {e}")))?;
         self.send(Method::POST, path, Some(bytes))

@@ -17,7 +17,7 @@ pub struct Approval {
 }
 
 /// The approvals of one command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Approvals {
     /// The challenge from `POST /admin/challenge` (32 bytes).

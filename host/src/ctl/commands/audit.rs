@@ -1,12 +1,11 @@
 //! The audit export: samd's `GET /admin/audit`, page by page, as JSON
 //! lines.
 
-use super::at;
 use crate::ctl::cli::ExportAuditArgs;
 use crate::ctl::client::{Client, Method};
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::settings::Settings;
-use serde_json::Value;
+use sam_client::wire::admin::AuditPage;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -37,12 +36,15 @@ pub(super) async fn export_audit(s: &Settings, a: ExportAuditArgs) -> CtlResult<
                 "this samd has no GET /admin/audit endpoint; update samd to export the audit records",
             ));
         }
-        let page = answer.into_json()?;
-        for r in at(&page, "/records").as_array().into_iter().flatten() {
-            writeln!(out, "{r}").map_err(io)?;
+        let page: AuditPage = answer.into_json()?;
+        for r in &page.records {
+            // Through a JSON value, so each line keeps its keys sorted.
+            let line =
+                serde_json::to_value(r).map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+            writeln!(out, "{line}").map_err(io)?;
             n += 1;
         }
-        match page.get("next_after").and_then(Value::as_i64) {
+        match page.next_after {
             Some(next) if next > after => after = next,
             _ => break,
         }

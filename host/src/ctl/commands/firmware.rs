@@ -3,7 +3,8 @@
 //! write a request for them with `--prepare`) and submit; `approve` and
 //! `submit` are the split form; `keygen` and `status`.
 
-use super::{at, failed, print_json, user_id_or_random};
+use super::{failed, print_json, user_id_or_random};
+use crate::ctl::approval::FwBody;
 use crate::ctl::approval::{self, ApprovalFile, Params, RequestFile};
 use crate::ctl::cli::FwCommand;
 use crate::ctl::client::Client;
@@ -11,7 +12,12 @@ use crate::ctl::console;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
 use crate::ctl::settings::Settings;
-use serde_json::{Value, json};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sam_client::wire::Empty;
+use sam_client::wire::admin::{EnrolAnswer, IdpKeysAnswer, InitAnswer, StatusAnswer};
+use sam_client::wire::peering::Challenge;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -19,8 +25,12 @@ use std::path::{Path, PathBuf};
 enum Done {
     /// `--prepare`: the request was written.
     Prepared,
-    /// samd's answer.
-    Submitted(Value),
+    /// samd's answer to `init`.
+    Initialized(InitAnswer),
+    /// samd's answer to `setidpkeys`.
+    IdpKeysSet(IdpKeysAnswer),
+    /// samd's answer to `enrol`.
+    Enrolled(EnrolAnswer),
 }
 
 fn load_keys(paths: &[PathBuf]) -> CtlResult<Vec<p256::ecdsa::SigningKey>> {
@@ -37,15 +47,11 @@ async fn dual_control(
 ) -> CtlResult<Done> {
     params.postcard()?;
     let client = Client::new(s)?;
-    let c = client.post("/admin/challenge", &json!({})).await?;
-    let challenge_b64 = c
-        .get("challenge")
-        .and_then(Value::as_str)
-        .ok_or_else(|| CtlError::failed("samd's challenge answer has no challenge"))?;
+    let c: Challenge = client.post("/admin/challenge", &Empty {}).await?;
     let request = RequestFile {
         command: params.op(),
-        challenge: challenge_b64.to_owned(),
-        expires: c.get("expires").and_then(Value::as_i64).unwrap_or(0),
+        challenge: STANDARD.encode(&c.challenge.0),
+        expires: c.expires,
         params: params.to_json(),
     };
     let challenge = request.challenge()?;
@@ -83,9 +89,12 @@ async fn submit(
         format!("{} approval(s) for {:?}", approvals.len(), params.op()),
     );
     let body = approval::body(params, challenge, approvals)?;
-    Ok(Done::Submitted(
-        client.post(params.op().path(), &body).await?,
-    ))
+    let path = params.op().path();
+    Ok(match body {
+        FwBody::Init(_) => Done::Initialized(client.post(path, &body).await?),
+        FwBody::Setidpkeys(_) => Done::IdpKeysSet(client.post(path, &body).await?),
+        FwBody::Enrol(_) => Done::Enrolled(client.post(path, &body).await?),
+    })
 }
 
 /// Prints the outcome of a dual-control command; the exit code.
@@ -93,28 +102,28 @@ fn finish(s: &Settings, params: &Params, r: CtlResult<Done>) -> u8 {
     let lines = params.op().lines();
     let answer = match r {
         Ok(Done::Prepared) => return 0,
-        Ok(Done::Submitted(v)) => v,
+        Ok(done) => done,
         Err(e) => return failed(lines, &e),
     };
     println!("{}", lines.ok);
-    match params {
-        Params::Init { .. } => s.note(
+    // The notes quote the values as JSON strings, as they always have.
+    let quoted = |text: &str| Value::String(text.to_owned());
+    match (answer, params) {
+        (Done::Initialized(a), _) => s.note(
             1,
             format!(
                 "attestation key (SEC1, base64): {}",
-                at(&answer, "/attestation_key")
+                quoted(&STANDARD.encode(&a.attestation_key.0))
             ),
         ),
-        Params::Setidpkeys { .. } => {
-            for f in at(&answer, "/fingerprints")
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                s.note(1, format!("IdP certificate SHA-256 {f}"));
+        (Done::IdpKeysSet(a), _) => {
+            for f in &a.fingerprints {
+                s.note(1, format!("IdP certificate SHA-256 {}", quoted(f)));
             }
         }
-        Params::Enrol { user_id, .. } => println!("{user_id}"),
+        (_, Params::Enrol { user_id, .. }) => println!("{user_id}"),
+        (Done::Enrolled(a), _) => println!("{}", a.userid),
+        (Done::Prepared, _) => {}
     }
     0
 }
@@ -258,6 +267,9 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
             );
             Ok(0)
         }
-        FwCommand::Status => print_json(&Client::new(s)?.get("/admin/status").await?),
+        FwCommand::Status => {
+            let status: StatusAnswer = Client::new(s)?.get("/admin/status").await?;
+            print_json(&status)
+        }
     }
 }

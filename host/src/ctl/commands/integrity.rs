@@ -2,7 +2,7 @@
 //! binaries, the code check against it, and samd's data check of the
 //! users, keys and audit chain.
 
-use super::{at, failed};
+use super::failed;
 use crate::ctl::checksum;
 use crate::ctl::cli::{ChecksumArgs, IntegrityCodeArgs};
 use crate::ctl::client::Client;
@@ -10,7 +10,8 @@ use crate::ctl::console;
 use crate::ctl::error::CtlResult;
 use crate::ctl::files;
 use crate::ctl::settings::{Settings, default_checksums, own_dir};
-use serde_json::{Value, json};
+use sam_client::wire::Empty;
+use sam_client::wire::admin::IntegrityReport;
 use std::path::Path;
 
 pub(super) fn checksum_files(s: &Settings, a: ChecksumArgs) -> CtlResult<u8> {
@@ -63,47 +64,38 @@ pub(super) fn integrity_code(s: &Settings, a: IntegrityCodeArgs) -> CtlResult<u8
 
 pub(super) async fn integrity_data(s: &Settings) -> CtlResult<u8> {
     let lines = console::DATA_INTEGRITY;
-    let report = match async { Client::new(s)?.post("/admin/integrity", &json!({})).await }.await {
-        Ok(r) => r,
-        Err(e) => return Ok(failed(lines, &e)),
-    };
-    let ok = report.get("ok").and_then(Value::as_bool) == Some(true);
+    let report: IntegrityReport =
+        match async { Client::new(s)?.post("/admin/integrity", &Empty {}).await }.await {
+            Ok(r) => r,
+            Err(e) => return Ok(failed(lines, &e)),
+        };
+    let ok = report.ok;
     println!("{}", if ok { lines.ok } else { lines.failed });
-    let list = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for u in list(at(&report, "/users/bad")) {
+    for u in &report.users.bad {
         println!("  user {u}: the record fails the firmware's check");
     }
-    for k in list(at(&report, "/keys/bad")) {
+    for k in &report.keys.bad {
         println!("  key {k}: the wrapped key fails the firmware's check");
     }
-    let audit = at(&report, "/audit");
-    if let Some(b) = audit.get("break").filter(|b| !b.is_null()) {
+    let audit = &report.audit;
+    if let Some(b) = audit.chain_break {
         println!(
             "  audit chain breaks at stored record {} (expected record {})",
-            at(b, "/seq"),
-            at(b, "/expected_seq")
+            b.seq, b.expected_seq
         );
-    } else if audit.get("complete").and_then(Value::as_bool) == Some(false) {
+    } else if !audit.complete {
+        let next = audit
+            .next_seq
+            .map_or_else(|| "null".to_owned(), |n| n.to_string());
         println!(
-            "  audit chain incomplete: record {} and later, which the firmware issued, are \
-             missing from the store",
-            at(audit, "/next_seq")
+            "  audit chain incomplete: record {next} and later, which the firmware issued, are \
+             missing from the store"
         );
     }
     if s.verbose >= 1 {
         println!(
             "  checked {} users, {} keys, {} audit records",
-            at(&report, "/users/checked"),
-            at(&report, "/keys/checked"),
-            at(audit, "/checked")
+            report.users.checked, report.keys.checked, audit.checked
         );
     }
     Ok(if ok { 0 } else { 1 })

@@ -9,25 +9,23 @@ use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
 use crate::ctl::settings::Settings;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::json;
+use sam_client::wire::keymgr::{ManagedObject, ObjectsAnswer, RegisterRequest};
 
 pub(super) async fn objects(s: &Settings, a: ObjectsArgs) -> CtlResult<u8> {
     let mut q = query(&a.filter)?;
     if let Some(t) = &a.object_type {
         q.push(("objecttype", t.clone()));
     }
-    print_json(&Client::new(s)?.get(&with_query("/objects", &q)).await?)
+    let answer: ObjectsAnswer = Client::new(s)?.get(&with_query("/objects", &q)).await?;
+    print_json(&answer)
 }
 
 pub(super) async fn private_keys(s: &Settings, a: PrivateKeysArgs) -> CtlResult<u8> {
     let q = query(&a.filter)?;
-    print_json(
-        &Client::new(s)?
-            .get(&with_query("/private-keys", &q))
-            .await?,
-    )
+    let answer: ObjectsAnswer = Client::new(s)?
+        .get(&with_query("/private-keys", &q))
+        .await?;
+    print_json(&answer)
 }
 
 pub(super) async fn register_certificate(
@@ -39,12 +37,9 @@ pub(super) async fn register_certificate(
         .into_iter()
         .next()
         .ok_or_else(|| CtlError::usage("--cert: no certificate"))?;
-    let body = json!({
-        "objecttype": "CERTIFICATE",
-        "value": STANDARD.encode(cert),
-        "links": [{"id": key_id.to_string(), "type": "PRIVATE_KEY"}],
-    });
-    print_json(&Client::new(s)?.post("/objects", &body).await?)
+    let body = RegisterRequest::certificate(key_id.to_string(), &cert);
+    let answer: ManagedObject = Client::new(s)?.post("/objects", &body).await?;
+    print_json(&answer)
 }
 
 fn query(f: &ObjectFilter) -> CtlResult<Vec<(&'static str, String)>> {

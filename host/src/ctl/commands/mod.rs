@@ -22,10 +22,7 @@ use super::console::Lines;
 use super::error::{CtlError, CtlResult};
 use super::files;
 use super::settings::Settings;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use sam_proto::ids::Uuid;
-use serde_json::Value;
 
 /// Runs a command; returns the exit code. Errors that are not reported
 /// through a Table 52 line come back as `Err` and are printed by the
@@ -58,20 +55,13 @@ fn failed(lines: Lines, e: &CtlError) -> u8 {
     e.exit_code()
 }
 
-/// The value at a JSON pointer, null if absent.
-fn at<'a>(v: &'a Value, pointer: &str) -> &'a Value {
-    v.pointer(pointer).unwrap_or(&Value::Null)
-}
-
-fn print_json(v: &Value) -> CtlResult<u8> {
-    let text =
-        serde_json::to_string_pretty(v).map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+/// Prints samd's answer (a `sam_client::wire` type) as pretty JSON.
+fn print_json(v: &impl serde::Serialize) -> CtlResult<u8> {
+    let text = serde_json::to_value(v)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
     println!("{text}");
     Ok(0)
-}
-
-fn b64_all(items: &[Vec<u8>]) -> Vec<String> {
-    items.iter().map(|i| STANDARD.encode(i)).collect()
 }
 
 fn random_uuid() -> CtlResult<Uuid> {

@@ -4,7 +4,7 @@
 //! identity token or, for a Privileged User Technical, a technical
 //! signature over samd's challenge.
 
-use super::{b64_all, print_json, user_id_or_random};
+use super::{print_json, user_id_or_random};
 use crate::ctl::approval::{self, parse_uuid};
 use crate::ctl::cli::{
     Algorithm, CreatePrivilegedUserArgs, CreateSignerArgs, DeleteKeyArgs, GenerateKeyArgs,
@@ -14,25 +14,34 @@ use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
 use crate::ctl::settings::Settings;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use sam_client::wire::peering::{
+    Challenge, Container, CredentialBody, DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams,
+    PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
+};
+use sam_client::wire::{B64, Empty};
 use sam_proto::approval::{TECHNICAL, bound_digest};
 use sam_proto::bounded::Blob;
 use sam_proto::command::{NewUser, SubFunction, TechnicalSignature};
-use serde_json::{Value, json};
+use sam_proto::ids::KeyAlgorithm;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::path::Path;
 
-fn token_credential(path: &Path) -> CtlResult<Value> {
+fn token_credential(path: &Path) -> CtlResult<CredentialBody> {
     let token = files::der_document(path, "identity token")?;
-    Ok(json!({"type": "identity_token", "value": STANDARD.encode(token)}))
+    Ok(CredentialBody::identity_token(&token))
 }
 
-fn container(operation: &str, credential: Option<Value>, params: Value) -> Value {
-    let mut c = json!({"operation": operation, "params": params});
-    if let (Some(cred), Value::Object(m)) = (credential, &mut c) {
-        m.insert("credential".into(), cred);
-    }
-    c
+/// Sends one container to `POST /peering`; `A` is the operation's answer.
+async fn send<P: Serialize, A: DeserializeOwned + Serialize>(
+    client: &Client,
+    operation: &str,
+    credential: Option<CredentialBody>,
+    params: P,
+) -> CtlResult<u8> {
+    let body = Container::new(operation, credential, params);
+    let answer: A = client.post("/peering", &body).await?;
+    print_json(&answer)
 }
 
 pub(super) async fn create_privileged_user(
@@ -40,34 +49,42 @@ pub(super) async fn create_privileged_user(
     a: CreatePrivilegedUserArgs,
 ) -> CtlResult<u8> {
     let user_id = user_id_or_random(a.user_id.as_deref())?;
-    let mut params = json!({
-        "userid": user_id.to_string(),
-        "certificates": b64_all(&files::all_certificates(&a.idp_certs)?),
-    });
-    if let (Some(t), Value::Object(m)) = (&a.technical_cert, &mut params) {
-        let cert = files::certificates(t)?
+    let technical_certificate = match &a.technical_cert {
+        Some(t) => Some(B64(files::certificates(t)?
             .into_iter()
             .next()
-            .ok_or_else(|| CtlError::usage("--technical-cert: no certificate"))?;
-        m.insert("technical_certificate".into(), json!(STANDARD.encode(cert)));
-    }
-    let body = container(
-        "Create_New_Privileged_User",
-        Some(token_credential(&a.token.token)?),
+            .ok_or_else(|| CtlError::usage("--technical-cert: no certificate"))?)),
+        None => None,
+    };
+    let params = PrivilegedUserParams {
+        userid: user_id.to_string(),
+        certificates: B64::all(&files::all_certificates(&a.idp_certs)?),
+        technical_certificate,
+    };
+    let credential = token_credential(&a.token.token)?;
+    send::<_, UserAnswer>(
+        &Client::new(s)?,
+        operation::CREATE_PRIVILEGED_USER,
+        Some(credential),
         params,
-    );
-    print_json(&Client::new(s)?.post("/peering", &body).await?)
+    )
+    .await
 }
 
 pub(super) async fn signer_maintenance(s: &Settings, a: SignerMaintenanceArgs) -> CtlResult<u8> {
     let user_id = parse_uuid(&a.user_id, "--user-id")?;
-    let certificates = files::all_certificates(&a.idp_certs)?;
-    let body = container(
-        "Signer_Maintenance",
-        Some(token_credential(&a.token.token)?),
-        json!({"userid": user_id.to_string(), "certificates": b64_all(&certificates)}),
-    );
-    print_json(&Client::new(s)?.post("/peering", &body).await?)
+    let params = UserParams {
+        userid: user_id.to_string(),
+        certificates: B64::all(&files::all_certificates(&a.idp_certs)?),
+    };
+    let credential = token_credential(&a.token.token)?;
+    send::<_, UserAnswer>(
+        &Client::new(s)?,
+        operation::SIGNER_MAINTENANCE,
+        Some(credential),
+        params,
+    )
+    .await
 }
 
 pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResult<u8> {
@@ -79,13 +96,12 @@ pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResul
         (None, Some(k), Some(u)) => {
             let technical_user = parse_uuid(u, "--technical-user")?;
             let key = files::TechnicalKey::load(k)?;
-            let c = client.post("/peering/challenge", &json!({})).await?;
+            let c: Challenge = client.post("/peering/challenge", &Empty {}).await?;
             let challenge: [u8; 32] = c
-                .get("challenge")
-                .and_then(Value::as_str)
-                .and_then(|t| STANDARD.decode(t).ok())
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| CtlError::failed("samd's challenge answer has no challenge"))?;
+                .challenge
+                .0
+                .try_into()
+                .map_err(|_| CtlError::failed("samd's challenge is not 32 bytes"))?;
             let params = NewUser {
                 user_id,
                 certificates: approval::list(&certificates, "IdP certificate")?,
@@ -106,11 +122,7 @@ pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResul
                 signature,
             })
             .map_err(|e| CtlError::failed(format!("postcard: {e}")))?;
-            json!({
-                "type": "technical_signature",
-                "value": STANDARD.encode(ts),
-                "userid": technical_user.to_string(),
-            })
+            CredentialBody::technical_signature(&ts, technical_user.to_string())
         }
         _ => {
             return Err(CtlError::usage(
@@ -118,49 +130,55 @@ pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResul
             ));
         }
     };
-    let body = container(
-        "Create_New_Signer",
-        Some(credential),
-        json!({"userid": user_id.to_string(), "certificates": b64_all(&certificates)}),
-    );
-    print_json(&client.post("/peering", &body).await?)
+    let params = UserParams {
+        userid: user_id.to_string(),
+        certificates: B64::all(&certificates),
+    };
+    send::<_, UserAnswer>(&client, operation::CREATE_SIGNER, Some(credential), params).await
 }
 
 pub(super) async fn generate_key(s: &Settings, a: GenerateKeyArgs) -> CtlResult<u8> {
-    let (algorithm, parameters) = match a.algorithm {
-        Algorithm::EcP256 => ("EC", json!({"curve": "1.2.840.10045.3.1.7"})),
-        Algorithm::EcP384 => ("EC", json!({"curve": "1.3.132.0.34"})),
-        Algorithm::Rsa2048 => ("RSA", json!({"bits": 2048})),
-        Algorithm::Rsa3072 => ("RSA", json!({"bits": 3072})),
-        Algorithm::Rsa4096 => ("RSA", json!({"bits": 4096})),
+    let algorithm = match a.algorithm {
+        Algorithm::EcP256 => KeyAlgorithm::EcP256,
+        Algorithm::EcP384 => KeyAlgorithm::EcP384,
+        Algorithm::Rsa2048 => KeyAlgorithm::Rsa2048,
+        Algorithm::Rsa3072 => KeyAlgorithm::Rsa3072,
+        Algorithm::Rsa4096 => KeyAlgorithm::Rsa4096,
     };
     let user_id = parse_uuid(&a.user_id, "--user-id")?;
-    let body = container(
-        "Generate_Signer_Key_Pair",
-        Some(token_credential(&a.token.token)?),
-        json!({
-            "userid": user_id.to_string(),
-            "algorithm": algorithm,
-            "parameters": parameters,
-        }),
-    );
-    print_json(&Client::new(s)?.post("/peering", &body).await?)
+    let credential = token_credential(&a.token.token)?;
+    send::<_, KeyPairAnswer>(
+        &Client::new(s)?,
+        operation::GENERATE_KEY_PAIR,
+        Some(credential),
+        KeyPairParams::new(user_id.to_string(), algorithm),
+    )
+    .await
 }
 
 pub(super) async fn delete_key(s: &Settings, a: DeleteKeyArgs) -> CtlResult<u8> {
     let key_id = parse_uuid(&a.key_id, "--key-id")?;
-    let body = container(
-        "Delete_Signer_Key_Pair",
-        Some(token_credential(&a.token.token)?),
-        json!({"keyid": key_id.to_string()}),
-    );
-    print_json(&Client::new(s)?.post("/peering", &body).await?)
+    let credential = token_credential(&a.token.token)?;
+    send::<_, DeleteAnswer>(
+        &Client::new(s)?,
+        operation::DELETE_KEY_PAIR,
+        Some(credential),
+        DeleteParams {
+            keyid: key_id.to_string(),
+        },
+    )
+    .await
 }
 
 pub(super) async fn sign(s: &Settings, a: SignArgs) -> CtlResult<u8> {
     let sad = files::der_document(&a.sad, "SAD")?;
-    let body = container("Signing", None, json!({"sad": STANDARD.encode(sad)}));
-    print_json(&Client::new(s)?.post("/peering", &body).await?)
+    send::<_, PeeringSigningAnswer>(
+        &Client::new(s)?,
+        operation::SIGNING,
+        None,
+        SigningParams { sad: B64(sad) },
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -169,7 +187,14 @@ mod tests {
 
     #[test]
     fn a_container_without_credential() {
-        let c = container("Signing", None, json!({"sad": ""}));
+        let c = Container::new(
+            operation::SIGNING,
+            None,
+            SigningParams {
+                sad: B64::default(),
+            },
+        );
+        let c = serde_json::to_value(c).unwrap();
         assert!(c.get("credential").is_none());
     }
 }
