@@ -1,0 +1,189 @@
+//! The administrators' chapter: dual-control firmware initialization, the
+//! IdP key import, the first Privileged User, data integrity and the audit
+//! export, all with samctl over the management connector.
+
+use crate::demo::{Demo, uuid};
+use sam_harness::Connector;
+use sam_proto::ids::UserId;
+use serde_json::Value;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+impl Demo {
+    pub fn fw_init(&self) -> Result<((), String), String> {
+        let [a1, a2] = self.admin_keys();
+        // One administrator alone is not enough: dual control is the
+        // firmware's decision.
+        let alone = self.samctl(
+            Connector::Management,
+            &[
+                &"fw",
+                &"init",
+                &"--admin-key",
+                &a1,
+                &"--admin-pub",
+                &self.admin_pub(&a2)?,
+            ],
+        )?;
+        if alone.code != 1 || !alone.stderr.contains("NotAuthorized") {
+            return Err(format!(
+                "one administrator's approval was not refused with NotAuthorized: {alone:?}"
+            ));
+        }
+        let out = self
+            .samctl(
+                Connector::Management,
+                &[&"fw", &"init", &"--admin-key", &a1, &"--admin-key", &a2],
+            )?
+            .checked("fw init")?;
+        if out.stdout.trim() != "Initialization of SAM Firmware ... ok" {
+            return Err(format!("unexpected output: {:?}", out.stdout));
+        }
+        Ok((
+            (),
+            "one approval alone refused (NotAuthorized); with admin-1 and admin-2: \
+             \"Initialization of SAM Firmware ... ok\""
+                .into(),
+        ))
+    }
+
+    /// The public key (PEM SPKI) of an administrator's private key, derived
+    /// with `openssl pkey -pubout` (the dev PKI holds only private keys).
+    pub fn admin_pub(&self, key: &Path) -> Result<PathBuf, String> {
+        let der = std::fs::read_to_string(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        let path = self.work.join("admin-2.pub");
+        let out = Command::new("openssl")
+            .args(["pkey", "-pubout", "-out"])
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                if let Some(mut stdin) = child.stdin.take() {
+                    stdin.write_all(der.as_bytes())?;
+                }
+                child.wait()
+            })
+            .map_err(|e| format!("openssl pkey: {e}"))?;
+        if !out.success() {
+            return Err("openssl pkey -pubout failed".into());
+        }
+        Ok(path)
+    }
+
+    pub fn set_idp_keys(&self) -> Result<((), String), String> {
+        let [a1, a2] = self.admin_keys();
+        let out = self
+            .samctl(
+                Connector::Management,
+                &[
+                    &"fw",
+                    &"setidpkeys",
+                    &self.idp_cert(),
+                    &"--admin-key",
+                    &a1,
+                    &"--admin-key",
+                    &a2,
+                ],
+            )?
+            .checked("fw setidpkeys")?;
+        if out.stdout.trim() != "Import of IdP Public Keys ... ok" {
+            return Err(format!("unexpected output: {:?}", out.stdout));
+        }
+        Ok((
+            (),
+            "idp.pem is the firmware's trust anchor for identity tokens: \"Import of IdP \
+             Public Keys ... ok\""
+                .into(),
+        ))
+    }
+
+    pub fn enrol(&self) -> Result<(UserId, String), String> {
+        let [a1, a2] = self.admin_keys();
+        let out = self
+            .samctl(
+                Connector::Management,
+                &[
+                    &"fw",
+                    &"enrol",
+                    &"--idp-cert",
+                    &self.idp_cert(),
+                    &"--admin-key",
+                    &a1,
+                    &"--admin-key",
+                    &a2,
+                ],
+            )?
+            .checked("fw enrol")?;
+        let mut lines = out.stdout.lines();
+        if lines.next() != Some("Enrolment of the first Privileged User ... ok") {
+            return Err(format!("unexpected output: {:?}", out.stdout));
+        }
+        let user = uuid(lines.next().unwrap_or_default())?;
+        Ok((user, format!("Privileged User 1 is {user}")))
+    }
+
+    pub fn integrity_data(&self) -> Result<((), String), String> {
+        let out = self
+            .samctl(Connector::Management, &[&"integrity", &"data"])?
+            .checked("integrity data")?;
+        if out.stdout.lines().next() != Some("Data integrity check ... ok") {
+            return Err(format!("unexpected output: {:?}", out.stdout));
+        }
+        Ok((
+            (),
+            "\"Data integrity check ... ok\" (0): the firmware verified every user record, \
+             every wrapped key and the audit chain"
+                .into(),
+        ))
+    }
+
+    pub fn export_audit(&self) -> Result<((), String), String> {
+        let path = self.out.join("audit.jsonl");
+        self.samctl(Connector::Management, &[&"export-audit", &"--out", &path])?
+            .checked("export-audit")?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("audit.jsonl: {e}"))?;
+        let records = text
+            .lines()
+            .map(serde_json::from_str::<Value>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("audit.jsonl is not JSON Lines: {e}"))?;
+        let outcome = |r: &Value| {
+            format!(
+                "{} {}",
+                r.get("action").and_then(Value::as_str).unwrap_or("?"),
+                r.get("outcome").and_then(Value::as_str).unwrap_or("?")
+            )
+        };
+        let refused: Vec<String> = records
+            .iter()
+            .filter(|r| r.get("outcome").and_then(Value::as_str) != Some("ok"))
+            .map(outcome)
+            .collect();
+        for want in ["Signing ReplayedSad", "Signing NotFound"] {
+            if !refused.iter().any(|r| r == want) {
+                return Err(format!("no audit record `{want}`; refusals: {refused:?}"));
+            }
+        }
+        let in_order = records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.get("seq").and_then(Value::as_u64) == u64::try_from(i).ok());
+        if records.is_empty() || !in_order {
+            return Err(format!(
+                "{} records, sequence numbers {}",
+                records.len(),
+                if in_order { "in order" } else { "NOT in order" }
+            ));
+        }
+        Ok((
+            (),
+            format!(
+                "{} hash-chained records (seq 0..{}), refusals audited too: {}; in audit.jsonl",
+                records.len(),
+                records.len().saturating_sub(1),
+                refused.join(", ")
+            ),
+        ))
+    }
+}

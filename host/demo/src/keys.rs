@@ -1,0 +1,131 @@
+//! The keys' chapter: signer keys generated in the firmware, their CSRs
+//! certified by the development CA and registered, one key deleted.
+
+use crate::demo::{Demo, SignerKey, field, pem, uuid, write};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sam_client::SamClient;
+use sam_devpki::files;
+use sam_harness::Connector;
+use sam_proto::ids::UserId;
+use serde_json::Value;
+
+impl Demo {
+    pub fn generate_key(
+        &self,
+        signer: UserId,
+        algorithm: &str,
+        name: &str,
+    ) -> Result<(SignerKey, String), String> {
+        let token = self.token(signer, "signer")?;
+        let answer = self
+            .samctl(
+                Connector::Privileged,
+                &[
+                    &"generate-key",
+                    &"--token",
+                    &token,
+                    &"--user-id",
+                    &signer.to_string(),
+                    &"--algorithm",
+                    &algorithm,
+                ],
+            )?
+            .checked("generate-key")?
+            .parse_json()?;
+        let key_id = uuid(field(&answer, "keyid")?)?;
+        let csr = STANDARD
+            .decode(field(&answer, "csr")?)
+            .map_err(|e| format!("csr is not base64: {e}"))?;
+        write(
+            &self.work.join(format!("{name}.csr")),
+            pem("CERTIFICATE REQUEST", &csr),
+        )?;
+        Ok((
+            SignerKey {
+                key_id,
+                csr,
+                certificate: Vec::new(),
+            },
+            format!("KeyID {key_id} (PRE_ACTIVE), CSR in work/{name}.csr"),
+        ))
+    }
+
+    pub fn certify(
+        &self,
+        signer: UserId,
+        mut p256: SignerKey,
+        mut rsa: SignerKey,
+    ) -> Result<((SignerKey, SignerKey), String), String> {
+        let ra = SamClient::from_pem_files(
+            &self.url(),
+            &self.pki().path(files::TLS_CA_CERT),
+            &self.pki().path(files::PRIVILEGED_CERT),
+            &self.pki().path(files::PRIVILEGED_KEY),
+        )
+        .map_err(|e| e.to_string())?;
+        for (key, name) in [(&mut p256, "ec-p256"), (&mut rsa, "rsa-3072")] {
+            key.certificate = self
+                .ca
+                .issue_from_csr(&key.csr)
+                .map_err(|e| format!("the dev CA refused the {name} CSR: {e}"))?;
+            let path = self.work.join(format!("{name}.pem"));
+            write(&path, pem("CERTIFICATE", &key.certificate))?;
+            // POST /objects with the registration authority's connector,
+            // through sam-client (`samctl register-certificate --cert` is
+            // shadowed by samctl's global --cert flag).
+            self.rt
+                .block_on(ra.register_certificate(key.key_id, &key.certificate))
+                .map_err(|e| format!("POST /objects ({name}): {e}"))?;
+        }
+        let active = self
+            .samctl(
+                Connector::Privileged,
+                &[&"private-keys", &"--user-id", &signer.to_string()],
+            )?
+            .checked("private-keys")?
+            .parse_json()?;
+        let ids: Vec<&str> = active
+            .get("objects")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|o| o.get("keyid").and_then(Value::as_str))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for key in [&p256, &rsa] {
+            if !ids.contains(&key.key_id.to_string().as_str()) {
+                return Err(format!("key {} is not ACTIVE: {active}", key.key_id));
+            }
+        }
+        Ok((
+            (p256, rsa),
+            "2 certificates (work/ec-p256.pem, work/rsa-3072.pem) registered; both keys ACTIVE"
+                .into(),
+        ))
+    }
+
+    pub fn delete_key(&self, signer: UserId, key: &SignerKey) -> Result<((), String), String> {
+        let token = self.token(signer, "signer")?;
+        self.samctl(
+            Connector::Privileged,
+            &[
+                &"delete-key",
+                &"--token",
+                &token,
+                &"--key-id",
+                &key.key_id.to_string(),
+            ],
+        )?
+        .checked("delete-key")?;
+        Ok((
+            (),
+            format!(
+                "Delete_Signer_Key_Pair {}: the firmware authorized it, samd destroyed the \
+                 wrapped key and its certificate",
+                key.key_id
+            ),
+        ))
+    }
+}

@@ -1,0 +1,102 @@
+//! The setup every signing deployment starts with, and the tokens and
+//! SADs its clients send: the same steps as the demo tells, without the
+//! story.
+
+use crate::{HarnessError, Result, Samctl};
+use sam_client::{Credential, GeneratedKey, SadKey, SamClient, SignRequest};
+use sam_devpki::{DevIdp, DevPki, TokenParams, files, unix_now};
+use sam_proto::asn1::IdentificationLevel;
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, UserId, Uuid};
+
+/// Dual-control firmware initialization, IdP key import and enrolment of
+/// the first Privileged User, each approved by both of the dev PKI's
+/// administrators, through `samctl` (with the management connector).
+/// Returns the Privileged User.
+pub fn initialize_firmware(samctl: &Samctl, pki: &DevPki) -> Result<UserId> {
+    let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
+    let idp_cert = pki.path(files::IDP_CERT).display().to_string();
+    let approved = |what: &str, args: &[&str]| {
+        let both = ["--admin-key", a1.as_str(), "--admin-key", a2.as_str()];
+        samctl.run([args, &both].concat())?.checked(what)
+    };
+    approved("fw init", &["fw", "init"])?;
+    approved("fw setidpkeys", &["fw", "setidpkeys", &idp_cert])?;
+    let enrolled = approved("fw enrol", &["fw", "enrol", "--idp-cert", &idp_cert])?;
+    enrolled
+        .stdout
+        .lines()
+        .find_map(|l| Uuid::parse(l.trim()).ok())
+        .ok_or_else(|| HarnessError::new("samctl fw enrol printed no UserID"))
+}
+
+/// A fresh login token of `user` (identification level substantial, valid
+/// from 5 s ago for 10 minutes) as a peering credential.
+pub fn login(idp: &DevIdp, user: UserId) -> Result<Credential> {
+    idp.login_token(
+        user,
+        IdentificationLevel::Substantial,
+        unix_now().saturating_sub(5),
+        600,
+    )
+    .map(Credential::IdentityToken)
+    .map_err(HarnessError::context("login token"))
+}
+
+/// A SAD for SHA-256 `hashes` with `key_id`, made the SSA way: a fresh
+/// SAD key, a fresh identity token of `signer` carrying it (valid from
+/// now for `validity_secs`), the SAD signed by the SAD key.
+pub fn fresh_sad(
+    idp: &DevIdp,
+    signer: UserId,
+    key_id: KeyId,
+    hashes: Vec<Vec<u8>>,
+    validity_secs: u64,
+) -> Result<Vec<u8>> {
+    let sad_key = SadKey::generate().map_err(HarnessError::context("SAD key"))?;
+    let now = unix_now();
+    let token = idp
+        .issue_token(&TokenParams {
+            user_id: signer,
+            level: IdentificationLevel::Substantial,
+            not_before: now,
+            not_after: now + validity_secs,
+            sad_public_key: Some(
+                sad_key
+                    .public_key_der()
+                    .map_err(HarnessError::context("SAD key"))?,
+            ),
+        })
+        .map_err(HarnessError::context("SAD token"))?;
+    let request = SignRequest {
+        key_id,
+        hash_algorithm: HashAlgorithm::Sha256,
+        hashes,
+    };
+    sad_key
+        .sign_sad(&token, &request)
+        .map_err(HarnessError::context("SAD"))
+}
+
+/// Creates the Signer `signer` (by the Privileged User `pu`, trusting the
+/// IdP's certificate) and generates one key of each of `algorithms` for
+/// it, over the privileged-user connector `ra`.
+pub async fn create_signer_with_keys(
+    ra: &SamClient,
+    idp: &DevIdp,
+    pu: UserId,
+    signer: UserId,
+    algorithms: &[KeyAlgorithm],
+) -> Result<Vec<GeneratedKey>> {
+    ra.create_signer(&login(idp, pu)?, signer, &[idp.certificate_der().to_vec()])
+        .await
+        .map_err(HarnessError::context("Create_New_Signer"))?;
+    let mut keys = Vec::new();
+    for &alg in algorithms {
+        keys.push(
+            ra.generate_key_pair(&login(idp, signer)?, signer, alg)
+                .await
+                .map_err(HarnessError::context("Generate_Signer_Key_Pair"))?,
+        );
+    }
+    Ok(keys)
+}

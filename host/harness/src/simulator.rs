@@ -1,0 +1,107 @@
+//! The simulated HSM: its state directory (`sam-simulator init`) and, for
+//! the socket transport, `sam-simulator serve` as a child process.
+
+use crate::{Binaries, Crypto, FirmwareLink, HarnessError, Process, Result};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+/// Where a simulator keeps its state, listens and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimulatorSpec {
+    /// The state directory (Master Backup Key, firmware storage).
+    pub state_dir: PathBuf,
+    /// The Unix socket `serve` listens on.
+    pub socket: PathBuf,
+    /// The log of `serve`, appended.
+    pub log: PathBuf,
+}
+
+impl SimulatorSpec {
+    /// `sam-simulator init --state-dir DIR`: a fresh simulated HSM.
+    pub fn init(&self, bins: &Binaries) -> Result<()> {
+        let out = Command::new(bins.simulator())
+            .arg("init")
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .output()
+            .map_err(HarnessError::context("cannot run sam-simulator"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::new(format!(
+                "`sam-simulator init` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    }
+
+    /// samd's firmware link to this simulator's `serve`.
+    pub fn socket_link(&self, reconnect_ms: Option<(u64, u64)>) -> FirmwareLink {
+        FirmwareLink::Socket {
+            address: format!("unix:{}", self.socket.display()),
+            reconnect_ms,
+        }
+    }
+
+    /// samd's firmware link running this simulator's firmware in-process.
+    pub fn in_process_link(&self, crypto: Crypto) -> FirmwareLink {
+        FirmwareLink::InProcess {
+            state_dir: self.state_dir.clone(),
+            crypto,
+        }
+    }
+
+    /// Starts `sam-simulator serve` and returns it once its socket accepts
+    /// (within `within`).
+    pub fn serve(&self, bins: &Binaries, within: Duration) -> Result<Simulator> {
+        let mut cmd = Command::new(bins.simulator());
+        cmd.arg("serve")
+            .arg("--state-dir")
+            .arg(&self.state_dir)
+            .arg("--listen")
+            .arg(format!("unix:{}", self.socket.display()))
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1");
+        let mut process = Process::spawn("sam-simulator", cmd, &self.log)?;
+        let socket = self.socket.clone();
+        process.wait_until(within, || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        })?;
+        Ok(Simulator {
+            process,
+            // The firmware boots before the socket is bound.
+            booted_by: sam_devpki::unix_now(),
+        })
+    }
+}
+
+/// A running `sam-simulator serve`, SIGKILLed when dropped.
+#[derive(Debug)]
+pub struct Simulator {
+    process: Process,
+    booted_by: u64,
+}
+
+impl Simulator {
+    /// The Unix second by which its firmware had booted (identity tokens
+    /// must start after it).
+    pub fn booted_by(&self) -> u64 {
+        self.booted_by
+    }
+
+    /// The process.
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    /// SIGKILL and reap: a power cut of the HSM.
+    pub fn kill(&mut self) -> Result<()> {
+        self.process.kill()
+    }
+
+    /// An error if it has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        self.process.check_alive()
+    }
+}
