@@ -4,6 +4,7 @@
 //! client certificates.
 #![allow(dead_code, clippy::cloned_ref_to_slice_refs)]
 
+pub mod deploy;
 pub mod pki;
 pub mod tls;
 
