@@ -375,7 +375,11 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     let robot_cert = f.path("robot.pem");
     std::fs::write(&robot_cert, pem("CERTIFICATE", &robot.cert)).unwrap();
     let robot_key = f.path("robot.key");
-    std::fs::write(&robot_key, robot.key.to_pkcs8_der().unwrap().as_bytes()).unwrap();
+    std::fs::write(
+        &robot_key,
+        robot.p256_key().to_pkcs8_der().unwrap().as_bytes(),
+    )
+    .unwrap();
     let tech = ra
         .run(os(&[
             &"create-privileged-user",
