@@ -5,15 +5,13 @@
 //! with the soak test (`crate::soak`).
 
 use crate::Budget;
-use crate::pipeline::unix_now;
 use crate::stats::Runs;
-use sam_client::{Credential, SadKey, SamClient, SignRequest};
-use sam_devpki::{DevIdp, DevPki, DevPkiOptions, TokenParams, files};
-use sam_proto::asn1::IdentificationLevel;
-use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, UserId, Uuid};
+use sam_client::SamClient;
+use sam_devpki::DevIdp;
+use sam_harness::{Binaries, Connector, Crypto, Deployment, Samd, Tool, setup};
+use sam_proto::ids::{KeyAlgorithm, KeyId, UserId, Uuid};
 use sam_simulator::Simulator;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,44 +44,6 @@ pub struct Full {
     pub results: Vec<FullResult>,
     /// samd's VmHWM at the end, MiB.
     pub peak_rss_mib: f64,
-}
-
-fn err<E: core::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
-    move |e| format!("{what}: {e}")
-}
-
-/// samd, killed when dropped.
-struct Samd(Child);
-
-impl Drop for Samd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(err("port"))?;
-    l.local_addr().map(|a| a.port()).map_err(err("port"))
-}
-
-fn samctl(bin: &Path, pki: &DevPki, url: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(bin.join("samctl"))
-        .args(args)
-        .env_remove("SAMCTL_CONFIG")
-        .env("SAMCTL_URL", url)
-        .env("SAMCTL_CA", pki.path(files::TLS_CA_CERT))
-        .env("SAMCTL_CERT", pki.path(files::MANAGEMENT_CERT))
-        .env("SAMCTL_KEY", pki.path(files::MANAGEMENT_KEY))
-        .output()
-        .map_err(err("samctl"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "samctl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A memory field of `/proc/PID/status` (`VmHWM`: peak resident set,
@@ -127,8 +87,9 @@ pub struct Stack {
     pub pid: u32,
     /// `https://127.0.0.1:PORT`.
     pub url: String,
-    /// The development PKI (certificates and keys of every party).
-    pub pki: DevPki,
+    /// The deployment (its development PKI: certificates and keys of every
+    /// party).
+    pub deployment: Deployment,
     /// The IdP that issues the Signer's tokens.
     pub idp: DevIdp,
     /// The Signer.
@@ -145,98 +106,51 @@ impl Stack {
     /// up for Signing with keys of `algs`. On return Signing tokens may be
     /// issued: the firmware's boot second has passed.
     pub fn start(work: &Path, bin: &Path, algs: &[KeyAlgorithm]) -> Result<Self, String> {
-        let pki =
-            DevPki::create(&work.join("pki"), &DevPkiOptions::default()).map_err(err("dev PKI"))?;
-        let state = work.join("sam-state");
-        Simulator::init(&state).map_err(err("simulator init"))?;
-        let port = free_port()?;
-        let url = format!("https://127.0.0.1:{port}");
-        let connectors =
-            std::fs::read_to_string(pki.path(files::CONNECTORS)).map_err(err("connectors"))?;
-        let p = |f: &str| pki.path(f).display().to_string();
-        let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\nclient_ca = \"{}\"\nshutdown_grace_secs = 2\n\n\
-             [store]\npath = \"{}\"\n\n[firmware]\ntransport = \"inprocess\"\nstate_dir = \"{}\"\ncrypto = \"aws-lc\"\n\n\
-             [log]\nfilter = \"warn\"\n\n{connectors}",
-            p(files::SERVER_CERT),
-            p(files::SERVER_KEY),
-            p(files::TLS_CA_CERT),
-            work.join("samd.db").display(),
-            state.display(),
-        );
-        let toml = work.join("samd.toml");
-        std::fs::write(&toml, config).map_err(err("samd.toml"))?;
-        let log = std::fs::File::create(work.join("samd.log")).map_err(err("samd.log"))?;
-        let child = Command::new(bin.join("samd"))
-            .arg("--config")
-            .arg(&toml)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(err("cannot start samd"))?;
-        let pid = child.id();
-        let samd = Samd(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("samd did not listen within 30 s (see samd.log)".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
-        let idp_cert = p(files::IDP_CERT);
-        // Every firmware-management command here needs both approvals.
-        let approved = |args: &[&str]| {
-            let both = ["--admin-key", a1.as_str(), "--admin-key", a2.as_str()];
-            samctl(bin, &pki, &url, &[args, &both].concat())
-        };
-        approved(&["fw", "init"])?;
-        approved(&["fw", "setidpkeys", &idp_cert])?;
-        let enrolled = approved(&["fw", "enrol", "--idp-cert", &idp_cert])?;
-        let pu = enrolled
-            .lines()
-            .filter_map(|l| Uuid::parse(l.trim()).ok())
-            .next()
-            .ok_or("samctl fw enrol printed no UserID")?;
-        let idp = pki.idp().map_err(err("IdP"))?;
+        let bins = Binaries::at(bin)?;
+        bins.require(&[Tool::Samd, Tool::Samctl])?;
+        let deployment = Deployment::create(work, bins)?;
+        let simulator = deployment.simulator();
+        Simulator::init(&simulator.state_dir).map_err(|e| format!("simulator init: {e}"))?;
+        let mut spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
+        spec.config = spec
+            .config
+            .with_shutdown_grace_secs(2)
+            .with_log_filter("warn");
+        let url = spec.url();
+        let mut samd = spec.spawn(deployment.bins())?;
+        samd.wait_for(
+            &deployment.identity(Connector::Management),
+            "/healthz",
+            Duration::from_secs(30),
+        )?;
+        let pid = samd.pid();
+        let pu = setup::initialize_firmware(
+            &deployment.samctl(&url, Connector::Management),
+            deployment.pki(),
+        )?;
+        let idp = deployment.pki().idp().map_err(|e| format!("IdP: {e}"))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(err("tokio"))?;
-        let ra = SamClient::from_pem_files(
-            &url,
-            &pki.path(files::TLS_CA_CERT),
-            &pki.path(files::PRIVILEGED_CERT),
-            &pki.path(files::PRIVILEGED_KEY),
-        )
-        .map_err(err("client"))?;
-        let login = |user: UserId| -> Result<Credential, String> {
-            let since = unix_now().saturating_sub(5);
-            let level = IdentificationLevel::Substantial;
-            idp.login_token(user, level, since, 600)
-                .map(Credential::IdentityToken)
-                .map_err(err("login token"))
-        };
+            .map_err(|e| format!("tokio: {e}"))?;
+        let ra = deployment.identity(Connector::Privileged).client(&url)?;
         let mut raw = [0u8; 16];
         crate::prims::os_random(&mut raw).map_err(|_| "RNG failed".to_string())?;
         let signer = Uuid::from_random(raw);
-        rt.block_on(ra.create_signer(&login(pu)?, signer, &[idp.certificate_der().to_vec()]))
-            .map_err(err("Create_New_Signer"))?;
-        let mut keys = Vec::new();
-        for &alg in algs {
-            let k = rt
-                .block_on(ra.generate_key_pair(&login(signer)?, signer, alg))
-                .map_err(err("Generate_Signer_Key_Pair"))?;
-            keys.push((alg, k.key_id));
-        }
+        let generated = rt.block_on(setup::create_signer_with_keys(&ra, &idp, pu, signer, algs))?;
+        let keys = algs
+            .iter()
+            .copied()
+            .zip(generated.iter().map(|k| k.key_id))
+            .collect();
         // Signing tokens must be issued after the firmware's boot second.
         std::thread::sleep(Duration::from_millis(1100));
         Ok(Self {
             samd,
             pid,
             url,
-            pki,
+            deployment,
             idp,
             signer,
             keys,
@@ -255,17 +169,9 @@ impl Stack {
 
     /// `n` clients with the SSA's certificate, each its own connection.
     pub fn ssa_clients(&self, n: usize) -> Result<Vec<Arc<SamClient>>, String> {
+        let ssa = self.deployment.identity(Connector::Ssa);
         (0..n)
-            .map(|_| {
-                SamClient::from_pem_files(
-                    &self.url,
-                    &self.pki.path(files::TLS_CA_CERT),
-                    &self.pki.path(files::SSA_CERT),
-                    &self.pki.path(files::SSA_KEY),
-                )
-                .map(Arc::new)
-                .map_err(err("client"))
-            })
+            .map(|_| Ok(Arc::new(ssa.client(&self.url)?)))
             .collect()
     }
 
@@ -374,23 +280,8 @@ pub fn fresh_sad(
     seed: usize,
     validity: u64,
 ) -> Result<Vec<u8>, String> {
-    let sad_key = SadKey::generate().map_err(err("SAD key"))?;
-    let now = unix_now();
-    let token = idp
-        .issue_token(&TokenParams {
-            user_id: signer,
-            level: IdentificationLevel::Substantial,
-            not_before: now,
-            not_after: now + validity,
-            sad_public_key: Some(sad_key.public_key_der().map_err(err("SAD key"))?),
-        })
-        .map_err(err("token"))?;
-    let request = SignRequest {
-        key_id,
-        hash_algorithm: HashAlgorithm::Sha256,
-        hashes: (0..hashes).map(|j| vec![(seed ^ j) as u8; 32]).collect(),
-    };
-    sad_key.sign_sad(&token, &request).map_err(err("SAD"))
+    let hashes = (0..hashes).map(|j| vec![(seed ^ j) as u8; 32]).collect();
+    Ok(setup::fresh_sad(idp, signer, key_id, hashes, validity)?)
 }
 
 /// `n` concurrent clients share the SADs through a queue; stops at the

@@ -12,8 +12,9 @@ mod support;
 
 use sam_proto::ErrorType;
 use sam_proto::command::{InitParams, SubFunction};
+use sam_proto::ids::HashAlgorithm;
 use serde_json::json;
-use support::{Admin, World, b64, doc_hash};
+use support::{World, b64, doc_hash};
 
 /// `(status, type, code)` of an error answer.
 fn err(r: &support::Resp) -> (u16, String, u64) {
@@ -189,7 +190,7 @@ async fn signing_errors() {
     let token = w
         .idp
         .token(signer, now - 1, now + 300, Some(&sad_key.spki()));
-    let forged = support::pki::SadKey::new(2).sad(&token, &key_id, &hashes);
+    let forged = support::pki::SadKey::new(2).sad(&token, &key_id, HashAlgorithm::Sha256, &hashes);
     let r = w.ssa.post("/signing", &json!({"sad": b64(&forged)})).await;
     assert_eq!(err(&r), seed(ErrorType::InvalidSignature, 401));
     // A token from an untrusted IdP inside the SAD.
@@ -199,7 +200,7 @@ async fn signing_errors() {
         .ssa
         .post(
             "/signing",
-            &json!({"sad": b64(&sad_key.sad(&token, &key_id, &hashes))}),
+            &json!({"sad": b64(&sad_key.sad(&token, &key_id, HashAlgorithm::Sha256, &hashes))}),
         )
         .await;
     assert_eq!(err(&r), seed(ErrorType::InvalidAuthentication, 401));
@@ -238,7 +239,7 @@ async fn management_errors() {
         .await;
     assert_eq!(err(&r), seed(ErrorType::NotOperational, 503));
     // One administrator is not enough (dual control, in the firmware).
-    let points: Vec<Vec<u8>> = w.admins.iter().map(Admin::point).collect();
+    let points: Vec<Vec<u8>> = w.admins.iter().map(|a| a.point().into_vec()).collect();
     let params = InitParams {
         admins: support::blobs(&points),
     };

@@ -243,7 +243,7 @@ async fn privileged_users_and_technical_signatures() {
         certificates: support::blobs(&[w.idp.cert.clone()]),
     };
     let sig = support::pki::technical_signature(
-        &tech_idp.key,
+        tech_idp.p256_key(),
         SubFunction::CreateSigner,
         &challenge,
         &postcard::to_allocvec(&params).unwrap(),

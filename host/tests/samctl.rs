@@ -13,45 +13,22 @@ mod support;
 
 use clap::CommandFactory as _;
 use p256::pkcs8::{EncodePrivateKey, EncodePublicKey};
+use sam_harness::{Identity, Samctl, SamctlOutput, free_port, loopback_url};
 use sam_host::ctl::files::pem;
 use serde_json::Value;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use support::deploy::{self, Checked as _};
 use support::{Pki, World, unb64};
 
 const SAMCTL: &str = env!("CARGO_BIN_EXE_samctl");
 
-/// What a samctl run printed and returned.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn ok(self) -> Self {
-        assert_eq!(self.code, 0, "{self:?}");
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:?}"))
-    }
-}
-
-fn run_sync(args: &[OsString], env: &[(&str, OsString)]) -> Out {
-    let out = std::process::Command::new(SAMCTL)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env_remove("SAMCTL_CONFIG")
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+/// Runs samctl with `env` added to its environment.
+fn run_sync(args: &[OsString], env: &[(&str, OsString)]) -> SamctlOutput {
+    env.iter()
+        .fold(Samctl::new(Path::new(SAMCTL)), |s, (k, v)| s.with_env(k, v))
+        .run(args)
+        .unwrap()
 }
 
 fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
@@ -61,28 +38,15 @@ fn os(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
 /// The files samctl needs to reach a daemon, and the admin keys.
 struct Files {
     dir: PathBuf,
-    env: Vec<(&'static str, OsString)>,
+    samctl: Samctl,
 }
 
 impl Files {
     fn new(dir: &Path, pki: &Pki, port: u16) -> Self {
-        let w = |name: &str, text: &str| {
-            let p = dir.join(name);
-            std::fs::write(&p, text).unwrap();
-            p.into_os_string()
-        };
-        let env = vec![
-            (
-                "SAMCTL_URL",
-                OsString::from(format!("https://127.0.0.1:{port}")),
-            ),
-            ("SAMCTL_CA", w("ca.pem", &pki.ca.cert_pem)),
-            ("SAMCTL_CERT", w("samctl.pem", &pki.admin.cert_pem)),
-            ("SAMCTL_KEY", w("samctl.key", &pki.admin.key_pem)),
-        ];
+        let admin = deploy::admin_identity(dir, pki);
         Self {
             dir: dir.to_path_buf(),
-            env,
+            samctl: Samctl::new(Path::new(SAMCTL)).connected(&loopback_url(port), &admin),
         }
     }
 
@@ -91,28 +55,28 @@ impl Files {
     }
 
     /// Runs samctl (on the blocking pool: the daemon shares the runtime).
-    async fn run(&self, args: Vec<OsString>) -> Out {
-        let env = self.env.clone();
-        tokio::task::spawn_blocking(move || run_sync(&args, &env))
+    async fn run(&self, args: Vec<OsString>) -> SamctlOutput {
+        let samctl = self.samctl.clone();
+        tokio::task::spawn_blocking(move || samctl.run(args).unwrap())
             .await
             .unwrap()
     }
 
     /// The same with another client certificate (a peer connector).
     fn as_client(&self, leaf: &support::tls::Leaf, name: &str) -> Self {
-        let mut f = Self {
-            dir: self.dir.clone(),
-            env: self.env.clone(),
-        };
         let cert = self.path(&format!("{name}.pem"));
         let key = self.path(&format!("{name}.key"));
         std::fs::write(&cert, &leaf.cert_pem).unwrap();
         std::fs::write(&key, &leaf.key_pem).unwrap();
-        f.env
-            .retain(|(k, _)| *k != "SAMCTL_CERT" && *k != "SAMCTL_KEY");
-        f.env.push(("SAMCTL_CERT", cert.into_os_string()));
-        f.env.push(("SAMCTL_KEY", key.into_os_string()));
-        f
+        let identity = Identity {
+            ca: self.path("ca.pem"),
+            cert,
+            key,
+        };
+        Self {
+            dir: self.dir.clone(),
+            samctl: self.samctl.as_identity(&identity),
+        }
     }
 
     /// Writes the administrators' private keys (PKCS#8 PEM) and public
@@ -411,7 +375,11 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     let robot_cert = f.path("robot.pem");
     std::fs::write(&robot_cert, pem("CERTIFICATE", &robot.cert)).unwrap();
     let robot_key = f.path("robot.key");
-    std::fs::write(&robot_key, robot.key.to_pkcs8_der().unwrap().as_bytes()).unwrap();
+    std::fs::write(
+        &robot_key,
+        robot.p256_key().to_pkcs8_der().unwrap().as_bytes(),
+    )
+    .unwrap();
     let tech = ra
         .run(os(&[
             &"create-privileged-user",
@@ -577,54 +545,16 @@ fn checksums_and_code_integrity() {
     assert!(!dir.path().join("samd.pid").exists());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn start_and_stop_the_real_samd() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pki = Pki::new();
-    let port = free_port();
-    std::fs::write(d.join("server.pem"), &pki.server.cert_pem).unwrap();
-    std::fs::write(d.join("server.key"), &pki.server.key_pem).unwrap();
-    std::fs::write(d.join("client-ca.pem"), &pki.ca.cert_pem).unwrap();
-    sam_simulator::Simulator::init(&d.join("hsm")).unwrap();
+    let port = free_port().unwrap();
     let samd_toml = d.join("samd.toml");
-    std::fs::write(
-        &samd_toml,
-        format!(
-            r#"
-[server]
-listen = "127.0.0.1:{port}"
-tls_cert = "{d}/server.pem"
-tls_key = "{d}/server.key"
-client_ca = "{d}/client-ca.pem"
-shutdown_grace_secs = 5
-
-[store]
-path = "{d}/samd.db"
-
-[firmware]
-transport = "inprocess"
-state_dir = "{d}/hsm"
-crypto = "portable"
-
-[[connector]]
-name = "samctl"
-certificate_sha256 = "{pin}"
-operations = ["management"]
-"#,
-            d = d.display(),
-            pin = pki.admin.pin(),
-        ),
-    )
-    .unwrap();
+    deploy::samd_config(d, &pki, port)
+        .write(&samd_toml)
+        .unwrap();
     // samctl's own configuration file: no URL, so start probes samd's
     // listen address.
     let files = Files::new(d, &pki, port);

@@ -9,53 +9,19 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use sam_harness::{Binaries, SamdSpec, free_port};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 use support::Pki;
+use support::deploy;
 
 const SAMD: &str = env!("CARGO_BIN_EXE_samd");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Writes PEM files and a configuration; returns its path.
-fn setup(dir: &std::path::Path, pki: &Pki, port: u16) -> std::path::PathBuf {
-    std::fs::write(dir.join("server.pem"), &pki.server.cert_pem).unwrap();
-    std::fs::write(dir.join("server.key"), &pki.server.key_pem).unwrap();
-    std::fs::write(dir.join("client-ca.pem"), &pki.ca.cert_pem).unwrap();
-    sam_simulator::Simulator::init(&dir.join("hsm")).unwrap();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-tls_cert = "{d}/server.pem"
-tls_key = "{d}/server.key"
-client_ca = "{d}/client-ca.pem"
-shutdown_grace_secs = 5
-
-[store]
-path = "{d}/samd.db"
-
-[firmware]
-transport = "inprocess"
-state_dir = "{d}/hsm"
-crypto = "portable"
-
-[[connector]]
-name = "samctl"
-certificate_sha256 = "{pin}"
-operations = ["management"]
-"#,
-        d = dir.display(),
-        pin = pki.admin.pin(),
-    );
+fn setup(dir: &Path, pki: &Pki, port: u16) -> std::path::PathBuf {
     let path = dir.join("samd.toml");
-    std::fs::write(&path, config).unwrap();
+    deploy::samd_config(dir, pki, port).write(&path).unwrap();
     path
 }
 
@@ -68,7 +34,7 @@ fn help_check_config_and_print_pin() {
 
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
-    let config = setup(dir.path(), &pki, free_port());
+    let config = setup(dir.path(), &pki, free_port().unwrap());
     let out = Command::new(SAMD)
         .args(["--check-config", "--config"])
         .arg(&config)
@@ -100,39 +66,27 @@ fn help_check_config_and_print_pin() {
 async fn serves_then_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
-    let port = free_port();
-    let config = setup(dir.path(), &pki, port);
-    let child = Command::new(SAMD)
-        .arg("--config")
-        .arg(&config)
-        .env("SAMD_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    let port = free_port().unwrap();
+    let spec = SamdSpec::new(
+        "samd",
+        deploy::samd_config(dir.path(), &pki, port),
+        dir.path().join("samd.toml"),
+        dir.path().join("samd.log"),
+    )
+    .with_env("SAMD_LOG_FORMAT", "json");
+    let bins = Binaries::at(Path::new(SAMD).parent().unwrap()).unwrap();
+    let mut samd = spec.spawn(&bins).unwrap();
+    let admin = deploy::admin_identity(dir.path(), &pki);
+    samd.wait_for(&admin, "/healthz", Duration::from_secs(30))
         .unwrap();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let client = support::Client::new(addr, &pki.ca, &pki.admin, false);
-    let started = Instant::now();
-    let status = loop {
-        if let Ok(r) = client.try_send("GET", "/admin/status", None).await {
-            break r;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "samd did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let status = status.ok();
+    let status = client.get("/admin/status").await.ok();
     assert_eq!(status["firmware"]["state"], "Uninitialized");
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let log = String::from_utf8(out.stderr).unwrap();
+    // SIGTERM: samd drains, flushes its store and exits 0.
+    let status = samd.stop(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(dir.path().join("samd.log")).unwrap();
     assert!(log.contains("samd stopped"), "{log}");
     assert!(log.lines().all(|l| l.starts_with('{')), "{log}");
 }

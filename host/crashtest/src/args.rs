@@ -1,7 +1,7 @@
 //! The command line.
 
 use crate::rng;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The command line.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ impl Args {
     pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
         let mut cycles = 50;
         let mut seed = None;
-        let mut bin_dir = None;
+        let mut bin_dir: Option<PathBuf> = None;
         let mut keep = false;
         let mut tolerate_audit_gaps = false;
         while let Some(a) = it.next() {
@@ -43,14 +43,9 @@ impl Args {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        let bin_dir: PathBuf = match bin_dir {
-            Some(d) => d,
-            None => std::env::current_exe()
-                .map_err(|e| format!("own executable: {e}"))?
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or("own executable has no folder")?,
-        };
+        let bin_dir = sam_harness::Binaries::from_option(bin_dir.as_deref())?
+            .dir()
+            .to_path_buf();
         Ok(Some(Self {
             cycles,
             seed: seed.unwrap_or_else(rng::clock_seed),

@@ -1,6 +1,6 @@
 //! The command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The command line.
 #[derive(Debug)]
@@ -13,7 +13,7 @@ impl Args {
     /// `None` for `--help`.
     pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
         let mut out = PathBuf::from("target/demo");
-        let mut bin_dir = None;
+        let mut bin_dir: Option<PathBuf> = None;
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--out" => out = it.next().ok_or("--out needs a folder")?.into(),
@@ -22,14 +22,9 @@ impl Args {
                 other => return Err(format!("unknown argument `{other}`")),
             }
         }
-        let bin_dir = match bin_dir {
-            Some(d) => d,
-            None => std::env::current_exe()
-                .map_err(|e| format!("own executable: {e}"))?
-                .parent()
-                .map(Path::to_path_buf)
-                .ok_or("own executable has no folder")?,
-        };
+        let bin_dir = sam_harness::Binaries::from_option(bin_dir.as_deref())?
+            .dir()
+            .to_path_buf();
         Ok(Some(Self { out, bin_dir }))
     }
 }

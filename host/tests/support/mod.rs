@@ -4,6 +4,7 @@
 //! client certificates.
 #![allow(dead_code, clippy::cloned_ref_to_slice_refs)]
 
+pub mod deploy;
 pub mod pki;
 pub mod tls;
 
@@ -23,7 +24,7 @@ use sam_host::store::Store;
 use sam_host::transport::{Engine, FirmwareClient, InProcess, Transport};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
-use sam_proto::ids::Uuid;
+use sam_proto::ids::{HashAlgorithm, Uuid};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -397,7 +398,7 @@ impl World {
             .map(|&i| {
                 json!({
                     "admin": b64(&self.admins[i].point()),
-                    "signature": b64(&self.admins[i].approve(code, &challenge, &bytes)),
+                    "signature": b64(&self.admins[i].approve(code, &challenge, &bytes).signature),
                 })
             })
             .collect();
@@ -405,7 +406,7 @@ impl World {
     }
 
     pub async fn init(&self) -> Resp {
-        let points: Vec<Vec<u8>> = self.admins.iter().map(Admin::point).collect();
+        let points: Vec<Vec<u8>> = self.admins.iter().map(|a| a.point().into_vec()).collect();
         let params = InitParams {
             admins: blobs(&points),
         };
@@ -522,7 +523,7 @@ impl World {
         let token = self
             .idp
             .token(signer, now - 1, now + 300, Some(&sad_key.spki()));
-        sad_key.sad(&token, key_id, hashes)
+        sad_key.sad(&token, key_id, HashAlgorithm::Sha256, hashes)
     }
 
     /// Initialized, with a Privileged User, a Signer and one P-256 key;

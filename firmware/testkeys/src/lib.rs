@@ -1,0 +1,315 @@
+//! # `sam-testkeys` — TESTS ONLY
+//!
+//! Development keys and documents for the firmware's and the host's
+//! tests: administrators, an IdP with a self-signed certificate, identity
+//! tokens, a signer's temporary SAD key and SADs, technical signatures.
+//! Keys come from fixed seeds so runs repeat. One copy for both test
+//! suites, so that the host's tests sign exactly what the firmware's tests
+//! check. Everything here is pure Rust: the firmware's tests run on 32-bit
+//! big-endian PowerPC under qemu too.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_debug_implementations
+)]
+
+use der::{Decode, Encode};
+use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
+use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
+use sam_firmware::auth::{approval_digest, technical_digest};
+use sam_firmware::crypto::portable::Portable;
+use sam_proto::asn1::{
+    CompactIdentityToken, IdentificationLevel, IssuerSerial, Sad, SadTbs, SchemeKind,
+    SignedIdentityToken, digest_algorithm, signature_algorithm,
+};
+use sam_proto::bounded::Blob;
+use sam_proto::command::{Approval, SubFunction};
+use sam_proto::ids::{HashAlgorithm, UserId};
+use signature::hazmat::{PrehashSigner, PrehashVerifier};
+use std::str::FromStr;
+use std::time::Duration;
+use x509_cert::builder::{Builder, CertificateBuilder, profile::cabf::Root};
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+
+/// A P-256 key from a small seed.
+pub fn p256_key(seed: u8, domain: u8) -> SigningKey {
+    let mut bytes = [0u8; 32];
+    bytes[0] = 0x11;
+    bytes[30] = domain;
+    bytes[31] = seed;
+    SigningKey::from_slice(&bytes).unwrap()
+}
+
+/// DER SubjectPublicKeyInfo of a P-256 key.
+pub fn spki(key: &VerifyingKey) -> Vec<u8> {
+    key.to_public_key_der().unwrap().as_bytes().to_vec()
+}
+
+/// SHA-256.
+pub fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    use sam_firmware::crypto::Crypto;
+    Portable
+        .digest(HashAlgorithm::Sha256, parts)
+        .as_bytes()
+        .to_vec()
+}
+
+/// A DER ECDSA signature over a prehashed digest.
+pub fn sign_prehash(key: &SigningKey, digest: &[u8]) -> Vec<u8> {
+    let sig: DerSignature = key.sign_prehash(digest).unwrap();
+    sig.as_bytes().to_vec()
+}
+
+/// Verifies a DER ECDSA P-256 signature over a prehashed digest with the
+/// key of a DER SubjectPublicKeyInfo.
+pub fn verify_p256(spki_der: &[u8], digest: &[u8], sig: &[u8]) -> bool {
+    let key = VerifyingKey::from_public_key_der(spki_der).unwrap();
+    let Ok(sig) = p256::ecdsa::DerSignature::from_bytes(sig) else {
+        return false;
+    };
+    let sig: p256::ecdsa::Signature = sig.try_into().unwrap();
+    key.verify_prehash(digest, &sig).is_ok()
+}
+
+/// A Privileged User Technical's signature over a request's parameters.
+pub fn technical_signature(
+    key: &SigningKey,
+    code: SubFunction,
+    challenge: &[u8; 32],
+    params: &[u8],
+) -> Vec<u8> {
+    let digest = technical_digest(&Portable, code, challenge, params);
+    sign_prehash(key, &digest)
+}
+
+/// A deterministic random stream: SHA-256 of (seed, counter) blocks.
+pub fn counter_stream(
+    seed: u8,
+) -> impl Fn(&mut [u8]) -> Result<(), sam_firmware::platform::PlatformError> + Sync {
+    // A mutex, not an AtomicU64: 32-bit PowerPC has no 64-bit atomics.
+    let counter = std::sync::Mutex::new(0u64);
+    move |buf: &mut [u8]| {
+        for chunk in buf.chunks_mut(32) {
+            let n = {
+                let mut c = counter.lock().unwrap();
+                *c += 1;
+                *c
+            };
+            let block = sha256(&[&[seed], &n.to_be_bytes()]);
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// A firmware administrator (dual control); its key lives with samctl,
+/// never with samd.
+pub struct Admin {
+    pub key: SigningKey,
+}
+
+impl Admin {
+    pub fn new(seed: u8) -> Self {
+        Self {
+            key: p256_key(seed, 1),
+        }
+    }
+
+    /// The uncompressed SEC1 point the firmware enrols.
+    pub fn point(&self) -> Blob<{ sam_proto::command::ADMIN_KEY_LEN }> {
+        Blob::new(self.key.verifying_key().to_sec1_point(false).as_bytes()).unwrap()
+    }
+
+    pub fn approve(&self, code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> Approval {
+        let digest = approval_digest(&Portable, code, challenge, params);
+        Approval {
+            admin: self.point(),
+            signature: Blob::from_vec(sign_prehash(&self.key, &digest)).unwrap(),
+        }
+    }
+}
+
+/// The key an IdP signs tokens with.
+pub enum IdpKey {
+    P256(SigningKey),
+    /// PKCS#8 of an RSA-2048 key.
+    Rsa(Vec<u8>),
+}
+
+/// A development IdP: a key and its self-signed certificate.
+pub struct Idp {
+    pub key: IdpKey,
+    pub cert: Vec<u8>,
+    pub name: Name,
+    pub serial: SerialNumber,
+    /// The identification level put in tokens.
+    pub level: IdentificationLevel,
+}
+
+impl Idp {
+    pub fn p256(seed: u8) -> Self {
+        let key = p256_key(seed, 2);
+        let name =
+            Name::from_str(&format!("CN=SAM Test IdP {seed},O=SAM Development,C=DE")).unwrap();
+        let serial = SerialNumber::from(u32::from(seed) + 1000);
+        let pk = spki::SubjectPublicKeyInfoOwned::from_der(&spki(key.verifying_key())).unwrap();
+        let profile = Root::new(false, name.clone()).unwrap();
+        let validity = Validity::from_now(Duration::from_secs(3650 * 86400)).unwrap();
+        let builder = CertificateBuilder::new(profile, serial.clone(), validity, pk).unwrap();
+        let cert = builder
+            .build::<_, DerSignature>(&key)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        Self {
+            key: IdpKey::P256(key),
+            cert,
+            name,
+            serial,
+            level: IdentificationLevel::Substantial,
+        }
+    }
+
+    /// An IdP with an RSA-2048 key (generated by the firmware's portable
+    /// crypto from a fixed random stream).
+    pub fn rsa2048(seed: u8) -> Self {
+        use rsa::pkcs8::DecodePrivateKey;
+        use sam_firmware::crypto::{Crypto, FirmwareRng};
+        let stream = counter_stream(seed);
+        let mut rng = FirmwareRng::new(&stream);
+        let generated = Portable
+            .generate(sam_proto::ids::KeyAlgorithm::Rsa2048, &mut rng)
+            .unwrap();
+        let private = rsa::RsaPrivateKey::from_pkcs8_der(&generated.private_pkcs8).unwrap();
+        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private);
+        let name = Name::from_str(&format!(
+            "CN=SAM Test RSA IdP {seed},O=SAM Development,C=DE"
+        ))
+        .unwrap();
+        let serial = SerialNumber::from(u32::from(seed) + 2000);
+        let pk = spki::SubjectPublicKeyInfoOwned::from_der(&generated.public_spki).unwrap();
+        let profile = Root::new(false, name.clone()).unwrap();
+        let validity = Validity::from_now(Duration::from_secs(3650 * 86400)).unwrap();
+        let builder = CertificateBuilder::new(profile, serial.clone(), validity, pk).unwrap();
+        let cert = builder
+            .build::<_, rsa::pkcs1v15::Signature>(&signer)
+            .unwrap()
+            .to_der()
+            .unwrap();
+        Self {
+            key: IdpKey::Rsa(generated.private_pkcs8.to_vec()),
+            cert,
+            name,
+            serial,
+            level: IdentificationLevel::Substantial,
+        }
+    }
+
+    /// The P-256 key (panics for an RSA IdP).
+    pub fn p256_key(&self) -> &SigningKey {
+        match &self.key {
+            IdpKey::P256(k) => k,
+            IdpKey::Rsa(_) => panic!("not a P-256 IdP"),
+        }
+    }
+
+    /// A signed identity token for `user`, valid `nb..=na` (Unix seconds),
+    /// carrying a SAD key and the scope "signing" if `sad_key` is given.
+    pub fn token(&self, user: UserId, nb: i64, na: i64, sad_key: Option<&[u8]>) -> Vec<u8> {
+        let mut data = CompactIdentityToken::new(&user.to_string(), nb as u64, na as u64)
+            .unwrap()
+            .with_identification_level(self.level)
+            .unwrap();
+        if let Some(k) = sad_key {
+            data = data
+                .with_sad_public_key(k)
+                .unwrap()
+                .with_signing_scope("signing")
+                .unwrap();
+        }
+        self.sign_token(data)
+    }
+
+    /// Signs token data as this IdP.
+    pub fn sign_token(&self, data: CompactIdentityToken) -> Vec<u8> {
+        let digest = sha256(&[&data.to_der().unwrap()]);
+        let (scheme, signature) = match &self.key {
+            IdpKey::P256(k) => (SchemeKind::Ecdsa, sign_prehash(k, &digest)),
+            IdpKey::Rsa(pkcs8) => {
+                use sam_firmware::crypto::{Crypto, FirmwareRng};
+                let stream = counter_stream(0x42);
+                let mut rng = FirmwareRng::new(&stream);
+                let sig = Portable
+                    .sign(
+                        pkcs8,
+                        sam_proto::ids::KeyAlgorithm::Rsa2048,
+                        HashAlgorithm::Sha256,
+                        &digest,
+                        &mut rng,
+                    )
+                    .unwrap();
+                (SchemeKind::RsaPkcs1v15, sig)
+            }
+        };
+        let token = SignedIdentityToken {
+            data,
+            signer: IssuerSerial::new(&self.name, &self.serial).unwrap(),
+            signature_algorithm: signature_algorithm(HashAlgorithm::Sha256, scheme),
+            signature: der::asn1::OctetString::new(signature).unwrap(),
+            token_type: None,
+        };
+        token.to_der().unwrap()
+    }
+}
+
+/// The signer's temporary SAD key, made by the signing client.
+pub struct SadKey {
+    pub key: SigningKey,
+}
+
+impl SadKey {
+    pub fn new(seed: u8) -> Self {
+        Self {
+            key: p256_key(seed, 3),
+        }
+    }
+
+    pub fn spki(&self) -> Vec<u8> {
+        spki(self.key.verifying_key())
+    }
+
+    /// A SAD over `hashes` for `key_id`, with `token`, signed by this key.
+    pub fn sad(
+        &self,
+        token: &[u8],
+        key_id: &str,
+        hash: HashAlgorithm,
+        hashes: &[Vec<u8>],
+    ) -> Vec<u8> {
+        let tbs = SadTbs {
+            identity_token: SignedIdentityToken::from_der(token).unwrap(),
+            key_id: key_id.to_owned(),
+            hash_algorithm: digest_algorithm(hash),
+            tbs_hash_values: hashes
+                .iter()
+                .map(|h| der::asn1::OctetString::new(h.clone()).unwrap())
+                .collect(),
+        };
+        self.sign_tbs(tbs)
+    }
+
+    /// Signs a SADTBS.
+    pub fn sign_tbs(&self, tbs: SadTbs) -> Vec<u8> {
+        let digest = sha256(&[&tbs.to_der().unwrap()]);
+        Sad {
+            tbs,
+            signature: der::asn1::OctetString::new(sign_prehash(&self.key, &digest)).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+}
