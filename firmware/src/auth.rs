@@ -16,11 +16,6 @@ use sam_proto::frame::decode_exact;
 use sam_proto::ids::{HashAlgorithm, Role, UserId, Uuid};
 use sam_proto::records::{CertFingerprint, UserRecord};
 
-// The test PKIs sign approvals and technical signatures with these digest
-// helpers under their old path; they are test support, not firmware code.
-#[cfg(feature = "test-platform")]
-pub use crate::testing::{approval_digest, technical_digest};
-
 /// Why an identity token was refused. The caller turns it into
 /// `AuthenticationError` (a credential) or `InvalidAuthentication` (the
 /// token inside a SAD); the variant itself only reaches logs and tests.

@@ -10,15 +10,13 @@
 //! by booting a new instance on [`TestPlatform::restarted`] and see what
 //! survived. Faults can be switched on: a failing RNG, clock or storage.
 
+use crate::crypto::Crypto;
 use crate::crypto::portable::Portable;
-use crate::crypto::{Crypto, sha256};
 use crate::platform::{Platform, PlatformError, Slot};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
-use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, bound_digest};
-use sam_proto::command::SubFunction;
 use sam_proto::ids::HashAlgorithm;
 use spin::Mutex;
 
@@ -151,31 +149,4 @@ impl Platform for TestPlatform {
         self.put_slot(slot, data);
         Ok(())
     }
-}
-
-/// What a test's administrator signs (ECDSA P-256) to approve command
-/// `code` with parameters `params` (postcard) under `challenge`: the
-/// layout of [`sam_proto::approval`] under its `ADMIN_APPROVAL` label,
-/// hashed with `crypto`.
-pub fn approval_digest<C: Crypto + ?Sized>(
-    crypto: &C,
-    code: SubFunction,
-    challenge: &[u8; 32],
-    params: &[u8],
-) -> [u8; 32] {
-    bound_digest(ADMIN_APPROVAL, code, challenge, params, |p| {
-        sha256(crypto, p)
-    })
-}
-
-/// What a Privileged User Technical signs, built like [`approval_digest`]
-/// under the `TECHNICAL` label; `params` is the postcard encoding of the
-/// request without its `auth`.
-pub fn technical_digest<C: Crypto + ?Sized>(
-    crypto: &C,
-    code: SubFunction,
-    challenge: &[u8; 32],
-    params: &[u8],
-) -> [u8; 32] {
-    bound_digest(TECHNICAL, code, challenge, params, |p| sha256(crypto, p))
 }

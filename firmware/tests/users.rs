@@ -6,7 +6,6 @@
 
 mod support;
 
-use sam_firmware::crypto::portable::Portable;
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::*;
@@ -65,12 +64,7 @@ fn technical_user_creates_signers_by_signature() {
     };
     let challenge = b.challenge();
     let params = postcard::to_allocvec(&user).unwrap();
-    let digest = sam_firmware::auth::technical_digest(
-        &Portable,
-        SubFunction::CreateSigner,
-        &challenge,
-        &params,
-    );
+    let digest = support::pki::technical_digest(SubFunction::CreateSigner, &challenge, &params);
     let sig = support::pki::sign_prehash(tech_idp.p256_key(), &digest);
     let ts = TechnicalSignature {
         challenge,

@@ -18,8 +18,8 @@
 use der::{Decode, Encode};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
-use sam_firmware::auth::{approval_digest, technical_digest};
 use sam_firmware::crypto::portable::Portable;
+use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, bound_digest};
 use sam_proto::asn1::{
     CompactIdentityToken, IdentificationLevel, IssuerSerial, Sad, SadTbs, SchemeKind,
     SignedIdentityToken, digest_algorithm, signature_algorithm,
@@ -82,7 +82,7 @@ pub fn technical_signature(
     challenge: &[u8; 32],
     params: &[u8],
 ) -> Vec<u8> {
-    let digest = technical_digest(&Portable, code, challenge, params);
+    let digest = technical_digest(code, challenge, params);
     sign_prehash(key, &digest)
 }
 
@@ -125,7 +125,7 @@ impl Admin {
     }
 
     pub fn approve(&self, code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> Approval {
-        let digest = approval_digest(&Portable, code, challenge, params);
+        let digest = approval_digest(code, challenge, params);
         Approval {
             admin: self.point(),
             signature: Blob::from_vec(sign_prehash(&self.key, &digest)).unwrap(),
@@ -312,4 +312,25 @@ impl SadKey {
         .to_der()
         .unwrap()
     }
+}
+
+/// SHA-256 of the concatenated `parts`, with the `sha2` crate: the tests
+/// hash the approval layout independently of the firmware's engine.
+fn sha256_array(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    parts.iter().for_each(|p| h.update(p));
+    h.finalize().into()
+}
+
+/// What an administrator signs to approve command `code` with the
+/// postcard parameters `params` under `challenge` (the layout of
+/// [`sam_proto::approval`]).
+pub fn approval_digest(code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> [u8; 32] {
+    bound_digest(ADMIN_APPROVAL, code, challenge, params, sha256_array)
+}
+
+/// What a Privileged User Technical signs for command `code`.
+pub fn technical_digest(code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> [u8; 32] {
+    bound_digest(TECHNICAL, code, challenge, params, sha256_array)
 }
