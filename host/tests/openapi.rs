@@ -251,21 +251,15 @@ impl Checker {
     }
 }
 
-/// A request type: it validates, reads its own JSON back, and refuses an
-/// unknown field.
+/// A request type: it is an answer type that also refuses an unknown
+/// field.
 fn request<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
     c: &Checker,
     cov: &mut Coverage,
     schema: &str,
     value: &T,
 ) {
-    let v = to_json(value);
-    let (s, at) = c.schema(schema);
-    c.check(s, at, &v, cov)
-        .unwrap_or_else(|e| panic!("{schema}: {e}"));
-    let text = serde_json::to_vec(&v).unwrap();
-    assert_eq!(&strict::from_slice::<T>(&text).unwrap(), value, "{schema}");
-    let mut extra = v.clone();
+    let mut extra = answer(c, cov, schema, value);
     extra
         .as_object_mut()
         .unwrap()
@@ -276,19 +270,20 @@ fn request<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
     );
 }
 
-/// An answer type: it validates and reads its own JSON back.
+/// An answer type: it validates and reads its own JSON back; its JSON.
 fn answer<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
     c: &Checker,
     cov: &mut Coverage,
     schema: &str,
     value: &T,
-) {
+) -> Value {
     let v = to_json(value);
     let (s, at) = c.schema(schema);
     c.check(s, at, &v, cov)
         .unwrap_or_else(|e| panic!("{schema}: {e}"));
     let text = serde_json::to_vec(&v).unwrap();
     assert_eq!(&strict::from_slice::<T>(&text).unwrap(), value, "{schema}");
+    v
 }
 
 fn approvals() -> Approvals {
