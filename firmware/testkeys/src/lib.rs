@@ -7,6 +7,11 @@
 //! suites, so that the host's tests sign exactly what the firmware's tests
 //! check. Everything here is pure Rust: the firmware's tests run on 32-bit
 //! big-endian PowerPC under qemu too.
+//!
+//! Not part of the trusted computing base: only `[dev-dependencies]` name
+//! this crate, and `cargo xtask tcb` counts `firmware/src` and
+//! `shared-proto/src` alone.
+#![forbid(unsafe_code)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
