@@ -9,11 +9,12 @@ use crate::state::admin_spki;
 use alloc::string::String;
 use alloc::vec::Vec;
 use sam_proto::ErrorType;
-use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, bound_digest};
+use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, TOKEN_REQUEST, bound_digest};
 use sam_proto::asn1::{IdentificationLevel, SignedIdentityToken};
 use sam_proto::command::{Approvals, Authentication, Credential, SubFunction, TechnicalSignature};
 use sam_proto::frame::decode_exact;
 use sam_proto::ids::{HashAlgorithm, Role, UserId, Uuid};
+use sam_proto::intent::Intent;
 use sam_proto::records::{CertFingerprint, UserRecord};
 
 /// Why an identity token was refused. The caller turns it into
@@ -143,20 +144,30 @@ impl<P: Platform> Firmware<P> {
         })
     }
 
-    /// Authenticates the acting user of a peering request. `params` is the
-    /// postcard encoding of the request without its `auth` part; a technical
-    /// signature covers it.
+    /// Authenticates the acting user of a peering request and checks that
+    /// it asked for this very request. `intent` gives the request's
+    /// [`Intent`] for the acting user's UserID (the effective target of a
+    /// request that names none).
+    ///
+    /// * An identity token authorizes nothing alone: the SAD key bound in
+    ///   it must sign `bound_digest(TOKEN_REQUEST, code, challenge,
+    ///   postcard(intent))` over a fresh challenge from GetChallenge
+    ///   ([`sam_proto::command::RequestProof`]). The challenge is consumed,
+    ///   so a relayed token and proof cannot be replayed, and cannot stand
+    ///   for other parameters, another target or another operation.
+    /// * A technical signature signs the same digest under `TECHNICAL`.
     ///
     /// Errors, all unaudited (seed §7.1): `UnknownCredentialType`,
     /// `AuthenticationError` (bad token, tampered record, IdP not listed for
-    /// the user, bad technical signature), `UnknownUser` (no record, or a
-    /// record of someone else).
-    pub(crate) fn authenticate(
+    /// the user, token without SAD key, missing or bad proof, used or
+    /// expired challenge, bad technical signature), `UnknownUser` (no
+    /// record, or a record of someone else).
+    pub(crate) fn authenticate<'i>(
         &self,
         op: &Operational,
         code: SubFunction,
         auth: &Authentication,
-        params: &[u8],
+        intent: impl FnOnce(UserId) -> Intent<'i>,
     ) -> Result<Actor, ErrorType> {
         let now = self.now()?;
         match auth.credential.kind {
@@ -173,6 +184,21 @@ impl<P: Platform> Firmware<P> {
                 if !record.idp_certs.contains(&verified.anchor) {
                     return Err(ErrorType::AuthenticationError);
                 }
+                let key = verified
+                    .sad_key
+                    .as_deref()
+                    .ok_or(ErrorType::AuthenticationError)?;
+                let proof = auth.proof.as_ref().ok_or(ErrorType::AuthenticationError)?;
+                let params = crate::core::encode(&intent(record.user_id))?;
+                self.check_bound(
+                    TOKEN_REQUEST,
+                    code,
+                    &proof.challenge,
+                    &params,
+                    key,
+                    &proof.signature,
+                    now,
+                )?;
                 Ok(Actor {
                     record,
                     via: Some(verified.anchor),
@@ -182,24 +208,52 @@ impl<P: Platform> Firmware<P> {
                 let ts: TechnicalSignature =
                     decode_exact(&auth.credential.value, auth.credential.value.len())
                         .map_err(|_| ErrorType::AuthenticationError)?;
+                if auth.proof.is_some() {
+                    return Err(ErrorType::AuthenticationError);
+                }
                 let record = self.actor_record(op, auth)?;
                 let key = match (&record.role, &record.technical_key) {
                     (Role::PrivilegedUserTechnical, Some(key)) => key.clone(),
                     _ => return Err(ErrorType::AuthenticationError),
                 };
-                if !self.challenges.lock().consume(&ts.challenge, now) {
-                    return Err(ErrorType::AuthenticationError);
-                }
-                let digest = bound_digest(TECHNICAL, code, &ts.challenge, params, |p| {
-                    sha256(self.crypto(), p)
-                });
-                self.crypto()
-                    .verify(&key, HashAlgorithm::Sha256, &digest, &ts.signature)
-                    .map_err(|_| ErrorType::AuthenticationError)?;
+                let params = crate::core::encode(&intent(record.user_id))?;
+                self.check_bound(
+                    TECHNICAL,
+                    code,
+                    &ts.challenge,
+                    &params,
+                    &key,
+                    &ts.signature,
+                    now,
+                )?;
                 Ok(Actor { record, via: None })
             }
             _ => Err(ErrorType::UnknownCredentialType),
         }
+    }
+
+    /// Consumes `challenge` and verifies `signature` by `spki` over the
+    /// bound digest of `label`, `code`, `challenge` and `params`: any
+    /// failure is AuthenticationError. The challenge is consumed before
+    /// the signature is checked, so that a wrong guess also burns it.
+    #[allow(clippy::too_many_arguments)]
+    fn check_bound(
+        &self,
+        label: &[u8],
+        code: SubFunction,
+        challenge: &[u8; 32],
+        params: &[u8],
+        spki: &[u8],
+        signature: &[u8],
+        now: i64,
+    ) -> Result<(), ErrorType> {
+        if !self.challenges.lock().consume(challenge, now) {
+            return Err(ErrorType::AuthenticationError);
+        }
+        let digest = bound_digest(label, code, challenge, params, |p| sha256(self.crypto(), p));
+        self.crypto()
+            .verify(spki, HashAlgorithm::Sha256, &digest, signature)
+            .map_err(|_| ErrorType::AuthenticationError)
     }
 
     fn actor_record(

@@ -92,12 +92,18 @@ fn parallel_operations_share_counter_writes_and_keep_the_chain() {
     let (mut b, pu, _, _) = Bench::with_signer();
     // Eight threads create signers at once through the same firmware.
     let reqs: Vec<CreateSigner> = (0..8)
-        .map(|_| CreateSigner {
-            auth: b.token_auth(&pu),
-            user: NewUser {
+        .map(|_| {
+            let user = NewUser {
                 user_id: b.new_user_id(),
                 certificates: blobs(std::slice::from_ref(&b.idp.cert)),
-            },
+            };
+            b.signed(
+                &pu,
+                CreateSigner {
+                    auth: support::pki::unsigned(),
+                    user,
+                },
+            )
         })
         .collect();
     let records: Vec<sam_proto::records::AuditRecord> = std::thread::scope(|s| {

@@ -14,6 +14,7 @@ use sam_proto::bounded::Blob;
 use sam_proto::command::*;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use support::pki::sha256;
+use support::pki::unsigned;
 use support::{Bench, sad_for};
 
 #[test]
@@ -39,23 +40,22 @@ fn attestation_covers_the_new_key() {
 
 #[test]
 fn failing_rng_gives_not_operational() {
-    let (mut b, pu, _, _) = Bench::with_signer();
-    b.fw.platform()
-        .fail_random
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let r = b.generate(&pu, None, KeyAlgorithm::EcP256);
-    // The PU is not a signer, so the target check fails first; use a signer.
-    assert!(r.is_err());
     let (mut b, _pu, signer, _) = Bench::with_signer();
+    // The request is authorized (its challenge drawn) before the RNG
+    // fails; key generation then cannot draw its KeyID.
+    let req = b.signed(
+        &signer,
+        GenerateKeyPair {
+            auth: unsigned(),
+            target: None,
+            algorithm: KeyAlgorithm::EcP256,
+            subject: None,
+        },
+    );
     b.fw.platform()
         .fail_random
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(
-        b.generate(&signer, None, KeyAlgorithm::EcP256)
-            .unwrap_err()
-            .error,
-        ErrorType::NotOperational
-    );
+    assert_eq!(b.refused(&req).error, ErrorType::NotOperational);
 }
 
 #[test]
@@ -69,11 +69,14 @@ fn certification_request_only_for_the_wrapped_key() {
         public_key: spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key).unwrap(),
         attributes: Default::default(),
     };
-    let req = SignCertificationRequest {
-        auth: b.token_auth(&signer),
-        wrapped: key.clone(),
-        request_info: Blob::from_vec(info.to_der().unwrap()).unwrap(),
-    };
+    let req = b.signed(
+        &signer,
+        SignCertificationRequest {
+            auth: unsigned(),
+            wrapped: key.clone(),
+            request_info: Blob::from_vec(info.to_der().unwrap()).unwrap(),
+        },
+    );
     let csr = b.call(&req).unwrap().csr;
     let parsed = CertReq::from_der(&csr).unwrap();
     let digest = sha256(&[&parsed.info.to_der().unwrap()]);
@@ -94,29 +97,39 @@ fn certification_request_only_for_the_wrapped_key() {
         public_key: spki::SubjectPublicKeyInfoOwned::from_der(&other.public_key).unwrap(),
         ..info
     };
-    let req = SignCertificationRequest {
-        auth: b.token_auth(&signer),
-        wrapped: key,
-        request_info: Blob::from_vec(swapped.to_der().unwrap()).unwrap(),
-    };
+    let req = b.signed(
+        &signer,
+        SignCertificationRequest {
+            auth: unsigned(),
+            wrapped: key,
+            request_info: Blob::from_vec(swapped.to_der().unwrap()).unwrap(),
+        },
+    );
     assert_eq!(b.refused(&req).error, ErrorType::InvalidInput);
 }
 
 #[test]
 fn delete_unknown_key_is_not_found() {
     let (mut b, _pu, signer, key) = Bench::with_signer();
-    let r = b.refused(&DeleteKeyPair {
-        auth: b.token_auth(&signer),
-        key_id: key.key_id,
-        wrapped: None,
-    });
+    let req = b.signed(
+        &signer,
+        DeleteKeyPair {
+            auth: unsigned(),
+            key_id: key.key_id,
+            wrapped: None,
+        },
+    );
+    let r = b.refused(&req);
     assert_eq!(r.error, ErrorType::NotFound);
-    b.call(&DeleteKeyPair {
-        auth: b.token_auth(&signer),
-        key_id: key.key_id,
-        wrapped: Some(key),
-    })
-    .unwrap();
+    let req = b.signed(
+        &signer,
+        DeleteKeyPair {
+            auth: unsigned(),
+            key_id: key.key_id,
+            wrapped: Some(key),
+        },
+    );
+    b.call(&req).unwrap();
 }
 
 #[test]
@@ -128,19 +141,26 @@ fn signer_cannot_use_or_delete_another_signers_key() {
         b.sign(&other, &key, sad).unwrap_err().error,
         ErrorType::NotAuthorized
     );
-    let r = b.refused(&DeleteKeyPair {
-        auth: b.token_auth(&other),
-        key_id: key.key_id,
-        wrapped: Some(key.clone()),
-    });
+    let req = b.signed(
+        &other,
+        DeleteKeyPair {
+            auth: unsigned(),
+            key_id: key.key_id,
+            wrapped: Some(key.clone()),
+        },
+    );
+    let r = b.refused(&req);
     assert_eq!(r.error, ErrorType::NotAuthorized);
     // The privileged user may delete it.
-    b.call(&DeleteKeyPair {
-        auth: b.token_auth(&pu),
-        key_id: key.key_id,
-        wrapped: Some(key),
-    })
-    .unwrap();
+    let req = b.signed(
+        &pu,
+        DeleteKeyPair {
+            auth: unsigned(),
+            key_id: key.key_id,
+            wrapped: Some(key),
+        },
+    );
+    b.call(&req).unwrap();
     let _ = signer;
 }
 

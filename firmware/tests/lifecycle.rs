@@ -25,6 +25,7 @@ fn uninitialized_firmware_is_not_operational() {
             value: Blob::default(),
         },
         actor: None,
+        proof: None,
     };
     assert_eq!(
         b.refused(&CreateSigner { auth, user }).error,

@@ -12,6 +12,7 @@ use sam_proto::bounded::Blob;
 use sam_proto::command::*;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use support::pki::SadKey;
+use support::pki::unsigned;
 use support::{Bench, blobs, hashes, sad_for, verify_all};
 
 #[test]
@@ -67,13 +68,14 @@ fn rsa_idp_tokens_authenticate_and_authorize_signing() {
         user_id: b.new_user_id(),
         certificates: blobs(std::slice::from_ref(&rsa.cert)),
     };
-    let signer = b
-        .call(&CreateSigner {
-            auth: b.token_auth(&pu),
+    let req = b.signed(
+        &pu,
+        CreateSigner {
+            auth: unsigned(),
             user,
-        })
-        .unwrap()
-        .record;
+        },
+    );
+    let signer = b.call(&req).unwrap().record;
     b.idp = rsa;
     let key = b
         .generate(&signer, None, KeyAlgorithm::EcP256)

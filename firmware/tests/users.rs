@@ -10,6 +10,8 @@ use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::*;
 use sam_proto::ids::{KeyAlgorithm, Role};
+use sam_proto::intent::Intent;
+use support::pki::unsigned;
 use support::{Bench, blobs};
 
 #[test]
@@ -19,11 +21,14 @@ fn us1_privileged_user_creates_a_privileged_user() {
         user_id: b.new_user_id(),
         certificates: blobs(std::slice::from_ref(&b.idp.cert)),
     };
-    let req = CreatePrivilegedUser {
-        auth: b.token_auth(&pu),
-        user: user.clone(),
-        technical_certificate: None,
-    };
+    let req = b.signed(
+        &pu,
+        CreatePrivilegedUser {
+            auth: unsigned(),
+            user: user.clone(),
+            technical_certificate: None,
+        },
+    );
     let issued = b.call(&req).unwrap();
     assert_eq!(issued.record.record.role, Role::PrivilegedUser);
     assert_eq!(issued.record.record.user_id, user.user_id);
@@ -33,11 +38,14 @@ fn us1_privileged_user_creates_a_privileged_user() {
     b.create_signer(&issued.record).unwrap();
     // A signer may not create privileged users.
     let (mut b2, _, signer, _) = Bench::with_signer();
-    let req = CreatePrivilegedUser {
-        auth: b2.token_auth(&signer),
-        user,
-        technical_certificate: None,
-    };
+    let req = b2.signed(
+        &signer,
+        CreatePrivilegedUser {
+            auth: unsigned(),
+            user,
+            technical_certificate: None,
+        },
+    );
     assert_eq!(b2.refused(&req).error, ErrorType::NotAuthorized);
 }
 
@@ -50,20 +58,23 @@ fn technical_user_creates_signers_by_signature() {
         user_id: b.new_user_id(),
         certificates: List::default(),
     };
-    let req = CreatePrivilegedUser {
-        auth: b.token_auth(&pu),
-        user,
-        technical_certificate: Some(Blob::new(&tech_idp.cert).unwrap()),
-    };
+    let req = b.signed(
+        &pu,
+        CreatePrivilegedUser {
+            auth: unsigned(),
+            user,
+            technical_certificate: Some(Blob::new(&tech_idp.cert).unwrap()),
+        },
+    );
     let tech = b.call(&req).unwrap().record;
     assert_eq!(tech.record.role, Role::PrivilegedUserTechnical);
-    // It signs CreateSigner's parameters under a fresh challenge.
+    // It signs CreateSigner's intent under a fresh challenge.
     let user = NewUser {
         user_id: b.new_user_id(),
         certificates: blobs(&[b.idp.cert.clone()]),
     };
     let challenge = b.challenge();
-    let params = postcard::to_allocvec(&user).unwrap();
+    let params = postcard::to_allocvec(&Intent::CreateSigner { user: &user }).unwrap();
     let digest = support::pki::technical_digest(SubFunction::CreateSigner, &challenge, &params);
     let sig = support::pki::sign_prehash(tech_idp.p256_key(), &digest);
     let ts = TechnicalSignature {
@@ -76,6 +87,7 @@ fn technical_user_creates_signers_by_signature() {
             value: Blob::from_vec(postcard::to_allocvec(&ts).unwrap()).unwrap(),
         },
         actor: Some(tech.clone()),
+        proof: None,
     };
     let created = b
         .call(&CreateSigner {
@@ -99,54 +111,75 @@ fn signer_maintenance_rules() {
     b.set_idp_keys(&[b.idp.cert.clone(), new_idp.cert.clone()])
         .unwrap();
     // Self-modification must keep the certificate in use.
-    let req = SignerMaintenance {
-        auth: b.token_auth(&signer),
-        target: None,
-        certificates: blobs(std::slice::from_ref(&new_idp.cert)),
-    };
+    let req = b.signed(
+        &signer,
+        SignerMaintenance {
+            auth: unsigned(),
+            target: None,
+            certificates: blobs(std::slice::from_ref(&new_idp.cert)),
+        },
+    );
     assert_eq!(b.refused(&req).error, ErrorType::InvalidInput);
-    let req = SignerMaintenance {
-        auth: b.token_auth(&signer),
-        target: None,
-        certificates: blobs(&[b.idp.cert.clone(), new_idp.cert.clone()]),
-    };
+    let req = b.signed(
+        &signer,
+        SignerMaintenance {
+            auth: unsigned(),
+            target: None,
+            certificates: blobs(&[b.idp.cert.clone(), new_idp.cert.clone()]),
+        },
+    );
     let updated = b.call(&req).unwrap().record;
     assert_eq!(updated.record.generation, 1);
     assert_eq!(updated.record.idp_certs.len(), 2);
     assert_eq!(updated.record.role, Role::Signer);
     // A signer may not change another user.
     let other = b.create_signer(&pu).unwrap();
-    let req = SignerMaintenance {
-        auth: b.token_auth(&updated),
-        target: Some(other.clone()),
-        certificates: blobs(std::slice::from_ref(&new_idp.cert)),
-    };
+    let req = b.signed(
+        &updated,
+        SignerMaintenance {
+            auth: unsigned(),
+            target: Some(other.clone()),
+            certificates: blobs(std::slice::from_ref(&new_idp.cert)),
+        },
+    );
     assert_eq!(b.refused(&req).error, ErrorType::NotAuthorized);
     // The privileged user may roll the signer over to the new IdP only.
-    let req = SignerMaintenance {
-        auth: b.token_auth(&pu),
-        target: Some(other),
-        certificates: blobs(std::slice::from_ref(&new_idp.cert)),
-    };
+    let req = b.signed(
+        &pu,
+        SignerMaintenance {
+            auth: unsigned(),
+            target: Some(other),
+            certificates: blobs(std::slice::from_ref(&new_idp.cert)),
+        },
+    );
     let rolled = b.call(&req).unwrap().record;
     // The old IdP's tokens no longer authenticate that signer.
-    let r = b.refused(&GenerateKeyPair {
-        auth: b.token_auth(&rolled),
-        target: None,
-        algorithm: KeyAlgorithm::EcP256,
-    });
+    let req = b.signed(
+        &rolled,
+        GenerateKeyPair {
+            auth: unsigned(),
+            target: None,
+            algorithm: KeyAlgorithm::EcP256,
+            subject: None,
+        },
+    );
+    let r = b.refused(&req);
     assert_eq!(r.error, ErrorType::AuthenticationError);
 }
 
 #[test]
 fn unknown_credential_kind_is_refused_unaudited() {
     let (mut b, pu, _, _) = Bench::with_signer();
-    let mut auth = b.token_auth(&pu);
-    auth.credential.kind = 99;
     let user = NewUser {
         user_id: b.new_user_id(),
         certificates: blobs(&[b.idp.cert.clone()]),
     };
+    let mut auth = b.token_auth(
+        &pu,
+        SubFunction::CreateSigner,
+        &Intent::CreateSigner { user: &user },
+    );
+    auth.credential.kind = 99;
     let r = b.refused(&CreateSigner { auth, user });
     assert_eq!(r.error, ErrorType::UnknownCredentialType);
     assert!(r.audit.is_none());
@@ -160,7 +193,11 @@ fn bad_token_or_tampered_record_is_authentication_error() {
         certificates: blobs(&[b.idp.cert.clone()]),
     };
     // A token signed by an IdP the firmware does not trust.
-    let mut auth = b.token_auth(&pu);
+    let mut auth = b.token_auth(
+        &pu,
+        SubFunction::CreateSigner,
+        &Intent::CreateSigner { user: &user },
+    );
     let rogue = support::pki::Idp::p256(9);
     let now = b.fw.platform().time();
     auth.credential.value =
@@ -172,7 +209,11 @@ fn bad_token_or_tampered_record_is_authentication_error() {
     assert_eq!(r.error, ErrorType::AuthenticationError);
     assert!(r.audit.is_none());
     // The actor's record edited by the host: role raised to... itself, but the tag breaks.
-    let mut auth = b.token_auth(&pu);
+    let mut auth = b.token_auth(
+        &pu,
+        SubFunction::CreateSigner,
+        &Intent::CreateSigner { user: &user },
+    );
     let rec = auth.actor.as_mut().unwrap();
     rec.record.generation += 1;
     let r = b.refused(&CreateSigner { auth, user });
@@ -186,7 +227,11 @@ fn missing_or_foreign_record_is_unknown_user() {
         user_id: b.new_user_id(),
         certificates: blobs(&[b.idp.cert.clone()]),
     };
-    let mut auth = b.token_auth(&pu);
+    let mut auth = b.token_auth(
+        &pu,
+        SubFunction::CreateSigner,
+        &Intent::CreateSigner { user: &user },
+    );
     auth.actor = None;
     assert_eq!(
         b.refused(&CreateSigner {
@@ -197,7 +242,11 @@ fn missing_or_foreign_record_is_unknown_user() {
         ErrorType::UnknownUser
     );
     // The token of the PU with the record of the signer.
-    let mut auth = b.token_auth(&pu);
+    let mut auth = b.token_auth(
+        &pu,
+        SubFunction::CreateSigner,
+        &Intent::CreateSigner { user: &user },
+    );
     auth.actor = Some(signer);
     let r = b.refused(&CreateSigner { auth, user });
     assert_eq!(r.error, ErrorType::UnknownUser);
@@ -221,10 +270,14 @@ fn empty_certificate_set_is_invalid_input() {
         user_id: b.new_user_id(),
         certificates: List::default(),
     };
-    let r = b.refused(&CreateSigner {
-        auth: b.token_auth(&pu),
-        user,
-    });
+    let req = b.signed(
+        &pu,
+        CreateSigner {
+            auth: unsigned(),
+            user,
+        },
+    );
+    let r = b.refused(&req);
     assert_eq!(r.error, ErrorType::InvalidInput);
     assert_eq!(
         r.audit.unwrap().entry.failure,

@@ -12,9 +12,9 @@
 //! Layout: `SHA-256(label ‖ challenge ‖ code BE ‖ SHA-256(params))`, with
 //! `code` the sub-function code as two big-endian bytes, `params` the
 //! postcard encoding of what the signature covers (a dual-control
-//! command's parameters; for a technical signature, the request without
-//! its `auth` part), and a label per kind of signer so that one can never
-//! stand in for the other.
+//! command's parameters; for a technical signature or a token's request
+//! proof, the request's [`crate::intent::Intent`]), and a label per kind of
+//! signer so that one can never stand in for the other.
 
 use crate::command::SubFunction;
 
@@ -22,10 +22,17 @@ use crate::command::SubFunction;
 /// (ECDSA P-256).
 pub const ADMIN_APPROVAL: &[u8] = b"sam/admin-approval/v1";
 
-/// The label of a Privileged User Technical's technical signature.
+/// The label of a Privileged User Technical's technical signature over a
+/// request's [`crate::intent::Intent`].
 pub const TECHNICAL: &[u8] = b"sam/technical/v1";
 
-/// The digest signed under `label` ([`ADMIN_APPROVAL`] or [`TECHNICAL`])
+/// The label of a request proof: the SAD key bound in an identity token
+/// signs the request's [`crate::intent::Intent`], so that the token alone
+/// authorizes nothing.
+pub const TOKEN_REQUEST: &[u8] = b"sam/token-request/v1";
+
+/// The digest signed under `label` ([`ADMIN_APPROVAL`], [`TECHNICAL`] or
+/// [`TOKEN_REQUEST`])
 /// for command `code` with parameters `params` under `challenge`.
 pub fn bound_digest(
     label: &[u8],

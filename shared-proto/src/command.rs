@@ -30,6 +30,9 @@ pub const MAX_ADMINS: usize = 8;
 pub const MAX_IDP_KEYS: usize = 8;
 /// Largest DER CertificationRequestInfo the host may propose.
 pub const MAX_CRI_LEN: usize = 4096;
+/// Largest DER subject Name of a certification request made at key
+/// generation.
+pub const MAX_SUBJECT_LEN: usize = 1024;
 /// Largest DER PKCS#10 request the firmware returns.
 pub const MAX_CSR_LEN: usize = MAX_CRI_LEN + 1024;
 /// Records one VerifyDataIntegrity batch may carry, per kind.
@@ -84,6 +87,24 @@ pub struct TechnicalSignature {
     pub signature: Blob<MAX_SIGNATURE_LEN>,
 }
 
+/// The proof that the holder of an identity token asked for this very
+/// request: a signature by the SAD key bound in the token over the
+/// request's [`crate::intent::Intent`] and a firmware challenge, under
+/// [`crate::approval::TOKEN_REQUEST`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestProof {
+    /// A challenge from [`GetChallenge`], single use.
+    pub challenge: [u8; 32],
+    /// Signature with the token's SAD key (ECDSA DER, or RSA PKCS#1 v1.5,
+    /// SHA-256).
+    pub signature: Blob<MAX_SIGNATURE_LEN>,
+}
+
+impl RequestProof {
+    /// Largest encoding.
+    pub const MAX_SIZE: usize = 32 + Blob::<MAX_SIGNATURE_LEN>::MAX_SIZE;
+}
+
 /// Who is asking: the credential and the acting user's record, which the
 /// host looked up (for a token, by the token's userId) and the firmware
 /// checks.
@@ -94,11 +115,16 @@ pub struct Authentication {
     /// The acting user's record, `None` when the host found none (the
     /// firmware answers `UnknownUser`).
     pub actor: Option<SealedUserRecord>,
+    /// With an identity token: the token holder's proof for this request
+    /// (required; a token alone authorizes nothing). `None` with a
+    /// technical signature, which carries its own challenge.
+    pub proof: Option<RequestProof>,
 }
 
 impl Authentication {
     /// Largest encoding.
-    pub const MAX_SIZE: usize = Credential::MAX_SIZE + 1 + SealedUserRecord::MAX_SIZE;
+    pub const MAX_SIZE: usize =
+        Credential::MAX_SIZE + 1 + SealedUserRecord::MAX_SIZE + 1 + RequestProof::MAX_SIZE;
 }
 
 /// One administrator's approval of a management command.
@@ -320,6 +346,10 @@ pub struct GenerateKeyPair {
     pub target: Option<SealedUserRecord>,
     /// Key type and size.
     pub algorithm: KeyAlgorithm,
+    /// The subject (DER Name) of a PKCS#10 request that the firmware
+    /// builds around the new key and signs with it in the same operation;
+    /// `None` for no request.
+    pub subject: Option<Blob<MAX_SUBJECT_LEN>>,
 }
 
 /// The new key.
@@ -330,11 +360,15 @@ pub struct KeyPairGenerated {
     /// ECDSA-SHA-256 (DER) by the attestation key over
     /// `"sam/attest/v1" ‖ key_id ‖ user_id ‖ algorithm ‖ SHA-256(spki)`.
     pub attestation: Blob<MAX_ADMIN_SIG_LEN>,
+    /// The DER PKCS#10 request for `subject` and the new key, signed by
+    /// it, if the request asked for one.
+    pub csr: Option<Blob<MAX_CSR_LEN>>,
     /// The audit record.
     pub audit: AuditRecord,
 }
 
-/// Sign a PKCS#10 request for a signer key. The host proposes the
+/// Sign a PKCS#10 request for an existing signer key, by its owner only
+/// (a Signer acting on its own key). The client proposes the
 /// CertificationRequestInfo; the firmware signs it only if it carries
 /// exactly the key's public key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -490,7 +524,8 @@ commands! {
         Authentication::MAX_SIZE + 1 + SealedUserRecord::MAX_SIZE
             + List::<Blob<MAX_CERT_LEN>, MAX_IDP_CERTS>::max_size(Blob::<MAX_CERT_LEN>::MAX_SIZE);
     GenerateKeyPair => KeyPairGenerated,
-        Authentication::MAX_SIZE + 1 + SealedUserRecord::MAX_SIZE + 1;
+        Authentication::MAX_SIZE + 1 + SealedUserRecord::MAX_SIZE + 1
+            + 1 + Blob::<MAX_SUBJECT_LEN>::MAX_SIZE;
     SignCertificationRequest => CertificationRequestSigned,
         Authentication::MAX_SIZE + WrappedKey::MAX_SIZE + Blob::<MAX_CRI_LEN>::MAX_SIZE;
     DeleteKeyPair => Audited, Authentication::MAX_SIZE + 16 + 1 + WrappedKey::MAX_SIZE;

@@ -19,6 +19,8 @@
 //!   extensions;
 //! * [`approval`]: the digests an administrator approval and a technical
 //!   signature sign, bound to one command, its parameters and a challenge;
+//! * [`intent`]: what a peering request asks for, as its client computes
+//!   and signs it;
 //! * [`bounded`]: byte strings and lists whose length bound is part of the
 //!   type, so a decoded message can never be larger than its declared
 //!   maximum.
@@ -39,6 +41,7 @@ pub mod command;
 pub mod error;
 pub mod frame;
 pub mod ids;
+pub mod intent;
 pub mod records;
 
 pub use error::ErrorType;

@@ -19,8 +19,9 @@ use sam_proto::command::{
     GetChallenge, GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized,
     IntegrityReport, KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
     MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN,
-    MAX_SIGNATURE_LEN, NewUser, SetIdpKeys, SignCertificationRequest, Signed, SignerMaintenance,
-    Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued, VerifyDataIntegrity,
+    MAX_SIGNATURE_LEN, NewUser, RequestProof, SetIdpKeys, SignCertificationRequest, Signed,
+    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
+    VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -161,6 +162,10 @@ fn auth(f: Fill) -> Authentication {
     Authentication {
         credential: credential(f),
         actor: Some(sealed_user(f)),
+        proof: Some(RequestProof {
+            challenge: [0x66; 32],
+            signature: f.blob(),
+        }),
     }
 }
 
@@ -252,6 +257,7 @@ fn generate_key_pair(f: Fill) -> GenerateKeyPair {
         auth: auth(f),
         target: Some(sealed_user(f)),
         algorithm: KeyAlgorithm::Rsa4096,
+        subject: Some(f.blob()),
     }
 }
 
@@ -342,6 +348,7 @@ fn key_pair_generated(f: Fill) -> KeyPairGenerated {
     KeyPairGenerated {
         wrapped: wrapped(f),
         attestation: f.blob(),
+        csr: Some(f.blob()),
         audit: audit(f),
     }
 }
@@ -591,7 +598,8 @@ families! {
         user_issued, len SealedUserRecord::MAX_SIZE + AUDIT_MAX_LEN;
     max_size_generate_key_pair: GenerateKeyPair = generate_key_pair, slack 0;
         key_pair_generated,
-        len WrappedKey::MAX_SIZE + Blob::<MAX_ADMIN_SIG_LEN>::MAX_SIZE + AUDIT_MAX_LEN;
+        len WrappedKey::MAX_SIZE + Blob::<MAX_ADMIN_SIG_LEN>::MAX_SIZE + 1
+            + Blob::<MAX_CSR_LEN>::MAX_SIZE + AUDIT_MAX_LEN;
     max_size_sign_certification_request: SignCertificationRequest = sign_certification_request,
         slack 0;
         certification_request_signed, len Blob::<MAX_CSR_LEN>::MAX_SIZE + AUDIT_MAX_LEN;
@@ -876,14 +884,21 @@ fn out_of_range_tags_and_varints_are_refused() {
         decode_response::<VerifyDataIntegrity>(&body),
         Err(Malformed)
     );
-    // KeyAlgorithm index 5: the last byte of a GenerateKeyPair.
-    let mut body = encode_body(&generate_key_pair(Small)).unwrap();
-    *body.last_mut().unwrap() = 4;
+    // KeyAlgorithm index 5: the last byte of a GenerateKeyPair without
+    // subject.
+    let mut body = encode_body(&GenerateKeyPair {
+        subject: None,
+        ..generate_key_pair(Small)
+    })
+    .unwrap();
+    assert_eq!(body.last(), Some(&0));
+    let at = body.len() - 2;
+    body[at] = 4;
     assert_eq!(
         decode_request::<GenerateKeyPair>(&body).unwrap().algorithm,
         KeyAlgorithm::Rsa4096
     );
-    *body.last_mut().unwrap() = 5;
+    body[at] = 5;
     assert_eq!(decode_request::<GenerateKeyPair>(&body), Err(Malformed));
     // FirmwareState index 3 (after a one-byte firmware_version).
     let mut body = encode_body(&status(Small)).unwrap();

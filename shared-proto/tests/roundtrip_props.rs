@@ -37,9 +37,9 @@ use sam_proto::command::{
     GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport,
     KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_ADMINS, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
     MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH,
-    MAX_SAD_LEN, MAX_SIGNATURE_LEN, NewUser, SetIdpKeys, SignCertificationRequest, Signed,
-    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
-    VerifyDataIntegrity,
+    MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN, NewUser, RequestProof, SetIdpKeys,
+    SignCertificationRequest, Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit,
+    TechnicalSignature, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{FrameError, decode_exact, decode_request, decode_response, encode_body};
@@ -318,11 +318,21 @@ prop_compose! {
 }
 
 prop_compose! {
+    fn request_proof()(
+        challenge in any::<[u8; 32]>(),
+        signature in blob::<MAX_SIGNATURE_LEN>(),
+    ) -> RequestProof {
+        RequestProof { challenge, signature }
+    }
+}
+
+prop_compose! {
     fn authentication()(
         credential in credential(),
         actor in prop::option::of(sealed_user()),
+        proof in prop::option::of(request_proof()),
     ) -> Authentication {
-        Authentication { credential, actor }
+        Authentication { credential, actor, proof }
     }
 }
 
@@ -411,8 +421,9 @@ prop_compose! {
         auth in authentication(),
         target in prop::option::of(sealed_user()),
         algorithm in key_algorithm(),
+        subject in prop::option::of(blob::<MAX_SUBJECT_LEN>()),
     ) -> GenerateKeyPair {
-        GenerateKeyPair { auth, target, algorithm }
+        GenerateKeyPair { auth, target, algorithm, subject }
     }
 }
 
@@ -515,9 +526,10 @@ prop_compose! {
     fn key_pair_generated()(
         wrapped in wrapped_key(),
         attestation in blob::<MAX_ADMIN_SIG_LEN>(),
+        csr in prop::option::of(blob::<MAX_CSR_LEN>()),
         audit in audit_record(),
     ) -> KeyPairGenerated {
-        KeyPairGenerated { wrapped, attestation, audit }
+        KeyPairGenerated { wrapped, attestation, csr, audit }
     }
 }
 
@@ -654,7 +666,8 @@ fn over_long_varints_are_refused() {
         decode_exact::<Blob<8>>(&[0x81, 0x00, 0xaa], 10),
         Err(Malformed)
     );
-    // In a whole request: GenerateKeyPair ends with the algorithm index.
+    // In a whole request: GenerateKeyPair ends with the algorithm index
+    // and an absent subject.
     let req = GenerateKeyPair {
         auth: Authentication {
             credential: Credential {
@@ -662,14 +675,17 @@ fn over_long_varints_are_refused() {
                 value: Blob::from_vec(vec![1, 2, 3]).unwrap(),
             },
             actor: None,
+            proof: None,
         },
         target: None,
         algorithm: KeyAlgorithm::EcP384,
+        subject: None,
     };
     let mut body = encode_body(&req).unwrap();
     assert_eq!(decode_request::<GenerateKeyPair>(&body), Ok(req));
+    assert_eq!(body.pop(), Some(0));
     assert_eq!(body.pop(), Some(1));
-    body.extend([0x81, 0x00]);
+    body.extend([0x81, 0x00, 0x00]);
     assert_eq!(decode_request::<GenerateKeyPair>(&body), Err(Malformed));
 }
 

@@ -6,9 +6,9 @@
 //! plaintext copy is a `Zeroizing` buffer that is wiped when the call ends,
 //! on every path.
 
-use super::{Failure, require_role};
+use super::{Failure, effective_target, require_role};
 use crate::auth::Actor;
-use crate::core::{Firmware, Operational, encode};
+use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
 use crate::platform::Platform;
 use crate::signing_alg::csr_hash;
@@ -18,10 +18,13 @@ use sam_proto::asn1::{SchemeKind, signature_algorithm};
 use sam_proto::bounded::Blob;
 use sam_proto::command::{
     Audited, CertificationRequestSigned, DeleteKeyPair, GenerateKeyPair, KeyPairGenerated,
-    SignCertificationRequest, SubFunction,
+    MAX_CSR_LEN, MAX_SUBJECT_LEN, SignCertificationRequest, SubFunction,
 };
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, Role, Uuid};
+use sam_proto::intent::Intent;
 use sam_proto::records::{SealedUserRecord, UserRecord, WrappedKey};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
 /// Label of the attestation over a new key.
@@ -35,20 +38,32 @@ impl<P: Platform> Firmware<P> {
     /// Signer may generate only for itself (NotAuthorized). The answer
     /// carries the wrapped key and the attestation: an ECDSA P-256
     /// signature by the SAM's attestation key over [`attestation_digest`].
+    ///
+    /// With a `subject` (strict DER Name, InvalidInput otherwise), the
+    /// firmware also builds the PKCS#10 request for that subject and the
+    /// new key's own public key and signs it with the new key, in this
+    /// same operation: the certification request is part of key
+    /// generation, whose intent (subject included) the acting user signed,
+    /// and no later call can obtain one for a key of another user.
     pub(super) fn generate_key_pair(
         &self,
         req: GenerateKeyPair,
     ) -> Result<KeyPairGenerated, Failure> {
         let code = SubFunction::GenerateKeyPair;
-        let params = encode(&(&req.target, req.algorithm))?;
+        let intent = |actor| Intent::GenerateKeyPair {
+            target: effective_target(req.target.as_ref(), actor),
+            algorithm: req.algorithm,
+            subject: req.subject.as_ref(),
+        };
         self.authenticated(
             code,
             &req.auth,
-            &params,
+            intent,
             |op, actor, subject| {
                 require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
                 let owner = self.target_signer(op, actor, req.target.as_ref())?;
                 subject.target_user = Some(owner.user_id);
+                let csr_subject = req.subject.as_ref().map(strict_name).transpose()?;
                 let key_id = Uuid::from_random(self.random16()?);
                 subject.key_id = Some(key_id);
                 let created = self.now()?;
@@ -65,6 +80,25 @@ impl<P: Platform> Firmware<P> {
                     created,
                     &generated,
                 )?;
+                let csr = match csr_subject {
+                    None => None,
+                    Some(name) => {
+                        let public_key =
+                            SubjectPublicKeyInfoOwned::from_der(&generated.public_spki)
+                                .map_err(|_| ErrorType::UnexpectedError)?;
+                        let info = CertReqInfo {
+                            version: Version::V1,
+                            subject: name,
+                            public_key,
+                            attributes: Default::default(),
+                        };
+                        Some(self.sign_request_info(
+                            info,
+                            &generated.private_pkcs8,
+                            req.algorithm,
+                        )?)
+                    }
+                };
                 drop(generated);
                 let digest = attestation_digest(self.crypto(), &wrapped)?;
                 let signature = self.with_rng(|rng| {
@@ -80,42 +114,48 @@ impl<P: Platform> Firmware<P> {
                 })?;
                 let attestation =
                     Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)?;
-                Ok((wrapped, attestation))
+                Ok((wrapped, attestation, csr))
             },
-            |(wrapped, attestation), audit| KeyPairGenerated {
+            |(wrapped, attestation, csr), audit| KeyPairGenerated {
                 wrapped,
                 attestation,
+                csr,
                 audit,
             },
         )
     }
 
     /// Sign_Certification_Request: a PKCS#10 request signed by a signer
-    /// key, for a CertificationRequestInfo the host proposes.
+    /// key, for a CertificationRequestInfo its owner proposes.
     ///
+    /// Only the key's owner may ask: a Signer for its own key (another
+    /// user's key: NotAuthorized; a Privileged User: NotAuthorized, it gets
+    /// the request at key generation, see [`Self::generate_key_pair`]).
     /// The firmware signs only a strict-DER CertificationRequestInfo of
     /// version 1 whose subjectPKInfo is byte for byte the public key bound
     /// in the wrapped key (InvalidInput otherwise): a host cannot obtain a
-    /// proof of possession for a key it substituted. A Signer may ask only
-    /// for its own keys (NotAuthorized).
+    /// proof of possession for a key it substituted.
     pub(super) fn sign_certification_request(
         &self,
         req: SignCertificationRequest,
     ) -> Result<CertificationRequestSigned, Failure> {
         let code = SubFunction::SignCertificationRequest;
-        let params = encode(&(&req.wrapped, &req.request_info))?;
+        let intent = |_| Intent::SignCertificationRequest {
+            key_id: req.wrapped.key_id,
+            request_info: &req.request_info,
+        };
         self.authenticated(
             code,
             &req.auth,
-            &params,
+            intent,
             |op, actor, subject| {
-                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
                 subject.key_id = Some(req.wrapped.key_id);
                 subject.target_user = Some(req.wrapped.user_id);
+                require_role(actor.role(), &[Role::Signer])?;
                 let private = self
                     .unwrap_key(&op.keys, &req.wrapped)
                     .map_err(|_| ErrorType::InvalidInput)?;
-                if actor.role() == Role::Signer && actor.user_id() != req.wrapped.user_id {
+                if actor.user_id() != req.wrapped.user_id {
                     return Err(ErrorType::NotAuthorized);
                 }
                 let info = CertReqInfo::from_der(&req.request_info)
@@ -131,31 +171,43 @@ impl<P: Platform> Firmware<P> {
                 {
                     return Err(ErrorType::InvalidInput);
                 }
-                let alg = req.wrapped.algorithm;
-                let hash = csr_hash(alg);
-                let digest = self.crypto().digest(hash, &[&reencoded]);
-                let signature = self.with_rng(|rng| {
-                    self.crypto()
-                        .sign(&private, alg, hash, digest.as_bytes(), rng)
-                        .map_err(|_| ErrorType::UnexpectedError)
-                })?;
+                let csr = self.sign_request_info(info, &private, req.wrapped.algorithm)?;
                 drop(private);
-                let scheme = if alg.rsa_bits().is_some() {
-                    SchemeKind::RsaPkcs1v15
-                } else {
-                    SchemeKind::Ecdsa
-                };
-                let csr = CertReq {
-                    info,
-                    algorithm: signature_algorithm(hash, scheme),
-                    signature: der::asn1::BitString::from_bytes(&signature)
-                        .map_err(|_| ErrorType::UnexpectedError)?,
-                };
-                let der = csr.to_der().map_err(|_| ErrorType::UnexpectedError)?;
-                Blob::from_vec(der).map_err(|_| ErrorType::InvalidInput)
+                Ok(csr)
             },
             |csr, audit| CertificationRequestSigned { csr, audit },
         )
+    }
+
+    /// The DER PKCS#10 request of `info`, signed with the PKCS#8 key
+    /// `private` of algorithm `alg`.
+    fn sign_request_info(
+        &self,
+        info: CertReqInfo,
+        private: &[u8],
+        alg: KeyAlgorithm,
+    ) -> Result<Blob<MAX_CSR_LEN>, ErrorType> {
+        let der = info.to_der().map_err(|_| ErrorType::InvalidInput)?;
+        let hash = csr_hash(alg);
+        let digest = self.crypto().digest(hash, &[&der]);
+        let signature = self.with_rng(|rng| {
+            self.crypto()
+                .sign(private, alg, hash, digest.as_bytes(), rng)
+                .map_err(|_| ErrorType::UnexpectedError)
+        })?;
+        let scheme = if alg.rsa_bits().is_some() {
+            SchemeKind::RsaPkcs1v15
+        } else {
+            SchemeKind::Ecdsa
+        };
+        let csr = CertReq {
+            info,
+            algorithm: signature_algorithm(hash, scheme),
+            signature: der::asn1::BitString::from_bytes(&signature)
+                .map_err(|_| ErrorType::UnexpectedError)?,
+        };
+        let der = csr.to_der().map_err(|_| ErrorType::UnexpectedError)?;
+        Blob::from_vec(der).map_err(|_| ErrorType::InvalidInput)
     }
 
     /// Delete_Signer_Key_Pair: the firmware authorizes and audits; the
@@ -165,11 +217,11 @@ impl<P: Platform> Firmware<P> {
     /// Privileged User any (NotAuthorized otherwise).
     pub(super) fn delete_key_pair(&self, req: DeleteKeyPair) -> Result<Audited, Failure> {
         let code = SubFunction::DeleteKeyPair;
-        let params = encode(&(req.key_id, &req.wrapped))?;
+        let intent = |_| Intent::DeleteKeyPair { key_id: req.key_id };
         self.authenticated(
             code,
             &req.auth,
-            &params,
+            intent,
             |op, actor, subject| {
                 subject.key_id = Some(req.key_id);
                 require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
@@ -222,6 +274,17 @@ impl<P: Platform> Firmware<P> {
             .map_err(|_| ErrorType::NotOperational)?;
         Ok(b)
     }
+}
+
+/// A subject Name in strict DER (decodes, and encodes back to the same
+/// bytes); InvalidInput otherwise.
+fn strict_name(der: &Blob<MAX_SUBJECT_LEN>) -> Result<Name, ErrorType> {
+    let name = Name::from_der(der).map_err(|_| ErrorType::InvalidInput)?;
+    let again = name.to_der().map_err(|_| ErrorType::InvalidInput)?;
+    if again != der.as_slice() {
+        return Err(ErrorType::InvalidInput);
+    }
+    Ok(name)
 }
 
 /// What the attestation key signs for a new key:

@@ -198,22 +198,36 @@ pub(crate) fn require_role(
     }
 }
 
+/// The UserID a request's intent names for its target record: the
+/// record's own, or the acting user's when the request names none. The
+/// record's tag is checked later, by the operation; a record whose UserID
+/// was altered fails it, and a record of another user gives another
+/// intent, which the client's signature does not cover.
+pub(crate) fn effective_target(
+    target: Option<&sam_proto::records::SealedUserRecord>,
+    actor: sam_proto::ids::UserId,
+) -> sam_proto::ids::UserId {
+    target.map_or(actor, |t| t.record.user_id)
+}
+
 impl<P: Platform> Firmware<P> {
     /// [`Self::audited`] for a peering operation: authenticates the acting
-    /// user first (its failures are the unaudited ones of seed §7.1) and
-    /// records it as the actor.
-    fn authenticated<T, R>(
+    /// user and checks its proof over the request's intent first (their
+    /// failures are the unaudited ones of seed §7.1) and records it as the
+    /// actor. `intent` maps the acting UserID to the request's
+    /// [`sam_proto::intent::Intent`] (see [`Firmware::authenticate`]).
+    fn authenticated<'i, T, R>(
         &self,
         code: SubFunction,
         auth: &cmd::Authentication,
-        params: &[u8],
+        intent: impl FnOnce(sam_proto::ids::UserId) -> sam_proto::intent::Intent<'i>,
         act: impl FnOnce(&Operational, &crate::auth::Actor, &mut Subject) -> Result<T, ErrorType>,
         answer: impl FnOnce(T, AuditRecord) -> R,
     ) -> Result<R, Failure> {
         self.audited(
             code,
             |op, subject| {
-                let actor = self.authenticate(op, code, auth, params)?;
+                let actor = self.authenticate(op, code, auth, intent)?;
                 subject.actor = Some(actor.user_id());
                 act(op, &actor, subject)
             },

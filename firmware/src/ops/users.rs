@@ -4,10 +4,10 @@
 //! it. Which role may create or change which user is decided here (seed
 //! Table 16), from the authenticated record of the acting user.
 
-use super::{Failure, require_role};
+use super::{Failure, effective_target, require_role};
 use crate::anchors;
 use crate::audit::Subject;
-use crate::core::{Firmware, Operational, encode};
+use crate::core::{Firmware, Operational};
 use crate::platform::Platform;
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
@@ -15,6 +15,7 @@ use sam_proto::command::{
     CreatePrivilegedUser, CreateSigner, NewUser, SignerMaintenance, SubFunction, UserIssued,
 };
 use sam_proto::ids::Role;
+use sam_proto::intent::Intent;
 use sam_proto::records::{
     CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, SealedUserRecord, UserRecord,
 };
@@ -29,8 +30,11 @@ impl<P: Platform> Firmware<P> {
         req: CreatePrivilegedUser,
     ) -> Result<UserIssued, Failure> {
         let code = SubFunction::CreatePrivilegedUser;
-        let params = encode(&(&req.user, &req.technical_certificate))?;
-        self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
+        let intent = |_| Intent::CreatePrivilegedUser {
+            user: &req.user,
+            technical_certificate: req.technical_certificate.as_ref(),
+        };
+        self.audited_user_op(code, &req.auth, intent, |op, actor, subject| {
             subject.target_user = Some(req.user.user_id);
             require_role(actor.role(), &[Role::PrivilegedUser])?;
             let technical_key = match &req.technical_certificate {
@@ -65,8 +69,8 @@ impl<P: Platform> Firmware<P> {
     /// Technical.
     pub(super) fn create_signer(&self, req: CreateSigner) -> Result<UserIssued, Failure> {
         let code = SubFunction::CreateSigner;
-        let params = encode(&req.user)?;
-        self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
+        let intent = |_| Intent::CreateSigner { user: &req.user };
+        self.audited_user_op(code, &req.auth, intent, |op, actor, subject| {
             subject.target_user = Some(req.user.user_id);
             require_role(
                 actor.role(),
@@ -100,8 +104,11 @@ impl<P: Platform> Firmware<P> {
     /// * The new record's generation is the old one plus one.
     pub(super) fn signer_maintenance(&self, req: SignerMaintenance) -> Result<UserIssued, Failure> {
         let code = SubFunction::SignerMaintenance;
-        let params = encode(&(&req.target, &req.certificates))?;
-        self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
+        let intent = |actor| Intent::SignerMaintenance {
+            target: effective_target(req.target.as_ref(), actor),
+            certificates: &req.certificates,
+        };
+        self.audited_user_op(code, &req.auth, intent, |op, actor, subject| {
             require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
             let target = match &req.target {
                 None => actor.record.clone(),
@@ -175,18 +182,18 @@ impl<P: Platform> Firmware<P> {
     }
 
     /// Authenticates, runs `act`, audits, and wraps the issued record.
-    fn audited_user_op(
+    fn audited_user_op<'i>(
         &self,
         code: SubFunction,
         auth: &sam_proto::command::Authentication,
-        params: &[u8],
+        intent: impl FnOnce(sam_proto::ids::UserId) -> Intent<'i>,
         act: impl FnOnce(
             &Operational,
             &crate::auth::Actor,
             &mut Subject,
         ) -> Result<SealedUserRecord, ErrorType>,
     ) -> Result<UserIssued, Failure> {
-        self.authenticated(code, auth, params, act, |record, audit| UserIssued {
+        self.authenticated(code, auth, intent, act, |record, audit| UserIssued {
             record,
             audit,
         })

@@ -24,14 +24,19 @@ use der::{Decode, Encode};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 use sam_firmware::crypto::portable::Portable;
-use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, bound_digest};
+use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, TOKEN_REQUEST, bound_digest};
 use sam_proto::asn1::{
     CompactIdentityToken, IdentificationLevel, IssuerSerial, Sad, SadTbs, SchemeKind,
     SignedIdentityToken, digest_algorithm, signature_algorithm,
 };
 use sam_proto::bounded::Blob;
-use sam_proto::command::{Approval, SubFunction};
+use sam_proto::command::{
+    Approval, Authentication, Command, CreatePrivilegedUser, CreateSigner, Credential,
+    DeleteKeyPair, GenerateKeyPair, RequestProof, SignCertificationRequest, SignerMaintenance,
+    SubFunction,
+};
 use sam_proto::ids::{HashAlgorithm, UserId};
+use sam_proto::intent::Intent;
 use signature::hazmat::{PrehashSigner, PrehashVerifier};
 use std::str::FromStr;
 use std::time::Duration;
@@ -80,7 +85,8 @@ pub fn verify_p256(spki_der: &[u8], digest: &[u8], sig: &[u8]) -> bool {
     key.verify_prehash(digest, &sig).is_ok()
 }
 
-/// A Privileged User Technical's signature over a request's parameters.
+/// A Privileged User Technical's signature over a request's intent
+/// (postcard bytes in `params`).
 pub fn technical_signature(
     key: &SigningKey,
     code: SubFunction,
@@ -335,7 +341,123 @@ pub fn approval_digest(code: SubFunction, challenge: &[u8; 32], params: &[u8]) -
     bound_digest(ADMIN_APPROVAL, code, challenge, params, sha256_array)
 }
 
-/// What a Privileged User Technical signs for command `code`.
+/// What a Privileged User Technical signs for command `code` with the
+/// request's intent (postcard) in `params`.
 pub fn technical_digest(code: SubFunction, challenge: &[u8; 32], params: &[u8]) -> [u8; 32] {
     bound_digest(TECHNICAL, code, challenge, params, sha256_array)
+}
+
+/// What the SAD key bound in an identity token signs to authorize one
+/// peering request: [`sam_proto::approval::TOKEN_REQUEST`] over the
+/// request's intent (postcard) and `challenge`.
+pub fn request_digest(code: SubFunction, challenge: &[u8; 32], intent: &[u8]) -> [u8; 32] {
+    bound_digest(TOKEN_REQUEST, code, challenge, intent, sha256_array)
+}
+
+/// The proof of a token holder for the request `intent` of command
+/// `code`, signed by `key` (the token's SAD key) under `challenge`.
+pub fn request_proof(
+    key: &SigningKey,
+    code: SubFunction,
+    challenge: &[u8; 32],
+    intent: &Intent<'_>,
+) -> RequestProof {
+    let digest = request_digest(code, challenge, &postcard::to_allocvec(intent).unwrap());
+    RequestProof {
+        challenge: *challenge,
+        signature: Blob::from_vec(sign_prehash(key, &digest)).unwrap(),
+    }
+}
+
+/// A credential placeholder, for a request whose authentication is
+/// filled in by [`Peering::auth_mut`] once its intent is signed.
+pub fn unsigned() -> Authentication {
+    Authentication {
+        credential: Credential {
+            kind: Credential::IDENTITY_TOKEN,
+            value: Blob::default(),
+        },
+        actor: None,
+        proof: None,
+    }
+}
+
+/// A token-authorized peering request: what its client signs (computed
+/// here from the client's side of the request, independently of the
+/// firmware) and where its authentication goes.
+pub trait Peering: Command {
+    /// The request's intent when `actor` acts (the effective target of a
+    /// request without target record).
+    fn intent(&self, actor: UserId) -> Intent<'_>;
+    /// Its authentication.
+    fn auth_mut(&mut self) -> &mut Authentication;
+}
+
+impl Peering for CreatePrivilegedUser {
+    fn intent(&self, _: UserId) -> Intent<'_> {
+        Intent::CreatePrivilegedUser {
+            user: &self.user,
+            technical_certificate: self.technical_certificate.as_ref(),
+        }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
+}
+
+impl Peering for CreateSigner {
+    fn intent(&self, _: UserId) -> Intent<'_> {
+        Intent::CreateSigner { user: &self.user }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
+}
+
+impl Peering for SignerMaintenance {
+    fn intent(&self, actor: UserId) -> Intent<'_> {
+        Intent::SignerMaintenance {
+            target: self.target.as_ref().map_or(actor, |t| t.record.user_id),
+            certificates: &self.certificates,
+        }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
+}
+
+impl Peering for GenerateKeyPair {
+    fn intent(&self, actor: UserId) -> Intent<'_> {
+        Intent::GenerateKeyPair {
+            target: self.target.as_ref().map_or(actor, |t| t.record.user_id),
+            algorithm: self.algorithm,
+            subject: self.subject.as_ref(),
+        }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
+}
+
+impl Peering for SignCertificationRequest {
+    fn intent(&self, _: UserId) -> Intent<'_> {
+        Intent::SignCertificationRequest {
+            key_id: self.wrapped.key_id,
+            request_info: &self.request_info,
+        }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
+}
+
+impl Peering for DeleteKeyPair {
+    fn intent(&self, _: UserId) -> Intent<'_> {
+        Intent::DeleteKeyPair {
+            key_id: self.key_id,
+        }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
 }

@@ -21,7 +21,7 @@
 
 pub mod pki;
 
-use pki::{Admin, Idp, SadKey, sha256};
+use pki::{Admin, Idp, Peering, SadKey, request_proof, sha256};
 use sam_firmware::Firmware;
 use sam_firmware::abi::serve_into;
 use sam_firmware::crypto::Crypto;
@@ -32,6 +32,7 @@ use sam_proto::bounded::{Blob, List};
 use sam_proto::command::*;
 use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
+use sam_proto::intent::Intent;
 use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
 
 /// A refused request: its error and its audit record, if any.
@@ -48,6 +49,9 @@ pub struct Bench {
     pub fw: Firmware<TestPlatform>,
     pub admins: [Admin; 2],
     pub idp: Idp,
+    /// The SAD key the IdP binds in login tokens; it signs each peering
+    /// request (its intent and a fresh challenge).
+    pub token_key: SadKey,
     /// Every audit record the firmware returned, in order: what a host
     /// would store.
     pub audit: Vec<AuditRecord>,
@@ -61,6 +65,7 @@ impl Bench {
             fw: Firmware::boot(TestPlatform::new(1)),
             admins: [Admin::new(1), Admin::new(2)],
             idp: Idp::p256(1),
+            token_key: SadKey::new(0xE1),
             audit: Vec::new(),
             next_user: 1,
         }
@@ -180,19 +185,49 @@ impl Bench {
         Ok(r.record)
     }
 
-    /// A credential: an identity token for `record`'s user from the IdP.
-    pub fn token_auth(&self, record: &SealedUserRecord) -> Authentication {
+    /// A login token for `record`'s user from the IdP, binding the
+    /// bench's token key.
+    pub fn login_token(&self, record: &SealedUserRecord) -> Vec<u8> {
         let now = self.fw.platform().time();
-        let token = self
-            .idp
-            .token(record.record.user_id, now - 60, now + 600, None);
+        self.idp.token(
+            record.record.user_id,
+            now - 60,
+            now + 600,
+            Some(&self.token_key.spki()),
+        )
+    }
+
+    /// A credential for command `code` with `intent`: a login token for
+    /// `record`'s user and the token key's proof over `intent` and a fresh
+    /// challenge.
+    pub fn token_auth(
+        &mut self,
+        record: &SealedUserRecord,
+        code: SubFunction,
+        intent: &Intent<'_>,
+    ) -> Authentication {
+        let token = self.login_token(record);
+        // A firmware that serves no challenge (not operational) refuses
+        // the request anyway; the test then sees why.
+        let challenge = self.call(&GetChallenge).map_or([0; 32], |c| c.challenge);
         Authentication {
             credential: Credential {
                 kind: Credential::IDENTITY_TOKEN,
                 value: Blob::from_vec(token).unwrap(),
             },
             actor: Some(record.clone()),
+            proof: Some(request_proof(&self.token_key.key, code, &challenge, intent)),
         }
+    }
+
+    /// `req` authorized by `by`: its intent signed with a fresh challenge.
+    pub fn signed<C: Peering>(&mut self, by: &SealedUserRecord, mut req: C) -> C {
+        let auth = {
+            let intent = req.intent(by.record.user_id);
+            self.token_auth(by, C::CODE, &intent)
+        };
+        *req.auth_mut() = auth;
+        req
     }
 
     pub fn create_signer(&mut self, by: &SealedUserRecord) -> Reply<SealedUserRecord> {
@@ -200,10 +235,13 @@ impl Bench {
             user_id: self.new_user_id(),
             certificates: blobs(&[self.idp.cert.clone()]),
         };
-        let req = CreateSigner {
-            auth: self.token_auth(by),
-            user,
-        };
+        let req = self.signed(
+            by,
+            CreateSigner {
+                auth: pki::unsigned(),
+                user,
+            },
+        );
         let r = self.call(&req)?;
         self.audit.push(r.audit.clone());
         Ok(r.record)
@@ -215,11 +253,15 @@ impl Bench {
         target: Option<&SealedUserRecord>,
         algorithm: KeyAlgorithm,
     ) -> Reply<KeyPairGenerated> {
-        let req = GenerateKeyPair {
-            auth: self.token_auth(by),
-            target: target.cloned(),
-            algorithm,
-        };
+        let req = self.signed(
+            by,
+            GenerateKeyPair {
+                auth: pki::unsigned(),
+                target: target.cloned(),
+                algorithm,
+                subject: None,
+            },
+        );
         let r = self.call(&req)?;
         self.audit.push(r.audit.clone());
         Ok(r)
