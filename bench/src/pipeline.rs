@@ -31,10 +31,11 @@ use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
     Approval, Approvals, Authentication, Command, CreateSigner, Credential, EnrolPrivilegedUser,
     GenerateKeyPair, GetChallenge, IdpKeysParams, InitFirmware, InitParams, MAX_OUTBOX_BATCH,
-    NewUser, SetIdpKeys, Signed, Signing, SubFunction, SyncAudit,
+    NewUser, RequestProof, SetIdpKeys, Signed, Signing, SubFunction, SyncAudit,
 };
 use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
+use sam_proto::intent::Intent;
 use sam_proto::records::{SealedUserRecord, WrappedKey};
 use sam_simulator::{AwsLcCrypto, CryptoBackend, Faults, SimPlatform, Simulator};
 use std::path::{Path, PathBuf};
@@ -168,23 +169,42 @@ impl Base {
         })
     }
 
-    fn login(&self, user: UserId, record: &SealedUserRecord) -> Result<Authentication, String> {
+    /// A login token of `user` binding a fresh SAD key, and that key's
+    /// proof for command `code` with `intent` over a fresh challenge.
+    fn login(
+        &self,
+        user: UserId,
+        record: &SealedUserRecord,
+        code: SubFunction,
+        intent: &Intent<'_>,
+    ) -> Result<Authentication, String> {
         let now = unix_now();
+        let key = SadKey::generate().map_err(err("token key"))?;
         let token = self
             .idp_p256
-            .login_token(
-                user,
-                IdentificationLevel::Substantial,
-                now.saturating_sub(60),
-                600,
-            )
+            .issue_token(&TokenParams {
+                user_id: user,
+                level: IdentificationLevel::Substantial,
+                not_before: now.saturating_sub(60),
+                not_after: now + 600,
+                sad_public_key: Some(key.public_key_der().map_err(err("token key"))?),
+            })
             .map_err(err("login token"))?;
+        let challenge = self.call(&GetChallenge)?.challenge;
+        let intent = intent.encode().ok_or("the intent does not encode")?;
+        let signature = key
+            .sign_request(code, &challenge, &intent)
+            .map_err(err("request proof"))?;
         Ok(Authentication {
             credential: Credential {
                 kind: Credential::IDENTITY_TOKEN,
                 value: Blob::from_vec(token).map_err(err("token"))?,
             },
             actor: Some(record.clone()),
+            proof: Some(RequestProof {
+                challenge,
+                signature: Blob::from_vec(signature).map_err(err("proof"))?,
+            }),
         })
     }
 }
@@ -246,23 +266,30 @@ impl Fixture {
         let pu_id = params.user_id;
         let approvals = fx.approve(SubFunction::EnrolPrivilegedUser, &params)?;
         let pu = fx.call(&EnrolPrivilegedUser { params, approvals })?.record;
-        let auth = fx.login(pu_id, &pu)?;
-        let signer = fx
-            .call(&CreateSigner {
-                auth,
-                user: NewUser {
-                    user_id: signer_id,
-                    certificates: fx.certs()?,
-                },
-            })?
-            .record;
+        let user = NewUser {
+            user_id: signer_id,
+            certificates: fx.certs()?,
+        };
+        let auth = fx.login(
+            pu_id,
+            &pu,
+            SubFunction::CreateSigner,
+            &Intent::CreateSigner { user: &user },
+        )?;
+        let signer = fx.call(&CreateSigner { auth, user })?.record;
         let mut keys = Vec::new();
         for (alg, hash) in KEY_ALGS {
-            let auth = fx.login(signer_id, &signer)?;
+            let intent = Intent::GenerateKeyPair {
+                target: signer_id,
+                algorithm: alg,
+                subject: None,
+            };
+            let auth = fx.login(signer_id, &signer, SubFunction::GenerateKeyPair, &intent)?;
             let generated = fx.call(&GenerateKeyPair {
                 auth,
                 target: None,
                 algorithm: alg,
+                subject: None,
             })?;
             keys.push((alg, hash, generated.wrapped));
         }

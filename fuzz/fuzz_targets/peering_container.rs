@@ -75,6 +75,7 @@ fn credential_value(value: &[u8]) {
         kind: "identity_token".into(),
         value: STANDARD.encode(value),
         userid: None,
+        proof: None,
     };
     let resolved = check_resolve(&raw);
     assert_eq!(resolved.is_some(), value.len() <= MAX_CREDENTIAL_LEN);
@@ -83,7 +84,8 @@ fn credential_value(value: &[u8]) {
     check_resolve(&RawCredential {
         kind: "technical_signature".into(),
         value: text.clone(),
-        userid: Some(text),
+        userid: Some(text.clone()),
+        proof: Some((text.clone(), text)),
     });
 }
 
@@ -109,6 +111,15 @@ fn check_resolve(raw: &RawCredential) -> Option<Credential> {
     let bytes = r.credential.value.as_slice();
     assert!(bytes.len() <= MAX_CREDENTIAL_LEN);
     assert_eq!(STANDARD.encode(bytes), raw.value, "non-canonical base64");
+    // A proof reaches the firmware exactly as sent.
+    match (&r.proof, &raw.proof) {
+        (None, None) => {}
+        (Some(p), Some((challenge, signature))) => {
+            assert_eq!(&STANDARD.encode(p.challenge), challenge, "proof challenge");
+            assert_eq!(&STANDARD.encode(p.signature.as_slice()), signature, "proof signature");
+        }
+        _ => panic!("the proof was lost or invented"),
+    }
     if let Some(actor) = r.actor {
         assert_eq!(Uuid::parse(&actor.to_string()).ok(), Some(actor));
         let named = if r.credential.kind == Credential::IDENTITY_TOKEN {
@@ -140,6 +151,12 @@ fn to_json(c: &Container) -> Value {
         cred.insert("value".into(), raw.value.clone().into());
         if let Some(u) = &raw.userid {
             cred.insert("userid".into(), u.clone().into());
+        }
+        if let Some((challenge, signature)) = &raw.proof {
+            let mut proof = Map::new();
+            proof.insert("challenge".into(), challenge.clone().into());
+            proof.insert("signature".into(), signature.clone().into());
+            cred.insert("proof".into(), Value::Object(proof));
         }
         map.insert("credential".into(), Value::Object(cred));
     }

@@ -3,7 +3,8 @@
 //! The fuzzer picks operations, who performs them, and small damage to the
 //! inputs; the target checks the invariants that must hold whatever the
 //! order: a SAD is never accepted twice, across restarts included; every
-//! accepted signature verifies under the key's public key; only genuine
+//! accepted signature verifies under the key's public key; a signed
+//! management request relayed once is never accepted again; only genuine
 //! records and keys are ever accepted; the firmware's audit sequence
 //! numbers run without gaps or repeats.
 #![no_main]
@@ -14,7 +15,8 @@ use sam_firmware::Firmware;
 use sam_firmware::crypto::Crypto;
 use sam_firmware::crypto::portable::Portable;
 use sam_fuzz::support::Bench;
-use sam_fuzz::support::pki::SadKey;
+use sam_fuzz::support::pki::{SadKey, unsigned};
+use sam_proto::ErrorType;
 use sam_proto::command::DeleteKeyPair;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_proto::records::{SealedUserRecord, WrappedKey};
@@ -40,6 +42,8 @@ enum Op {
         who: u8,
         key: u8,
     },
+    /// The host resends the last signed management request it relayed.
+    Replay,
     Advance {
         seconds: u16,
     },
@@ -53,6 +57,7 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut last_sad: Option<(Vec<u8>, usize, usize)> = None;
     let mut accepted: HashSet<Vec<u8>> = HashSet::new();
     let mut seed = 0u8;
+    let mut relayed: Option<DeleteKeyPair> = None;
     for op in ops.into_iter().take(24) {
         match op {
             Op::CreateSigner { by_signer } => {
@@ -145,16 +150,30 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Delete { who, key } => {
                 let s = signers[usize::from(who) % signers.len()].clone();
                 let k = keys[usize::from(key) % keys.len()].clone();
-                let req = DeleteKeyPair {
-                    auth: b.token_auth(&s),
-                    key_id: k.key_id,
-                    wrapped: Some(k.clone()),
-                };
+                let req = b.signed(
+                    &s,
+                    DeleteKeyPair {
+                        auth: unsigned(),
+                        key_id: k.key_id,
+                        wrapped: Some(k.clone()),
+                    },
+                );
+                relayed = Some(req.clone());
                 if let Ok(done) = b.call(&req) {
                     b.audit.push(done.audit);
                     assert_eq!(
                         k.user_id, s.record.user_id,
                         "a signer deleted another user's key"
+                    );
+                }
+            }
+            Op::Replay => {
+                if let Some(req) = &relayed {
+                    let r = b.call(req);
+                    assert_eq!(
+                        r.err().map(|e| e.error),
+                        Some(ErrorType::AuthenticationError),
+                        "a relayed request was accepted twice"
                     );
                 }
             }

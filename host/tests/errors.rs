@@ -124,7 +124,8 @@ async fn container_and_credential_errors() {
     let r =
         w.ra.post(
             "/peering",
-            &w.container("Create_New_Signer", nobody, params.clone()),
+            &w.container("Create_New_Signer", nobody, params.clone())
+                .await,
         )
         .await;
     assert_eq!(err(&r), seed(ErrorType::UnknownUser, 404));
@@ -149,7 +150,7 @@ async fn container_and_credential_errors() {
                 "Generate_Signer_Key_Pair",
                 pu,
                 json!({"userid": signer.to_string(), "algorithm": "EC", "parameters": "1.3.132.0.35"}),
-            ),
+            ).await,
         )
         .await;
     assert_eq!(err(&r), seed(ErrorType::InvalidAlgorithm, 400));
@@ -161,7 +162,8 @@ async fn container_and_credential_errors() {
                 "Signer_Maintenance",
                 pu,
                 json!({"userid": nobody.to_string(), "certificates": [b64(&w.idp.cert)]}),
-            ),
+            )
+            .await,
         )
         .await;
     assert_eq!(err(&r), seed(ErrorType::InvalidInput, 400));
@@ -234,7 +236,8 @@ async fn management_errors() {
                 "Create_New_Signer",
                 user,
                 json!({"userid": user.to_string(), "certificates": []}),
-            ),
+            )
+            .await,
         )
         .await;
     assert_eq!(err(&r), seed(ErrorType::NotOperational, 503));

@@ -305,7 +305,7 @@ fn the_schemas_describe_the_wire_types() {
         userid: UID.into(),
         certificates: vec![bytes.clone()],
     };
-    let token = CredentialBody::identity_token(&[0x30, 0]);
+    let token = CredentialBody::identity_token(&[0x30, 0]).with_proof(&[7; 32], &[0x30, 0]);
     let technical = CredentialBody::technical_signature(&[1], UID.into());
     request(
         &c,
@@ -342,6 +342,7 @@ fn the_schemas_describe_the_wire_types() {
             userid: UID.into(),
             algorithm: algorithm.into(),
             parameters,
+            subject: Some(bytes.clone()),
         };
         assert!(params.key_algorithm().is_some());
         request(&c, &mut cov, "KeyPairParams", &params);
@@ -383,7 +384,6 @@ fn the_schemas_describe_the_wire_types() {
         publickey: bytes.clone(),
         attestation: bytes.clone(),
         csr: Some(bytes.clone()),
-        csr_error: Some("why".into()),
         audit_seq: Some(3),
     };
     answer(&c, &mut cov, "KeyPairAnswer", &key);
@@ -393,7 +393,6 @@ fn the_schemas_describe_the_wire_types() {
         "KeyPairAnswer",
         &KeyPairAnswer {
             csr: None,
-            csr_error: None,
             audit_seq: None,
             ..key
         },

@@ -34,20 +34,26 @@ async fn the_whole_signing_story() {
 
     // Signer_Maintenance: the privileged user adds a second IdP cert.
     let idp2 = support::pki::Idp::p256(2);
-    let body = w.container(
-        "Signer_Maintenance",
-        pu,
-        json!({
-            "userid": signer.to_string(),
-            "certificates": [b64(&w.idp.cert), b64(&idp2.cert)],
-        }),
-    );
+    let body = w
+        .container(
+            "Signer_Maintenance",
+            pu,
+            json!({
+                "userid": signer.to_string(),
+                "certificates": [b64(&w.idp.cert), b64(&idp2.cert)],
+            }),
+        )
+        .await;
     let r = w.ra.post("/peering", &body).await.ok();
     assert_eq!(r["generation"], 1);
     assert_eq!(r["role"], "Signer");
+    // The same container again (a host or proxy replaying what it once
+    // relayed): its challenge is spent, the firmware refuses it.
+    let r = w.ra.post("/peering", &body).await;
+    assert_eq!((r.status, r.error().as_str()), (401, "AuthenticationError"));
 
-    // Generate_Signer_Key_Pair, with the CSR built by the host and signed
-    // by the new key inside the firmware.
+    // Generate_Signer_Key_Pair, with the CSR for `CN=<userid>` built and
+    // signed by the new key inside the firmware, in the same operation.
     let key = w.generate(pu, signer).await;
     let key_id = key["keyid"].as_str().unwrap().to_owned();
     let spki = unb64(&key["publickey"]);
@@ -142,12 +148,18 @@ async fn the_whole_signing_story() {
     assert_eq!(r["sigbin"].as_array().unwrap().len(), 1);
 
     // Delete_Signer_Key_Pair: afterwards the key is gone for signing.
-    let body = w.container("Delete_Signer_Key_Pair", signer, json!({"keyid": key_id}));
+    let body = w
+        .container("Delete_Signer_Key_Pair", signer, json!({"keyid": key_id}))
+        .await;
     let r = w.ra.post("/peering", &body).await.ok();
     assert_eq!(r["state"], "DESTROYED");
     let sad3 = w.sad(signer, &key_id, &hashes[..1], 3);
     let r = w.ssa.post("/signing", &json!({"sad": b64(&sad3)})).await;
     assert_eq!((r.status, r.error().as_str()), (404, "NotFound"));
+    // Deleting it again, with a new proof: NotFound.
+    let body = w
+        .container("Delete_Signer_Key_Pair", signer, json!({"keyid": key_id}))
+        .await;
     let r = w.ra.post("/peering", &body).await;
     assert_eq!((r.status, r.error().as_str()), (404, "NotFound"));
     let objs = w.ssa.get(&format!("/objects?keyid={key_id}")).await.ok();
@@ -209,11 +221,13 @@ async fn privileged_users_and_technical_signatures() {
     let pu = w.enrol().await;
     // Create_New_Privileged_User.
     let pu2 = w.new_user_id();
-    let body = w.container(
-        "Create_New_Privileged_User",
-        pu,
-        json!({"userid": pu2.to_string(), "certificates": [b64(&w.idp.cert)]}),
-    );
+    let body = w
+        .container(
+            "Create_New_Privileged_User",
+            pu,
+            json!({"userid": pu2.to_string(), "certificates": [b64(&w.idp.cert)]}),
+        )
+        .await;
     assert_eq!(
         w.ra.post("/peering", &body).await.ok()["role"],
         "PrivilegedUser"
@@ -225,11 +239,13 @@ async fn privileged_users_and_technical_signatures() {
     // A Privileged User Technical, authenticated by its certificate's key.
     let tech_idp = support::pki::Idp::p256(5);
     let tech = w.new_user_id();
-    let body = w.container(
-        "Create_New_Privileged_User",
-        pu,
-        json!({"userid": tech.to_string(), "technical_certificate": b64(&tech_idp.cert)}),
-    );
+    let body = w
+        .container(
+            "Create_New_Privileged_User",
+            pu,
+            json!({"userid": tech.to_string(), "technical_certificate": b64(&tech_idp.cert)}),
+        )
+        .await;
     assert_eq!(
         w.ra.post("/peering", &body).await.ok()["role"],
         "PrivilegedUserTechnical"
@@ -246,7 +262,9 @@ async fn privileged_users_and_technical_signatures() {
         tech_idp.p256_key(),
         SubFunction::CreateSigner,
         &challenge,
-        &postcard::to_allocvec(&params).unwrap(),
+        &sam_proto::intent::Intent::CreateSigner { user: &params }
+            .encode()
+            .unwrap(),
     );
     let ts = TechnicalSignature {
         challenge,
@@ -300,22 +318,26 @@ async fn privileged_users_and_technical_signatures() {
     // A signer may not create users: NotAuthorized, audited.
     let before = w.admin.get("/admin/status").await.ok()["store"]["audit_records"].clone();
     let another = w.new_user_id();
-    let body = w.container(
-        "Create_New_Signer",
-        signer,
-        json!({"userid": another.to_string(), "certificates": [b64(&w.idp.cert)]}),
-    );
+    let body = w
+        .container(
+            "Create_New_Signer",
+            signer,
+            json!({"userid": another.to_string(), "certificates": [b64(&w.idp.cert)]}),
+        )
+        .await;
     let r = w.ra.post("/peering", &body).await;
     assert_eq!((r.status, r.error().as_str()), (403, "NotAuthorized"));
     let after = w.admin.get("/admin/status").await.ok()["store"]["audit_records"].clone();
     assert_eq!(after.as_u64().unwrap(), before.as_u64().unwrap() + 1);
     // An empty certificate set is InvalidInput (audited by the firmware).
     let another = w.new_user_id();
-    let body = w.container(
-        "Create_New_Signer",
-        pu,
-        json!({"userid": another.to_string(), "certificates": []}),
-    );
+    let body = w
+        .container(
+            "Create_New_Signer",
+            pu,
+            json!({"userid": another.to_string(), "certificates": []}),
+        )
+        .await;
     let r = w.ra.post("/peering", &body).await;
     assert_eq!((r.status, r.error().as_str()), (400, "InvalidInput"));
     let report = w.admin.post("/admin/integrity", &json!({})).await.ok();

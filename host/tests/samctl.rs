@@ -132,7 +132,15 @@ fn every_subcommand_has_an_example_in_its_help() {
     assert_eq!(run_sync(&os(&[&"fw", &"bogus"]), &[]).code, 2);
     assert_eq!(
         run_sync(
-            &os(&[&"delete-key", &"--token", &SAMCTL, &"--key-id", &"nope"]),
+            &os(&[
+                &"delete-key",
+                &"--token",
+                &SAMCTL,
+                &"--token-key",
+                &SAMCTL,
+                &"--key-id",
+                &"nope"
+            ]),
             &[]
         )
         .code,
@@ -265,10 +273,18 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     // Integrator commands with the registration authority's connector.
     let ra = f.as_client(&w.pki.ra, "ra");
     let now = w.now();
+    // Login tokens bind a SAD key; samctl signs each request with it.
+    let token_key = f.path("token.key");
+    std::fs::write(
+        &token_key,
+        World::token_key().key.to_pkcs8_der().unwrap().as_bytes(),
+    )
+    .unwrap();
+    let spki = World::token_key().spki();
     let pu_token = f.path("pu.token");
     std::fs::write(
         &pu_token,
-        support::b64(&w.idp.token(pu, now - 60, now + 600, None)),
+        support::b64(&w.idp.token(pu, now - 60, now + 600, Some(&spki))),
     )
     .unwrap();
     let signer = ra
@@ -276,6 +292,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             &"create-signer",
             &"--token",
             &pu_token,
+            &"--token-key",
+            &token_key,
             &"--idp-cert",
             &idp,
         ]))
@@ -291,7 +309,7 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             sam_proto::ids::Uuid::parse(&signer_id).unwrap(),
             now - 60,
             now + 600,
-            None,
+            Some(&spki),
         ),
     )
     .unwrap();
@@ -300,6 +318,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             &"generate-key",
             &"--token",
             &signer_token,
+            &"--token-key",
+            &token_key,
             &"--user-id",
             &signer_id,
             &"--algorithm",
@@ -338,6 +358,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         &"signer-maintenance",
         &"--token",
         &pu_token,
+        &"--token-key",
+        &token_key,
         &"--user-id",
         &signer_id,
         &"--idp-cert",
@@ -365,6 +387,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         &"delete-key",
         &"--token",
         &signer_token,
+        &"--token-key",
+        &token_key,
         &"--key-id",
         &key_id,
     ]))
@@ -385,6 +409,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             &"create-privileged-user",
             &"--token",
             &pu_token,
+            &"--token-key",
+            &token_key,
             &"--technical-cert",
             &robot_cert,
         ]))
@@ -412,6 +438,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             &"create-signer",
             &"--token",
             &signer_token,
+            &"--token-key",
+            &token_key,
             &"--idp-cert",
             &idp,
         ]))
@@ -424,6 +452,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             &"delete-key",
             &"--token",
             &signer_token,
+            &"--token-key",
+            &token_key,
             &"--key-id",
             &key_id,
         ]))

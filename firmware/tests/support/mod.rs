@@ -221,7 +221,7 @@ impl Bench {
     }
 
     /// `req` authorized by `by`: its intent signed with a fresh challenge.
-    pub fn signed<C: Peering>(&mut self, by: &SealedUserRecord, mut req: C) -> C {
+    pub fn signed<C: Peering>(&self, by: &SealedUserRecord, mut req: C) -> C {
         let auth = {
             let intent = req.intent(by.record.user_id);
             self.token_auth(by, C::CODE, &intent)

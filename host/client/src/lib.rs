@@ -18,6 +18,11 @@
 //! signer's certificate and the SAM's signature into a detached CMS
 //! `SignedData` that `openssl cms -verify` accepts.
 //!
+//! Peering operations (seed §7.1) carry the acting user's identity token
+//! together with its SAD key ([`Credential::IdentityToken`]): the key
+//! signs each request's [`intent`] with a fresh firmware challenge, which
+//! [`SamClient::peering`] fetches and signs for every call.
+//!
 //! [`wire`] holds the request and answer body of every samd endpoint, the
 //! same types samd itself reads and writes; [`SamClient::typed`] sends any
 //! of them.
@@ -56,6 +61,7 @@ pub mod cms;
 mod error;
 pub mod http;
 pub mod idp;
+pub mod intent;
 pub mod sad;
 mod samd;
 pub mod verify;

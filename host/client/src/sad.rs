@@ -7,8 +7,9 @@ use der::asn1::OctetString;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::EncodePublicKey;
+use sam_proto::approval::{TOKEN_REQUEST, bound_digest};
 use sam_proto::asn1::{Sad, SadTbs, SignedIdentityToken, digest_algorithm};
-use sam_proto::command::{MAX_HASHES, MAX_SAD_LEN};
+use sam_proto::command::{MAX_HASHES, MAX_SAD_LEN, SubFunction};
 use sam_proto::ids::{HashAlgorithm, KeyId};
 use std::fmt;
 use zeroize::{ZeroizeOnDrop, Zeroizing};
@@ -114,6 +115,17 @@ impl SadKey {
             .map_err(|_| ClientError::InvalidInput("not a P-256 scalar".into()))
     }
 
+    /// The private key as DER PKCS#8, wiped on drop: for a command-line
+    /// client (samctl `--token-key`) that keeps the key of a login token
+    /// in a file for the token's lifetime.
+    pub fn private_key_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+        use p256::pkcs8::EncodePrivateKey;
+        self.key
+            .to_pkcs8_der()
+            .map(|d| Zeroizing::new(d.as_bytes().to_vec()))
+            .map_err(|e| ClientError::Crypto(format!("SAD private key: {e}")))
+    }
+
     /// The DER `SubjectPublicKeyInfo` of the public key, as the IdP embeds
     /// it in the token.
     pub fn public_key_der(&self) -> Result<Vec<u8>, ClientError> {
@@ -122,6 +134,25 @@ impl SadKey {
             .to_public_key_der()
             .map(|d| d.as_bytes().to_vec())
             .map_err(|e| ClientError::Crypto(format!("SAD public key: {e}")))
+    }
+
+    /// The proof, for a peering request, that the holder of the identity
+    /// token binding this key asked for it: ECDSA P-256 (DER) over
+    /// [`request_digest`] of command `code`, the firmware's `challenge`
+    /// and the request's postcard intent (see [`crate::intent`]).
+    pub fn sign_request(
+        &self,
+        code: SubFunction,
+        challenge: &[u8; 32],
+        intent: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        let digest = request_digest(code, challenge, intent);
+        let sig: DerSignature = self
+            .key
+            .sign_prehash(&digest)
+            .map_err(|e| ClientError::Crypto(format!("request proof: {e}")))?;
+        Ok(sig.as_bytes().to_vec())
     }
 
     /// Builds and signs a SAD for `request` with the identity token
@@ -175,6 +206,17 @@ impl SadKey {
             signature: OctetString::new(sig.as_bytes())?,
         })
     }
+}
+
+/// What a token's SAD key signs to authorize one peering request (the
+/// layout of `sam_proto::approval` under `TOKEN_REQUEST`).
+pub fn request_digest(code: SubFunction, challenge: &[u8; 32], intent: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    bound_digest(TOKEN_REQUEST, code, challenge, intent, |parts| {
+        let mut h = sha2::Sha256::new();
+        parts.iter().for_each(|p| h.update(p));
+        h.finalize().into()
+    })
 }
 
 /// The `SADTBS` for `request` with `token` (no signature checks).

@@ -7,10 +7,10 @@ use crate::idp::{IdpClient, IdpLogin};
 use crate::sad::{SadKey, SignRequest};
 use crate::wire::keymgr::{ObjectsAnswer, RegisterRequest};
 use crate::wire::peering::{
-    Container, CredentialBody, KeyPairAnswer, KeyPairParams, UserParams, operation,
+    Challenge, Container, CredentialBody, KeyPairAnswer, KeyPairParams, UserParams, operation,
 };
 use crate::wire::signing::{SigningAnswer, SigningRequest};
-use crate::wire::{B64, strict};
+use crate::wire::{B64, Empty, strict};
 use hyper::Method;
 use rustls::ClientConfig;
 use sam_proto::ids::{KeyAlgorithm, KeyId, UserId, Uuid};
@@ -33,10 +33,18 @@ pub struct Signatures {
 }
 
 /// A credential of a peering operation (seed §7.1.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Credential {
-    /// A DER `SignedIdentityToken` of the acting user.
-    IdentityToken(Vec<u8>),
+    /// A DER `SignedIdentityToken` of the acting user that binds `key`'s
+    /// public key (its SAD key extension). The firmware accepts a token
+    /// only with the key's proof for the very request: [`SamClient`]
+    /// fetches a challenge and signs each request's intent with `key`.
+    IdentityToken {
+        /// The DER token.
+        token: Vec<u8>,
+        /// The key the token binds.
+        key: Arc<SadKey>,
+    },
     /// A Privileged User Technical's postcard `TechnicalSignature`, with
     /// its UserID.
     TechnicalSignature {
@@ -45,18 +53,6 @@ pub enum Credential {
         /// The technical user.
         user_id: UserId,
     },
-}
-
-impl Credential {
-    /// The container's `credential` for this credential.
-    pub fn to_wire(&self) -> CredentialBody {
-        match self {
-            Self::IdentityToken(t) => CredentialBody::identity_token(t),
-            Self::TechnicalSignature { value, user_id } => {
-                CredentialBody::technical_signature(value, user_id.to_string())
-            }
-        }
-    }
 }
 
 /// A key made by `Generate_Signer_Key_Pair`.
@@ -200,8 +196,47 @@ impl SamClient {
         credential: Option<&Credential>,
         params: P,
     ) -> Result<A, ClientError> {
-        let body = Container::new(operation, credential.map(Credential::to_wire), params);
+        let params = serde_json::to_value(params)
+            .map_err(|e| ClientError::Protocol(format!("request JSON: {e}")))?;
+        let credential = match credential {
+            None => None,
+            Some(c) => Some(self.credential_body(c, operation, &params).await?),
+        };
+        let body = Container::new(operation, credential, params);
         self.typed(Method::POST, "/peering", Some(&body)).await
+    }
+
+    /// `POST /peering/challenge`: a fresh single-use firmware challenge.
+    pub async fn peering_challenge(&self) -> Result<[u8; 32], ClientError> {
+        let c: Challenge = self
+            .typed(Method::POST, "/peering/challenge", Some(&Empty {}))
+            .await?;
+        c.challenge
+            .0
+            .try_into()
+            .map_err(|_| ClientError::Protocol("the challenge is not 32 bytes".into()))
+    }
+
+    /// The container's `credential` for `operation` with `params`: for an
+    /// identity token, with the proof over the request's intent and a
+    /// fresh challenge.
+    async fn credential_body(
+        &self,
+        credential: &Credential,
+        operation: &str,
+        params: &Value,
+    ) -> Result<CredentialBody, ClientError> {
+        match credential {
+            Credential::IdentityToken { token, key } => {
+                let (code, intent) = crate::intent::peering_intent(operation, params)?;
+                let challenge = self.peering_challenge().await?;
+                let signature = key.sign_request(code, &challenge, &intent)?;
+                Ok(CredentialBody::identity_token(token).with_proof(&challenge, &signature))
+            }
+            Credential::TechnicalSignature { value, user_id } => Ok(
+                CredentialBody::technical_signature(value, user_id.to_string()),
+            ),
+        }
     }
 
     /// `Create_New_Signer` for `user_id` with its IdP certificates (DER).

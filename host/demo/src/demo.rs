@@ -189,20 +189,28 @@ impl Demo {
         self.deployment.pki()
     }
 
-    /// A fresh login token of `user` (identification level substantial),
-    /// written to `work/<name>.token`.
-    pub fn token(&self, user: UserId, name: &str) -> Result<PathBuf, String> {
+    /// A fresh login token of `user` (identification level substantial)
+    /// binding a fresh SAD key, written to `work/<name>.token`, and that
+    /// key (PKCS#8) to `work/<name>.key`: samctl signs each peering
+    /// request with it.
+    pub fn token(&self, user: UserId, name: &str) -> Result<(PathBuf, PathBuf), String> {
+        let key = sam_client::SadKey::generate().map_err(|e| e.to_string())?;
+        let now = sam_devpki::unix_now();
         let der = self
             .idp
-            .login_token(
-                user,
-                IdentificationLevel::Substantial,
-                sam_devpki::unix_now(),
-                600,
-            )
+            .issue_token(&sam_devpki::TokenParams {
+                user_id: user,
+                level: IdentificationLevel::Substantial,
+                not_before: now,
+                not_after: now + 600,
+                sad_public_key: Some(key.public_key_der().map_err(|e| e.to_string())?),
+            })
             .map_err(|e| e.to_string())?;
         let path = self.work.join(format!("{name}.token"));
         write(&path, der)?;
-        Ok(path)
+        let key_path = self.work.join(format!("{name}.key"));
+        let pkcs8 = key.private_key_pkcs8_der().map_err(|e| e.to_string())?;
+        write(&key_path, pkcs8.as_slice())?;
+        Ok((path, key_path))
     }
 }

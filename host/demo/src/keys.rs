@@ -17,7 +17,7 @@ impl Demo {
         algorithm: &str,
         name: &str,
     ) -> Result<(SignerKey, String), String> {
-        let token = self.token(signer, "signer")?;
+        let (token, token_key) = self.token(signer, "signer")?;
         let answer = self
             .samctl(
                 Connector::Privileged,
@@ -25,6 +25,8 @@ impl Demo {
                     &"generate-key",
                     &"--token",
                     &token,
+                    &"--token-key",
+                    &token_key,
                     &"--user-id",
                     &signer.to_string(),
                     &"--algorithm",
@@ -107,13 +109,15 @@ impl Demo {
     }
 
     pub fn delete_key(&self, signer: UserId, key: &SignerKey) -> Result<((), String), String> {
-        let token = self.token(signer, "signer")?;
+        let (token, token_key) = self.token(signer, "signer")?;
         self.samctl(
             Connector::Privileged,
             &[
                 &"delete-key",
                 &"--token",
                 &token,
+                &"--token-key",
+                &token_key,
                 &"--key-id",
                 &key.key_id.to_string(),
             ],

@@ -54,7 +54,7 @@ impl Demo {
         key_id: KeyId,
         hashes: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, String> {
-        let login = self.token(signer, "signer")?;
+        let (login, _) = self.token(signer, "signer")?;
         let login = std::fs::read(&login).map_err(|e| e.to_string())?;
         let request = SignRequest {
             key_id,

@@ -8,7 +8,7 @@ use sam_proto::ids::UserId;
 
 impl Demo {
     pub fn create_privileged_user(&self, pu1: UserId) -> Result<(UserId, String), String> {
-        let token = self.token(pu1, "pu-1")?;
+        let (token, token_key) = self.token(pu1, "pu-1")?;
         let answer = self
             .samctl(
                 Connector::Privileged,
@@ -16,6 +16,8 @@ impl Demo {
                     &"create-privileged-user",
                     &"--token",
                     &token,
+                    &"--token-key",
+                    &token_key,
                     &"--idp-cert",
                     &self.idp_cert(),
                 ],
@@ -37,7 +39,7 @@ impl Demo {
     }
 
     pub fn create_signer(&self, pu2: UserId) -> Result<(UserId, String), String> {
-        let token = self.token(pu2, "pu-2")?;
+        let (token, token_key) = self.token(pu2, "pu-2")?;
         let answer = self
             .samctl(
                 Connector::Privileged,
@@ -45,6 +47,8 @@ impl Demo {
                     &"create-signer",
                     &"--token",
                     &token,
+                    &"--token-key",
+                    &token_key,
                     &"--idp-cert",
                     &self.idp_cert(),
                 ],
@@ -60,13 +64,15 @@ impl Demo {
     }
 
     pub fn signer_maintenance(&self, pu2: UserId, signer: UserId) -> Result<((), String), String> {
-        let token = self.token(pu2, "pu-2")?;
+        let (token, token_key) = self.token(pu2, "pu-2")?;
         self.samctl(
             Connector::Privileged,
             &[
                 &"signer-maintenance",
                 &"--token",
                 &token,
+                &"--token-key",
+                &token_key,
                 &"--user-id",
                 &signer.to_string(),
                 &"--idp-cert",

@@ -193,12 +193,21 @@ fn firmware_csr_certificate_and_cms_signature_verify_with_openssl() {
             public_key: spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key).unwrap(),
             attributes: Default::default(),
         };
-        let auth = b.token_auth(&signer);
+        let request_info = Blob::from_vec(info.to_der().unwrap()).unwrap();
+        let intent = sam_proto::intent::Intent::SignCertificationRequest {
+            key_id: key.key_id,
+            request_info: &request_info,
+        };
+        let auth = b.token_auth(
+            &signer,
+            sam_proto::command::SubFunction::SignCertificationRequest,
+            &intent,
+        );
         let csr = b
             .call(&SignCertificationRequest {
                 auth,
                 wrapped: key.clone(),
-                request_info: Blob::from_vec(info.to_der().unwrap()).unwrap(),
+                request_info,
             })
             .unwrap()
             .csr
@@ -262,12 +271,21 @@ fn dev_ca_refuses_a_csr_with_a_bad_signature() {
         public_key: spki::SubjectPublicKeyInfoOwned::from_der(&key.public_key).unwrap(),
         attributes: Default::default(),
     };
-    let auth = b.token_auth(&signer);
+    let request_info = Blob::from_vec(info.to_der().unwrap()).unwrap();
+    let intent = sam_proto::intent::Intent::SignCertificationRequest {
+        key_id: key.key_id,
+        request_info: &request_info,
+    };
+    let auth = b.token_auth(
+        &signer,
+        sam_proto::command::SubFunction::SignCertificationRequest,
+        &intent,
+    );
     let csr = b
         .call(&SignCertificationRequest {
             auth,
             wrapped: key,
-            request_info: Blob::from_vec(info.to_der().unwrap()).unwrap(),
+            request_info,
         })
         .unwrap()
         .csr

@@ -30,16 +30,27 @@ pub fn initialize_firmware(samctl: &Samctl, pki: &DevPki) -> Result<UserId> {
 }
 
 /// A fresh login token of `user` (identification level substantial, valid
-/// from 5 s ago for 10 minutes) as a peering credential.
+/// from 5 s ago for 10 minutes) binding a fresh SAD key, as a peering
+/// credential: the key signs each request's intent.
 pub fn login(idp: &DevIdp, user: UserId) -> Result<Credential> {
-    idp.login_token(
-        user,
-        IdentificationLevel::Substantial,
-        unix_now().saturating_sub(5),
-        600,
-    )
-    .map(Credential::IdentityToken)
-    .map_err(HarnessError::context("login token"))
+    let key = SadKey::generate().map_err(HarnessError::context("token key"))?;
+    let now = unix_now();
+    let token = idp
+        .issue_token(&TokenParams {
+            user_id: user,
+            level: IdentificationLevel::Substantial,
+            not_before: now.saturating_sub(5),
+            not_after: now + 600,
+            sad_public_key: Some(
+                key.public_key_der()
+                    .map_err(HarnessError::context("token key"))?,
+            ),
+        })
+        .map_err(HarnessError::context("login token"))?;
+    Ok(Credential::IdentityToken {
+        token,
+        key: std::sync::Arc::new(key),
+    })
 }
 
 /// A SAD for SHA-256 `hashes` with `key_id`, made the SSA way: a fresh

@@ -2,7 +2,8 @@
 //!
 //! ```json
 //! {"operation": "Create_New_Signer",
-//!  "credential": {"type": "identity_token", "value": "<base64>"},
+//!  "credential": {"type": "identity_token", "value": "<base64>",
+//!                 "proof": {"challenge": "<base64>", "signature": "<base64>"}},
 //!  "params": {"userid": "...", "certificates": ["<base64>"]}}
 //! ```
 //!
@@ -21,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use sam_proto::ErrorType;
 use sam_proto::asn1::SignedIdentityToken;
 use sam_proto::bounded::Blob;
-use sam_proto::command::{Credential, MAX_CREDENTIAL_LEN};
+use sam_proto::command::{Credential, MAX_CREDENTIAL_LEN, RequestProof};
 use sam_proto::ids::Uuid;
 use serde_json::{Map, Value};
 
@@ -81,6 +82,9 @@ pub struct RawCredential {
     /// For a technical signature: the technical user's UserID (the
     /// signature itself does not name it).
     pub userid: Option<String>,
+    /// For an identity token: the token holder's proof for this request,
+    /// `(challenge, signature)` in base64.
+    pub proof: Option<(String, String)>,
 }
 
 /// Why a container or its credential was refused: a seed error type and
@@ -135,6 +139,10 @@ fn parse_credential(value: Value) -> Result<RawCredential, ContainerError> {
     let value = take_string(&mut map, "value")?
         .ok_or_else(|| container_error("`credential.value` is missing"))?;
     let userid = take_string(&mut map, "userid")?;
+    let proof = match map.remove("proof") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_proof(v)?),
+    };
     if let Some(extra) = map.keys().next() {
         return Err(container_error(format!(
             "unknown field `credential.{extra}`"
@@ -144,7 +152,24 @@ fn parse_credential(value: Value) -> Result<RawCredential, ContainerError> {
         kind,
         value,
         userid,
+        proof,
     })
+}
+
+fn parse_proof(value: Value) -> Result<(String, String), ContainerError> {
+    let Value::Object(mut map) = value else {
+        return Err(container_error("`credential.proof` is not an object"));
+    };
+    let challenge = take_string(&mut map, "challenge")?
+        .ok_or_else(|| container_error("`credential.proof.challenge` is missing"))?;
+    let signature = take_string(&mut map, "signature")?
+        .ok_or_else(|| container_error("`credential.proof.signature` is missing"))?;
+    if let Some(extra) = map.keys().next() {
+        return Err(container_error(format!(
+            "unknown field `credential.proof.{extra}`"
+        )));
+    }
+    Ok((challenge, signature))
 }
 
 /// The reader that turns a body into one JSON value. samd passes
@@ -199,6 +224,8 @@ pub struct ResolvedCredential {
     pub credential: Credential,
     /// Whose record to attach.
     pub actor: Option<Uuid>,
+    /// The token holder's proof, for the firmware to check.
+    pub proof: Option<RequestProof>,
 }
 
 /// Checks the credential type and decodes the value. The host reads the
@@ -234,9 +261,39 @@ pub fn resolve(raw: &RawCredential) -> Result<ResolvedCredential, ContainerError
             format!("credential.value is longer than {MAX_CREDENTIAL_LEN} bytes"),
         )
     })?;
+    let proof = raw.proof.as_ref().map(resolve_proof).transpose()?;
     Ok(ResolvedCredential {
         credential: Credential { kind, value },
         actor,
+        proof,
+    })
+}
+
+/// Decodes a proof. A proof that cannot even be decoded is a credential
+/// error (AuthenticationError); whether it is right is the firmware's to
+/// say.
+fn resolve_proof(
+    (challenge, signature): &(String, String),
+) -> Result<RequestProof, ContainerError> {
+    let bad = |what: &str| {
+        ContainerError::new(
+            ErrorType::AuthenticationError,
+            format!("credential.proof.{what} is not valid"),
+        )
+    };
+    let challenge: [u8; 32] = STANDARD
+        .decode(challenge.as_bytes())
+        .ok()
+        .and_then(|c| c.try_into().ok())
+        .ok_or_else(|| bad("challenge"))?;
+    let signature = STANDARD
+        .decode(signature.as_bytes())
+        .ok()
+        .and_then(|s| Blob::from_vec(s).ok())
+        .ok_or_else(|| bad("signature"))?;
+    Ok(RequestProof {
+        challenge,
+        signature,
     })
 }
 
@@ -296,6 +353,7 @@ mod tests {
             kind: kind.into(),
             value: value.into(),
             userid: None,
+            proof: None,
         };
         assert_eq!(
             resolve(&raw("password", "AA==")).unwrap_err().error,
@@ -308,5 +366,27 @@ mod tests {
         let r = resolve(&raw("identity_token", "AAEC")).unwrap();
         assert_eq!(r.actor, None);
         assert_eq!(r.credential.kind, Credential::IDENTITY_TOKEN);
+        assert_eq!(r.proof, None);
+        // A proof is decoded for the firmware; one that does not decode
+        // is a credential error.
+        let with_proof = |challenge: &str| RawCredential {
+            proof: Some((challenge.into(), "AQI=".into())),
+            ..raw("identity_token", "AAEC")
+        };
+        let proof = resolve(&with_proof(&STANDARD.encode([9u8; 32])))
+            .unwrap()
+            .proof
+            .unwrap();
+        assert_eq!(proof.challenge, [9; 32]);
+        assert_eq!(proof.signature.as_slice(), &[1, 2]);
+        assert_eq!(
+            resolve(&with_proof("AQI=")).unwrap_err().error,
+            ErrorType::AuthenticationError
+        );
+        let c = strict(
+            br#"{"operation": "Create_New_Signer", "credential": {"type": "identity_token",
+                "value": "AA==", "proof": {"challenge": "AA==", "signature": "AA==", "x": 1}}}"#,
+        );
+        assert_eq!(c.unwrap_err().error, ErrorType::ContainerParseError);
     }
 }

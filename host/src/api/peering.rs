@@ -14,7 +14,6 @@ use super::json::{B64, b64, blob, blobs, parse_params, uuid};
 use super::response::{Reply, ok_json};
 use crate::store::{Link, ManagedObject, ObjectState, ObjectType, UserRow, WriteBatch, WriteOp};
 use crate::transport::FirmwareRefusal;
-use der::{Decode, Encode};
 use sam_client::wire::peering::{
     DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams, PeeringSigningAnswer,
     PrivilegedUserParams, UserAnswer, UserParams,
@@ -22,12 +21,11 @@ use sam_client::wire::peering::{
 use sam_proto::ErrorType;
 use sam_proto::command::{
     Authentication, CreatePrivilegedUser, CreateSigner, DeleteKeyPair, GenerateKeyPair, NewUser,
-    SignCertificationRequest, SignerMaintenance, UserIssued,
+    SignerMaintenance, UserIssued,
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
 use serde_json::json;
-use std::str::FromStr;
 
 pub(super) use sam_client::wire::peering::SigningParams;
 
@@ -80,25 +78,6 @@ pub(super) const fn algorithm_name(a: KeyAlgorithm) -> &'static str {
     }
 }
 
-/// The CertificationRequestInfo the host proposes for a new key: subject
-/// `CN=<owner UserID>`, the key's own SubjectPublicKeyInfo, no attributes.
-/// The firmware signs it only if the key in it is the wrapped key's.
-fn request_info(wrapped: &WrappedKey) -> Result<Vec<u8>, String> {
-    use x509_cert::request::{CertReqInfo, Version};
-    let subject = x509_cert::name::Name::from_str(&format!("CN={}", wrapped.user_id))
-        .map_err(|e| format!("subject: {e}"))?;
-    let public_key = spki::SubjectPublicKeyInfoOwned::from_der(&wrapped.public_key)
-        .map_err(|e| format!("public key: {e}"))?;
-    CertReqInfo {
-        version: Version::V1,
-        subject,
-        public_key,
-        attributes: Default::default(),
-    }
-    .to_der()
-    .map_err(|e| format!("encoding: {e}"))
-}
-
 impl App {
     /// Stores a refusal's audit record, then returns the error to answer
     /// with. If the audit record cannot be stored, the answer is the
@@ -141,6 +120,7 @@ impl App {
         Ok(Authentication {
             credential: resolved.credential,
             actor,
+            proof: resolved.proof,
         })
     }
 
@@ -300,52 +280,35 @@ impl App {
     ) -> Result<Reply, ApiError> {
         let user_id = uuid(&p.userid, "userid")?;
         let algorithm = key_algorithm(&p)?;
+        // The certification request is made by the firmware in the same
+        // operation, for the subject the client signed (by default
+        // `CN=<userid>`, computed by the same function on both sides).
+        let subject = p
+            .csr_subject()
+            .map_err(|e| ApiError::seed(ErrorType::InvalidInput, e))?;
+        let subject = blob(&subject, "subject")?;
         let auth = self.authentication(raw).await?;
         let target = self.target(user_id).await?;
         let req = GenerateKeyPair {
-            auth: auth.clone(),
+            auth,
             target: Some(target),
             algorithm,
+            subject: Some(subject),
         };
         let generated = match self.firmware.call(&req).await {
             Ok(g) => g,
             Err(r) => return Err(self.refused(r).await),
         };
         let wrapped = generated.wrapped;
-        let mut audit = vec![generated.audit];
-        // The certificate request: a second firmware command with the
-        // same credential. If it fails, the key is still stored (the
-        // firmware generated and audited it) and the answer says why
-        // there is no request.
-        let mut csr_error = None;
-        let csr = match request_info(&wrapped) {
-            Err(e) => {
-                csr_error = Some(format!("cannot build the certification request: {e}"));
-                None
-            }
-            Ok(info) => {
-                let req = SignCertificationRequest {
-                    auth,
-                    wrapped: wrapped.clone(),
-                    request_info: blob(&info, "request_info")?,
-                };
-                match self.firmware.call(&req).await {
-                    Ok(signed) => {
-                        audit.push(signed.audit);
-                        Some(signed.csr.into_vec())
-                    }
-                    Err(r) => {
-                        csr_error = Some(format!("{}: {}", r.detail, r.error));
-                        audit.extend(r.audit);
-                        None
-                    }
-                }
-            }
-        };
-        let seq = audit.first().map(|a| a.entry.seq);
+        let csr = generated.csr.map(|c| c.into_vec());
+        let seq = generated.audit.entry.seq;
         let ops = key_objects(&wrapped, &generated.attestation, csr.as_deref())?;
-        self.persist(Operation::GenerateKeyPair.name(), audit, ops)
-            .await?;
+        self.persist(
+            Operation::GenerateKeyPair.name(),
+            vec![generated.audit],
+            ops,
+        )
+        .await?;
         Ok(ok_json(&KeyPairAnswer {
             keyid: wrapped.key_id.to_string(),
             userid: wrapped.user_id.to_string(),
@@ -353,8 +316,7 @@ impl App {
             publickey: B64::of(&wrapped.public_key),
             attestation: B64::of(&generated.attestation),
             csr: csr.map(B64),
-            csr_error,
-            audit_seq: seq,
+            audit_seq: Some(seq),
         }))
     }
 
@@ -488,6 +450,7 @@ mod tests {
             userid: String::new(),
             algorithm: a.into(),
             parameters: p,
+            subject: None,
         };
         let ok = |a: &str, p: serde_json::Value| key_algorithm(&params(a, p)).unwrap();
         assert_eq!(

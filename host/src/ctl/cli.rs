@@ -130,15 +130,15 @@ Example:
     /// Create_New_Privileged_User (seed §7.1.1).
     #[command(after_long_help = "\
 Example:
-  samctl create-privileged-user --token pu.token --user-id 5f0c...-... --idp-cert idp.pem
-  samctl create-privileged-user --token pu.token --technical-cert ra-robot.pem
+  samctl create-privileged-user --token pu.token --token-key pu.key --user-id 5f0c...-... --idp-cert idp.pem
+  samctl create-privileged-user --token pu.token --token-key pu.key --technical-cert ra-robot.pem
 
 Prints samd's JSON answer ({userid, role, generation, audit_seq}).")]
     CreatePrivilegedUser(CreatePrivilegedUserArgs),
     /// Create_New_Signer (seed §7.1.2).
     #[command(after_long_help = "\
 Example:
-  samctl create-signer --token pu.token --idp-cert idp.pem
+  samctl create-signer --token pu.token --token-key pu.key --idp-cert idp.pem
   samctl create-signer --technical-key robot.key --technical-user 7d3a...-... --idp-cert idp.pem
 
 Without --user-id a random UUID is used. Prints samd's JSON answer.")]
@@ -146,19 +146,19 @@ Without --user-id a random UUID is used. Prints samd's JSON answer.")]
     /// Signer_Maintenance: replace a signer's IdP certificates (seed §7.1.3).
     #[command(after_long_help = "\
 Example:
-  samctl signer-maintenance --token pu.token --user-id 0b6e...-... --idp-cert new-idp.pem")]
+  samctl signer-maintenance --token pu.token --token-key pu.key --user-id 0b6e...-... --idp-cert new-idp.pem")]
     SignerMaintenance(SignerMaintenanceArgs),
     /// Generate_Signer_Key_Pair (seed §7.1.4).
     #[command(after_long_help = "\
 Example:
-  samctl generate-key --token signer.token --user-id 0b6e...-... --algorithm ec-p256
+  samctl generate-key --token signer.token --token-key signer.key --user-id 0b6e...-... --algorithm ec-p256
 
 Prints {keyid, userid, algorithm, publickey, attestation, csr, audit_seq}.")]
     GenerateKey(GenerateKeyArgs),
     /// Delete_Signer_Key_Pair (seed §7.1.5).
     #[command(after_long_help = "\
 Example:
-  samctl delete-key --token signer.token --key-id 9a1f...-...")]
+  samctl delete-key --token signer.token --token-key signer.key --key-id 9a1f...-...")]
     DeleteKey(DeleteKeyArgs),
     /// Signing with a SAD (seed §7.1.6).
     #[command(after_long_help = "\
@@ -410,12 +410,17 @@ Example:
     Status,
 }
 
-/// An acting user's identity token.
+/// An acting user's identity token and the key it binds.
 #[derive(Args, Debug, Clone)]
 pub struct TokenArg {
-    /// The acting user's identity token (DER, base64 or PEM).
+    /// The acting user's identity token (DER, base64 or PEM), carrying a
+    /// SAD public key.
     #[arg(long, value_name = "FILE")]
     pub token: PathBuf,
+    /// The private key of the token's SAD key (P-256 or P-384, PEM or
+    /// DER): it signs this request with a fresh firmware challenge.
+    #[arg(long, value_name = "KEY")]
+    pub token_key: PathBuf,
 }
 
 /// `create-privileged-user`.
@@ -444,9 +449,13 @@ pub struct CreateSignerArgs {
         long,
         value_name = "FILE",
         required_unless_present = "technical_key",
-        conflicts_with = "technical_key"
+        conflicts_with = "technical_key",
+        requires = "token_key"
     )]
     pub token: Option<PathBuf>,
+    /// The private key of the token's SAD key (with `--token`).
+    #[arg(long, value_name = "KEY", requires = "token")]
+    pub token_key: Option<PathBuf>,
     /// Or: the private key of a Privileged User Technical (P-256 or P-384,
     /// PEM or DER).
     #[arg(long, value_name = "KEY", requires = "technical_user")]
@@ -503,6 +512,11 @@ pub struct GenerateKeyArgs {
     /// The algorithm.
     #[arg(long, value_enum, default_value = "ec-p256")]
     pub algorithm: Algorithm,
+    /// The subject of the certification request the firmware signs with
+    /// the new key (RFC 4514, e.g. `CN=Jane Doe,O=Example,C=DE`)
+    /// [default: CN=<user-id>].
+    #[arg(long, value_name = "DN")]
+    pub subject: Option<String>,
 }
 
 /// `delete-key`.

@@ -72,16 +72,44 @@ pub struct CredentialBody {
     /// not name its signer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userid: Option<String>,
+    /// Identity tokens only, and required for them: the token's SAD key
+    /// signs this request's intent with a firmware challenge
+    /// (`sam_proto::intent`), so that the token alone authorizes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProofBody>,
+}
+
+/// The proof of an identity token's holder for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBody {
+    /// The 32-byte challenge from `POST /peering/challenge`.
+    pub challenge: B64,
+    /// The SAD key's signature over `bound_digest("sam/token-request/v1",
+    /// code, challenge, postcard(intent))` (ECDSA DER, or RSA PKCS#1 v1.5;
+    /// SHA-256).
+    pub signature: B64,
 }
 
 impl CredentialBody {
-    /// An identity token credential (DER `SignedIdentityToken`).
+    /// An identity token credential (DER `SignedIdentityToken`) without
+    /// its proof (see [`Self::with_proof`]).
     pub fn identity_token(der: &[u8]) -> Self {
         Self {
             kind: IDENTITY_TOKEN.into(),
             value: B64::of(der),
             userid: None,
+            proof: None,
         }
+    }
+
+    /// The credential with the token holder's proof.
+    pub fn with_proof(mut self, challenge: &[u8], signature: &[u8]) -> Self {
+        self.proof = Some(ProofBody {
+            challenge: B64::of(challenge),
+            signature: B64::of(signature),
+        });
+        self
     }
 
     /// A technical signature credential of `userid`.
@@ -90,6 +118,7 @@ impl CredentialBody {
             kind: TECHNICAL_SIGNATURE.into(),
             value: B64::of(postcard),
             userid: Some(userid),
+            proof: None,
         }
     }
 }
@@ -130,6 +159,10 @@ pub struct KeyPairParams {
     /// `{"curve": <OID or name>}` or a bare curve string for EC,
     /// `{"bits": n}` or a bare number for RSA.
     pub parameters: Value,
+    /// The subject (DER Name) of the certification request that the
+    /// firmware signs with the new key; absent: `CN=<userid>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<B64>,
 }
 
 impl KeyPairParams {
@@ -146,7 +179,23 @@ impl KeyPairParams {
             userid,
             algorithm: family.into(),
             parameters,
+            subject: None,
         }
+    }
+
+    /// The DER subject of the certification request: `subject` if given,
+    /// otherwise `CN=<userid>`. It is part of what the client signs, so
+    /// samd and the client compute the default with this one function.
+    pub fn csr_subject(&self) -> Result<Vec<u8>, String> {
+        if let Some(s) = &self.subject {
+            return Ok(s.0.clone());
+        }
+        use der::Encode;
+        use std::str::FromStr;
+        x509_cert::name::Name::from_str(&format!("CN={}", self.userid))
+            .map_err(|e| format!("subject: {e}"))?
+            .to_der()
+            .map_err(|e| format!("subject: {e}"))
     }
 
     /// The algorithm these parameters name, `None` if unsupported.
@@ -228,11 +277,9 @@ pub struct KeyPairAnswer {
     pub publickey: B64,
     /// The public key signed by the SAM's attestation key.
     pub attestation: B64,
-    /// The PKCS#10 request signed by the new key; null if the firmware
-    /// did not sign one (then `csr_error` says why).
+    /// The PKCS#10 request for the subject and the new key, signed by the
+    /// firmware with the new key in the same operation.
     pub csr: Option<B64>,
-    /// Why there is no `csr`.
-    pub csr_error: Option<String>,
     /// The audit sequence number of the key generation.
     pub audit_seq: Option<u64>,
 }

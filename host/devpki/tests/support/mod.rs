@@ -193,16 +193,29 @@ impl Bench {
         Uuid::from_random(b)
     }
 
-    /// A credential: a login token from the development IdP.
-    pub fn token_auth(&self, record: &SealedUserRecord) -> Authentication {
+    /// A credential for command `code` with `intent`: a login token from
+    /// the development IdP binding a fresh SAD key, and that key's proof
+    /// over `intent` and a fresh challenge.
+    pub fn token_auth(
+        &mut self,
+        record: &SealedUserRecord,
+        code: SubFunction,
+        intent: &sam_proto::intent::Intent<'_>,
+    ) -> Authentication {
+        let key = sam_client::SadKey::generate().unwrap();
         let token = self
             .idp
-            .login_token(
-                record.record.user_id,
-                IdentificationLevel::Substantial,
-                self.time() - 30,
-                600,
-            )
+            .issue_token(&sam_devpki::TokenParams {
+                user_id: record.record.user_id,
+                level: IdentificationLevel::Substantial,
+                not_before: self.time() - 30,
+                not_after: self.time() + 600,
+                sad_public_key: Some(key.public_key_der().unwrap()),
+            })
+            .unwrap();
+        let challenge = self.call(&GetChallenge).unwrap().challenge;
+        let signature = key
+            .sign_request(code, &challenge, &intent.encode().unwrap())
             .unwrap();
         Authentication {
             credential: Credential {
@@ -210,6 +223,10 @@ impl Bench {
                 value: Blob::from_vec(token).unwrap(),
             },
             actor: Some(record.clone()),
+            proof: Some(RequestProof {
+                challenge,
+                signature: Blob::from_vec(signature).unwrap(),
+            }),
         }
     }
 
@@ -233,17 +250,24 @@ impl Bench {
             user_id: self.new_user_id(),
             certificates: self.idp_certs(),
         };
-        let auth = self.token_auth(&pu);
+        let intent = sam_proto::intent::Intent::CreateSigner { user: &user };
+        let auth = self.token_auth(&pu, SubFunction::CreateSigner, &intent);
         self.call(&CreateSigner { auth, user }).unwrap().record
     }
 
     /// A new key of `signer`.
     pub fn generate(&mut self, signer: &SealedUserRecord, algorithm: KeyAlgorithm) -> WrappedKey {
-        let auth = self.token_auth(signer);
+        let intent = sam_proto::intent::Intent::GenerateKeyPair {
+            target: signer.record.user_id,
+            algorithm,
+            subject: None,
+        };
+        let auth = self.token_auth(signer, SubFunction::GenerateKeyPair, &intent);
         self.call(&GenerateKeyPair {
             auth,
             target: None,
             algorithm,
+            subject: None,
         })
         .unwrap()
         .wrapped

@@ -1,11 +1,12 @@
 //! The SAM Peering Interface (seed §7.1) through samd's `POST /peering`:
 //! creating users and signers, signer maintenance, key pairs, and
 //! `Signing` with a SAD file. Each request carries the acting user's
-//! identity token or, for a Privileged User Technical, a technical
-//! signature over samd's challenge.
+//! identity token with its SAD key's signature over the request's intent
+//! and a fresh firmware challenge or, for a Privileged User Technical, a
+//! technical signature over the same.
 
 use super::{print_json, user_id_or_random};
-use crate::ctl::approval::{self, parse_uuid};
+use crate::ctl::approval::parse_uuid;
 use crate::ctl::cli::{
     Algorithm, CreatePrivilegedUserArgs, CreateSignerArgs, DeleteKeyArgs, GenerateKeyArgs,
     SignArgs, SignerMaintenanceArgs,
@@ -14,6 +15,8 @@ use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
 use crate::ctl::settings::Settings;
+use sam_client::intent::peering_intent;
+use sam_client::sad::request_digest;
 use sam_client::wire::peering::{
     Challenge, Container, CredentialBody, DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams,
     PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
@@ -21,15 +24,44 @@ use sam_client::wire::peering::{
 use sam_client::wire::{B64, Empty};
 use sam_proto::approval::{TECHNICAL, bound_digest};
 use sam_proto::bounded::Blob;
-use sam_proto::command::{NewUser, SubFunction, TechnicalSignature};
+use sam_proto::command::{SubFunction, TechnicalSignature};
 use sam_proto::ids::KeyAlgorithm;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
-fn token_credential(path: &Path) -> CtlResult<CredentialBody> {
-    let token = files::der_document(path, "identity token")?;
-    Ok(CredentialBody::identity_token(&token))
+/// A fresh single-use challenge from `POST /peering/challenge`.
+async fn challenge(client: &Client) -> CtlResult<[u8; 32]> {
+    let c: Challenge = client.post("/peering/challenge", &Empty {}).await?;
+    c.challenge
+        .0
+        .try_into()
+        .map_err(|_| CtlError::failed("samd's challenge is not 32 bytes"))
+}
+
+/// The sub-function and the postcard intent of `operation` with
+/// `params`: what the acting user signs.
+fn intent<P: Serialize>(operation: &str, params: &P) -> CtlResult<(SubFunction, Vec<u8>)> {
+    let value =
+        serde_json::to_value(params).map_err(|e| CtlError::failed(format!("params: {e}")))?;
+    peering_intent(operation, &value).map_err(|e| CtlError::usage(e.to_string()))
+}
+
+/// The acting user's identity token with its SAD key's proof for this
+/// request: the key signs the request's intent with a fresh challenge.
+async fn token_credential<P: Serialize>(
+    client: &Client,
+    token: &Path,
+    token_key: &Path,
+    operation: &str,
+    params: &P,
+) -> CtlResult<CredentialBody> {
+    let der = files::der_document(token, "identity token")?;
+    let key = files::TechnicalKey::load(token_key)?;
+    let (code, intent) = intent(operation, params)?;
+    let challenge = challenge(client).await?;
+    let signature = key.sign_prehash(&request_digest(code, &challenge, &intent))?;
+    Ok(CredentialBody::identity_token(&der).with_proof(&challenge, &signature))
 }
 
 /// Sends one container to `POST /peering`; `A` is the operation's answer.
@@ -61,14 +93,11 @@ pub(super) async fn create_privileged_user(
         certificates: B64::all(&files::all_certificates(&a.idp_certs)?),
         technical_certificate,
     };
-    let credential = token_credential(&a.token.token)?;
-    send::<_, UserAnswer>(
-        &Client::new(s)?,
-        operation::CREATE_PRIVILEGED_USER,
-        Some(credential),
-        params,
-    )
-    .await
+    let client = Client::new(s)?;
+    let op = operation::CREATE_PRIVILEGED_USER;
+    let credential =
+        token_credential(&client, &a.token.token, &a.token.token_key, op, &params).await?;
+    send::<_, UserAnswer>(&client, op, Some(credential), params).await
 }
 
 pub(super) async fn signer_maintenance(s: &Settings, a: SignerMaintenanceArgs) -> CtlResult<u8> {
@@ -77,42 +106,34 @@ pub(super) async fn signer_maintenance(s: &Settings, a: SignerMaintenanceArgs) -
         userid: user_id.to_string(),
         certificates: B64::all(&files::all_certificates(&a.idp_certs)?),
     };
-    let credential = token_credential(&a.token.token)?;
-    send::<_, UserAnswer>(
-        &Client::new(s)?,
-        operation::SIGNER_MAINTENANCE,
-        Some(credential),
-        params,
-    )
-    .await
+    let client = Client::new(s)?;
+    let op = operation::SIGNER_MAINTENANCE;
+    let credential =
+        token_credential(&client, &a.token.token, &a.token.token_key, op, &params).await?;
+    send::<_, UserAnswer>(&client, op, Some(credential), params).await
 }
 
 pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResult<u8> {
     let user_id = user_id_or_random(a.user_id.as_deref())?;
     let certificates = files::all_certificates(&a.idp_certs)?;
     let client = Client::new(s)?;
-    let credential = match (&a.token, &a.technical_key, &a.technical_user) {
-        (Some(t), _, _) => token_credential(t)?,
-        (None, Some(k), Some(u)) => {
+    let params = UserParams {
+        userid: user_id.to_string(),
+        certificates: B64::all(&certificates),
+    };
+    let op = operation::CREATE_SIGNER;
+    let credential = match (&a.token, &a.token_key, &a.technical_key, &a.technical_user) {
+        (Some(t), Some(k), _, _) => token_credential(&client, t, k, op, &params).await?,
+        (None, _, Some(k), Some(u)) => {
             let technical_user = parse_uuid(u, "--technical-user")?;
             let key = files::TechnicalKey::load(k)?;
-            let c: Challenge = client.post("/peering/challenge", &Empty {}).await?;
-            let challenge: [u8; 32] = c
-                .challenge
-                .0
-                .try_into()
-                .map_err(|_| CtlError::failed("samd's challenge is not 32 bytes"))?;
-            let params = NewUser {
-                user_id,
-                certificates: approval::list(&certificates, "IdP certificate")?,
-            };
-            let bytes = postcard::to_allocvec(&params)
-                .map_err(|e| CtlError::failed(format!("postcard: {e}")))?;
+            let (code, intent) = intent(op, &params)?;
+            let challenge = challenge(&client).await?;
             let digest = bound_digest(
                 TECHNICAL,
-                SubFunction::CreateSigner,
+                code,
                 &challenge,
-                &bytes,
+                &intent,
                 crate::ctl::approval::sha256,
             );
             let signature = Blob::from_vec(key.sign_prehash(&digest)?)
@@ -126,15 +147,11 @@ pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResul
         }
         _ => {
             return Err(CtlError::usage(
-                "give --token, or --technical-key with --technical-user",
+                "give --token with --token-key, or --technical-key with --technical-user",
             ));
         }
     };
-    let params = UserParams {
-        userid: user_id.to_string(),
-        certificates: B64::all(&certificates),
-    };
-    send::<_, UserAnswer>(&client, operation::CREATE_SIGNER, Some(credential), params).await
+    send::<_, UserAnswer>(&client, op, Some(credential), params).await
 }
 
 pub(super) async fn generate_key(s: &Settings, a: GenerateKeyArgs) -> CtlResult<u8> {
@@ -146,28 +163,31 @@ pub(super) async fn generate_key(s: &Settings, a: GenerateKeyArgs) -> CtlResult<
         Algorithm::Rsa4096 => KeyAlgorithm::Rsa4096,
     };
     let user_id = parse_uuid(&a.user_id, "--user-id")?;
-    let credential = token_credential(&a.token.token)?;
-    send::<_, KeyPairAnswer>(
-        &Client::new(s)?,
-        operation::GENERATE_KEY_PAIR,
-        Some(credential),
-        KeyPairParams::new(user_id.to_string(), algorithm),
-    )
-    .await
+    let mut params = KeyPairParams::new(user_id.to_string(), algorithm);
+    if let Some(dn) = &a.subject {
+        use der::Encode;
+        let name = <x509_cert::name::Name as std::str::FromStr>::from_str(dn)
+            .and_then(|n| n.to_der())
+            .map_err(|e| CtlError::usage(format!("--subject: {e}")))?;
+        params.subject = Some(B64(name));
+    }
+    let client = Client::new(s)?;
+    let op = operation::GENERATE_KEY_PAIR;
+    let credential =
+        token_credential(&client, &a.token.token, &a.token.token_key, op, &params).await?;
+    send::<_, KeyPairAnswer>(&client, op, Some(credential), params).await
 }
 
 pub(super) async fn delete_key(s: &Settings, a: DeleteKeyArgs) -> CtlResult<u8> {
     let key_id = parse_uuid(&a.key_id, "--key-id")?;
-    let credential = token_credential(&a.token.token)?;
-    send::<_, DeleteAnswer>(
-        &Client::new(s)?,
-        operation::DELETE_KEY_PAIR,
-        Some(credential),
-        DeleteParams {
-            keyid: key_id.to_string(),
-        },
-    )
-    .await
+    let params = DeleteParams {
+        keyid: key_id.to_string(),
+    };
+    let client = Client::new(s)?;
+    let op = operation::DELETE_KEY_PAIR;
+    let credential =
+        token_credential(&client, &a.token.token, &a.token.token_key, op, &params).await?;
+    send::<_, DeleteAnswer>(&client, op, Some(credential), params).await
 }
 
 pub(super) async fn sign(s: &Settings, a: SignArgs) -> CtlResult<u8> {
