@@ -13,7 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use sam_fuzz::support::pki::Peering;
 use sam_proto::ErrorType;
-use sam_proto::command::{self as cmd, Command, ErrorAnswer, SubFunction};
+use sam_proto::command::{self as cmd, ErrorAnswer, SubFunction};
 use sam_proto::frame::{decode_exact, decode_request, encode_body};
 
 fn check(status: u32, answer: &[u8]) {
