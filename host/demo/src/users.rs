@@ -33,7 +33,7 @@ impl Demo {
             user,
             format!(
                 "Privileged User 2 is {user}, created over the peering interface with PU 1's \
-                 identity token"
+                 identity token, its SAD key signing this one request"
             ),
         ))
     }
