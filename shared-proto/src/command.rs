@@ -28,7 +28,7 @@ pub const MAX_SIGNATURE_LEN: usize = 512;
 pub const MAX_ADMINS: usize = 8;
 /// IdP trust anchors the firmware keeps.
 pub const MAX_IDP_KEYS: usize = 8;
-/// Largest DER CertificationRequestInfo the host may propose.
+/// Largest DER CertificationRequestInfo a key's owner may propose.
 pub const MAX_CRI_LEN: usize = 4096;
 /// Largest DER subject Name of a certification request made at key
 /// generation.

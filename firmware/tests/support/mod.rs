@@ -4,7 +4,7 @@
 //! DER types, and every request sent through the C-ABI entry.
 //!
 //! The operation tests use it, one file per operation family (`abi`,
-//! `admin`, `lifecycle`, `users`, `keys`, `signing`, `audit`), as trussed
+//! `admin`, `lifecycle`, `users`, `keys`, `binding`, `signing`, `audit`), as trussed
 //! keeps one test file per mechanism. Together they run the usage scenarios
 //! of seed §3 (each file names the ones it covers) and give one negative
 //! test per error type the firmware can give. (ContainerParseError belongs
