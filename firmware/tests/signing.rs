@@ -137,6 +137,7 @@ fn refused_sad_does_not_burn_the_token() {
     let (sad, _) = sad_for(&b, &signer, &key.key_id.to_string(), 1, 1);
     let r = b.call(&Signing {
         sad: Blob::from_vec(sad.clone()).unwrap(),
+        credential: None,
         signer: Some(signer.clone()),
         wrapped: None,
     });
@@ -340,6 +341,7 @@ fn missing_signer_record_is_unknown_user_and_tampered_one_authentication_error()
     let sad = c.sad_with(&c.fresh_token(), &c.key.key_id.to_string());
     let r = c.b.call(&Signing {
         sad: Blob::from_vec(sad.clone()).unwrap(),
+        credential: None,
         signer: None,
         wrapped: Some(c.key.clone()),
     });
@@ -348,6 +350,7 @@ fn missing_signer_record_is_unknown_user_and_tampered_one_authentication_error()
     tampered.record.generation = 7;
     let r = c.b.call(&Signing {
         sad: Blob::from_vec(sad).unwrap(),
+        credential: None,
         signer: Some(tampered),
         wrapped: Some(c.key.clone()),
     });

@@ -363,13 +363,20 @@ fn oversize_inputs_are_refused() {
 }
 
 #[test]
-fn too_many_hash_values_are_refused() {
+fn hash_value_count_outside_one_to_max_is_refused() {
     let ok = sad_with(HashAlgorithm::Sha256, vec![vec![7; 32]; MAX_HASHES]);
     assert!(Sad::from_der_strict(&ok.to_der().unwrap()).is_ok());
+    let one = sad_with(HashAlgorithm::Sha256, vec![vec![7; 32]]);
+    assert!(Sad::from_der_strict(&one.to_der().unwrap()).is_ok());
     let too_many = sad_with(HashAlgorithm::Sha256, vec![vec![7; 32]; MAX_HASHES + 1]);
     assert_eq!(
         Sad::from_der_strict(&too_many.to_der().unwrap()),
-        Err(Asn1Error::TooManyHashValues)
+        Err(Asn1Error::HashValueCount)
+    );
+    let none = sad_with(HashAlgorithm::Sha256, Vec::new());
+    assert_eq!(
+        Sad::from_der_strict(&none.to_der().unwrap()),
+        Err(Asn1Error::HashValueCount)
     );
 }
 

@@ -234,6 +234,7 @@ impl Bench {
     ) -> Reply<Signed> {
         let req = Signing {
             sad: Blob::from_vec(sad).unwrap(),
+            credential: None,
             signer: Some(signer.clone()),
             wrapped: Some(wrapped.clone()),
         };
