@@ -315,8 +315,10 @@ mod tests {
             failure: Some(sam_proto::ErrorType::InvalidInput),
             cause: Some(sam_proto::codes::Cause::HostOther),
             note: Some(
-                sam_proto::bounded::Blob::from_vec(vec![b'x'; sam_proto::records::MAX_NOTE_LEN])
-                    .unwrap(),
+                sam_proto::bounded::Blob::from_vec(
+                    alloc::vec![b'x'; sam_proto::records::MAX_NOTE_LEN],
+                )
+                .unwrap(),
             ),
             actor: None,
             target_user: None,
