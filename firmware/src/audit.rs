@@ -8,6 +8,12 @@
 //! firmware, so a record the host holds is always covered by the counter
 //! (several records share one store when operations run in parallel).
 //!
+//! The chain hash covers the whole entry in its layout of
+//! `sam_proto::records::AuditEntry` (version 2 of the format: the action
+//! became an `Action`, which can name an unknown code, and the cause and
+//! samd's note were added after the failure), so an edited cause or note
+//! breaks the record's MAC like any other field.
+//!
 //! The same store keeps each record in an outbox until the host
 //! acknowledges it (SyncAudit). A crash of either side between the
 //! firmware's answer and the host's commit would otherwise leave a record

@@ -202,6 +202,10 @@ pub struct DecodedAudit {
     pub action: String,
     /// `ok` or the error type name.
     pub outcome: String,
+    /// For a failure: the brief description of its cause (seed §7.1).
+    pub cause: Option<String>,
+    /// For a refusal samd reported: samd's own note.
+    pub note: Option<String>,
     /// The acting user.
     pub actor: Option<String>,
     /// The target user.
