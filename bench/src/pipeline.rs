@@ -376,6 +376,7 @@ impl Fixture {
             let sad = sad_key.sign_sad(&token, &request).map_err(err("SAD"))?;
             let body = encode_body(&Signing {
                 sad: Blob::from_vec(sad).map_err(err("SAD size"))?,
+                credential: None,
                 signer: Some(self.signer.clone()),
                 wrapped: Some(wrapped.clone()),
             })

@@ -8,6 +8,12 @@
 //! firmware, so a record the host holds is always covered by the counter
 //! (several records share one store when operations run in parallel).
 //!
+//! The chain hash covers the whole entry in its layout of
+//! `sam_proto::records::AuditEntry` (version 2 of the format: the action
+//! became an `Action`, which can name an unknown code, and the cause and
+//! samd's note were added after the failure), so an edited cause or note
+//! breaks the record's MAC like any other field.
+//!
 //! The same store keeps each record in an outbox until the host
 //! acknowledges it (SyncAudit). A crash of either side between the
 //! firmware's answer and the host's commit would otherwise leave a record
@@ -22,13 +28,47 @@ use crate::platform::Platform;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use sam_proto::ErrorType;
-use sam_proto::bounded::List;
-use sam_proto::command::{AuditCursor, AuditOutbox, MAX_OUTBOX_BATCH, SubFunction, SyncAudit};
+use sam_proto::bounded::{Blob, List};
+use sam_proto::codes::Cause;
+use sam_proto::command::{AuditCursor, AuditOutbox, MAX_OUTBOX_BATCH, SyncAudit};
 use sam_proto::ids::{KeyId, UserId};
-use sam_proto::records::{AuditEntry, AuditRecord};
+use sam_proto::records::{Action, AuditEntry, AuditRecord, MAX_NOTE_LEN};
 
 const CHAIN_LABEL: &[u8] = b"sam/audit/v1";
 const CURSOR_LABEL: &[u8] = b"sam/audit-cursor/v1";
+
+/// Why an operation was refused: the error type the caller gets and the
+/// cause the audit record keeps.
+///
+/// Refusal sites that share an error type within one operation name their
+/// own cause (`Refusal::new`); a bare `ErrorType` converts with the most
+/// general cause of its type ([`Cause::default_for`]), so code that only
+/// knows the type still compiles and records something true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the caller is told.
+    pub error: ErrorType,
+    /// What the audit record says.
+    pub cause: Cause,
+}
+
+impl Refusal {
+    /// A refusal with its cause.
+    pub const fn new(error: ErrorType, cause: Cause) -> Self {
+        Self { error, cause }
+    }
+}
+
+impl From<ErrorType> for Refusal {
+    fn from(error: ErrorType) -> Self {
+        Self::new(error, Cause::default_for(error))
+    }
+}
+
+/// Shorthand for `Refusal::new` at refusal sites.
+pub(crate) const fn refusal(error: ErrorType, cause: Cause) -> Refusal {
+    Refusal::new(error, cause)
+}
 
 /// Who and what an audit record is about. Filled in as an operation learns
 /// it, so that a failure is recorded with everything known at that point.
@@ -60,8 +100,20 @@ impl<P: Platform> Firmware<P> {
     pub(crate) fn audit(
         &self,
         keys: &ModuleKeys,
-        action: SubFunction,
-        failure: Option<ErrorType>,
+        action: impl Into<Action>,
+        failure: Option<Refusal>,
+        subject: &Subject,
+    ) -> Result<AuditRecord, ErrorType> {
+        self.audit_noted(keys, action.into(), failure, None, subject)
+    }
+
+    /// [`Self::audit`] with a note (a refusal samd reported).
+    pub(crate) fn audit_noted(
+        &self,
+        keys: &ModuleKeys,
+        action: Action,
+        failure: Option<Refusal>,
+        note: Option<Blob<MAX_NOTE_LEN>>,
         subject: &Subject,
     ) -> Result<AuditRecord, ErrorType> {
         let time = self.now()?;
@@ -73,7 +125,9 @@ impl<P: Platform> Firmware<P> {
                 time,
                 boot: counters.boot,
                 action,
-                failure,
+                failure: failure.map(|f| f.error),
+                cause: failure.map(|f| f.cause),
+                note,
                 actor: subject.actor,
                 target_user: subject.target_user,
                 key_id: subject.key_id,

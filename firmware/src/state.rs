@@ -311,8 +311,15 @@ mod tests {
             prev: [0; 32],
             time: 0,
             boot: 1,
-            action: sam_proto::command::SubFunction::Signing,
-            failure: None,
+            action: sam_proto::command::SubFunction::Signing.into(),
+            failure: Some(sam_proto::ErrorType::InvalidInput),
+            cause: Some(sam_proto::codes::Cause::HostOther),
+            note: Some(
+                sam_proto::bounded::Blob::from_vec(
+                    alloc::vec![b'x'; sam_proto::records::MAX_NOTE_LEN],
+                )
+                .unwrap(),
+            ),
             actor: None,
             target_user: None,
             key_id: None,

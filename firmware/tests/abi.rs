@@ -5,15 +5,43 @@
 mod support;
 
 use sam_proto::ErrorType;
+use sam_proto::codes::Cause;
 use sam_proto::command::*;
 use sam_proto::frame::encode_body;
+use sam_proto::records::Action;
 use support::Bench;
 
+/// An unknown sub-function code is refused and audited, the code kept as
+/// it arrived (no `SubFunction` names it). On main it left no record.
 #[test]
-fn unknown_sub_function_is_unknown_message_type() {
+fn unknown_sub_function_is_unknown_message_type_and_audited() {
     let b = Bench::ready();
-    let (status, _) = b.raw(0x7777, &[]);
+    let next = {
+        let (_, body) = b.raw(SubFunction::GetStatus.code(), &[]);
+        sam_proto::frame::decode_exact::<Status>(&body, body.len())
+            .unwrap()
+            .next_audit_seq
+    };
+    let (status, body) = b.raw(0x7777, &[]);
     assert_eq!(status, u32::from(ErrorType::UnknownMessageType.code()));
+    let ea: ErrorAnswer = sam_proto::frame::decode_exact(&body, ErrorAnswer::MAX_SIZE).unwrap();
+    let entry = ea.audit.expect("an unknown sub-function is audited").entry;
+    assert_eq!(entry.seq, next);
+    assert_eq!(entry.action, Action::Unknown(0x7777));
+    assert_eq!(entry.failure, Some(ErrorType::UnknownMessageType));
+    assert_eq!(entry.cause, Some(Cause::UnknownSubFunction));
+    assert_eq!(entry.actor, None);
+}
+
+/// Before initialization there is no audit key: still UnknownMessageType,
+/// without a record.
+#[test]
+fn unknown_sub_function_before_init_is_refused_unaudited() {
+    let b = Bench::new();
+    let (status, body) = b.raw(0x7777, &[]);
+    assert_eq!(status, u32::from(ErrorType::UnknownMessageType.code()));
+    let ea: ErrorAnswer = sam_proto::frame::decode_exact(&body, ErrorAnswer::MAX_SIZE).unwrap();
+    assert_eq!(ea.audit, None);
 }
 
 #[test]
@@ -22,10 +50,9 @@ fn undecodable_body_is_message_parse_error_and_audited() {
     let (status, body) = b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff, 0xff]);
     assert_eq!(status, u32::from(ErrorType::MessageParseError.code()));
     let ea: ErrorAnswer = sam_proto::frame::decode_exact(&body, ErrorAnswer::MAX_SIZE).unwrap();
-    assert_eq!(
-        ea.audit.unwrap().entry.failure,
-        Some(ErrorType::MessageParseError)
-    );
+    let entry = ea.audit.unwrap().entry;
+    assert_eq!(entry.failure, Some(ErrorType::MessageParseError));
+    assert_eq!(entry.cause, Some(Cause::MalformedRequest));
     // Trailing bytes after a valid request are refused too.
     let mut ok = encode_body(&GetStatus).unwrap();
     ok.push(0);

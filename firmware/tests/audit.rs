@@ -36,6 +36,9 @@ fn audit_chain_verifies_and_tampering_is_found() {
     assert_eq!(report.audit_break, None);
     assert!(report.audit_complete);
     // An edited record.
+    let mut recaused = records.clone();
+    recaused[2].entry.cause = Some(sam_proto::codes::Cause::HostOther);
+    assert_eq!(check(&mut b, recaused).audit_break, Some(2));
     let mut edited = records.clone();
     edited[2].entry.failure = Some(ErrorType::NotAuthorized);
     assert_eq!(check(&mut b, edited).audit_break, Some(2));

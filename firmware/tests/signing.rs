@@ -2,13 +2,14 @@
 //! SAD, and one test per refusal of the check table. US4
 //! `every_key_algorithm_signs_and_rsa_signs_every_hash`, US6
 //! `full_story_init_users_keys_and_batch_signing`.
-#![allow(clippy::unwrap_used)] // the helpers below fail their test by panicking
+#![allow(clippy::unwrap_used, clippy::result_large_err)] // the helpers below fail their test by panicking; refusals carry their audit record
 
 mod support;
 
 use sam_firmware::Firmware;
 use sam_proto::ErrorType;
 use sam_proto::bounded::Blob;
+use sam_proto::codes::Cause;
 use sam_proto::command::*;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use support::pki::SadKey;
@@ -22,7 +23,8 @@ fn full_story_init_users_keys_and_batch_signing() {
     let (sad, hs) = sad_for(&b, &signer, &key.key_id.to_string(), 5, 1);
     let signed = b.sign(&signer, &key, sad).expect("signing");
     verify_all(&key.public_key, HashAlgorithm::Sha256, &hs, &signed);
-    assert_eq!(signed.audit.entry.action, SubFunction::Signing);
+    assert_eq!(signed.audit.entry.action, SubFunction::Signing.into());
+    assert_eq!(signed.audit.entry.cause, None);
     assert_eq!(signed.audit.entry.actor, Some(signer.record.user_id));
     assert_eq!(signed.audit.entry.key_id, Some(key.key_id));
     assert_eq!(signed.audit.entry.failure, None);
@@ -139,6 +141,7 @@ fn refused_sad_does_not_burn_the_token() {
     let (sad, _) = sad_for(&b, &signer, &key.key_id.to_string(), 1, 1);
     let r = b.call(&Signing {
         sad: Blob::from_vec(sad.clone()).unwrap(),
+        credential: None,
         signer: Some(signer.clone()),
         wrapped: None,
     });
@@ -240,8 +243,12 @@ fn privileged_user_is_not_a_signer() {
     );
 }
 
+/// Check 1 takes the hash count as part of the message type: no hash and
+/// 129 hashes are the same MessageParseError (on main: InvalidInput and
+/// MessageParseError). Check 16: a hash whose length does not fit the hash
+/// algorithm is InvalidAlgorithm (seed §7.1.6; on main: InvalidInput).
 #[test]
-fn hash_count_and_length_are_checked() {
+fn hash_count_is_a_parse_error_and_hash_length_an_invalid_algorithm() {
     let (mut b, _pu, signer, key) = Bench::with_signer();
     let sad_key = SadKey::new(12);
     let now = b.fw.platform().time();
@@ -254,18 +261,73 @@ fn hash_count_and_length_are_checked() {
             Some(&sad_key.spki()),
         )
     };
-    let sad = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &[]);
+    let refused = |b: &mut Bench, sad| {
+        let r = b.sign(&signer, &key, sad).unwrap_err();
+        let audit = r.audit.expect("audited");
+        assert_eq!(audit.entry.failure, Some(r.error));
+        (r.error, audit.entry.cause)
+    };
+    let none = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &[]);
     assert_eq!(
-        b.sign(&signer, &key, sad).unwrap_err().error,
-        ErrorType::InvalidInput
+        refused(&mut b, none),
+        (ErrorType::MessageParseError, Some(Cause::SadHashCount))
     );
-    let sad = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &[vec![1; 31]]);
+    let many = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &hashes(129, 32));
     assert_eq!(
-        b.sign(&signer, &key, sad).unwrap_err().error,
-        ErrorType::InvalidInput
+        refused(&mut b, many),
+        (ErrorType::MessageParseError, Some(Cause::SadHashCount))
+    );
+    let short = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &[vec![1; 31]]);
+    assert_eq!(
+        refused(&mut b, short),
+        (ErrorType::InvalidAlgorithm, Some(Cause::HashLengthUnfit))
+    );
+    let sha512_len = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &hashes(1, 64));
+    assert_eq!(
+        refused(&mut b, sha512_len),
+        (ErrorType::InvalidAlgorithm, Some(Cause::HashLengthUnfit))
     );
     let sad = sad_key.sad(&t(&b), &id, HashAlgorithm::Sha256, &hashes(128, 32));
     assert_eq!(b.sign(&signer, &key, sad).unwrap().signatures.len(), 128);
+}
+
+/// Seed §7.1.6: "UserID in the identity token does not match the UserID
+/// provided by the credential" is InvalidAuthentication. On main the
+/// firmware never saw the container's credential.
+#[test]
+fn credential_of_another_user_is_invalid_authentication() {
+    let (mut b, pu, signer, key) = Bench::with_signer();
+    let with_credential = |b: &mut Bench, credential: Credential, seed: u8| {
+        let (sad, _) = sad_for(b, &signer, &key.key_id.to_string(), 1, seed);
+        b.call(&Signing {
+            sad: Blob::from_vec(sad).unwrap(),
+            credential: Some(credential),
+            signer: Some(signer.clone()),
+            wrapped: Some(key.clone()),
+        })
+    };
+    // The Privileged User's valid token with the signer's SAD.
+    let other = b.token_credential(&pu);
+    let r = with_credential(&mut b, other, 40).unwrap_err();
+    assert_eq!(r.error, ErrorType::InvalidAuthentication);
+    let audit = r.audit.expect("audited");
+    assert_eq!(audit.entry.failure, Some(ErrorType::InvalidAuthentication));
+    assert_eq!(audit.entry.cause, Some(Cause::CredentialUserMismatch));
+    assert_eq!(audit.entry.actor, Some(signer.record.user_id));
+    // A credential that is no identity token, or does not verify: the
+    // seed's exempt credential errors, unaudited.
+    let mut garbage = b.token_credential(&signer);
+    garbage.value = Blob::new(&[0x30, 0x00]).unwrap();
+    let r = with_credential(&mut b, garbage, 41).unwrap_err();
+    assert_eq!((r.error, r.audit), (ErrorType::AuthenticationError, None));
+    let mut technical = b.token_credential(&signer);
+    technical.kind = Credential::TECHNICAL_SIGNATURE;
+    let r = with_credential(&mut b, technical, 42).unwrap_err();
+    assert_eq!((r.error, r.audit), (ErrorType::UnknownCredentialType, None));
+    // The signer's own token is accepted with its SAD.
+    let own = b.token_credential(&signer);
+    let signed = with_credential(&mut b, own, 43).unwrap();
+    assert_eq!(signed.audit.entry.failure, None);
 }
 
 // ---- the remaining Signing refusals, in the order of the check table ----
@@ -310,8 +372,14 @@ impl SignCase {
     }
 
     fn sign(&mut self, sad: Vec<u8>) -> ErrorType {
+        self.sign_cause(sad).0
+    }
+
+    /// The error and the cause its audit record gives.
+    fn sign_cause(&mut self, sad: Vec<u8>) -> (ErrorType, Option<Cause>) {
         let (signer, key) = (self.signer.clone(), self.key.clone());
-        self.b.sign(&signer, &key, sad).unwrap_err().error
+        let r = self.b.sign(&signer, &key, sad).unwrap_err();
+        (r.error, r.audit.and_then(|a| a.entry.cause))
     }
 }
 
@@ -342,6 +410,7 @@ fn missing_signer_record_is_unknown_user_and_tampered_one_authentication_error()
     let sad = c.sad_with(&c.fresh_token(), &c.key.key_id.to_string());
     let r = c.b.call(&Signing {
         sad: Blob::from_vec(sad.clone()).unwrap(),
+        credential: None,
         signer: None,
         wrapped: Some(c.key.clone()),
     });
@@ -350,6 +419,7 @@ fn missing_signer_record_is_unknown_user_and_tampered_one_authentication_error()
     tampered.record.generation = 7;
     let r = c.b.call(&Signing {
         sad: Blob::from_vec(sad).unwrap(),
+        credential: None,
         signer: Some(tampered),
         wrapped: Some(c.key.clone()),
     });
@@ -414,4 +484,73 @@ fn unsupported_hash_algorithm_is_invalid_algorithm() {
     };
     let sad = c.sad_key.sign_tbs(tbs);
     assert_eq!(c.sign(sad), ErrorType::InvalidAlgorithm);
+}
+
+/// The audit record tells apart the causes that share InvalidAuthentication
+/// (rows 2, 3, 4, 9 of the check table), and names the row of the others.
+#[test]
+fn audit_records_name_the_check_that_refused() {
+    use der::{Decode, Encode};
+    let mut c = SignCase::new();
+    let now = c.b.fw.platform().time();
+    let id = c.key.key_id.to_string();
+    let sad = c.sad_with(&c.token(now + 60, now + 600), &id);
+    assert_eq!(
+        c.sign_cause(sad),
+        (
+            ErrorType::InvalidAuthentication,
+            Some(Cause::TokenNotYetValid)
+        )
+    );
+    let sad = c.sad_with(&c.token(now - 600, now - 60), &id);
+    assert_eq!(
+        c.sign_cause(sad),
+        (ErrorType::InvalidAuthentication, Some(Cause::TokenExpired))
+    );
+    let mut token = sam_proto::asn1::SignedIdentityToken::from_der(&c.fresh_token()).unwrap();
+    let mut sig = token.signature.as_bytes().to_vec();
+    let last = sig.len() - 4;
+    sig[last] ^= 0x01;
+    token.signature = der::asn1::OctetString::new(sig).unwrap();
+    let sad = c.sad_with(&token.to_der().unwrap(), &id);
+    assert_eq!(
+        c.sign_cause(sad),
+        (
+            ErrorType::InvalidAuthentication,
+            Some(Cause::TokenBadSignature)
+        )
+    );
+    let plain =
+        c.b.idp
+            .token(c.signer.record.user_id, now - 1, now + 300, None);
+    let sad = c.sad_with(&plain, &id);
+    assert_eq!(
+        c.sign_cause(sad),
+        (
+            ErrorType::InvalidAuthentication,
+            Some(Cause::TokenNotForSigning)
+        )
+    );
+    c.b.idp.level = sam_proto::asn1::IdentificationLevel::Low;
+    let sad = c.sad_with(&c.fresh_token(), &id);
+    assert_eq!(
+        c.sign_cause(sad),
+        (
+            ErrorType::InvalidAuthentication,
+            Some(Cause::TokenLevelTooLow)
+        )
+    );
+    c.b.idp.level = sam_proto::asn1::IdentificationLevel::High;
+    let other = c.b.new_user_id().to_string();
+    let sad = c.sad_with(&c.fresh_token(), &other);
+    assert_eq!(
+        c.sign_cause(sad),
+        (ErrorType::NotFound, Some(Cause::SadKeyNotFound))
+    );
+    let signature_of_another_key =
+        SadKey::new(21).sad(&c.fresh_token(), &id, HashAlgorithm::Sha256, &hashes(1, 32));
+    assert_eq!(
+        c.sign_cause(signature_of_another_key),
+        (ErrorType::InvalidSignature, Some(Cause::SadSignature))
+    );
 }

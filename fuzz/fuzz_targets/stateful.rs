@@ -17,7 +17,10 @@ use sam_firmware::crypto::portable::Portable;
 use sam_fuzz::support::Bench;
 use sam_fuzz::support::pki::{SadKey, unsigned};
 use sam_proto::ErrorType;
-use sam_proto::command::DeleteKeyPair;
+use sam_proto::bounded::Blob;
+use sam_proto::codes::Cause;
+use sam_proto::command::{DeleteKeyPair, ReportRefusal, SubFunction};
+use sam_proto::records::Action;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_proto::records::{SealedUserRecord, WrappedKey};
 use std::collections::HashSet;
@@ -44,6 +47,15 @@ enum Op {
     },
     /// The host resends the last signed management request it relayed.
     Replay,
+    /// samd reports a refusal of its own (Report_Refusal): any code,
+    /// error and cause; only an auditable one may succeed, and it is a
+    /// failure record either way.
+    Report {
+        code: u16,
+        error: u8,
+        cause: u8,
+        note: Vec<u8>,
+    },
     Advance {
         seconds: u16,
     },
@@ -175,6 +187,36 @@ fuzz_target!(|ops: Vec<Op>| {
                         Some(ErrorType::AuthenticationError),
                         "a relayed request was accepted twice"
                     );
+                }
+            }
+            Op::Report {
+                code,
+                error,
+                cause,
+                note,
+            } => {
+                let error = ErrorType::ALL[usize::from(error) % ErrorType::ALL.len()];
+                let cause = Cause::ALL[usize::from(cause) % Cause::ALL.len()];
+                let Ok(note) = Blob::new(&note) else {
+                    continue;
+                };
+                let req = ReportRefusal {
+                    action: Action::from_code(code),
+                    error,
+                    cause,
+                    note,
+                };
+                match b.call(&req) {
+                    Ok(done) => {
+                        assert!(error.is_audited() && cause.reported_by_host());
+                        assert_eq!(done.audit.entry.failure, Some(error));
+                        assert_eq!(done.audit.entry.actor, None);
+                        b.audit.push(done.audit);
+                    }
+                    Err(r) => {
+                        let e = r.audit.expect("a refused report is audited").entry;
+                        assert_eq!(e.action, SubFunction::ReportRefusal.into());
+                    }
                 }
             }
             Op::Advance { seconds } => b.fw.platform().advance(i64::from(seconds % 600)),

@@ -214,10 +214,10 @@ async fn signing_errors() {
     let sad = w.sad(signer, "00000000-0000-4000-8000-000000000000", &hashes, 5);
     let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
     assert_eq!(err(&r), seed(ErrorType::NotFound, 404));
-    // A hash of the wrong length.
+    // A hash whose length does not fit the hash algorithm (seed §7.1.6).
     let sad = w.sad(signer, &key_id, &[vec![1; 20]], 6);
     let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
-    assert_eq!(err(&r), seed(ErrorType::InvalidInput, 400));
+    assert_eq!(err(&r), seed(ErrorType::InvalidAlgorithm, 400));
     // Every refusal above was audited and stored: the chain is whole.
     let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
     assert_eq!(report["ok"], true, "{report}");

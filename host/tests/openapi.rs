@@ -543,6 +543,8 @@ fn the_schemas_describe_the_wire_types() {
         boot: 1,
         action: "Signing".into(),
         outcome: "ok".into(),
+        cause: None,
+        note: None,
         actor: Some(UID.into()),
         target_user: Some(UID.into()),
         key_id: Some(UID.into()),
@@ -558,6 +560,9 @@ fn the_schemas_describe_the_wire_types() {
             records: vec![
                 AuditRow::Decoded(decoded.clone()),
                 AuditRow::Decoded(DecodedAudit {
+                    outcome: "InvalidInput".into(),
+                    cause: Some("samd: a base64 field does not decode".into()),
+                    note: Some("certificates[0]: invalid base64".into()),
                     actor: None,
                     target_user: None,
                     key_id: None,

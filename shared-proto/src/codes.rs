@@ -102,6 +102,180 @@ code_table! {
         /// `SyncAudit`: the host acknowledges stored audit records and
         /// fetches the ones it may lack after a crash.
         SyncAudit = 0x0031 => "Sync_Audit",
+        /// `ReportRefusal`: samd reports a request it refused before any
+        /// firmware command, and the firmware audits it.
+        ReportRefusal = 0x0040 => "Report_Refusal",
+    }
+}
+
+code_table! {
+    /// Requests samd serves without a firmware command (the Key Manager of
+    /// seed §7.4). They appear in the audit trail only as refusals that
+    /// samd reports with [`SubFunction::ReportRefusal`].
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum HostOperation {
+        /// `GET /private-keys`, `GET /objects` (seed §7.4.1, §7.4.2).
+        KeyManagerQuery = 0x0101 => "Key_Manager_Query",
+        /// `POST /objects` (seed §7.4.3).
+        KeyManagerRegister = 0x0102 => "Key_Manager_Register",
+    }
+}
+
+code_table! {
+    /// The brief description of why an operation failed, which seed §7.1
+    /// asks every failure's audit record to carry. The error type says
+    /// what the caller is told; the cause says which check refused, for
+    /// the auditor only.
+    ///
+    /// Ranges: `0x00xx` firmware causes shared by several operations,
+    /// `0x01xx` the rows of the Signing check table (`0x0100 + row`, see
+    /// the firmware's `ops::signing`), `0x02xx` causes samd reports for
+    /// requests it refused itself ([`Cause::reported_by_host`]); the
+    /// firmware accepts only these in a report, so a host cannot pass off
+    /// its own refusal as a firmware check.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+    pub enum Cause {
+        /// A request body that does not decode (firmware).
+        MalformedRequest = 0x0001 => "the request does not decode as its message type",
+        /// A sub-function code that names no operation.
+        UnknownSubFunction = 0x0002 => "the sub-function code is not known",
+        /// A platform service failed.
+        PlatformFailure = 0x0003 => "a platform service (clock, random source, storage) failed",
+        /// An internal step failed that should not.
+        InternalFailure = 0x0004 => "an internal step failed unexpectedly",
+        /// Input the operation does not accept, with no finer cause.
+        InputRejected = 0x0005 => "the input is not acceptable",
+        /// The acting user's role may not perform the operation.
+        RoleNotAllowed = 0x0010 => "the acting user's role may not perform this operation",
+        /// A Signer acted on another user's key.
+        NotOwnKey = 0x0011 => "a Signer may act only on its own keys",
+        /// The acting user may not act on this user.
+        NotOwnUser = 0x0012 => "the acting user may not act on this user",
+        /// Dual control not satisfied.
+        ApprovalsRefused = 0x0013 => "the administrator approvals are missing, repeated, unknown or invalid",
+        /// A second initialization.
+        AlreadyInitialized = 0x0014 => "the firmware is already initialized",
+        /// No IdP certificate where one is required.
+        NoCertificates = 0x0020 => "no IdP certificate was given",
+        /// A certificate the firmware cannot use.
+        BadCertificate = 0x0021 => "a certificate does not parse or holds an unusable key",
+        /// A target user record that fails its tag.
+        TargetRecordInvalid = 0x0022 => "the target user's record fails its firmware tag",
+        /// A key operation for a user who is not a Signer.
+        TargetNotSigner = 0x0023 => "the target user is not a Signer",
+        /// Self-maintenance without the IdP of the request's own token.
+        LockoutPrevented = 0x0024 => "self-maintenance must keep the IdP certificate of this request's token",
+        /// The wrapped key fails its tag.
+        WrappedKeyInvalid = 0x0025 => "the wrapped key fails its firmware tag",
+        /// No wrapped key for the KeyID.
+        KeyNotFound = 0x0026 => "no wrapped key was given for the KeyID",
+        /// A CertificationRequestInfo the firmware will not sign.
+        BadRequestInfo = 0x0027 => "the certification request info is not strict DER, not v1, or not for this key",
+        /// A counter or field at its limit.
+        LimitReached = 0x0028 => "a counter or list of the record is at its limit",
+        /// A report of a refusal that may not be reported.
+        ReportNotAuditable = 0x0029 => "the reported refusal is exempt, a success, or not a host cause",
+        /// Signing check 1: the SAD does not parse.
+        SadMalformed = 0x0101 => "check 1: the SAD is not strict DER of SAD",
+        /// Signing check 1: hash count outside 1..=128.
+        SadHashCount = 0x0111 => "check 1: the SAD carries no hash value, or more than 128",
+        /// Signing check 2: the token's signer is no trusted IdP.
+        TokenUntrustedIssuer = 0x0102 => "check 2: the identity token names no trusted IdP certificate",
+        /// Signing check 2: the token's signature algorithm does not fit the IdP key.
+        TokenAlgorithmMismatch = 0x0112 => "check 2: the token's signature algorithm does not fit the IdP key",
+        /// Signing check 2: the IdP signature does not verify.
+        TokenBadSignature = 0x0122 => "check 2: the IdP signature over the token does not verify",
+        /// Signing check 2: a token field cannot be used.
+        TokenMalformed = 0x0132 => "check 2: a field of the identity token cannot be used",
+        /// Signing check 3: notBefore in the future.
+        TokenNotYetValid = 0x0103 => "check 3: the identity token is not yet valid",
+        /// Signing check 3: notAfter in the past.
+        TokenExpired = 0x0113 => "check 3: the identity token has expired",
+        /// Signing check 4: identification level.
+        TokenLevelTooLow = 0x0104 => "check 4: the identification level is missing or below substantial",
+        /// Signing check 4a: credential and SAD token name different users.
+        CredentialUserMismatch = 0x0105 => "check 4a: the credential's UserID differs from the SAD token's UserID",
+        /// Signing check 7: record and token disagree.
+        SignerRecordMismatch = 0x0107 => "check 7: the signer's record is another user's or does not list the token's IdP",
+        /// Signing check 8: the user is not a Signer.
+        NotASigner = 0x0108 => "check 8: the user is not a Signer",
+        /// Signing check 9: the token is not a signing authorization.
+        TokenNotForSigning = 0x0109 => "check 9: the token has no SAD public key or no signing scope",
+        /// Signing check 10: the SAD signature.
+        SadSignature = 0x010a => "check 10: the SAD signature does not verify with the token's SAD key",
+        /// Signing check 11: token older than this boot.
+        TokenBeforeBoot = 0x010b => "check 11: the token was issued before the firmware's last boot",
+        /// Signing check 12: no wrapped key for the SAD's keyid.
+        SadKeyNotFound = 0x010c => "check 12: no wrapped key was given for the SAD's keyid",
+        /// Signing check 13: the wrapped key fails its tag.
+        SadWrappedKeyInvalid = 0x010d => "check 13: the wrapped key fails its firmware tag",
+        /// Signing check 14: the key is another user's.
+        SadNotOwnKey = 0x010e => "check 14: the key belongs to another user",
+        /// Signing check 15: hash algorithm and key.
+        HashAlgorithmUnfit = 0x010f => "check 15: the key does not sign with the SAD's hash algorithm",
+        /// Signing check 16: hash length and algorithm.
+        HashLengthUnfit = 0x0110 => "check 16: a hash value's length does not fit the hash algorithm",
+        /// Signing check 17: replay.
+        TokenReplayed = 0x0120 => "check 17: the identity token was already used for signing",
+        /// Signing check 18: replay set full.
+        ReplaySetFull = 0x0121 => "check 18: the replay set is full",
+        /// samd: a base64 field does not decode.
+        HostBadBase64 = 0x0201 => "samd: a base64 field does not decode",
+        /// samd: a field the message type does not have.
+        HostUnknownField = 0x0202 => "samd: the parameters carry a field the message type does not have",
+        /// samd: a missing or mistyped field.
+        HostParamsMismatch = 0x0203 => "samd: a field of the parameters is missing or of the wrong type",
+        /// samd: a UserID or KeyID that is no UUID.
+        HostBadUuid = 0x0204 => "samd: a UserID or KeyID is not a UUID",
+        /// samd: a field over its bound.
+        HostTooLong = 0x0205 => "samd: a field exceeds its bound",
+        /// samd: an unsupported key algorithm.
+        HostUnknownAlgorithm = 0x0206 => "samd: the key algorithm name or its parameters are not supported",
+        /// samd: an unknown container operation.
+        HostUnknownOperation = 0x0207 => "samd: the container names no known operation",
+        /// samd: no record for the target user.
+        HostNoSuchUser = 0x0208 => "samd: no user record for the target UserID",
+        /// samd: the UserID is taken.
+        HostUserExists = 0x0209 => "samd: a user with this UserID already exists",
+        /// samd: its store failed.
+        HostStoreFailure = 0x020a => "samd: its store failed",
+        /// samd: the firmware could not be reached.
+        HostFirmwareUnreachable = 0x020b => "samd: the firmware could not be reached",
+        /// samd: a malformed key manager query.
+        HostBadQuery = 0x020c => "samd: the key manager query is malformed",
+        /// samd: a certificate it will not register.
+        HostCertificateRefused = 0x020d => "samd: the certificate cannot be registered for this key",
+        /// samd: any other refusal; the record's note says more.
+        HostOther = 0x02ff => "samd: another refusal (see the note)",
+    }
+}
+
+impl Cause {
+    /// Whether samd may report this cause ([`SubFunction::ReportRefusal`]).
+    pub const fn reported_by_host(self) -> bool {
+        self.code() >> 8 == 0x02
+    }
+
+    /// The cause recorded when a refusal site names none: the most
+    /// general cause of each error type. Every site where one error type
+    /// has several causes within an operation names its own.
+    pub const fn default_for(error: ErrorType) -> Self {
+        match error {
+            ErrorType::MessageParseError | ErrorType::ContainerParseError => Self::MalformedRequest,
+            ErrorType::UnknownMessageType => Self::UnknownSubFunction,
+            ErrorType::NotOperational => Self::PlatformFailure,
+            ErrorType::NotAuthorized => Self::RoleNotAllowed,
+            ErrorType::NotFound => Self::KeyNotFound,
+            ErrorType::InvalidAlgorithm => Self::HashAlgorithmUnfit,
+            ErrorType::InvalidAuthentication => Self::TokenBadSignature,
+            ErrorType::InvalidSignature => Self::SadSignature,
+            ErrorType::ReplayedSad => Self::TokenReplayed,
+            ErrorType::InvalidInput => Self::InputRejected,
+            ErrorType::UnexpectedError
+            | ErrorType::UnknownCredentialType
+            | ErrorType::AuthenticationError
+            | ErrorType::UnknownUser => Self::InternalFailure,
+        }
     }
 }
 

@@ -8,9 +8,11 @@
 
 use crate::bounded::{Blob, List};
 pub use crate::codes::SubFunction;
+use crate::codes::{Cause, ErrorType};
 use crate::ids::{KeyAlgorithm, KeyId, UserId};
 use crate::records::{
-    AuditRecord, CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, SealedUserRecord, WrappedKey,
+    Action, AuditRecord, CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, MAX_NOTE_LEN,
+    SealedUserRecord, WrappedKey,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -406,10 +408,37 @@ pub struct DeleteKeyPair {
 pub struct Signing {
     /// DER `SAD` (seed §8.1).
     pub sad: Blob<MAX_SAD_LEN>,
+    /// The container's credential, if the caller sent one. The firmware
+    /// verifies it as an identity token and refuses the SAD when the two
+    /// tokens name different users (seed §7.1.6, InvalidAuthentication).
+    pub credential: Option<Credential>,
     /// The signer's record, looked up by the token's userId.
     pub signer: Option<SealedUserRecord>,
     /// The wrapped key named by the SAD's keyid.
     pub wrapped: Option<WrappedKey>,
+}
+
+/// samd reports a request it refused before any firmware command reached
+/// the firmware (bad base64, an unknown field, an unsupported algorithm
+/// name, an unknown operation...), so that the refusal is audited like
+/// one of the firmware's (seed §7.1: only four error types are exempt).
+///
+/// The firmware records it as a failure of `action` with `error`, `cause`
+/// and `note`, no actor (samd's word about who asked is not evidence). It
+/// refuses (InvalidInput, audited as a failed Report_Refusal) an exempt
+/// error type, a cause outside the host range ([`Cause::reported_by_host`]),
+/// and a note that is not UTF-8. What a compromised host can do with it:
+/// append refusals; it cannot record a success, remove or change a record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportRefusal {
+    /// The operation samd refused.
+    pub action: Action,
+    /// The error type samd answered with.
+    pub error: ErrorType,
+    /// Why, from the host range of [`Cause`].
+    pub cause: Cause,
+    /// samd's short description (UTF-8, truncated by samd).
+    pub note: Blob<MAX_NOTE_LEN>,
 }
 
 /// The signatures, one per hash of the SAD, in SAD order.
@@ -530,13 +559,15 @@ commands! {
         Authentication::MAX_SIZE + WrappedKey::MAX_SIZE + Blob::<MAX_CRI_LEN>::MAX_SIZE;
     DeleteKeyPair => Audited, Authentication::MAX_SIZE + 16 + 1 + WrappedKey::MAX_SIZE;
     Signing => Signed,
-        Blob::<MAX_SAD_LEN>::MAX_SIZE + 1 + SealedUserRecord::MAX_SIZE + 1 + WrappedKey::MAX_SIZE;
+        Blob::<MAX_SAD_LEN>::MAX_SIZE + 1 + Credential::MAX_SIZE
+            + 1 + SealedUserRecord::MAX_SIZE + 1 + WrappedKey::MAX_SIZE;
     VerifyDataIntegrity => IntegrityReport,
         List::<SealedUserRecord, MAX_INTEGRITY_BATCH>::max_size(SealedUserRecord::MAX_SIZE)
             + List::<WrappedKey, MAX_INTEGRITY_BATCH>::max_size(WrappedKey::MAX_SIZE)
             + List::<AuditRecord, MAX_AUDIT_BATCH>::max_size(AuditRecord::MAX_SIZE)
             + 1 + 10 + 32 + 32;
     SyncAudit => AuditOutbox, List::<u64, MAX_OUTBOX_BATCH>::max_size(10) + 1 + 10;
+    ReportRefusal => Audited, 4 + 3 + 3 + Blob::<MAX_NOTE_LEN>::MAX_SIZE;
 }
 
 const NEW_USER_MAX: usize =

@@ -30,7 +30,7 @@ use alloc::vec::Vec;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Protocol version carried in every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Largest body in either direction.
 pub const MAX_BODY_LEN: usize = 160 * 1024;
 /// Bytes of the header after the length prefix.

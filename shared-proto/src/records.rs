@@ -8,7 +8,7 @@
 //! authenticator first.
 
 use crate::bounded::{Blob, List};
-use crate::codes::{ErrorType, SubFunction};
+use crate::codes::{Cause, ErrorType, HostOperation, SubFunction};
 use crate::ids::{KeyAlgorithm, KeyId, Role, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -127,8 +127,69 @@ impl WrappedKey {
         + Blob::<MAX_SEALED_KEY_LEN>::MAX_SIZE;
 }
 
+/// Largest note samd may attach to a refusal it reports.
+pub const MAX_NOTE_LEN: usize = 64;
+
+/// What an audit record is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// A firmware sub-function (served, refused by the firmware, or
+    /// refused by samd and reported).
+    Command(SubFunction),
+    /// A request samd serves itself, refused by samd and reported.
+    Host(HostOperation),
+    /// A code that names neither: an unknown sub-function code that
+    /// reached the firmware, as it arrived; or `0` for a request samd
+    /// could not name (a container with an unknown operation).
+    Unknown(u16),
+}
+
+impl Action {
+    /// The seed's action name, or `unknown(0x....)` for a code that names
+    /// nothing.
+    pub fn name(self) -> alloc::borrow::Cow<'static, str> {
+        match self {
+            Self::Command(s) => s.name().into(),
+            Self::Host(h) => h.name().into(),
+            Self::Unknown(code) => alloc::format!("unknown({code:#06x})").into(),
+        }
+    }
+
+    /// The action a reported or received code stands for: a sub-function,
+    /// a host operation, otherwise the raw code.
+    pub const fn from_code(code: u16) -> Self {
+        if let Some(s) = SubFunction::from_code(code) {
+            Self::Command(s)
+        } else if let Some(h) = HostOperation::from_code(code) {
+            Self::Host(h)
+        } else {
+            Self::Unknown(code)
+        }
+    }
+}
+
+impl From<SubFunction> for Action {
+    fn from(s: SubFunction) -> Self {
+        Self::Command(s)
+    }
+}
+
 /// The content of one audit record (seed §7.1: acting UserID, time, action,
 /// outcome, target UserID, KeyID, cause).
+///
+/// Layout, postcard field by field (the chain hash covers all of it):
+///
+/// | field | bytes | meaning |
+/// | --- | --- | --- |
+/// | `seq` | 1–10 | varint position in the chain |
+/// | `prev` | 32 | chain hash of the previous record |
+/// | `time` | 1–10 | zigzag varint Unix seconds |
+/// | `boot` | 1–5 | varint boot counter |
+/// | `action` | 2–4 | [`Action`] variant index, then its sub-function or host operation index, or the varint raw code |
+/// | `failure` | 1–2 | `00`, or `01` and the [`ErrorType`] variant index |
+/// | `cause` | 1–2 | `00`, or `01` and the [`Cause`] variant index |
+/// | `note` | 1–66 | `00`, or `01`, a length and at most [`MAX_NOTE_LEN`] bytes of UTF-8 |
+/// | `actor`, `target_user`, `key_id` | 1 or 17 each | `00`, or `01` and 16 bytes |
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Position in the chain; the firmware keeps the counter.
@@ -140,9 +201,15 @@ pub struct AuditEntry {
     /// Firmware boot counter, so that restarts are visible in the chain.
     pub boot: u32,
     /// The operation.
-    pub action: SubFunction,
-    /// `None` for success, otherwise the cause of the failure.
+    pub action: Action,
+    /// `None` for success, otherwise the error type of the failure.
     pub failure: Option<ErrorType>,
+    /// For a failure, which check refused (seed: "a brief description of
+    /// the cause of the failure"); `None` for success.
+    pub cause: Option<Cause>,
+    /// For a refusal samd reported: its own short description. The
+    /// firmware only bounds it (and checks it is UTF-8); it is samd's word.
+    pub note: Option<Blob<MAX_NOTE_LEN>>,
     /// The acting user, when the firmware established one.
     pub actor: Option<UserId>,
     /// The user the action was about (new user, key owner, signer).
@@ -168,5 +235,19 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// Largest postcard encoding.
-    pub const MAX_SIZE: usize = 10 + 32 + 10 + 5 + 3 + 4 + 17 + 17 + 17 + 32;
+    ///
+    /// seq, prev, time, boot; action (variant and a u16 varint); failure
+    /// and cause (tag and an index varint each); note; the three ids; mac.
+    pub const MAX_SIZE: usize = 10
+        + 32
+        + 10
+        + 5
+        + (1 + 3)
+        + (1 + 3)
+        + (1 + 3)
+        + (1 + Blob::<MAX_NOTE_LEN>::MAX_SIZE)
+        + 17
+        + 17
+        + 17
+        + 32;
 }

@@ -363,13 +363,20 @@ fn oversize_inputs_are_refused() {
 }
 
 #[test]
-fn too_many_hash_values_are_refused() {
+fn hash_value_count_outside_one_to_max_is_refused() {
     let ok = sad_with(HashAlgorithm::Sha256, vec![vec![7; 32]; MAX_HASHES]);
     assert!(Sad::from_der_strict(&ok.to_der().unwrap()).is_ok());
+    let one = sad_with(HashAlgorithm::Sha256, vec![vec![7; 32]]);
+    assert!(Sad::from_der_strict(&one.to_der().unwrap()).is_ok());
     let too_many = sad_with(HashAlgorithm::Sha256, vec![vec![7; 32]; MAX_HASHES + 1]);
     assert_eq!(
         Sad::from_der_strict(&too_many.to_der().unwrap()),
-        Err(Asn1Error::TooManyHashValues)
+        Err(Asn1Error::HashValueCount)
+    );
+    let none = sad_with(HashAlgorithm::Sha256, Vec::new());
+    assert_eq!(
+        Sad::from_der_strict(&none.to_der().unwrap()),
+        Err(Asn1Error::HashValueCount)
     );
 }
 
@@ -696,7 +703,7 @@ proptest! {
     fn sad_tbs_round_trips(
         key_id in "\\PC{0,60}",
         hash in hash_strategy(),
-        hashes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..=64), 0..=MAX_HASHES),
+        hashes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..=64), 1..=MAX_HASHES),
         signature in proptest::collection::vec(any::<u8>(), 0..=512),
     ) {
         let tbs = SadTbs {

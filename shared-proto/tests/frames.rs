@@ -12,6 +12,7 @@
 
 use proptest::prelude::*;
 use sam_proto::bounded::{Blob, List, varint_len};
+use sam_proto::codes::{Cause, HostOperation};
 use sam_proto::command::{
     ADMIN_KEY_LEN, Approval, Approvals, AuditCursor, AuditOutbox, Audited, Authentication,
     CertificationRequestSigned, ChallengeIssued, Command, CreatePrivilegedUser, CreateSigner,
@@ -19,9 +20,9 @@ use sam_proto::command::{
     GetChallenge, GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized,
     IntegrityReport, KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
     MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN,
-    MAX_SIGNATURE_LEN, NewUser, RequestProof, SetIdpKeys, SignCertificationRequest, Signed,
-    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
-    VerifyDataIntegrity,
+    MAX_SIGNATURE_LEN, NewUser, ReportRefusal, RequestProof, SetIdpKeys, SignCertificationRequest,
+    Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature,
+    UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -31,8 +32,8 @@ use sam_proto::frame::{
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{
-    AuditEntry, AuditRecord, CertFingerprint, MAX_IDP_CERTS, MAX_SEALED_KEY_LEN, MAX_SPKI_LEN,
-    SealedUserRecord, UserRecord, WrappedKey,
+    Action, AuditEntry, AuditRecord, CertFingerprint, MAX_IDP_CERTS, MAX_NOTE_LEN,
+    MAX_SEALED_KEY_LEN, MAX_SPKI_LEN, SealedUserRecord, UserRecord, WrappedKey,
 };
 use std::collections::HashSet;
 
@@ -114,8 +115,13 @@ fn audit(f: Fill) -> AuditRecord {
             prev: [0x22; 32],
             time: f.i64(),
             boot: f.u32(),
-            action: SubFunction::VerifyDataIntegrity,
+            action: match f {
+                Max => Action::Unknown(u16::MAX),
+                Small => SubFunction::VerifyDataIntegrity.into(),
+            },
             failure: Some(ErrorType::ReplayedSad),
+            cause: Some(Cause::HostOther),
+            note: Some(f.blob()),
             actor: Some(UUID),
             target_user: Some(UUID),
             key_id: Some(UUID),
@@ -280,6 +286,7 @@ fn delete_key_pair(f: Fill) -> DeleteKeyPair {
 fn signing(f: Fill) -> Signing {
     Signing {
         sad: f.blob(),
+        credential: Some(credential(f)),
         signer: Some(sealed_user(f)),
         wrapped: Some(wrapped(f)),
     }
@@ -291,6 +298,18 @@ fn verify_data_integrity(f: Fill) -> VerifyDataIntegrity {
         keys: f.list(wrapped(f)),
         audit: f.list(audit(f)),
         cursor: Some(cursor(f)),
+    }
+}
+
+fn report_refusal(f: Fill) -> ReportRefusal {
+    ReportRefusal {
+        action: match f {
+            Max => Action::Unknown(u16::MAX),
+            Small => SubFunction::Signing.into(),
+        },
+        error: ErrorType::ReplayedSad,
+        cause: Cause::HostOther,
+        note: f.blob(),
     }
 }
 
@@ -397,7 +416,7 @@ fn integrity_report(f: Fill) -> IntegrityReport {
 /// Largest encoding of an `AuditRecord`: seq 10, prev 32, time 10, boot 5,
 /// action 1 (serde variant index), failure 1 + 1, three `Option<Uuid>` of
 /// 17, mac 32.
-const AUDIT_MAX_LEN: usize = 143;
+const AUDIT_MAX_LEN: usize = 214;
 /// `AuditRecord::MAX_SIZE` budgets 3 bytes for `action` and 4 for `failure`
 /// (room for a u16 varint code) where the variant index takes 1 and 2.
 const AUDIT_SLACK: usize = 4;
@@ -617,6 +636,8 @@ families! {
     max_size_sync_audit: SyncAudit = sync_audit, slack 0;
         audit_outbox,
         len List::<AuditRecord, MAX_OUTBOX_BATCH>::max_size(AUDIT_MAX_LEN) + 1 + 5 + 10;
+    max_size_report_refusal: ReportRefusal = report_refusal, slack 4;
+        audited, len AUDIT_MAX_LEN;
 }
 
 /// Checks a building block with its own `MAX_SIZE` constant.
@@ -727,6 +748,7 @@ fn the_largest_frame_is_within_the_frame_bound() {
         Signing::MAX_SIZE,
         VerifyDataIntegrity::MAX_SIZE,
         SyncAudit::MAX_SIZE,
+        ReportRefusal::MAX_SIZE,
         ErrorAnswer::MAX_SIZE,
     ]
     .into_iter()
@@ -839,7 +861,7 @@ fn a_blob_longer_than_its_bound_is_refused() {
     let sad_body = |sad_len: usize| {
         let mut body = postcard::to_allocvec(&u64::try_from(sad_len).unwrap()).unwrap();
         body.extend(std::iter::repeat_n(0x30, sad_len));
-        body.extend([0, 0]); // signer: None, wrapped: None
+        body.extend([0, 0, 0]); // credential: None, signer: None, wrapped: None
         body
     };
     let over = sad_body(MAX_SAD_LEN + 1);
@@ -904,19 +926,26 @@ fn out_of_range_tags_and_varints_are_refused() {
     let mut body = encode_body(&status(Small)).unwrap();
     body[1] = 3;
     assert_eq!(decode_response::<GetStatus>(&body), Err(Malformed));
-    // SubFunction index 14 and ErrorType index 15 in an audit record:
-    // seq 1, prev 32, time 1, boot 1, then action at 35, failure at 36..38.
+    // Action index 3, SubFunction index 15 and ErrorType index 15 in an
+    // audit record: seq 1, prev 32, time 1, boot 1, then action at 35..37
+    // (variant, sub-function), failure at 37..39.
     let good = encode_body(&audit(Small)).unwrap();
-    assert_eq!(good[35], 12);
-    assert_eq!(&good[36..38], &[1, 14]);
+    assert_eq!(&good[35..37], &[0, 12]);
+    assert_eq!(&good[37..39], &[1, 14]);
     let mut bad = good.clone();
-    bad[35] = 14;
+    bad[35] = 3;
+    assert_eq!(
+        decode_exact::<AuditRecord>(&bad, AuditRecord::MAX_SIZE),
+        Err(Malformed)
+    );
+    let mut bad = good.clone();
+    bad[36] = 15;
     assert_eq!(
         decode_exact::<AuditRecord>(&bad, AuditRecord::MAX_SIZE),
         Err(Malformed)
     );
     let mut bad = good;
-    bad[37] = 15;
+    bad[38] = 15;
     assert_eq!(
         decode_exact::<AuditRecord>(&bad, AuditRecord::MAX_SIZE),
         Err(Malformed)
@@ -936,16 +965,16 @@ fn out_of_range_tags_and_varints_are_refused() {
 #[test]
 fn a_wrong_protocol_version_is_refused() {
     let good = sample_frame();
-    assert_eq!(PROTOCOL_VERSION, 1);
+    assert_eq!(PROTOCOL_VERSION, 2);
     assert_eq!(good[4], PROTOCOL_VERSION);
-    for v in [0u8, 2, 0x7f, 0xff] {
+    for v in [0u8, 1, 3, 0x7f, 0xff] {
         let mut bad = good.clone();
         bad[4] = v;
         assert_eq!(decode_frame(&bad), Err(FrameError::Version(v)));
         assert_eq!(decode_frame_payload(&bad[4..]), Err(FrameError::Version(v)));
     }
     // The version is checked even when nothing follows it.
-    assert_eq!(decode_frame_payload(&[2]), Err(FrameError::Version(2)));
+    assert_eq!(decode_frame_payload(&[1]), Err(FrameError::Version(1)));
 }
 
 #[test]
@@ -1096,6 +1125,18 @@ fn sub_function() -> impl Strategy<Value = SubFunction> {
     prop::sample::select(SubFunction::ALL.to_vec())
 }
 
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        sub_function().prop_map(Action::Command),
+        prop::sample::select(HostOperation::ALL.to_vec()).prop_map(Action::Host),
+        any::<u16>().prop_map(Action::Unknown),
+    ]
+}
+
+fn cause() -> impl Strategy<Value = Cause> {
+    prop::sample::select(Cause::ALL.to_vec())
+}
+
 fn error_type() -> impl Strategy<Value = ErrorType> {
     prop::sample::select(ErrorType::ALL.to_vec())
 }
@@ -1118,13 +1159,17 @@ prop_compose! {
         prev in any::<[u8; 32]>(),
         time in any::<i64>(),
         boot in any::<u32>(),
-        action in sub_function(),
+        action in action(),
         failure in prop::option::of(error_type()),
+        cause in prop::option::of(cause()),
+        note in prop::option::of(blob::<MAX_NOTE_LEN>()),
         actor in prop::option::of(uuid()),
         target_user in prop::option::of(uuid()),
         key_id in prop::option::of(uuid()),
     ) -> AuditEntry {
-        AuditEntry { seq, prev, time, boot, action, failure, actor, target_user, key_id }
+        AuditEntry {
+            seq, prev, time, boot, action, failure, cause, note, actor, target_user, key_id,
+        }
     }
 }
 
@@ -1298,7 +1343,7 @@ const ERROR_CODES: [(u16, &str); 15] = [
 ];
 
 /// The published sub-function codes with the Rust name and the seed's name.
-const SUB_FUNCTIONS: [(u16, &str, &str); 14] = [
+const SUB_FUNCTIONS: [(u16, &str, &str); 15] = [
     (0x0001, "GetStatus", "Get_Status"),
     (0x0002, "GetChallenge", "Get_Challenge"),
     (0x0010, "InitFirmware", "Initialize_SAM_Firmware"),
@@ -1317,6 +1362,7 @@ const SUB_FUNCTIONS: [(u16, &str, &str); 14] = [
     (0x0026, "Signing", "Signing"),
     (0x0030, "VerifyDataIntegrity", "Check_Data_Integrity"),
     (0x0031, "SyncAudit", "Sync_Audit"),
+    (0x0040, "ReportRefusal", "Report_Refusal"),
 ];
 
 #[test]
@@ -1368,6 +1414,6 @@ fn sub_function_codes_are_the_published_table() {
     }
     let codes: HashSet<_> = SubFunction::ALL.iter().map(|s| s.code()).collect();
     let names: HashSet<_> = SubFunction::ALL.iter().map(|s| s.name()).collect();
-    assert_eq!(codes.len(), 14);
-    assert_eq!(names.len(), 14);
+    assert_eq!(codes.len(), 15);
+    assert_eq!(names.len(), 15);
 }

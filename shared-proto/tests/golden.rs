@@ -15,9 +15,10 @@
 //! Spaces in the hex separate fields; they are ignored.
 
 use sam_proto::bounded::{Blob, List};
+use sam_proto::codes::Cause;
 use sam_proto::command::{
-    ChallengeIssued, Command, ErrorAnswer, FirmwareState, GetChallenge, GetStatus, Signed, Signing,
-    Status, SubFunction,
+    ChallengeIssued, Command, ErrorAnswer, FirmwareState, GetChallenge, GetStatus, ReportRefusal,
+    Signed, Signing, Status, SubFunction,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -25,7 +26,9 @@ use sam_proto::frame::{
     decode_response, encode_body,
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
-use sam_proto::records::{AuditEntry, AuditRecord, SealedUserRecord, UserRecord, WrappedKey};
+use sam_proto::records::{
+    Action, AuditEntry, AuditRecord, SealedUserRecord, UserRecord, WrappedKey,
+};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
 
@@ -39,17 +42,20 @@ const KEY: Uuid = Uuid([
 // The encodings of the shared building blocks, one field a line.
 
 macro_rules! audit_hex {
-    ($failure:literal) => {
+    ($failure:literal, $cause:literal) => {
         concat!(
             "ac02 ",                                                             // seq: 300
             "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 ", // prev
-            "80c49fd50c ",                           // time: zigzag 1_700_000_000
-            "02 ",                                   // boot
-            "0b ",                                   // action: Signing, variant index 11
-            $failure,                                // failure
-            " 01 0f1e2d3c4b5a49788695a4b3c2d1e0f9 ", // actor: Some(USER)
-            "00 ",                                   // target_user: None
-            "01 6ba7b8109dad41d180b400c04fd430c8 ",  // key_id: Some(KEY)
+            "80c49fd50c ", // time: zigzag 1_700_000_000
+            "02 ",         // boot
+            "00 0b ",      // action: Command(Signing), sub-function index 11
+            $failure,      // failure
+            " ",
+            $cause,                                                             // cause
+            " 00",                                                              // note: None
+            " 01 0f1e2d3c4b5a49788695a4b3c2d1e0f9 ",                            // actor: Some(USER)
+            "00 ",                                                              // target_user: None
+            "01 6ba7b8109dad41d180b400c04fd430c8 ",                             // key_id: Some(KEY)
             "a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2", // mac
         )
     };
@@ -124,8 +130,10 @@ fn audit_record() -> AuditRecord {
             prev: [0xa1; 32],
             time: 1_700_000_000,
             boot: 2,
-            action: SubFunction::Signing,
+            action: SubFunction::Signing.into(),
             failure: Some(ErrorType::InvalidSignature),
+            cause: Some(Cause::SadSignature),
+            note: None,
             actor: Some(USER),
             target_user: None,
             key_id: Some(KEY),
@@ -207,15 +215,51 @@ fn golden_signing_request() {
         "Signing",
         &Signing {
             sad: Blob::new(&[0x30, 0x03, 0x04, 0x01, 0xff]).unwrap(),
+            credential: None,
             signer: Some(sealed_user_record()),
             wrapped: Some(wrapped_key()),
         },
         concat!(
             "05 30030401ff ", // sad
+            "00 ",            // credential: None
             "01 ",            // signer: Some
             sealed_user_hex!(),
             " 01 ", // wrapped: Some
             wrapped_key_hex!(),
+        ),
+    );
+}
+
+#[test]
+fn golden_report_refusal_request() {
+    golden(
+        "ReportRefusal",
+        &ReportRefusal {
+            action: SubFunction::Signing.into(),
+            error: ErrorType::InvalidInput,
+            cause: Cause::HostBadBase64,
+            note: Blob::new(b"ab").unwrap(),
+        },
+        concat!(
+            "00 0b ",  // action: Command(Signing)
+            "09 ",     // error: InvalidInput, variant index 9
+            "2a ",     // cause: HostBadBase64, variant index 42
+            "02 6162", // note
+        ),
+    );
+    golden(
+        "ReportRefusal of an unknown operation",
+        &ReportRefusal {
+            action: Action::Unknown(0x7777),
+            error: ErrorType::UnknownMessageType,
+            cause: Cause::HostUnknownOperation,
+            note: Blob::new(b"").unwrap(),
+        },
+        concat!(
+            "02 f7ee01 ", // action: Unknown(0x7777), varint
+            "02 ",        // error: UnknownMessageType
+            "30 ",        // cause: HostUnknownOperation, variant index 48
+            "00",         // note: empty
         ),
     );
 }
@@ -233,14 +277,15 @@ fn golden_signed_response() {
             audit: AuditRecord {
                 entry: AuditEntry {
                     failure: None,
+                    cause: None,
                     ..audit_record().entry
                 },
                 ..audit_record()
             },
         },
         concat!(
-            "02 02f1f2 01f3 ", // signatures
-            audit_hex!("00"),  // audit, failure: None
+            "02 02f1f2 01f3 ",      // signatures
+            audit_hex!("00", "00"), // audit, failure and cause: None
         ),
     );
 }
@@ -257,7 +302,7 @@ fn golden_error_answer() {
         &ErrorAnswer {
             audit: Some(audit_record()),
         },
-        concat!("01 ", audit_hex!("01 0d")),
+        concat!("01 ", audit_hex!("01 0d", "01 21")),
     );
 }
 
@@ -266,7 +311,9 @@ fn golden_audit_record() {
     golden(
         "AuditRecord",
         &audit_record(),
-        audit_hex!("01 0d"), // failure: Some(InvalidSignature), variant index 13
+        // failure: Some(InvalidSignature), variant index 13; cause:
+        // Some(SadSignature), variant index 33
+        audit_hex!("01 0d", "01 21"),
     );
 }
 
@@ -294,7 +341,7 @@ fn golden_request_frame() {
     .to_vec()
     .unwrap();
     // len 7 | version | sub-function 0x0002 | request id | empty body
-    let expected = "00000007 01 0002 01020304";
+    let expected = "00000007 02 0002 01020304";
     assert_eq!(
         hex::encode(&frame),
         unspaced(expected),
@@ -324,7 +371,7 @@ fn golden_response_frames() {
     assert_eq!(
         hex::encode(&ok),
         unspaced(concat!(
-            "0000002c 01 0000 01020304 ", // len 44 | version | STATUS_OK | request id
+            "0000002c 02 0000 01020304 ", // len 44 | version | STATUS_OK | request id
             challenge_issued_hex!(),
         )),
         "WIRE-FORMAT BREAK in the success frame"
@@ -347,7 +394,7 @@ fn golden_response_frames() {
     assert_eq!(
         hex::encode(&err),
         // len 8 | version | status 15 (ReplayedSad) | request id | ErrorAnswer { audit: None }
-        unspaced("00000008 01 000f deadbeef 00"),
+        unspaced("00000008 02 000f deadbeef 00"),
         "WIRE-FORMAT BREAK in the error frame"
     );
     let back = decode_frame(&err).unwrap();
@@ -370,7 +417,7 @@ fn golden_enum_indexes() {
     );
     assert_eq!(
         indexes(&SubFunction::ALL),
-        "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d",
+        "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e",
         "WIRE-FORMAT BREAK in SubFunction"
     );
     assert_eq!(

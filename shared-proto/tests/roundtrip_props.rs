@@ -252,13 +252,20 @@ prop_compose! {
         prev in any::<[u8; 32]>(),
         time in i64s(),
         boot in u32s(),
-        action in sub_function(),
+        action in prop_oneof![
+            sub_function().prop_map(sam_proto::records::Action::Command),
+            any::<u16>().prop_map(sam_proto::records::Action::Unknown),
+        ],
         failure in prop::option::of(error_type()),
+        cause in prop::option::of(prop::sample::select(sam_proto::codes::Cause::ALL.to_vec())),
+        note in prop::option::of(blob::<{ sam_proto::records::MAX_NOTE_LEN }>()),
         actor in prop::option::of(uuid()),
         target_user in prop::option::of(uuid()),
         key_id in prop::option::of(uuid()),
     ) -> AuditEntry {
-        AuditEntry { seq, prev, time, boot, action, failure, actor, target_user, key_id }
+        AuditEntry {
+            seq, prev, time, boot, action, failure, cause, note, actor, target_user, key_id,
+        }
     }
 }
 
@@ -450,10 +457,11 @@ prop_compose! {
 prop_compose! {
     fn signing()(
         sad in blob::<MAX_SAD_LEN>(),
+        credential in prop::option::of(credential()),
         signer in prop::option::of(sealed_user()),
         wrapped in prop::option::of(wrapped_key()),
     ) -> Signing {
-        Signing { sad, signer, wrapped }
+        Signing { sad, credential, signer, wrapped }
     }
 }
 
@@ -863,7 +871,7 @@ prop_compose! {
         identity_token in signed_token(),
         key_id in "\\PC{0,40}",
         hash in hash(),
-        hashes in prop::collection::vec(octets(64), 0..4),
+        hashes in prop::collection::vec(octets(64), 1..4),
         signature in octets(96),
     ) -> Sad {
         Sad {

@@ -4,12 +4,13 @@
 
 use super::Failure;
 use crate::anchors;
-use crate::audit::Subject;
+use crate::audit::{Refusal, Subject, refusal};
 use crate::core::{FIRMWARE_VERSION, Firmware, encode};
 use crate::platform::Platform;
 use crate::state::{Challenges, Config, p256_point};
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
+use sam_proto::codes::Cause;
 use sam_proto::command::{
     ChallengeIssued, EnrolPrivilegedUser, IdpKeysSet, InitFirmware, Initialized, IntegrityReport,
     SetIdpKeys, Status, SubFunction, UserIssued, VerifyDataIntegrity,
@@ -56,7 +57,12 @@ impl<P: Platform> Firmware<P> {
         // concurrent initializations cannot both pass the check.
         let mut guard = self.operational.write();
         if let Some(op) = guard.as_ref() {
-            return Err(self.refuse(op, code, &Subject::default(), ErrorType::NotAuthorized));
+            return Err(self.refuse(
+                op,
+                code,
+                &Subject::default(),
+                refusal(ErrorType::NotAuthorized, Cause::AlreadyInitialized),
+            ));
         }
         let admins = &req.params.admins;
         if admins.len() < 2
@@ -97,19 +103,20 @@ impl<P: Platform> Firmware<P> {
         let mut guard = self.operational.write();
         let op = guard.as_mut().ok_or(ErrorType::NotOperational)?;
         let subject = Subject::default();
-        let result = (|| {
+        let result = (|| -> Result<_, Refusal> {
             self.check_approvals(
                 code,
                 &encode(&req.params)?,
                 &req.approvals,
                 &op.config.admins,
-            )?;
+            )
+            .map_err(approvals_refused)?;
             let certs = &req.params.certificates;
             if certs.is_empty() {
-                return Err(ErrorType::InvalidInput);
+                return Err(refusal(ErrorType::InvalidInput, Cause::NoCertificates));
             }
-            let parsed =
-                anchors::parse_all(self.crypto(), certs).map_err(|_| ErrorType::InvalidInput)?;
+            let parsed = anchors::parse_all(self.crypto(), certs)
+                .map_err(|_| refusal(ErrorType::InvalidInput, Cause::BadCertificate))?;
             let mut fingerprints = List::default();
             for a in &parsed {
                 fingerprints
@@ -143,15 +150,18 @@ impl<P: Platform> Firmware<P> {
         let code = SubFunction::EnrolPrivilegedUser;
         self.audited(
             code,
-            |op, subject| {
+            |op, subject| -> Result<_, Refusal> {
                 subject.target_user = Some(req.params.user_id);
                 self.check_approvals(
                     code,
                     &encode(&req.params)?,
                     &req.approvals,
                     &op.config.admins,
-                )?;
-                let idp_certs = self.fingerprints(&req.params.certificates)?;
+                )
+                .map_err(approvals_refused)?;
+                let idp_certs = self
+                    .fingerprints(&req.params.certificates)
+                    .map_err(|e| refusal(e, Cause::BadCertificate))?;
                 let record = UserRecord {
                     version: UserRecord::VERSION,
                     user_id: req.params.user_id,
@@ -160,7 +170,7 @@ impl<P: Platform> Firmware<P> {
                     technical_key: None,
                     generation: 0,
                 };
-                self.seal_record(&op.keys, record)
+                Ok(self.seal_record(&op.keys, record)?)
             },
             |record, audit| UserIssued { record, audit },
         )
@@ -203,6 +213,15 @@ impl<P: Platform> Firmware<P> {
             cursor,
             audit_complete,
         })
+    }
+}
+
+/// Dual control's NotAuthorized has its own cause; anything else (the
+/// clock) keeps its type's.
+fn approvals_refused(e: ErrorType) -> Refusal {
+    match e {
+        ErrorType::NotAuthorized => refusal(e, Cause::ApprovalsRefused),
+        other => other.into(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! on every path.
 
 use super::{Failure, effective_target, require_role};
+use crate::audit::{Refusal, refusal};
 use crate::auth::Actor;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
@@ -16,6 +17,7 @@ use der::{Decode, Encode};
 use sam_proto::ErrorType;
 use sam_proto::asn1::{SchemeKind, signature_algorithm};
 use sam_proto::bounded::Blob;
+use sam_proto::codes::Cause;
 use sam_proto::command::{
     Audited, CertificationRequestSigned, DeleteKeyPair, GenerateKeyPair, KeyPairGenerated,
     MAX_CSR_LEN, MAX_SUBJECT_LEN, SignCertificationRequest, SubFunction,
@@ -59,7 +61,7 @@ impl<P: Platform> Firmware<P> {
             code,
             &req.auth,
             intent,
-            |op, actor, subject| {
+            |op, actor, subject| -> Result<_, Refusal> {
                 require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
                 let owner = self.target_signer(op, actor, req.target.as_ref())?;
                 subject.target_user = Some(owner.user_id);
@@ -148,28 +150,25 @@ impl<P: Platform> Firmware<P> {
             code,
             &req.auth,
             intent,
-            |op, actor, subject| {
+            |op, actor, subject| -> Result<_, Refusal> {
                 subject.key_id = Some(req.wrapped.key_id);
                 subject.target_user = Some(req.wrapped.user_id);
                 require_role(actor.role(), &[Role::Signer])?;
                 let private = self
                     .unwrap_key(&op.keys, &req.wrapped)
-                    .map_err(|_| ErrorType::InvalidInput)?;
+                    .map_err(|_| refusal(ErrorType::InvalidInput, Cause::WrappedKeyInvalid))?;
                 if actor.user_id() != req.wrapped.user_id {
-                    return Err(ErrorType::NotAuthorized);
+                    return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
                 }
-                let info = CertReqInfo::from_der(&req.request_info)
-                    .map_err(|_| ErrorType::InvalidInput)?;
-                let reencoded = info.to_der().map_err(|_| ErrorType::InvalidInput)?;
-                let key = info
-                    .public_key
-                    .to_der()
-                    .map_err(|_| ErrorType::InvalidInput)?;
+                let bad_info = refusal(ErrorType::InvalidInput, Cause::BadRequestInfo);
+                let info = CertReqInfo::from_der(&req.request_info).map_err(|_| bad_info)?;
+                let reencoded = info.to_der().map_err(|_| bad_info)?;
+                let key = info.public_key.to_der().map_err(|_| bad_info)?;
                 if reencoded != req.request_info.as_slice()
                     || info.version != Version::V1
                     || key != req.wrapped.public_key.as_slice()
                 {
-                    return Err(ErrorType::InvalidInput);
+                    return Err(bad_info);
                 }
                 let csr = self.sign_request_info(info, &private, req.wrapped.algorithm)?;
                 drop(private);
@@ -222,19 +221,19 @@ impl<P: Platform> Firmware<P> {
             code,
             &req.auth,
             intent,
-            |op, actor, subject| {
+            |op, actor, subject| -> Result<_, Refusal> {
                 subject.key_id = Some(req.key_id);
                 require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
                 let wrapped = req
                     .wrapped
                     .as_ref()
                     .filter(|w| w.key_id == req.key_id)
-                    .ok_or(ErrorType::NotFound)?;
+                    .ok_or(refusal(ErrorType::NotFound, Cause::KeyNotFound))?;
                 subject.target_user = Some(wrapped.user_id);
                 self.unwrap_key(&op.keys, wrapped)
-                    .map_err(|_| ErrorType::InvalidInput)?;
+                    .map_err(|_| refusal(ErrorType::InvalidInput, Cause::WrappedKeyInvalid))?;
                 if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
-                    return Err(ErrorType::NotAuthorized);
+                    return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
                 }
                 Ok(())
             },
@@ -249,19 +248,19 @@ impl<P: Platform> Firmware<P> {
         op: &Operational,
         actor: &Actor,
         target: Option<&SealedUserRecord>,
-    ) -> Result<UserRecord, ErrorType> {
+    ) -> Result<UserRecord, Refusal> {
         let record = match target {
             None => actor.record.clone(),
             Some(sealed) => self
                 .open_record(&op.keys, sealed)
-                .map_err(|_| ErrorType::InvalidInput)?
+                .map_err(|_| refusal(ErrorType::InvalidInput, Cause::TargetRecordInvalid))?
                 .clone(),
         };
         if actor.role() == Role::Signer && record.user_id != actor.user_id() {
-            return Err(ErrorType::NotAuthorized);
+            return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnUser));
         }
         if record.role != Role::Signer {
-            return Err(ErrorType::InvalidInput);
+            return Err(refusal(ErrorType::InvalidInput, Cause::TargetNotSigner));
         }
         Ok(record)
     }

@@ -13,19 +13,21 @@
 
 mod admin;
 mod keys;
+mod report;
 
 pub use keys::attestation_digest;
 mod signing;
 mod users;
 
-use crate::audit::Subject;
+use crate::audit::{Refusal, Subject, refusal};
 use crate::core::{Firmware, Operational, encode};
 use crate::platform::Platform;
 use alloc::vec::Vec;
 use sam_proto::ErrorType;
+use sam_proto::codes::Cause;
 use sam_proto::command::{self as cmd, Command, ErrorAnswer, SubFunction};
 use sam_proto::frame::{STATUS_OK, decode_request};
-use sam_proto::records::AuditRecord;
+use sam_proto::records::{Action, AuditRecord};
 
 /// A failed operation: its error and, unless exempt, its audit record.
 #[derive(Debug)]
@@ -66,14 +68,14 @@ impl<P: Platform> Firmware<P> {
     /// the status and the answer body out. This is the whole interface of
     /// the firmware; the C-ABI shim in [`crate::abi`] only moves bytes.
     pub fn dispatch(&self, code: u16, body: &[u8]) -> Answer {
-        let Some(sf) = SubFunction::from_code(code) else {
-            return Answer::failure(ErrorType::UnknownMessageType.into());
-        };
         // Status stays available in the Failed state: it is how an
         // operator learns why everything else is refused.
-        if sf != SubFunction::GetStatus && self.state() == cmd::FirmwareState::Failed {
+        if code != SubFunction::GetStatus.code() && self.state() == cmd::FirmwareState::Failed {
             return Answer::failure(ErrorType::NotOperational.into());
         }
+        let Some(sf) = SubFunction::from_code(code) else {
+            return Answer::failure(self.unknown_sub_function(code));
+        };
         match sf {
             SubFunction::GetStatus => self.serve(body, |fw, _: cmd::GetStatus| fw.status()),
             SubFunction::GetChallenge => {
@@ -95,6 +97,18 @@ impl<P: Platform> Firmware<P> {
             SubFunction::SyncAudit => self.serve(body, |fw, req: cmd::SyncAudit| {
                 fw.sync_audit(req).map_err(Failure::from)
             }),
+            SubFunction::ReportRefusal => self.serve(body, Self::report_refusal),
+        }
+    }
+
+    /// An unknown sub-function code is UnknownMessageType, audited (once
+    /// initialized) with the code as it arrived: `Action::Unknown(code)`,
+    /// since no `SubFunction` names it.
+    fn unknown_sub_function(&self, code: u16) -> Failure {
+        let error = refusal(ErrorType::UnknownMessageType, Cause::UnknownSubFunction);
+        match self.operational.read().as_ref() {
+            Some(op) => self.refuse(op, Action::Unknown(code), &Subject::default(), error),
+            None => error.error.into(),
         }
     }
 
@@ -121,26 +135,26 @@ impl<P: Platform> Firmware<P> {
     }
 
     fn parse_failure(&self, code: SubFunction) -> Failure {
-        let error = ErrorType::MessageParseError;
+        let error = refusal(ErrorType::MessageParseError, Cause::MalformedRequest);
         match self.operational.read().as_ref() {
             Some(op) => self.refuse(op, code, &Subject::default(), error),
-            None => error.into(),
+            None => error.error.into(),
         }
     }
 
     /// Runs an audited operation on an initialized firmware. `act` fills in
     /// the subject as it learns it; `answer` builds the response around the
     /// audit record.
-    fn audited<T, R>(
+    fn audited<T, R, E: Into<Refusal>>(
         &self,
         code: SubFunction,
-        act: impl FnOnce(&Operational, &mut Subject) -> Result<T, ErrorType>,
+        act: impl FnOnce(&Operational, &mut Subject) -> Result<T, E>,
         answer: impl FnOnce(T, AuditRecord) -> R,
     ) -> Result<R, Failure> {
         let guard = self.operational.read();
         let op = guard.as_ref().ok_or(ErrorType::NotOperational)?;
         let mut subject = Subject::default();
-        let result = act(op, &mut subject);
+        let result = act(op, &mut subject).map_err(Into::into);
         self.conclude(op, code, &subject, result)
             .map(|(t, audit)| answer(t, audit))
     }
@@ -151,13 +165,14 @@ impl<P: Platform> Firmware<P> {
     fn refuse(
         &self,
         op: &Operational,
-        code: SubFunction,
+        action: impl Into<Action>,
         subject: &Subject,
-        error: ErrorType,
+        refusal: impl Into<Refusal>,
     ) -> Failure {
-        match self.audit(&op.keys, code, Some(error), subject) {
+        let refusal = refusal.into();
+        match self.audit(&op.keys, action, Some(refusal), subject) {
             Ok(audit) => Failure {
-                error,
+                error: refusal.error,
                 audit: Some(audit),
             },
             Err(_) => Failure {
@@ -168,20 +183,20 @@ impl<P: Platform> Firmware<P> {
     }
 
     /// Writes the audit record of an outcome.
-    fn conclude<T>(
+    fn conclude<T, E: Into<Refusal>>(
         &self,
         op: &Operational,
         code: SubFunction,
         subject: &Subject,
-        result: Result<T, ErrorType>,
+        result: Result<T, E>,
     ) -> Result<(T, AuditRecord), Failure> {
-        match result {
+        match result.map_err(Into::into) {
             Ok(t) => {
                 let audit = self.audit(&op.keys, code, None, subject)?;
                 Ok((t, audit))
             }
-            Err(error) if error.is_audited() => Err(self.refuse(op, code, subject, error)),
-            Err(error) => Err(error.into()),
+            Err(r) if r.error.is_audited() => Err(self.refuse(op, code, subject, r)),
+            Err(r) => Err(r.error.into()),
         }
     }
 }
@@ -216,20 +231,20 @@ impl<P: Platform> Firmware<P> {
     /// failures are the unaudited ones of seed §7.1) and records it as the
     /// actor. `intent` maps the acting UserID to the request's
     /// [`sam_proto::intent::Intent`] (see [`Firmware::authenticate`]).
-    fn authenticated<'i, T, R>(
+    fn authenticated<'i, T, R, E: Into<Refusal>>(
         &self,
         code: SubFunction,
         auth: &cmd::Authentication,
         intent: impl FnOnce(sam_proto::ids::UserId) -> sam_proto::intent::Intent<'i>,
-        act: impl FnOnce(&Operational, &crate::auth::Actor, &mut Subject) -> Result<T, ErrorType>,
+        act: impl FnOnce(&Operational, &crate::auth::Actor, &mut Subject) -> Result<T, E>,
         answer: impl FnOnce(T, AuditRecord) -> R,
     ) -> Result<R, Failure> {
         self.audited(
             code,
-            |op, subject| {
+            |op, subject| -> Result<T, Refusal> {
                 let actor = self.authenticate(op, code, auth, intent)?;
                 subject.actor = Some(actor.user_id());
-                act(op, &actor, subject)
+                act(op, &actor, subject).map_err(Into::into)
             },
             answer,
         )

@@ -10,10 +10,11 @@
 //!
 //! | # | check | error |
 //! |---|-------|-------|
-//! | 1 | the SAD is strict DER of `SAD`, at most 128 hash values | MessageParseError |
+//! | 1 | the SAD is strict DER of `SAD` with 1 to 128 hash values | MessageParseError |
 //! | 2 | the identity token's `signer` names a trusted IdP certificate, its signature algorithm fits that key and the signature verifies | InvalidAuthentication |
 //! | 3 | the platform clock is inside `notBefore..=notAfter` | InvalidAuthentication |
 //! | 4 | identification level present and at least "substantial" | InvalidAuthentication |
+//! | 4a | a credential sent with the request is an identity token (UnknownCredentialType), verifies as in 2–4 (AuthenticationError), and names the SAD token's UserID | InvalidAuthentication |
 //! | 5 | the host supplied the signer's user record | UnknownUser |
 //! | 6 | the record's firmware tag verifies | AuthenticationError |
 //! | 7 | the record is the token's user, and lists the IdP certificate that signed the token | InvalidAuthentication |
@@ -25,9 +26,25 @@
 //! | 13 | the wrapped key's AEAD tag verifies (KeyID, UserID, algorithm bound) | InvalidInput |
 //! | 14 | the wrapped key belongs to the token's user | NotAuthorized |
 //! | 15 | the SAD's hash algorithm is one the key signs with | InvalidAlgorithm |
-//! | 16 | 1 to 128 hash values, each as long as that hash's output | InvalidInput |
+//! | 16 | each hash value is as long as that hash's output | InvalidAlgorithm |
 //! | 17 | the token has not been used for signing since boot (replay set) | ReplayedSad |
 //! | 18 | the replay set has room | NotOperational |
+//!
+//! Each row's failure is audited with its own cause (`Cause::0x01nn`, `nn`
+//! the row; the rows with several causes, 1–3, add `0x10`, `0x20`, ...),
+//! except the exempt error types of rows 4a, 5 and 6, which seed §7.1
+//! leaves unaudited.
+//!
+//! Row 1 takes the hash count as part of the message type (seed §8.1 puts
+//! no bound on `tbsHashValues`; the firmware's is 128): no hash value and
+//! 129 both fail to parse, in samd and in the firmware alike, since both
+//! decode with `Sad::from_der_strict`. Row 16 follows seed §7.1.6:
+//! "hash algorithm does not match digest size" is InvalidAlgorithm.
+//!
+//! Row 4a is the seed's "UserID in the identity token does not match the
+//! UserID provided by the credential": a Signing container may carry a
+//! credential besides the SAD; if it does, its token is verified like the
+//! SAD's and must be the same user's.
 //!
 //! Then the key is unwrapped (activated), every hash is signed, and the
 //! plaintext key is wiped (deactivated) before the answer is built. Either
@@ -46,6 +63,8 @@
 //! a refused request does not burn the signer's token.
 
 use super::Failure;
+use crate::audit::{Refusal, refusal};
+use crate::auth::TokenFault;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
 use crate::platform::Platform;
@@ -53,9 +72,10 @@ use crate::signing_alg::spki_kind;
 use crate::signing_alg::{key_accepts, sad_signature_hash};
 use crate::state::ReplayRefusal;
 use sam_proto::ErrorType;
-use sam_proto::asn1::Sad;
+use sam_proto::asn1::{Asn1Error, Sad, SignedIdentityToken};
 use sam_proto::bounded::{Blob, List};
-use sam_proto::command::{MAX_HASHES, Signed, Signing, SubFunction};
+use sam_proto::codes::Cause;
+use sam_proto::command::{Credential, MAX_HASHES, Signed, Signing, SubFunction};
 use sam_proto::ids::{Role, Uuid};
 use sam_proto::records::WrappedKey;
 
@@ -76,44 +96,59 @@ impl<P: Platform> Firmware<P> {
         op: &Operational,
         req: &Signing,
         subject: &mut crate::audit::Subject,
-    ) -> Result<List<Blob<{ sam_proto::command::MAX_SIGNATURE_LEN }>, MAX_HASHES>, ErrorType> {
+    ) -> Result<List<Blob<{ sam_proto::command::MAX_SIGNATURE_LEN }>, MAX_HASHES>, Refusal> {
+        use ErrorType::*;
         // 1
-        let sad = Sad::from_der_strict(&req.sad).map_err(|_| ErrorType::MessageParseError)?;
+        let sad = Sad::from_der_strict(&req.sad).map_err(|e| match e {
+            Asn1Error::HashValueCount => refusal(MessageParseError, Cause::SadHashCount),
+            _ => refusal(MessageParseError, Cause::SadMalformed),
+        })?;
         let tbs = &sad.tbs;
-        if tbs.tbs_hash_values.len() > MAX_HASHES {
-            return Err(ErrorType::MessageParseError);
-        }
         // 2-4
         let now = self.now()?;
         let token = self
             .verify_token(op, &tbs.identity_token, now)
-            .map_err(|_| ErrorType::InvalidAuthentication)?;
+            .map_err(|f| refusal(InvalidAuthentication, token_cause(f)))?;
         subject.actor = Some(token.user_id);
         subject.target_user = Some(token.user_id);
+        // 4a
+        if let Some(credential) = &req.credential {
+            if credential.kind != Credential::IDENTITY_TOKEN {
+                return Err(UnknownCredentialType.into());
+            }
+            let verified = SignedIdentityToken::from_der_strict(&credential.value)
+                .ok()
+                .and_then(|t| self.verify_token(op, &t, now).ok())
+                .ok_or(AuthenticationError)?;
+            if verified.user_id != token.user_id {
+                return Err(refusal(
+                    InvalidAuthentication,
+                    Cause::CredentialUserMismatch,
+                ));
+            }
+        }
         // 5-8
-        let sealed = req.signer.as_ref().ok_or(ErrorType::UnknownUser)?;
+        let sealed = req.signer.as_ref().ok_or(UnknownUser)?;
         let record = self
             .open_record(&op.keys, sealed)
-            .map_err(|_| ErrorType::AuthenticationError)?;
+            .map_err(|_| AuthenticationError)?;
         if record.user_id != token.user_id || !record.idp_certs.contains(&token.anchor) {
-            return Err(ErrorType::InvalidAuthentication);
+            return Err(refusal(InvalidAuthentication, Cause::SignerRecordMismatch));
         }
         if record.role != Role::Signer {
-            return Err(ErrorType::NotAuthorized);
+            return Err(refusal(NotAuthorized, Cause::NotASigner));
         }
         // 9-10
-        let sad_key = token
-            .sad_key
-            .as_deref()
-            .ok_or(ErrorType::InvalidAuthentication)?;
+        let not_for_signing = refusal(InvalidAuthentication, Cause::TokenNotForSigning);
+        let sad_key = token.sad_key.as_deref().ok_or(not_for_signing)?;
         if token.scope.as_deref() != Some(SIGNING_SCOPE) {
-            return Err(ErrorType::InvalidAuthentication);
+            return Err(not_for_signing);
         }
-        let kind = spki_kind(sad_key).map_err(|_| ErrorType::InvalidAuthentication)?;
+        let kind = spki_kind(sad_key).map_err(|_| not_for_signing)?;
         let sad_hash = sad_signature_hash(kind);
         let tbs_der = sad
             .signed_bytes()
-            .map_err(|_| ErrorType::MessageParseError)?;
+            .map_err(|_| refusal(MessageParseError, Cause::SadMalformed))?;
         let digest = self.crypto().digest(sad_hash, &[&tbs_der]);
         self.crypto()
             .verify(
@@ -122,53 +157,54 @@ impl<P: Platform> Firmware<P> {
                 digest.as_bytes(),
                 sad.signature.as_bytes(),
             )
-            .map_err(|_| ErrorType::InvalidSignature)?;
+            .map_err(|_| refusal(InvalidSignature, Cause::SadSignature))?;
         // 11
         if token.not_before <= self.boot_time {
-            return Err(ErrorType::ReplayedSad);
+            return Err(refusal(ReplayedSad, Cause::TokenBeforeBoot));
         }
         // 12-14
-        let key_id = Uuid::parse(&tbs.key_id).map_err(|_| ErrorType::NotFound)?;
+        let not_found = refusal(NotFound, Cause::SadKeyNotFound);
+        let key_id = Uuid::parse(&tbs.key_id).map_err(|_| not_found)?;
         subject.key_id = Some(key_id);
         let wrapped: &WrappedKey = req
             .wrapped
             .as_ref()
             .filter(|w| w.key_id == key_id)
-            .ok_or(ErrorType::NotFound)?;
+            .ok_or(not_found)?;
         let private = self
             .unwrap_key(&op.keys, wrapped)
-            .map_err(|_| ErrorType::InvalidInput)?;
+            .map_err(|_| refusal(InvalidInput, Cause::SadWrappedKeyInvalid))?;
         if wrapped.user_id != token.user_id {
-            return Err(ErrorType::NotAuthorized);
+            return Err(refusal(NotAuthorized, Cause::SadNotOwnKey));
         }
         // 15-16
-        let (hash, scheme) = sam_proto::asn1::signature_hash(&tbs.hash_algorithm)
-            .map_err(|_| ErrorType::InvalidAlgorithm)?;
+        let unfit = refusal(InvalidAlgorithm, Cause::HashAlgorithmUnfit);
+        let (hash, scheme) =
+            sam_proto::asn1::signature_hash(&tbs.hash_algorithm).map_err(|_| unfit)?;
         if !key_accepts(wrapped.algorithm, hash, scheme) {
-            return Err(ErrorType::InvalidAlgorithm);
+            return Err(unfit);
         }
         let hashes = &tbs.tbs_hash_values;
-        if hashes.is_empty()
-            || hashes
-                .iter()
-                .any(|h| h.as_bytes().len() != hash.output_len())
+        if hashes
+            .iter()
+            .any(|h| h.as_bytes().len() != hash.output_len())
         {
-            return Err(ErrorType::InvalidInput);
+            return Err(refusal(InvalidAlgorithm, Cause::HashLengthUnfit));
         }
         // 17-18
         let token_id = {
             let signed = tbs
                 .identity_token
                 .signed_bytes()
-                .map_err(|_| ErrorType::MessageParseError)?;
+                .map_err(|_| refusal(MessageParseError, Cause::SadMalformed))?;
             self.sha256(&[&signed])
         };
         self.replay
             .lock()
             .admit(token_id, token.not_after, now)
             .map_err(|r| match r {
-                ReplayRefusal::Replayed => ErrorType::ReplayedSad,
-                ReplayRefusal::Full => ErrorType::NotOperational,
+                ReplayRefusal::Replayed => refusal(ReplayedSad, Cause::TokenReplayed),
+                ReplayRefusal::Full => refusal(NotOperational, Cause::ReplaySetFull),
             })?;
         // Activate, sign all, deactivate: `private` is wiped when dropped at
         // the end of this block, before any answer exists.
@@ -178,15 +214,26 @@ impl<P: Platform> Firmware<P> {
                 let sig = self
                     .crypto()
                     .sign(&private, wrapped.algorithm, hash, h.as_bytes(), rng)
-                    .map_err(|_| ErrorType::UnexpectedError)?;
-                let blob = Blob::from_vec(sig).map_err(|_| ErrorType::UnexpectedError)?;
-                signatures
-                    .push(blob)
-                    .map_err(|_| ErrorType::UnexpectedError)?;
+                    .map_err(|_| UnexpectedError)?;
+                let blob = Blob::from_vec(sig).map_err(|_| UnexpectedError)?;
+                signatures.push(blob).map_err(|_| UnexpectedError)?;
             }
             Ok(())
         })?;
         drop(private);
         Ok(signatures)
+    }
+}
+
+/// The cause of a refused SAD token (rows 2–4).
+fn token_cause(fault: TokenFault) -> Cause {
+    match fault {
+        TokenFault::Malformed => Cause::TokenMalformed,
+        TokenFault::UntrustedIssuer => Cause::TokenUntrustedIssuer,
+        TokenFault::AlgorithmMismatch => Cause::TokenAlgorithmMismatch,
+        TokenFault::BadSignature => Cause::TokenBadSignature,
+        TokenFault::NotYetValid => Cause::TokenNotYetValid,
+        TokenFault::Expired => Cause::TokenExpired,
+        TokenFault::LevelTooLow => Cause::TokenLevelTooLow,
     }
 }

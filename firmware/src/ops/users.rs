@@ -6,11 +6,12 @@
 
 use super::{Failure, effective_target, require_role};
 use crate::anchors;
-use crate::audit::Subject;
+use crate::audit::{Refusal, Subject, refusal};
 use crate::core::{Firmware, Operational};
 use crate::platform::Platform;
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
+use sam_proto::codes::Cause;
 use sam_proto::command::{
     CreatePrivilegedUser, CreateSigner, NewUser, SignerMaintenance, SubFunction, UserIssued,
 };
@@ -40,9 +41,9 @@ impl<P: Platform> Firmware<P> {
             let technical_key = match &req.technical_certificate {
                 None => None,
                 Some(cert) => {
-                    let anchor =
-                        anchors::parse(self.crypto(), cert).map_err(|_| ErrorType::InvalidInput)?;
-                    Some(Blob::from_vec(anchor.spki).map_err(|_| ErrorType::InvalidInput)?)
+                    let bad = refusal(ErrorType::InvalidInput, Cause::BadCertificate);
+                    let anchor = anchors::parse(self.crypto(), cert).map_err(|_| bad)?;
+                    Some(Blob::from_vec(anchor.spki).map_err(|_| bad)?)
                 }
             };
             let role = if technical_key.is_some() {
@@ -51,7 +52,7 @@ impl<P: Platform> Firmware<P> {
                 Role::PrivilegedUser
             };
             let idp_certs = self.user_certificates(&req.user, technical_key.is_none())?;
-            self.seal_record(
+            Ok(self.seal_record(
                 &op.keys,
                 UserRecord {
                     version: UserRecord::VERSION,
@@ -61,7 +62,7 @@ impl<P: Platform> Firmware<P> {
                     technical_key,
                     generation: 0,
                 },
-            )
+            )?)
         })
     }
 
@@ -77,7 +78,7 @@ impl<P: Platform> Firmware<P> {
                 &[Role::PrivilegedUser, Role::PrivilegedUserTechnical],
             )?;
             let idp_certs = self.user_certificates(&req.user, true)?;
-            self.seal_record(
+            Ok(self.seal_record(
                 &op.keys,
                 UserRecord {
                     version: UserRecord::VERSION,
@@ -87,7 +88,7 @@ impl<P: Platform> Firmware<P> {
                     technical_key: None,
                     generation: 0,
                 },
-            )
+            )?)
         })
     }
 
@@ -114,7 +115,7 @@ impl<P: Platform> Firmware<P> {
                 None => actor.record.clone(),
                 Some(sealed) => self
                     .open_record(&op.keys, sealed)
-                    .map_err(|_| ErrorType::InvalidInput)?
+                    .map_err(|_| refusal(ErrorType::InvalidInput, Cause::TargetRecordInvalid))?
                     .clone(),
             };
             subject.target_user = Some(target.user_id);
@@ -125,7 +126,7 @@ impl<P: Platform> Firmware<P> {
                 Role::PrivilegedUserTechnical => false,
             };
             if !allowed {
-                return Err(ErrorType::NotAuthorized);
+                return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnUser));
             }
             let new_user = NewUser {
                 user_id: target.user_id,
@@ -133,20 +134,20 @@ impl<P: Platform> Firmware<P> {
             };
             let idp_certs = self.user_certificates(&new_user, true)?;
             if own && actor.via.is_some_and(|used| !idp_certs.contains(&used)) {
-                return Err(ErrorType::InvalidInput);
+                return Err(refusal(ErrorType::InvalidInput, Cause::LockoutPrevented));
             }
             let generation = target
                 .generation
                 .checked_add(1)
-                .ok_or(ErrorType::InvalidInput)?;
-            self.seal_record(
+                .ok_or(refusal(ErrorType::InvalidInput, Cause::LimitReached))?;
+            Ok(self.seal_record(
                 &op.keys,
                 UserRecord {
                     idp_certs,
                     generation,
                     ..target
                 },
-            )
+            )?)
         })
     }
 
@@ -158,11 +159,12 @@ impl<P: Platform> Firmware<P> {
         &self,
         user: &NewUser,
         required: bool,
-    ) -> Result<List<CertFingerprint, MAX_IDP_CERTS>, ErrorType> {
+    ) -> Result<List<CertFingerprint, MAX_IDP_CERTS>, Refusal> {
         if required && user.certificates.is_empty() {
-            return Err(ErrorType::InvalidInput);
+            return Err(refusal(ErrorType::InvalidInput, Cause::NoCertificates));
         }
         self.fingerprints(&user.certificates)
+            .map_err(|e| refusal(e, Cause::BadCertificate))
     }
 
     /// The fingerprints of a list of certificates, duplicates removed.
@@ -191,7 +193,7 @@ impl<P: Platform> Firmware<P> {
             &Operational,
             &crate::auth::Actor,
             &mut Subject,
-        ) -> Result<SealedUserRecord, ErrorType>,
+        ) -> Result<SealedUserRecord, Refusal>,
     ) -> Result<UserIssued, Failure> {
         self.authenticated(code, auth, intent, act, |record, audit| UserIssued {
             record,

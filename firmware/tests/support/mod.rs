@@ -197,6 +197,15 @@ impl Bench {
         )
     }
 
+    /// A bare identity-token credential for `record`'s user (what an SSA
+    /// sends along with a SAD; no request proof).
+    pub fn token_credential(&self, record: &SealedUserRecord) -> Credential {
+        Credential {
+            kind: Credential::IDENTITY_TOKEN,
+            value: Blob::from_vec(self.login_token(record)).unwrap(),
+        }
+    }
+
     /// A credential for command `code` with `intent`: a login token for
     /// `record`'s user and the token key's proof over `intent` and a fresh
     /// challenge.
@@ -281,6 +290,7 @@ impl Bench {
     ) -> Reply<Signed> {
         let req = Signing {
             sad: Blob::from_vec(sad).unwrap(),
+            credential: None,
             signer: Some(signer.clone()),
             wrapped: Some(wrapped.clone()),
         };

@@ -132,6 +132,8 @@ pub struct AuditRow {
     pub action: String,
     /// `ok` or the error type.
     pub outcome: String,
+    /// For a failure, the cause the firmware recorded.
+    pub cause: Option<String>,
     /// The user the action was about.
     pub target_user: Option<String>,
     /// The key the action was about.
@@ -157,6 +159,7 @@ impl AuditRow {
             seq,
             action: text("action").unwrap_or_default(),
             outcome: text("outcome").unwrap_or_default(),
+            cause: text("cause"),
             target_user: text("target_user"),
             key_id: text("key_id"),
             mac: text("mac"),
@@ -230,7 +233,12 @@ pub fn describe_gaps(rows: &[AuditRow], missing: &[u64], duplicates: &[u64]) -> 
             let after = by_seq.range(m..).next().map(|(_, r)| *r);
             let show = |r: Option<&AuditRow>| {
                 r.map_or("-".to_owned(), |r| {
-                    format!("{} {} {}", r.seq, r.action, r.outcome)
+                    let cause = r
+                        .cause
+                        .as_deref()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default();
+                    format!("{} {} {}{cause}", r.seq, r.action, r.outcome)
                 })
             };
             text.push_str(&format!(
@@ -531,6 +539,7 @@ mod tests {
             seq,
             action: "Signing".into(),
             outcome: "ok".into(),
+            cause: None,
             target_user: None,
             key_id: None,
             mac: None,
@@ -578,6 +587,7 @@ mod tests {
             seq: 0,
             action: "Generate_Signer_Key_Pair".into(),
             outcome: "ok".into(),
+            cause: None,
             target_user: None,
             key_id: Some("k0".into()),
             mac: None,
@@ -586,6 +596,7 @@ mod tests {
             seq: 1,
             action: "Create_New_Signer".into(),
             outcome: "ok".into(),
+            cause: None,
             target_user: Some("u2".into()),
             key_id: None,
             mac: None,

@@ -142,6 +142,11 @@ impl App {
                         boot: e.boot,
                         action: e.action.name().into(),
                         outcome: e.failure.map_or("ok", |f| f.name()).into(),
+                        cause: e.cause.map(|c| c.name().into()),
+                        note: e
+                            .note
+                            .as_ref()
+                            .map(|n| String::from_utf8_lossy(n).into_owned()),
                         actor: e.actor.as_ref().map(ToString::to_string),
                         target_user: e.target_user.as_ref().map(ToString::to_string),
                         key_id: e.key_id.as_ref().map(ToString::to_string),

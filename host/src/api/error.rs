@@ -14,6 +14,7 @@ use crate::transport::FirmwareRefusal;
 use hyper::StatusCode;
 use sam_client::wire::error::{ErrorAnswer, ErrorBody};
 use sam_proto::ErrorType;
+use sam_proto::codes::Cause;
 
 /// Errors that exist only at the HTTP layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +145,15 @@ pub struct ApiError {
     /// message (SQLite text, file names), which means nothing to a client
     /// and tells an attacker about the deployment.
     pub log_detail: Option<String>,
+    /// Why samd refused, for the audit record of a refusal it reports
+    /// (always a host cause, [`Cause::reported_by_host`]); `None` gives
+    /// [`Cause::HostOther`].
+    pub cause: Option<Cause>,
+    /// Whether the audit trail already accounts for this outcome: the
+    /// firmware decided (and audited, unless the type is exempt), or the
+    /// firmware's own record of the operation exists. samd reports every
+    /// other audited-type error with Report_Refusal before it answers.
+    pub accounted: bool,
 }
 
 impl ApiError {
@@ -153,6 +163,16 @@ impl ApiError {
             kind: ErrorKind::Seed(e),
             detail: detail.into(),
             log_detail: None,
+            cause: None,
+            accounted: false,
+        }
+    }
+
+    /// A seed error samd decided, with its audit cause.
+    pub fn refused(e: ErrorType, cause: Cause, detail: impl Into<String>) -> Self {
+        Self {
+            cause: Some(cause),
+            ..Self::seed(e, detail)
         }
     }
 
@@ -162,6 +182,25 @@ impl ApiError {
             kind: ErrorKind::Host(e),
             detail: detail.into(),
             log_detail: None,
+            cause: None,
+            accounted: false,
+        }
+    }
+
+    /// The same error, marked as already in the audit trail.
+    pub fn accounted(self) -> Self {
+        Self {
+            accounted: true,
+            ..self
+        }
+    }
+
+    /// The seed error samd must report to the firmware before answering,
+    /// if any: an audited type the trail does not hold yet.
+    pub fn unreported(&self) -> Option<ErrorType> {
+        match self.kind {
+            ErrorKind::Seed(e) if e.is_audited() && !self.accounted => Some(e),
+            _ => None,
         }
     }
 
@@ -202,7 +241,11 @@ impl ApiError {
 
 impl From<ContainerError> for ApiError {
     fn from(e: ContainerError) -> Self {
-        Self::seed(e.error, e.detail)
+        let cause = match e.error {
+            ErrorType::UnknownMessageType => Cause::HostUnknownOperation,
+            _ => Cause::HostOther,
+        };
+        Self::refused(e.error, cause, e.detail)
     }
 }
 
@@ -213,7 +256,10 @@ impl From<FirmwareRefusal> for ApiError {
         } else {
             r.detail
         };
-        Self::seed(r.error, detail)
+        Self {
+            accounted: r.by_firmware,
+            ..Self::refused(r.error, Cause::HostFirmwareUnreachable, detail)
+        }
     }
 }
 
@@ -237,9 +283,13 @@ impl From<StoreError> for ApiError {
                 "a stored record is corrupt; run samctl integrity data",
             ),
         };
+        let cause = match e {
+            StoreError::Conflict(_) => Cause::HostOther,
+            _ => Cause::HostStoreFailure,
+        };
         Self {
             log_detail: Some(e.to_string()),
-            ..Self::seed(kind, detail)
+            ..Self::refused(kind, cause, detail)
         }
     }
 }

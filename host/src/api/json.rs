@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use sam_client::wire::strict;
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
+use sam_proto::codes::Cause;
 use sam_proto::ids::Uuid;
 use serde::de::DeserializeOwned;
 
@@ -36,11 +37,24 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Converts parameters into `T`, a MessageParseError if they do not fit.
+///
+/// The audit cause tells the usual mistakes apart by serde's message: the
+/// wire types' base64 fields say "invalid base64", `deny_unknown_fields`
+/// says "unknown field"; anything else is a missing or mistyped field.
 pub fn parse_params<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|e| {
-        ApiError::seed(
+        let text = e.to_string();
+        let cause = if text.contains("invalid base64") {
+            Cause::HostBadBase64
+        } else if text.contains("unknown field") {
+            Cause::HostUnknownField
+        } else {
+            Cause::HostParamsMismatch
+        };
+        ApiError::refused(
             ErrorType::MessageParseError,
-            format!("the parameters do not fit the message type: {e}"),
+            cause,
+            format!("the parameters do not fit the message type: {text}"),
         )
     })
 }
@@ -48,8 +62,9 @@ pub fn parse_params<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, 
 /// A UUID field (UserID, KeyID) in canonical text form.
 pub fn uuid(text: &str, what: &str) -> Result<Uuid, ApiError> {
     Uuid::parse(text).map_err(|_| {
-        ApiError::seed(
+        ApiError::refused(
             ErrorType::MessageParseError,
+            Cause::HostBadUuid,
             format!("{what} is not a UUID: {text:?}"),
         )
     })
@@ -64,15 +79,17 @@ pub fn blobs<const N: usize, const M: usize>(
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         out.push(Blob::new(&item.0).map_err(|_| {
-            ApiError::seed(
+            ApiError::refused(
                 ErrorType::MessageParseError,
+                Cause::HostTooLong,
                 format!("{what}[{i}] is longer than {N} bytes"),
             )
         })?);
     }
     List::from_vec(out).map_err(|_| {
-        ApiError::seed(
+        ApiError::refused(
             ErrorType::MessageParseError,
+            Cause::HostTooLong,
             format!("more than {M} {what}"),
         )
     })
@@ -81,8 +98,9 @@ pub fn blobs<const N: usize, const M: usize>(
 /// One bounded blob, MessageParseError if too long.
 pub fn blob<const N: usize>(bytes: &[u8], what: &str) -> Result<Blob<N>, ApiError> {
     Blob::new(bytes).map_err(|_| {
-        ApiError::seed(
+        ApiError::refused(
             ErrorType::MessageParseError,
+            Cause::HostTooLong,
             format!("{what} is longer than {N} bytes"),
         )
     })

@@ -14,6 +14,7 @@ use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBa
 use der::{Decode, Encode};
 use sam_client::wire::keymgr::{OBJECT_FIELDS, ObjectsAnswer, RegisterRequest};
 use sam_proto::ErrorType;
+use sam_proto::codes::Cause;
 use sam_proto::ids::Uuid;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -23,7 +24,13 @@ const MAX_RESULTS: u32 = 1000;
 
 /// Decodes `%XX` escapes and `+` of a query component.
 fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::seed(ErrorType::MessageParseError, "malformed query string");
+    let bad = || {
+        ApiError::refused(
+            ErrorType::MessageParseError,
+            Cause::HostBadQuery,
+            "malformed query string",
+        )
+    };
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -58,7 +65,7 @@ struct Query {
 fn parse_query(query: Option<&str>, private_keys: bool) -> Result<Query, ApiError> {
     let mut q = Query::default();
     q.filter.limit = MAX_RESULTS;
-    let bad = |m: String| ApiError::seed(ErrorType::MessageParseError, m);
+    let bad = |m: String| ApiError::refused(ErrorType::MessageParseError, Cause::HostBadQuery, m);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = percent_decode(k)?;

@@ -27,6 +27,7 @@ pub mod tls;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::WriteBatch;
 use crate::transport::FirmwareClient;
 use bytes::Bytes;
 use container::Operation;
@@ -38,7 +39,10 @@ use response::{Reply, ok_json, with_type};
 use routes::{Lookup, Permission, Route, RouteDef};
 use sam_client::wire::Health;
 use sam_proto::ErrorType;
-use sam_proto::command::{FirmwareState, GetStatus};
+use sam_proto::bounded::Blob;
+use sam_proto::codes::{Cause, HostOperation};
+use sam_proto::command::{FirmwareState, GetStatus, ReportRefusal, SubFunction};
+use sam_proto::records::{Action, MAX_NOTE_LEN};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -146,7 +150,16 @@ impl App {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let mut label = "unrouted";
-        let result = self.route(connector.as_deref(), req, &mut label).await;
+        let mut attempted = None;
+        let result = self
+            .route(connector.as_deref(), req, &mut label, &mut attempted)
+            .await;
+        let result = match (result, attempted) {
+            (Err(e), Some(action)) if e.unreported().is_some() => {
+                Err(self.report_refusal(action, e).await)
+            }
+            (result, _) => result,
+        };
         let (outcome, reply) = match result {
             Ok(r) => ("ok", r),
             Err(e) => {
@@ -166,11 +179,15 @@ impl App {
         Ok(reply)
     }
 
+    /// Routes one request. `attempted` is set, for the routes whose
+    /// refusals the audit trail must hold (peering, signing, key manager),
+    /// to the action a refusal is recorded under.
     async fn route(
         &self,
         connector: Option<&Connector>,
         req: Request<Incoming>,
         label: &mut &'static str,
+        attempted: &mut Option<Action>,
     ) -> Result<Reply, ApiError> {
         // Unpinned clients learn nothing, not even which paths exist.
         let connector = connector.ok_or_else(|| {
@@ -208,12 +225,24 @@ impl App {
             Permission::PeeringOperation if connector.allows_any_peering() => {}
             Permission::PeeringOperation => return Err(forbidden("peering operations")),
         }
+        *attempted = match def.route {
+            // Until the container names its operation, a refusal is of an
+            // operation samd cannot name.
+            Route::Peering => Some(Action::Unknown(0)),
+            Route::Signing => Some(SubFunction::Signing.into()),
+            Route::PrivateKeys | Route::ListObjects => {
+                Some(Action::Host(HostOperation::KeyManagerQuery))
+            }
+            Route::RegisterObject => Some(Action::Host(HostOperation::KeyManagerRegister)),
+            _ => None,
+        };
         let query = req.uri().query().map(str::to_owned);
         let body = self.body(req).await?;
         match def.route {
             Route::Peering => {
                 let c = container::parse(&body, sam_client::wire::strict::value_from_slice)?;
                 *label = c.operation.name();
+                *attempted = Some(peering::sub_function(c.operation).into());
                 if !connector.allows(c.operation.name()) {
                     return Err(forbidden(c.operation.name()));
                 }
@@ -239,6 +268,47 @@ impl App {
                 self.metrics.render(),
                 "text/plain; version=0.0.4",
             )),
+        }
+    }
+
+    /// Has the firmware audit a refusal samd made itself (seed §7.1: only
+    /// four error types leave no audit record), stores the record, and
+    /// returns the error to answer with. If the refusal cannot be audited
+    /// or its record not stored, the answer says so (NotOperational or the
+    /// store's error) instead: no client sees a refusal the trail lacks.
+    async fn report_refusal(&self, action: Action, e: ApiError) -> ApiError {
+        let Some(error) = e.unreported() else {
+            return e;
+        };
+        let cause = e
+            .cause
+            .filter(|c| c.reported_by_host())
+            .unwrap_or(Cause::HostOther);
+        let req = ReportRefusal {
+            action,
+            error,
+            cause,
+            note: note(&e.detail),
+        };
+        match self.firmware.call(&req).await {
+            Ok(done) => match self.store.write(WriteBatch::audit_only([done.audit])).await {
+                Ok(()) => e.accounted(),
+                Err(store) => ApiError::from(store).accounted(),
+            },
+            Err(r) => {
+                if let Some(audit) = r.audit.clone() {
+                    // The firmware refused the report itself (a samd bug);
+                    // its refusal is audited, keep that record.
+                    let _ = self.store.write(WriteBatch::audit_only([audit])).await;
+                }
+                tracing::warn!(error = %r.error, detail = %r.detail, refused = e.name(), "a refusal could not be audited");
+                ApiError::refused(
+                    ErrorType::NotOperational,
+                    Cause::HostFirmwareUnreachable,
+                    "the refusal could not be audited; see samd's log",
+                )
+                .accounted()
+            }
         }
     }
 
@@ -285,5 +355,28 @@ impl App {
         Ok(ok_json(&Health {
             status: "ready".into(),
         }))
+    }
+}
+
+/// The first [`MAX_NOTE_LEN`] bytes of `detail`, cut at a character
+/// boundary: the note of a reported refusal.
+fn note(detail: &str) -> Blob<MAX_NOTE_LEN> {
+    let mut end = detail.len().min(MAX_NOTE_LEN);
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    Blob::new(detail.as_bytes().get(..end).unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn notes_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(40);
+        let n = super::note(&long);
+        assert_eq!(n.len(), 64);
+        assert!(std::str::from_utf8(&n).is_ok());
+        let n = super::note("abc");
+        assert_eq!(&n[..], b"abc");
     }
 }

@@ -19,15 +19,29 @@ use sam_client::wire::peering::{
     PrivilegedUserParams, UserAnswer, UserParams,
 };
 use sam_proto::ErrorType;
+use sam_proto::codes::Cause;
 use sam_proto::command::{
     Authentication, CreatePrivilegedUser, CreateSigner, DeleteKeyPair, GenerateKeyPair, NewUser,
-    SignerMaintenance, UserIssued,
+    SignerMaintenance, SubFunction, UserIssued,
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
 use serde_json::json;
 
 pub(super) use sam_client::wire::peering::SigningParams;
+
+/// The firmware sub-function of a container operation (the audit
+/// record's action when samd reports a refusal of it).
+pub(super) const fn sub_function(o: Operation) -> SubFunction {
+    match o {
+        Operation::CreatePrivilegedUser => SubFunction::CreatePrivilegedUser,
+        Operation::CreateSigner => SubFunction::CreateSigner,
+        Operation::SignerMaintenance => SubFunction::SignerMaintenance,
+        Operation::GenerateKeyPair => SubFunction::GenerateKeyPair,
+        Operation::DeleteKeyPair => SubFunction::DeleteKeyPair,
+        Operation::Signing => SubFunction::Signing,
+    }
+}
 
 /// The name of a role as stored in the `users.role` column.
 pub(super) const fn role_name(role: Role) -> &'static str {
@@ -57,8 +71,9 @@ pub(super) fn user_row(record: &SealedUserRecord) -> Result<UserRow, ApiError> {
 /// The algorithm named by the seed's `algorithm` and `parameters`.
 fn key_algorithm(p: &KeyPairParams) -> Result<KeyAlgorithm, ApiError> {
     p.key_algorithm().ok_or_else(|| {
-        ApiError::seed(
+        ApiError::refused(
             ErrorType::InvalidAlgorithm,
+            Cause::HostUnknownAlgorithm,
             format!(
                 "unsupported algorithm {} with parameters {}",
                 p.algorithm, p.parameters
@@ -87,7 +102,7 @@ impl App {
         if let Some(audit) = r.audit.clone()
             && let Err(e) = self.store.write(WriteBatch::audit_only([audit])).await
         {
-            return e.into();
+            return ApiError::from(e).accounted();
         }
         r.into()
     }
@@ -106,7 +121,7 @@ impl App {
             .await
             .map_err(|e| {
                 tracing::warn!(operation, error = %e, "firmware accepted, store refused");
-                e.into()
+                ApiError::from(e).accounted()
             })
     }
 
@@ -129,8 +144,9 @@ impl App {
     /// user", so the host must never send `None` for a missing record.
     async fn target(&self, user_id: Uuid) -> Result<SealedUserRecord, ApiError> {
         self.store.user(user_id.to_string()).await?.ok_or_else(|| {
-            ApiError::seed(
+            ApiError::refused(
                 ErrorType::InvalidInput,
+                Cause::HostNoSuchUser,
                 format!("no user record for userid {user_id}"),
             )
         })
@@ -138,8 +154,9 @@ impl App {
 
     async fn ensure_new_user(&self, user_id: Uuid) -> Result<(), ApiError> {
         if self.store.user_exists(user_id.to_string()).await? {
-            return Err(ApiError::seed(
+            return Err(ApiError::refused(
                 ErrorType::InvalidInput,
+                Cause::HostUserExists,
                 format!("user {user_id} already exists"),
             ));
         }
@@ -175,7 +192,14 @@ impl App {
     pub(super) async fn peering(&self, c: Container) -> Result<Reply, ApiError> {
         if c.operation == Operation::Signing {
             let p: SigningParams = parse_params(c.params)?;
-            let (signatures, seq) = self.sign(p.sad.0).await?;
+            // A credential sent with the SAD goes to the firmware, which
+            // refuses the SAD if the two tokens name different users.
+            let credential = c
+                .credential
+                .as_ref()
+                .map(|raw| container::resolve(raw).map(|r| r.credential))
+                .transpose()?;
+            let (signatures, seq) = self.sign(p.sad.0, credential).await?;
             return Ok(ok_json(&PeeringSigningAnswer {
                 sigbin: signatures.into_iter().map(B64).collect(),
                 audit_seq: seq,

@@ -15,13 +15,18 @@ use sam_client::wire::signing::SigningAnswer;
 use sam_proto::ErrorType;
 use sam_proto::asn1::Sad;
 use sam_proto::bounded::Blob;
-use sam_proto::command::{MAX_SAD_LEN, Signing};
+use sam_proto::codes::Cause;
+use sam_proto::command::{Credential, MAX_SAD_LEN, Signing};
 use sam_proto::ids::Uuid;
 
 impl App {
     /// Signs the hashes of `sad`; returns the signatures in SAD order and
     /// the audit sequence number.
-    pub(super) async fn sign(&self, sad: Vec<u8>) -> Result<(Vec<Vec<u8>>, u64), ApiError> {
+    pub(super) async fn sign(
+        &self,
+        sad: Vec<u8>,
+        credential: Option<Credential>,
+    ) -> Result<(Vec<Vec<u8>>, u64), ApiError> {
         let (user_id, key_id) = match Sad::from_der_strict(&sad) {
             Ok(parsed) => (
                 Uuid::parse(&parsed.tbs.identity_token.data.user_id).ok(),
@@ -30,8 +35,9 @@ impl App {
             Err(_) => (None, None),
         };
         let sad = Blob::<MAX_SAD_LEN>::from_vec(sad).map_err(|_| {
-            ApiError::seed(
+            ApiError::refused(
                 ErrorType::MessageParseError,
+                Cause::HostTooLong,
                 format!("the SAD is longer than {MAX_SAD_LEN} bytes"),
             )
         })?;
@@ -52,6 +58,7 @@ impl App {
         };
         let req = Signing {
             sad,
+            credential,
             signer,
             wrapped,
         };
@@ -78,7 +85,7 @@ impl App {
     /// out, one base64 signature per hash of the SAD, in SAD order.
     pub(super) async fn ssa_signing(&self, body: &[u8]) -> Result<Reply, ApiError> {
         let p: SigningParams = parse_body(body)?;
-        let (signatures, seq) = self.sign(p.sad.0).await?;
+        let (signatures, seq) = self.sign(p.sad.0, None).await?;
         Ok(ok_json(&SigningAnswer {
             signatures: signatures.into_iter().map(B64).collect(),
             audit_seq: Some(seq),

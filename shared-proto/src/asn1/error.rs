@@ -21,8 +21,10 @@ pub enum Asn1Error {
     /// The input is longer than the limit for its type
     /// ([`crate::command::MAX_TOKEN_LEN`], [`crate::command::MAX_SAD_LEN`]).
     TooLong,
-    /// A SAD carries more than [`crate::command::MAX_HASHES`] hash values.
-    TooManyHashValues,
+    /// A SAD carries no hash value, or more than
+    /// [`crate::command::MAX_HASHES`]: the count is part of the message
+    /// type, so both ends of the range are the same parse error.
+    HashValueCount,
     /// An `AlgorithmIdentifier` that is not one of the supported digest or
     /// signature algorithms, or whose parameters are not the allowed ones.
     UnsupportedAlgorithm,
@@ -61,7 +63,7 @@ impl fmt::Display for Asn1Error {
             Self::TrailingData => f.write_str("trailing data after the DER value"),
             Self::NotCanonical => f.write_str("not the canonical DER encoding"),
             Self::TooLong => f.write_str("input longer than allowed"),
-            Self::TooManyHashValues => f.write_str("too many hash values"),
+            Self::HashValueCount => f.write_str("no hash value, or too many"),
             Self::UnsupportedAlgorithm => f.write_str("unsupported algorithm identifier"),
             Self::DuplicateExtension => f.write_str("duplicate extension OID"),
             Self::BadExtension => f.write_str("malformed extension data"),

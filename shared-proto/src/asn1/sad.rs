@@ -24,9 +24,10 @@ use spki::AlgorithmIdentifierOwned;
 ///   `id-sha256/384/512` ([`super::digest_algorithm`]); a full signature
 ///   algorithm identifier is also understood by [`super::signature_hash`]
 ///   and then fixes the signature scheme too.
-/// * `tbsHashValues` are the hashes to sign, at most [`MAX_HASHES`]
-///   (checked by [`Sad::from_der_strict`]); their lengths are checked by the
-///   firmware against `hashAlgorithm`.
+/// * `tbsHashValues` are the hashes to sign, 1 to [`MAX_HASHES`] (checked
+///   by [`Sad::from_der_strict`], which the firmware and samd both use: a
+///   count outside that range is a MessageParseError wherever it is seen);
+///   their lengths are checked by the firmware against `hashAlgorithm`.
 #[derive(Clone, Debug, PartialEq, Eq, Sequence)]
 pub struct SadTbs {
     /// The user's signed identity token, carrying the SAD public key.
@@ -63,7 +64,7 @@ pub struct Sad {
 
 impl Sad {
     /// Decodes a SAD strictly: at most [`MAX_SAD_LEN`] bytes, DER only, no
-    /// trailing bytes, canonical (re-encoding gives the input back), at most
+    /// trailing bytes, canonical (re-encoding gives the input back), 1 to
     /// [`MAX_HASHES`] hash values, and an embedded token that passes the
     /// checks of [`SignedIdentityToken::from_der_strict`] (at most
     /// [`MAX_TOKEN_LEN`] bytes, profile, type).
@@ -74,8 +75,8 @@ impl Sad {
             return Err(Asn1Error::TooLong);
         }
         token.check()?;
-        if sad.tbs.tbs_hash_values.len() > MAX_HASHES {
-            return Err(Asn1Error::TooManyHashValues);
+        if !(1..=MAX_HASHES).contains(&sad.tbs.tbs_hash_values.len()) {
+            return Err(Asn1Error::HashValueCount);
         }
         Ok(sad)
     }

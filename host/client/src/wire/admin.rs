@@ -177,6 +177,9 @@ pub struct AuditPage {
 }
 
 /// One stored audit record.
+// A page holds at most 1,000 rows, nearly all decoded: boxing the large
+// variant would cost an allocation per row to save space on the rare one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AuditRow {
@@ -202,6 +205,10 @@ pub struct DecodedAudit {
     pub action: String,
     /// `ok` or the error type name.
     pub outcome: String,
+    /// For a failure: the brief description of its cause (seed §7.1).
+    pub cause: Option<String>,
+    /// For a refusal samd reported: samd's own note.
+    pub note: Option<String>,
     /// The acting user.
     pub actor: Option<String>,
     /// The target user.

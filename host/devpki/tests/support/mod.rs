@@ -282,6 +282,7 @@ impl Bench {
     ) -> Result<Vec<Vec<u8>>, Refusal> {
         let signed = self.call(&Signing {
             sad: Blob::from_vec(sad).unwrap(),
+            credential: None,
             signer: Some(signer.clone()),
             wrapped: Some(wrapped.clone()),
         })?;
