@@ -48,8 +48,14 @@ impl Demo {
         // One administrator alone is not enough: dual control is the
         // firmware's decision.
         let admin_pub = self.admin_pub(&a2)?;
-        let alone_head: [&dyn AsRef<std::ffi::OsStr>; 6] =
-            [&"fw", &"init", &"--admin-key", &a1, &"--admin-pub", &admin_pub];
+        let alone_head: [&dyn AsRef<std::ffi::OsStr>; 6] = [
+            &"fw",
+            &"init",
+            &"--admin-key",
+            &a1,
+            &"--admin-pub",
+            &admin_pub,
+        ];
         let alone_args = [&alone_head[..], &operator[..]].concat();
         let alone = self.samctl(Connector::Management, &alone_args)?;
         if alone.code != 1 || !alone.stderr.contains("NotAuthorized") {

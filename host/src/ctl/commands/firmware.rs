@@ -15,7 +15,9 @@ use crate::ctl::settings::Settings;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sam_client::wire::Empty;
-use sam_client::wire::admin::{EnrolAnswer, IdpKeysAnswer, InitAnswer, OperatorLogon, StatusAnswer};
+use sam_client::wire::admin::{
+    EnrolAnswer, IdpKeysAnswer, InitAnswer, OperatorLogon, StatusAnswer,
+};
 use sam_client::wire::peering::Challenge;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
