@@ -111,6 +111,10 @@ impl Stack {
         let deployment = Deployment::create(work, bins)?;
         let simulator = deployment.simulator();
         Simulator::init(&simulator.state_dir).map_err(|e| format!("simulator init: {e}"))?;
+        let secret = Simulator::add_operator(&simulator.state_dir, sam_harness::OPERATOR)
+            .map_err(|e| format!("simulator operator: {e}"))?;
+        std::fs::write(simulator.operator_key(), secret.as_slice())
+            .map_err(|e| format!("operator key: {e}"))?;
         let mut spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
         spec.config = spec
             .config
@@ -127,6 +131,7 @@ impl Stack {
         let pu = setup::initialize_firmware(
             &deployment.samctl(&url, Connector::Management),
             deployment.pki(),
+            &simulator,
         )?;
         let idp = deployment.pki().idp().map_err(|e| format!("IdP: {e}"))?;
         let rt = tokio::runtime::Builder::new_multi_thread()

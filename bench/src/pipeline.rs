@@ -232,6 +232,8 @@ impl Fixture {
     /// Initializes `dir` as a state directory and sets everything up.
     pub fn new(dir: &Path) -> Result<Self, String> {
         Simulator::init(dir).map_err(err("simulator init"))?;
+        let operator =
+            Simulator::add_operator(dir, "bench-operator").map_err(err("simulator operator"))?;
         let sim = Simulator::open(dir, CryptoBackend::AwsLc).map_err(err("simulator open"))?;
         let admin = || -> Result<SigningKey, String> {
             SigningKey::from_slice(&random_bytes::<32>()?).map_err(err("admin key"))
@@ -251,9 +253,30 @@ impl Fixture {
                 .map_err(err("admin point"))?,
         )
         .map_err(err("admins"))?;
-        let params = InitParams { admins };
+        let params = InitParams {
+            admins,
+            mbk_slot: 0,
+        };
         let approvals = fx.approve(SubFunction::InitFirmware, &params)?;
-        fx.call(&InitFirmware { params, approvals })?;
+        // The HSM operator's logon: HMAC-SHA-256 under its secret of the
+        // logon message, as the simulator checks it.
+        let message = sam_proto::approval::bound_digest(
+            sam_proto::approval::OPERATOR_LOGON,
+            SubFunction::InitFirmware,
+            &approvals.challenge,
+            &postcard::to_allocvec(&params).map_err(err("postcard"))?,
+            |p| sha256(&AwsLcCrypto, p),
+        );
+        let operator = sam_proto::command::OperatorLogon {
+            user: Blob::new(b"bench-operator").map_err(err("operator"))?,
+            response: Blob::new(&sam_simulator::operators::response(&operator, &message))
+                .map_err(err("operator"))?,
+        };
+        fx.call(&InitFirmware {
+            params,
+            operator,
+            approvals,
+        })?;
         let params = IdpKeysParams {
             certificates: fx.certs()?,
         };

@@ -93,18 +93,32 @@ impl<P: Platform> Firmware<P> {
         *self.durable_seq.lock() = counters.next_seq;
         *self.counters.lock() = counters;
         if let Some(config) = Config::load(&self.platform)? {
-            let op = self.make_operational(config).map_err(|_| PlatformError)?;
+            let op = self
+                .make_operational(config, ErrorType::NotOperational)
+                .map_err(|_| PlatformError)?;
             *self.operational.write() = Some(op);
         }
         Ok(())
     }
 
-    /// Derives the keys and parses the anchors for `config`.
-    pub(crate) fn make_operational(&self, config: Config) -> Result<Operational, ErrorType> {
+    /// Derives the keys and parses the anchors for `config`. `no_mbk` is
+    /// the error when the platform has no MBK in the configured slot:
+    /// InvalidInput for the slot an InitFirmware request names, a platform
+    /// failure at boot (a slot that held the MBK at initialization and
+    /// holds none now is a broken device, not bad input).
+    pub(crate) fn make_operational(
+        &self,
+        config: Config,
+        no_mbk: ErrorType,
+    ) -> Result<Operational, ErrorType> {
         let mut mbk = zeroize::Zeroizing::new([0u8; 32]);
-        self.platform
-            .master_key(&mut mbk)
-            .map_err(|_| ErrorType::NotOperational)?;
+        if !self
+            .platform
+            .master_key(config.mbk_slot, &mut mbk)
+            .map_err(|_| ErrorType::NotOperational)?
+        {
+            return Err(no_mbk);
+        }
         let keys = ModuleKeys::derive(self.platform.crypto(), &mbk)
             .map_err(|_| ErrorType::NotOperational)?;
         let anchors = crate::anchors::parse_all(self.platform.crypto(), &config.idp_certs)

@@ -51,10 +51,26 @@ pub trait Platform: Send + Sync {
     /// checked against it, so it must come from a clock the host cannot set.
     fn now(&self) -> Result<i64, PlatformError>;
 
-    /// The 32-byte Master Backup Key of the configured MBK slot. All module
-    /// keys (wrapping, MAC, audit, attestation) are derived from it, so two
+    /// The 32-byte Master Backup Key in the HSM's MBK slot `slot` (chosen at
+    /// InitFirmware and kept in the configuration). All module keys
+    /// (wrapping, MAC, audit, attestation) are derived from it, so two
     /// devices loaded with the same MBK serve the same users and keys.
-    fn master_key(&self, out: &mut [u8; 32]) -> Result<(), PlatformError>;
+    /// `Ok(false)`: the HSM has no MBK in that slot.
+    fn master_key(&self, slot: u8, out: &mut [u8; 32]) -> Result<bool, PlatformError>;
+
+    /// Authenticates an HSM operator (the CP5's own user logon for custom
+    /// modules; seed `manageFW init LogonPass=<user>,<credential>`):
+    /// whether `response` proves that `user` holds its HSM credential for
+    /// `message`, a fresh single-use digest the firmware computed
+    /// (`sam_proto::approval::OPERATOR_LOGON`). The credential lives in the
+    /// HSM's user store, never in the firmware or the host; an unknown
+    /// user is `Ok(false)`. Implementations compare in constant time.
+    fn verify_operator(
+        &self,
+        user: &[u8],
+        message: &[u8; 32],
+        response: &[u8],
+    ) -> Result<bool, PlatformError>;
 
     /// Reads a slot; `Ok(None)` if it was never written.
     fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError>;

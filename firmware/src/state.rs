@@ -20,12 +20,18 @@ pub struct Config {
     pub admins: List<Blob<ADMIN_KEY_LEN>, MAX_ADMINS>,
     /// IdP certificates whose keys may sign identity tokens (DER).
     pub idp_certs: List<Blob<MAX_CERT_LEN>, MAX_IDP_KEYS>,
+    /// The HSM MBK slot chosen at InitFirmware: every boot derives the
+    /// module keys from this slot, not from whatever slot is first.
+    pub mbk_slot: u8,
 }
 
 impl Config {
     /// Largest encoding.
-    const MAX_SIZE: usize =
-        1 + MAX_ADMINS * (ADMIN_KEY_LEN + 1) + 1 + MAX_IDP_KEYS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
+    const MAX_SIZE: usize = 1
+        + MAX_ADMINS * (ADMIN_KEY_LEN + 1)
+        + 1
+        + MAX_IDP_KEYS * Blob::<MAX_CERT_LEN>::MAX_SIZE
+        + 1;
 
     /// Reads the config slot; `None` means not initialized.
     pub fn load<P: Platform>(p: &P) -> Result<Option<Self>, PlatformError> {

@@ -1,9 +1,10 @@
 //! A deterministic platform for tests (feature `test-platform`).
 //!
 //! Its RNG is a hash counter from a fixed seed, its clock is set by the
-//! test, its MBK is a constant and its storage is RAM: everything a test
-//! needs to be repeatable, and everything a production platform must not
-//! be. No production build enables this feature (the HSM target build in
+//! test, its MBKs are constants (slots [`TEST_MBK_SLOTS`]), its one HSM
+//! operator ([`TEST_OPERATOR`]) has a constant secret and its storage is
+//! RAM: everything a test needs to be repeatable, and everything a
+//! production platform must not be. No production build enables this feature (the HSM target build in
 //! `cargo xtask ci` does not).
 //!
 //! Storage is shared between clones, so a test can "restart" the firmware
@@ -28,7 +29,6 @@ pub struct TestPlatform {
     // has no 64-bit atomics.
     counter: Mutex<u64>,
     clock: Arc<Mutex<i64>>,
-    mbk: [u8; 32],
     slots: Arc<Mutex<BTreeMap<u8, Vec<u8>>>>,
     /// Make `fill_random` fail.
     pub fail_random: AtomicBool,
@@ -41,6 +41,23 @@ pub struct TestPlatform {
 /// The clock at which a fresh test platform starts: 2026-01-01T00:00:00Z.
 pub const START_TIME: i64 = 1_767_225_600;
 
+/// The MBK slots the test platform holds (0 and 1, with different MBKs).
+pub const TEST_MBK_SLOTS: [u8; 2] = [0, 1];
+
+/// The one HSM operator the test platform knows.
+pub const TEST_OPERATOR: &[u8] = b"operator";
+
+/// That operator's secret: its logon response is HMAC-SHA-256 under this
+/// key of the logon message, as on the simulator.
+pub const TEST_OPERATOR_SECRET: [u8; 32] = [0x0b; 32];
+
+/// The MBK of a test slot.
+fn test_mbk(slot: u8) -> Option<[u8; 32]> {
+    TEST_MBK_SLOTS
+        .contains(&slot)
+        .then(|| [0x4d_u8.wrapping_add(slot); 32])
+}
+
 impl TestPlatform {
     /// A platform whose RNG stream is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
@@ -50,7 +67,6 @@ impl TestPlatform {
             seed: s,
             counter: Mutex::new(0),
             clock: Arc::new(Mutex::new(START_TIME)),
-            mbk: [0x4d; 32],
             slots: Arc::new(Mutex::new(BTreeMap::new())),
             fail_random: AtomicBool::new(false),
             fail_clock: AtomicBool::new(false),
@@ -67,7 +83,6 @@ impl TestPlatform {
             seed,
             counter: Mutex::new(0),
             clock: self.clock.clone(),
-            mbk: self.mbk,
             slots: self.slots.clone(),
             fail_random: AtomicBool::new(false),
             fail_clock: AtomicBool::new(false),
@@ -133,9 +148,26 @@ impl Platform for TestPlatform {
         Ok(self.time())
     }
 
-    fn master_key(&self, out: &mut [u8; 32]) -> Result<(), PlatformError> {
-        *out = self.mbk;
-        Ok(())
+    fn master_key(&self, slot: u8, out: &mut [u8; 32]) -> Result<bool, PlatformError> {
+        match test_mbk(slot) {
+            Some(mbk) => {
+                *out = mbk;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn verify_operator(
+        &self,
+        user: &[u8],
+        message: &[u8; 32],
+        response: &[u8],
+    ) -> Result<bool, PlatformError> {
+        let expected = Portable.hmac_sha256(&TEST_OPERATOR_SECRET, &[message]);
+        let user_ok: bool = subtle::ConstantTimeEq::ct_eq(user, TEST_OPERATOR).into();
+        let response_ok: bool = subtle::ConstantTimeEq::ct_eq(response, &expected[..]).into();
+        Ok(user_ok & response_ok)
     }
 
     fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError> {

@@ -245,6 +245,7 @@ async fn management_errors() {
     let points: Vec<Vec<u8>> = w.admins.iter().map(|a| a.point().into_vec()).collect();
     let params = InitParams {
         admins: support::blobs(&points),
+        mbk_slot: 0,
     };
     let approvals = w.approvals(SubFunction::InitFirmware, &params, &[0]).await;
     let r = w
@@ -252,6 +253,8 @@ async fn management_errors() {
         .post(
             "/admin/init",
             &json!({"admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "mbk_slot": 0,
+                    "operator": support::operator_json(&params, &approvals),
                     "approvals": approvals}),
         )
         .await;
@@ -265,6 +268,26 @@ async fn management_errors() {
         .post(
             "/admin/init",
             &json!({"admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "mbk_slot": 0,
+                    "operator": support::operator_json(&params, &approvals),
+                    "approvals": approvals}),
+        )
+        .await;
+    assert_eq!(err(&r), seed(ErrorType::NotAuthorized, 403));
+    // Two administrators are not enough without the HSM operator's logon:
+    // samd relays it, the platform under the firmware refuses it.
+    let approvals = w
+        .approvals(SubFunction::InitFirmware, &params, &[0, 1])
+        .await;
+    let mut operator = support::operator_json(&params, &approvals);
+    operator["user"] = json!("intruder");
+    let r = w
+        .admin
+        .post(
+            "/admin/init",
+            &json!({"admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "mbk_slot": 0,
+                    "operator": operator,
                     "approvals": approvals}),
         )
         .await;

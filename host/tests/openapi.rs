@@ -86,8 +86,8 @@ fn every_error_type_and_status_is_documented() {
 use sam_client::wire::admin::{
     Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, DecodedAudit,
     EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer,
-    InitRequest, IntegrityReport, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
-    UnreachableFirmware,
+    InitRequest, IntegrityReport, OperatorLogon, ReachableFirmware, StatusAnswer, StoreStatus,
+    UndecodableAudit, UnreachableFirmware,
 };
 use sam_client::wire::error::{ErrorAnswer, ErrorBody};
 use sam_client::wire::keymgr::{ObjectsAnswer, RegisterRequest};
@@ -442,6 +442,11 @@ fn the_schemas_describe_the_wire_types() {
         "InitRequest",
         &InitRequest {
             admins: vec![B64(vec![4; 65])],
+            mbk_slot: 0,
+            operator: OperatorLogon {
+                user: "hsm-operator".into(),
+                response: B64(vec![1; 32]),
+            },
             approvals: approvals(),
         },
     );

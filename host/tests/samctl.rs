@@ -156,11 +156,35 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     let idp = f.path("idp.pem");
     std::fs::write(&idp, pem("CERTIFICATE", &w.idp.cert)).unwrap();
 
+    // The test platform's HSM operator, its secret in a file.
+    let operator_key = f.path("operator.key");
+    std::fs::write(&operator_key, sam_firmware::testing::TEST_OPERATOR_SECRET).unwrap();
+    let operator = "operator";
+    assert_eq!(operator.as_bytes(), sam_firmware::testing::TEST_OPERATOR);
+
+    // Without the operator samctl does not even ask.
+    let out = f
+        .run(os(&[
+            &"fw",
+            &"init",
+            &"--admin-key",
+            &f.path("admin1.pem"),
+            &"--admin-key",
+            &f.path("admin2.pem"),
+        ]))
+        .await;
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("--operator"), "{out:?}");
+
     // One administrator's approval is not enough: the firmware refuses.
     let out = f
         .run(os(&[
             &"fw",
             &"init",
+            &"--operator",
+            &operator,
+            &"--operator-key",
+            &operator_key,
             &"--admin-key",
             &f.path("admin1.pem"),
             &"--admin-pub",
@@ -171,11 +195,15 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     assert_eq!(out.stdout, "Initialization of SAM Firmware ... failed\n");
     assert!(out.stderr.contains("NotAuthorized"), "{out:?}");
 
-    // Two administrators.
+    // Two administrators and the operator.
     let out = f
         .run(os(&[
             &"fw",
             &"init",
+            &"--operator",
+            &operator,
+            &"--operator-key",
+            &operator_key,
             &"--admin-key",
             &f.path("admin1.pem"),
             &"--admin-key",

@@ -31,8 +31,16 @@ pub const TECHNICAL: &[u8] = b"sam/technical/v1";
 /// authorizes nothing.
 pub const TOKEN_REQUEST: &[u8] = b"sam/token-request/v1";
 
-/// The digest signed under `label` ([`ADMIN_APPROVAL`], [`TECHNICAL`] or
-/// [`TOKEN_REQUEST`])
+/// The label of the HSM operator's logon for InitFirmware: the message
+/// the operator's response covers is the digest under this label of the
+/// InitFirmware parameters, with the approvals' challenge. Binding the
+/// parameters means a relayed response cannot initialize with other
+/// administrators or another MBK slot; binding the single-use challenge
+/// means it cannot be used twice.
+pub const OPERATOR_LOGON: &[u8] = b"sam/operator-logon/v1";
+
+/// The digest signed under `label` ([`ADMIN_APPROVAL`], [`TECHNICAL`],
+/// [`TOKEN_REQUEST`] or [`OPERATOR_LOGON`])
 /// for command `code` with parameters `params` under `challenge`.
 pub fn bound_digest(
     label: &[u8],
@@ -84,6 +92,23 @@ mod tests {
         assert_eq!(
             hex::encode(t),
             "8fcfcdb56fdceda81f3ceb7c0f7b88d8d7c0084e11a50d1b3c5ba20f2a707c4c"
+        );
+    }
+
+    /// Known answer of the operator logon message, computed independently
+    /// (Python hashlib) from the module comment's layout.
+    #[test]
+    fn operator_logon_digest_has_its_own_label() {
+        let o = bound_digest(
+            OPERATOR_LOGON,
+            SubFunction::InitFirmware,
+            &[5; 32],
+            b"params",
+            sha256,
+        );
+        assert_eq!(
+            hex::encode(o),
+            "21e0d6985e0a5de8f44b178969a86d9f8dcc261c04fe0f0dadfafa9ac059b757"
         );
     }
 }

@@ -47,6 +47,11 @@ pub const MAX_OUTBOX_BATCH: usize = 64;
 pub const ADMIN_KEY_LEN: usize = 65;
 /// Largest DER ECDSA P-256 signature.
 pub const MAX_ADMIN_SIG_LEN: usize = 72;
+/// Longest HSM operator (user) name in an [`OperatorLogon`].
+pub const MAX_OPERATOR_NAME_LEN: usize = 32;
+/// Largest operator logon response: room for the HSM's strongest logon
+/// mechanism (an RSA-4096 signature), not only the simulator's HMAC.
+pub const MAX_OPERATOR_RESPONSE_LEN: usize = 512;
 
 /// A request the firmware understands.
 pub trait Command: Serialize + DeserializeOwned + core::fmt::Debug {
@@ -237,10 +242,17 @@ pub struct ChallengeIssued {
 }
 
 /// Initialize the firmware: derive keys from the MBK, enrol administrators.
+///
+/// Seed `manageFW init LogonPass=<user>,<credential> <MBK slot id>`: the
+/// HSM authenticates its operator ([`OperatorLogon`], checked by the
+/// platform) before the firmware enrols anyone.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InitFirmware {
     /// What the administrators approve.
     pub params: InitParams,
+    /// The HSM operator's logon, bound to `params` and to
+    /// `approvals.challenge` (see [`crate::approval::OPERATOR_LOGON`]).
+    pub operator: OperatorLogon,
     /// Approvals by at least two of `params.admins`.
     pub approvals: Approvals,
 }
@@ -250,6 +262,28 @@ pub struct InitFirmware {
 pub struct InitParams {
     /// The administrators to enrol (P-256, uncompressed SEC1), at least two.
     pub admins: List<Blob<ADMIN_KEY_LEN>, MAX_ADMINS>,
+    /// The HSM's MBK slot the module keys are derived from, now and at
+    /// every boot.
+    pub mbk_slot: u8,
+}
+
+/// An HSM operator's logon for [`InitFirmware`]: a challenge-response, so
+/// that the host that relays it never holds a reusable secret. The
+/// platform, not the firmware, knows the operator's credential and checks
+/// the response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorLogon {
+    /// The HSM user name.
+    pub user: Blob<MAX_OPERATOR_NAME_LEN>,
+    /// The response over the logon message (simulator: HMAC-SHA-256 under
+    /// the operator's secret).
+    pub response: Blob<MAX_OPERATOR_RESPONSE_LEN>,
+}
+
+impl OperatorLogon {
+    /// Largest encoding.
+    pub const MAX_SIZE: usize =
+        Blob::<MAX_OPERATOR_NAME_LEN>::MAX_SIZE + Blob::<MAX_OPERATOR_RESPONSE_LEN>::MAX_SIZE;
 }
 
 /// The firmware is initialized.
@@ -541,7 +575,7 @@ commands! {
     GetChallenge => ChallengeIssued, 0;
     InitFirmware => Initialized,
         List::<Blob<ADMIN_KEY_LEN>, MAX_ADMINS>::max_size(Blob::<ADMIN_KEY_LEN>::MAX_SIZE)
-            + Approvals::MAX_SIZE;
+            + 1 + OperatorLogon::MAX_SIZE + Approvals::MAX_SIZE;
     SetIdpKeys => IdpKeysSet,
         List::<Blob<MAX_CERT_LEN>, MAX_IDP_KEYS>::max_size(Blob::<MAX_CERT_LEN>::MAX_SIZE)
             + Approvals::MAX_SIZE;

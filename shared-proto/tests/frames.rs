@@ -20,7 +20,7 @@ use sam_proto::command::{
     GetChallenge, GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized,
     IntegrityReport, KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
     MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN,
-    MAX_SIGNATURE_LEN, NewUser, ReportRefusal, RequestProof, SetIdpKeys, SignCertificationRequest,
+    MAX_SIGNATURE_LEN, NewUser, OperatorLogon, ReportRefusal, RequestProof, SetIdpKeys, SignCertificationRequest,
     Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature,
     UserIssued, VerifyDataIntegrity,
 };
@@ -214,6 +214,11 @@ fn init_firmware(f: Fill) -> InitFirmware {
     InitFirmware {
         params: InitParams {
             admins: f.list(f.blob()),
+            mbk_slot: u8::MAX,
+        },
+        operator: OperatorLogon {
+            user: f.blob(),
+            response: f.blob(),
         },
         approvals: approvals(f),
     }

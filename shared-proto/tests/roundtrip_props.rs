@@ -36,8 +36,8 @@ use sam_proto::command::{
     DeleteKeyPair, EnrolPrivilegedUser, ErrorAnswer, FirmwareState, GenerateKeyPair, GetChallenge,
     GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport,
     KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_ADMINS, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
-    MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH,
-    MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN, NewUser, RequestProof, SetIdpKeys,
+    MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OPERATOR_NAME_LEN, MAX_OPERATOR_RESPONSE_LEN, MAX_OUTBOX_BATCH,
+    MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN, NewUser, OperatorLogon, RequestProof, SetIdpKeys,
     SignCertificationRequest, Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit,
     TechnicalSignature, UserIssued, VerifyDataIntegrity,
 };
@@ -365,7 +365,8 @@ prop_compose! {
 }
 
 fn init_params() -> impl Strategy<Value = InitParams> {
-    list::<_, MAX_ADMINS>(blob::<ADMIN_KEY_LEN>()).prop_map(|admins| InitParams { admins })
+    (list::<_, MAX_ADMINS>(blob::<ADMIN_KEY_LEN>()), any::<u8>())
+        .prop_map(|(admins, mbk_slot)| InitParams { admins, mbk_slot })
 }
 
 fn idp_keys_params() -> impl Strategy<Value = IdpKeysParams> {
@@ -386,7 +387,17 @@ prop_compose! {
 // Requests.
 
 fn init_firmware() -> impl Strategy<Value = InitFirmware> {
-    (init_params(), approvals()).prop_map(|(params, approvals)| InitFirmware { params, approvals })
+    (
+        init_params(),
+        blob::<MAX_OPERATOR_NAME_LEN>(),
+        blob::<MAX_OPERATOR_RESPONSE_LEN>(),
+        approvals(),
+    )
+        .prop_map(|(params, user, response, approvals)| InitFirmware {
+            params,
+            operator: OperatorLogon { user, response },
+            approvals,
+        })
 }
 
 fn set_idp_keys() -> impl Strategy<Value = SetIdpKeys> {

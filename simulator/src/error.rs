@@ -72,6 +72,20 @@ pub enum SimError {
     )]
     BadAddress(String),
 
+    /// An HSM operator name that is not 1 to 32 of `A-Z a-z 0-9 _ . -`.
+    #[error("bad operator name {0:?}: 1 to 32 of A-Z a-z 0-9 _ . -, not starting with a dot")]
+    BadOperator(String),
+
+    /// A listening address refused because nothing would authenticate the
+    /// host on it.
+    #[error("refusing to listen on {addr}: {reason}")]
+    Insecure {
+        /// The address.
+        addr: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
+
     /// A `--crypto` value that does not parse.
     #[error("unknown crypto back-end {0:?}: expected `aws-lc` or `portable`")]
     BadBackend(String),

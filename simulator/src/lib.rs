@@ -13,9 +13,10 @@
 //!   TCP socket and speaks the frames of [`sam_proto::frame`], as a CP5
 //!   sits on the LAN; [`client::SocketClient`] is the matching client.
 //!
-//! A state directory holds `mbk.key` (the Master Backup Key, made by
-//! `sam-simulator init`), `state.bin` (the firmware's secure storage) and
-//! `lock`. Faults can be injected through [`Simulator::faults`].
+//! A state directory holds `mbk.key` (the Master Backup Key of MBK slot 0,
+//! made by `sam-simulator init`; `mbk-N.key` for slot N), `state.bin` (the
+//! firmware's secure storage), `operators/` (the HSM operators who may
+//! log on for InitFirmware, [`operators`]) and `lock`. Faults can be injected through [`Simulator::faults`].
 //!
 //! Modules: [`crypto`] (aws-lc-rs engine and the back-end switch),
 //! [`platform`] (MBK, storage, clock, RNG), `state_file` (the storage
@@ -26,6 +27,7 @@ pub mod client;
 pub mod crypto;
 mod error;
 pub mod faults;
+pub mod operators;
 pub mod platform;
 pub mod server;
 mod state_file;
@@ -86,13 +88,20 @@ impl Simulator {
     /// second HSM of the same deployment serves the same users and keys
     /// (DESIGN §5, scale-out). Otherwise as [`Simulator::init`].
     pub fn init_with_mbk(dir: &Path, mbk: &[u8; 32]) -> Result<(), SimError> {
+        Self::init_in_slot(dir, 0, mbk)
+    }
+
+    /// [`Simulator::init_with_mbk`] with the MBK in MBK slot `slot`
+    /// (InitFirmware names the slot).
+    pub fn init_in_slot(dir: &Path, slot: u8, mbk: &[u8; 32]) -> Result<(), SimError> {
+        let mbk_file = platform::mbk_file(slot);
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| SimError::io(format!("cannot create {}", dir.display()), e))?;
         let _lock = platform::lock_dir(dir)?;
-        for name in [MBK_FILE, STATE_FILE] {
+        for name in [MBK_FILE, &mbk_file, STATE_FILE] {
             let path = dir.join(name);
             if path.exists() {
                 return Err(SimError::AlreadyInitialized { path });
@@ -101,8 +110,8 @@ impl Simulator {
         // MBK first: a crash before the state file is written leaves a
         // directory that boots Failed (state missing), never one whose
         // state belongs to no MBK.
-        state_file::write_atomic(dir, MBK_FILE, mbk).map_err(|e| {
-            SimError::io(format!("cannot write {}", dir.join(MBK_FILE).display()), e)
+        state_file::write_atomic(dir, &mbk_file, mbk).map_err(|e| {
+            SimError::io(format!("cannot write {}", dir.join(&mbk_file).display()), e)
         })?;
         let empty = state_file::encode(&state_file::Slots::default());
         state_file::write_atomic(dir, STATE_FILE, &empty).map_err(|e| {
@@ -113,6 +122,14 @@ impl Simulator {
         })?;
         tracing::info!(dir = %dir.display(), "state directory initialized");
         Ok(())
+    }
+
+    /// Creates HSM operator `name` in the state directory `dir` (see
+    /// [`operators`]) and returns its secret, for the operator's copy. The
+    /// operator's logon is what InitFirmware requires.
+    pub fn add_operator(dir: &Path, name: &str) -> Result<zeroize::Zeroizing<[u8; 32]>, SimError> {
+        let _lock = platform::lock_dir(dir)?;
+        operators::create(dir, name)
     }
 
     /// Opens a state directory and boots the firmware on it with the given

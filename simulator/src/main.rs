@@ -22,12 +22,12 @@ use std::time::Duration;
     about = "A software stand-in for the Utimaco CP5 HSM that runs the SAM firmware",
     long_about = "A software stand-in for the Utimaco CP5 HSM that runs the SAM firmware.\n\n\
         It keeps the Master Backup Key and the firmware's secure storage in a state \
-        directory, and serves the firmware's frame protocol on a Unix or TCP socket, \
-        as a CP5 sits on the LAN.\n\n\
+        directory, and serves the firmware's frame protocol on a Unix socket that only \
+        its own user may use (plain TCP only on loopback, for development).\n\n\
         Example:\n  \
-        sam-simulator init --state-dir /var/lib/sam-sim\n  \
-        sam-simulator serve --state-dir /var/lib/sam-sim --listen tcp:127.0.0.1:7000\n  \
-        sam-simulator status --connect tcp:127.0.0.1:7000"
+        sam-simulator init --state-dir /var/lib/sam-sim --operator hsmop --operator-key hsmop.key\n  \
+        sam-simulator serve --state-dir /var/lib/sam-sim --listen unix:/run/sam/sim.sock\n  \
+        sam-simulator status --connect unix:/run/sam/sim.sock"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -36,16 +36,22 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create a state directory with a fresh Master Backup Key.
+    /// Create a state directory with a fresh Master Backup Key and an HSM operator.
     #[command(
-        long_about = "Create a state directory with a fresh Master Backup Key.\n\n\
-        Writes <state-dir>/mbk.key (32 random bytes from the OS, mode 0600) and an empty \
+        long_about = "Create a state directory with a fresh Master Backup Key and an HSM operator.\n\n\
+        Writes the MBK of slot --mbk-slot (32 random bytes from the OS, mode 0600; \
+        <state-dir>/mbk.key for slot 0, mbk-N.key for slot N) and an empty \
         <state-dir>/state.bin. Refuses to touch a directory that already has either: a new \
         MBK would orphan every key and record made under the old one.\n\n\
+        With --operator NAME --operator-key FILE, creates the HSM operator who logs on for \
+        Initialize SAM Firmware (seed: manageFW init LogonPass=<user>,<credential> <MBK slot>): \
+        a random 32-byte secret kept in <state-dir>/operators/NAME.key, as the HSM keeps its \
+        users, and written for the operator to FILE (mode 0600, must not exist). Without an \
+        operator, nobody can initialize the firmware.\n\n\
         With --import-mbk, the new directory shares the MBK of another HSM of the same \
         deployment, so both serve the same users and keys.\n\n\
         Examples:\n  \
-        sam-simulator init --state-dir /var/lib/sam-sim\n  \
+        sam-simulator init --state-dir /var/lib/sam-sim --operator hsmop --operator-key hsmop.key\n  \
         sam-simulator init --state-dir /var/lib/sam-sim2 --import-mbk /var/lib/sam-sim/mbk.key"
     )]
     Init {
@@ -55,6 +61,15 @@ enum Command {
         /// Copy the MBK from this file (32 bytes) instead of drawing a new one.
         #[arg(long, value_name = "FILE")]
         import_mbk: Option<PathBuf>,
+        /// The MBK slot the MBK is written to.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        mbk_slot: u8,
+        /// Create this HSM operator (1 to 32 of A-Z a-z 0-9 _ . -).
+        #[arg(long, value_name = "NAME", requires = "operator_key")]
+        operator: Option<String>,
+        /// Where to write the operator's secret (mode 0600; must not exist).
+        #[arg(long, value_name = "FILE", requires = "operator")]
+        operator_key: Option<PathBuf>,
     },
 
     /// Boot the firmware on a state directory and serve it on a socket.
@@ -65,18 +80,26 @@ enum Command {
         connection; they run in parallel on all cores. SIGTERM or SIGINT stops accepting, \
         finishes the requests in flight and exits 0.\n\n\
         The --fault-* flags make the simulated HSM misbehave, for tests.\n\n\
+        The Unix socket is made mode 0600 and serves only processes of the simulator's own \
+        user (checked with the kernel's peer credentials): run samd as that user. Plain TCP \
+        authenticates nobody, so it is refused unless the address is loopback and \
+        --insecure-dev-tcp is given; a non-loopback TCP address is always refused.\n\n\
         Examples:\n  \
-        sam-simulator serve --state-dir /var/lib/sam-sim --listen tcp:127.0.0.1:7000\n  \
-        sam-simulator serve --state-dir ./sim --listen unix:/run/sam/sim.sock --crypto portable \
-        --fault-latency-ms 20"
+        sam-simulator serve --state-dir /var/lib/sam-sim --listen unix:/run/sam/sim.sock\n  \
+        sam-simulator serve --state-dir ./sim --listen tcp:127.0.0.1:7000 --insecure-dev-tcp \
+        --crypto portable --fault-latency-ms 20"
     )]
     Serve {
         /// The state directory (made by `init`).
         #[arg(long)]
         state_dir: PathBuf,
-        /// Where to listen: `tcp:HOST:PORT` or `unix:/path/to/socket`.
+        /// Where to listen: `unix:/path/to/socket`, or `tcp:HOST:PORT` on loopback
+        /// with --insecure-dev-tcp.
         #[arg(long, value_name = "ADDR")]
         listen: ListenAddr,
+        /// Development only: allow plain, unauthenticated TCP on a loopback address.
+        #[arg(long)]
+        insecure_dev_tcp: bool,
         /// Crypto engine: `aws-lc` (accelerated) or `portable` (the firmware's RustCrypto).
         #[arg(long, default_value_t = CryptoBackend::AwsLc, value_name = "ENGINE")]
         crypto: CryptoBackend,
@@ -137,9 +160,28 @@ fn run(cli: Cli) -> Result<(), SimError> {
         Command::Init {
             state_dir,
             import_mbk,
+            mbk_slot,
+            operator,
+            operator_key,
         } => {
+            // Checked before anything is written, so a bad name or an
+            // existing key file leaves no half-made state directory.
+            if let Some(name) = &operator
+                && !sam_simulator::operators::valid_name(name.as_bytes())
+            {
+                return Err(SimError::BadOperator(name.clone()));
+            }
+            if let Some(file) = &operator_key
+                && std::fs::symlink_metadata(file).is_ok()
+            {
+                return Err(SimError::AlreadyInitialized { path: file.clone() });
+            }
             match import_mbk {
-                None => Simulator::init(&state_dir)?,
+                None => {
+                    let mut mbk = zeroize::Zeroizing::new([0u8; 32]);
+                    sam_simulator::operators::random(mbk.as_mut_slice())?;
+                    Simulator::init_in_slot(&state_dir, mbk_slot, &mbk)?;
+                }
                 Some(file) => {
                     let bytes =
                         zeroize::Zeroizing::new(std::fs::read(&file).map_err(|e| {
@@ -153,20 +195,33 @@ fn run(cli: Cli) -> Result<(), SimError> {
                                 bytes.len()
                             ),
                         })?;
-                    Simulator::init_with_mbk(&state_dir, &zeroize::Zeroizing::new(mbk))?;
+                    Simulator::init_in_slot(&state_dir, mbk_slot, &zeroize::Zeroizing::new(mbk))?;
                 }
             }
-            println!("initialized {}", state_dir.display());
+            if let (Some(name), Some(file)) = (operator, operator_key) {
+                let secret = Simulator::add_operator(&state_dir, &name)?;
+                write_new_private(&file, secret.as_slice())?;
+                println!("HSM operator {name}: secret written to {}", file.display());
+            }
+            println!("initialized {} (MBK slot {mbk_slot})", state_dir.display());
             Ok(())
         }
         Command::Serve {
             state_dir,
             listen,
+            insecure_dev_tcp,
             crypto,
             fault_latency_ms,
             fault_not_operational,
             fault_abort_after_store,
         } => {
+            let policy = sam_simulator::server::TcpPolicy { insecure_dev_tcp };
+            // Refused before the firmware boots, so a refused address
+            // leaves the state directory untouched.
+            policy.check(&listen)?;
+            if matches!(listen, ListenAddr::Tcp(_)) {
+                tracing::warn!(%listen, "serving plain, unauthenticated TCP (development only)");
+            }
             let sim = Arc::new(Simulator::open(&state_dir, crypto)?);
             let faults = sim.faults();
             faults.set_latency(Duration::from_millis(fault_latency_ms));
@@ -181,7 +236,7 @@ fn run(cli: Cli) -> Result<(), SimError> {
                     "fault injection is on"
                 );
             }
-            runtime()?.block_on(sam_simulator::serve(sim, listen, stop_signal()))
+            runtime()?.block_on(sam_simulator::serve(sim, listen, policy, stop_signal()))
         }
         Command::Status { connect } => runtime()?.block_on(status(connect)),
     }
@@ -239,6 +294,21 @@ async fn status(connect: ListenAddr) -> Result<(), SimError> {
     println!("administrators:   {}", s.admins);
     println!("IdP keys:         {}", s.idp_keys);
     Ok(())
+}
+
+/// Writes a new file readable only by its owner; refuses an existing one.
+fn write_new_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), SimError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| SimError::io(format!("cannot create {}", path.display()), e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| SimError::io(format!("cannot write {}", path.display()), e))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -2,7 +2,8 @@
 //!
 //! | service | CP5 | simulator |
 //! | --- | --- | --- |
-//! | MBK | the HSM's MBK slot | `<state-dir>/mbk.key`, 32 bytes, mode 0600 |
+//! | MBK slots | the HSM's MBK slots | slot 0 `<state-dir>/mbk.key`, slot N `<state-dir>/mbk-N.key`, 32 bytes, mode 0600 |
+//! | operator logon | the HSM's user store and logon | `<state-dir>/operators/<name>.key` ([`crate::operators`]) |
 //! | storage | the module's secure store | `<state-dir>/state.bin` (format in `state_file.rs`) |
 //! | clock | the HSM's clock | the system clock |
 //! | RNG | the HSM's TRNG | the OS, through aws-lc's DRBG |
@@ -49,7 +50,8 @@ enum Stored {
 /// The simulated HSM platform of one state directory.
 pub struct SimPlatform {
     crypto: SimCrypto,
-    mbk: Zeroizing<[u8; 32]>,
+    /// The MBK of each slot that has one.
+    mbks: std::collections::BTreeMap<u8, Zeroizing<[u8; 32]>>,
     dir: PathBuf,
     stored: Mutex<Stored>,
     faults: Arc<Faults>,
@@ -108,26 +110,47 @@ fn try_lock_dir(dir: &Path) -> Result<File, SimError> {
     }
 }
 
-/// Reads and checks `<dir>/mbk.key`.
-fn read_mbk(dir: &Path) -> Result<Zeroizing<[u8; 32]>, SimError> {
-    let path = dir.join(MBK_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => Zeroizing::new(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(SimError::NoMbk {
-                dir: dir.to_path_buf(),
-            });
+/// The file of MBK slot `slot` in a state directory: `mbk.key` for slot 0
+/// (the file every state directory has had), `mbk-N.key` for slot N.
+pub fn mbk_file(slot: u8) -> String {
+    if slot == 0 {
+        MBK_FILE.to_owned()
+    } else {
+        format!("mbk-{slot}.key")
+    }
+}
+
+/// Reads and checks the MBK of every slot that has a file.
+fn read_mbks(dir: &Path) -> Result<std::collections::BTreeMap<u8, Zeroizing<[u8; 32]>>, SimError> {
+    let mut out = std::collections::BTreeMap::new();
+    for slot in 0..=u8::MAX {
+        if let Some(mbk) = read_mbk(&dir.join(mbk_file(slot)))? {
+            out.insert(slot, mbk);
         }
+    }
+    if out.is_empty() {
+        return Err(SimError::NoMbk {
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(out)
+}
+
+/// Reads and checks one MBK file; `None` if it does not exist.
+fn read_mbk(path: &Path) -> Result<Option<Zeroizing<[u8; 32]>>, SimError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => Zeroizing::new(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(SimError::io(format!("cannot read {}", path.display()), e)),
     };
     let mbk = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| SimError::BadMbk {
-        path: path.clone(),
+        path: path.to_path_buf(),
         reason: format!(
             "a Master Backup Key file holds 32 bytes, this one {}",
             bytes.len()
         ),
     })?;
-    if let Ok(meta) = std::fs::metadata(&path)
+    if let Ok(meta) = std::fs::metadata(path)
         && meta.mode() & 0o077 != 0
     {
         tracing::warn!(
@@ -136,7 +159,7 @@ fn read_mbk(dir: &Path) -> Result<Zeroizing<[u8; 32]>, SimError> {
             "the MBK file is readable by group or others; it should be 0600"
         );
     }
-    Ok(Zeroizing::new(mbk))
+    Ok(Some(Zeroizing::new(mbk)))
 }
 
 /// Opens `<dir>/state.bin` (rewriting a version-1 file as version 2).
@@ -172,17 +195,17 @@ impl SimPlatform {
     /// firmware reports it by booting Failed); a missing or malformed MBK
     /// and a directory locked by another simulator are.
     pub fn open(dir: &Path, backend: CryptoBackend, faults: Arc<Faults>) -> Result<Self, SimError> {
-        if !dir.join(MBK_FILE).exists() {
+        if !dir.join(STATE_FILE).exists() && !dir.join(MBK_FILE).exists() {
             return Err(SimError::NoMbk {
                 dir: dir.to_path_buf(),
             });
         }
         let lock = lock_dir(dir)?;
-        let mbk = read_mbk(dir)?;
+        let mbks = read_mbks(dir)?;
         let stored = read_state(dir);
         Ok(Self {
             crypto: SimCrypto::new(backend),
-            mbk,
+            mbks,
             dir: dir.to_path_buf(),
             stored: Mutex::new(stored),
             faults,
@@ -227,9 +250,34 @@ impl Platform for SimPlatform {
         i64::try_from(since.as_secs()).map_err(|_| PlatformError)
     }
 
-    fn master_key(&self, out: &mut [u8; 32]) -> Result<(), PlatformError> {
-        out.copy_from_slice(self.mbk.as_slice());
-        Ok(())
+    fn master_key(&self, slot: u8, out: &mut [u8; 32]) -> Result<bool, PlatformError> {
+        match self.mbks.get(&slot) {
+            Some(mbk) => {
+                out.copy_from_slice(mbk.as_slice());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Looks the operator up in `<state-dir>/operators` and checks the
+    /// HMAC-SHA-256 response in constant time ([`crate::operators`]).
+    fn verify_operator(
+        &self,
+        user: &[u8],
+        message: &[u8; 32],
+        response: &[u8],
+    ) -> Result<bool, PlatformError> {
+        let ok = crate::operators::verify(&self.dir, user, message, response).map_err(|e| {
+            tracing::error!(error = %e, "cannot read the operator store");
+            PlatformError
+        })?;
+        tracing::info!(
+            operator = %String::from_utf8_lossy(user),
+            accepted = ok,
+            "HSM operator logon"
+        );
+        Ok(ok)
     }
 
     fn load(&self, slot: Slot) -> Result<Option<Vec<u8>>, PlatformError> {

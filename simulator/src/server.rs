@@ -99,8 +99,56 @@ impl Default for ServeOptions {
 }
 
 enum Socket {
-    Unix(UnixListener),
+    /// With the uid allowed to connect: the socket file's owner.
+    Unix(UnixListener, u32),
     Tcp(TcpListener),
+}
+
+/// Whether plain TCP may be served, and then only on loopback: the
+/// `--insecure-dev-tcp` switch.
+///
+/// The socket is the HSM's LAN interface, and whoever can send frames on
+/// it can drive the firmware (before initialization, up to presenting an
+/// operator logon; after, everything samd can). The default therefore
+/// serves only a Unix socket, which the host authenticates: the file is
+/// made mode 0600 and every connection's peer credentials (`SO_PEERCRED`)
+/// must name the socket's owner, so only processes of the simulator's own
+/// user (samd runs as it) connect. Plain TCP authenticates nobody; it is
+/// allowed only for development, only on a loopback address, and only
+/// with this switch. A non-loopback plain TCP address is refused even
+/// with it (mutual TLS for a remote samd is not implemented).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpPolicy {
+    /// Allow plain TCP on a loopback address.
+    pub insecure_dev_tcp: bool,
+}
+
+impl TcpPolicy {
+    /// Refuses `addr` unless this policy allows it.
+    pub fn check(self, addr: &ListenAddr) -> Result<(), SimError> {
+        let ListenAddr::Tcp(a) = addr else {
+            return Ok(());
+        };
+        let refuse = |reason: &str| SimError::Insecure {
+            addr: addr.to_string(),
+            reason: reason.to_owned(),
+        };
+        if !a.ip().is_loopback() {
+            return Err(refuse(
+                "plain TCP on a non-loopback address lets anyone on the network drive the HSM; \
+                 listen on unix:PATH (only the simulator's user may connect) instead; \
+                 --insecure-dev-tcp allows only 127.0.0.0/8 and ::1",
+            ));
+        }
+        if !self.insecure_dev_tcp {
+            return Err(refuse(
+                "plain TCP authenticates no client; listen on unix:PATH (only the \
+                 simulator's user may connect), or add --insecure-dev-tcp for a loopback \
+                 development setup",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A bound listening socket. Binding apart from serving lets a caller
@@ -128,16 +176,32 @@ impl Drop for Listener {
 }
 
 impl Listener {
-    /// Binds `addr`. A leftover Unix socket file that nobody listens on is
-    /// replaced; a live one, or any other file at that path, is an error.
+    /// Binds `addr` under the default [`TcpPolicy`]: a Unix socket only.
     pub async fn bind(addr: &ListenAddr) -> Result<Self, SimError> {
+        Self::bind_with(addr, TcpPolicy::default()).await
+    }
+
+    /// Binds `addr` if `policy` allows it. A leftover Unix socket file that
+    /// nobody listens on is replaced; a live one, or any other file at that
+    /// path, is an error. The Unix socket is made mode 0600, and only its
+    /// owner's processes are served (see [`TcpPolicy`]).
+    pub async fn bind_with(addr: &ListenAddr, policy: TcpPolicy) -> Result<Self, SimError> {
+        policy.check(addr)?;
         match addr {
             ListenAddr::Unix(path) => {
+                use std::os::unix::fs::{MetadataExt, PermissionsExt};
                 remove_stale_socket(path).await?;
                 let l = UnixListener::bind(path)
                     .map_err(|e| SimError::io(format!("cannot listen on {addr}"), e))?;
+                // Whoever connects between bind and chmod is still refused
+                // by the peer-credential check in `accept`.
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| SimError::io(format!("cannot restrict {addr}"), e))?;
+                let owner = std::fs::symlink_metadata(path)
+                    .map_err(|e| SimError::io(format!("cannot read {addr}"), e))?
+                    .uid();
                 Ok(Self {
-                    socket: Socket::Unix(l),
+                    socket: Socket::Unix(l, owner),
                     addr: addr.clone(),
                 })
             }
@@ -189,9 +253,10 @@ async fn remove_stale_socket(path: &Path) -> Result<(), SimError> {
 pub async fn serve(
     sim: Arc<Simulator>,
     listen: ListenAddr,
+    policy: TcpPolicy,
     shutdown: impl Future,
 ) -> Result<(), SimError> {
-    let listener = Listener::bind(&listen).await?;
+    let listener = Listener::bind_with(&listen, policy).await?;
     serve_on(sim, listener, ServeOptions::default(), shutdown).await
 }
 
@@ -258,10 +323,23 @@ enum Stream {
 
 async fn accept(socket: &Socket) -> std::io::Result<(Stream, String)> {
     match socket {
-        Socket::Unix(l) => {
+        Socket::Unix(l, owner) => loop {
             let (s, _) = l.accept().await?;
-            Ok((Stream::Unix(s), "unix".to_owned()))
-        }
+            // The socket's mode keeps other users out; the peer's
+            // credentials, checked by the kernel, close the window between
+            // bind and chmod and any later chmod of the file.
+            match s.peer_cred() {
+                Ok(cred) if cred.uid() == *owner => {
+                    return Ok((Stream::Unix(s), format!("unix uid {}", cred.uid())));
+                }
+                Ok(cred) => {
+                    tracing::warn!(uid = cred.uid(), pid = ?cred.pid(), "refused a connection from another user");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "refused a connection without peer credentials")
+                }
+            }
+        },
         Socket::Tcp(l) => {
             let (s, peer) = l.accept().await?;
             s.set_nodelay(true)?;

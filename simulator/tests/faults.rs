@@ -159,7 +159,7 @@ async fn abort_after_store_crashes_between_the_write_and_the_answer() {
         .unwrap()
         .challenge;
     let admins = [common::Admin::new(), common::Admin::new()];
-    let crashed = call(&client, &common::init_request(&admins, challenge)).await;
+    let crashed = call(&client, &common::init_request(&dir, &admins, challenge)).await;
     assert!(
         matches!(crashed, Err(SimError::Disconnected(_))),
         "{crashed:?}"
@@ -248,7 +248,8 @@ fn the_binary_explains_itself_and_its_errors() {
     let out = Command::new(bin)
         .args(["serve", "--state-dir"])
         .arg(&dir)
-        .args(["--listen", "tcp:127.0.0.1:0"])
+        .arg("--listen")
+        .arg(format!("unix:{}", tmp.path().join("sim.sock").display()))
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -280,4 +281,84 @@ fn the_binary_explains_itself_and_its_errors() {
         .output()
         .unwrap();
     assert!(!out.status.success(), "init over an existing MBK succeeded");
+}
+
+/// `serve` refuses plain TCP before it boots the firmware: without
+/// `--insecure-dev-tcp` on loopback, and on any other address even with
+/// it. The state directory is left untouched (booting would have counted
+/// a boot).
+#[test]
+fn serve_refuses_plain_tcp_without_the_dev_flag_or_off_loopback() {
+    let bin = env!("CARGO_BIN_EXE_sam-simulator");
+    let (_tmp, dir) = common::state_dir();
+    let before = std::fs::read(dir.join("state.bin")).unwrap();
+    let cases: [(&str, &[&str], &str); 3] = [
+        ("tcp:127.0.0.1:0", &[], "--insecure-dev-tcp"),
+        ("tcp:0.0.0.0:0", &["--insecure-dev-tcp"], "non-loopback"),
+        ("tcp:[::]:0", &["--insecure-dev-tcp"], "non-loopback"),
+    ];
+    for (addr, flags, says) in cases {
+        let out = Command::new(bin)
+            .args(["serve", "--state-dir"])
+            .arg(&dir)
+            .args(["--listen", addr])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{addr} {flags:?} was served");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("refusing to listen") && err.contains(says),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read(dir.join("state.bin")).unwrap(), before);
+}
+
+/// `init --operator NAME --operator-key FILE` gives the operator a 0600
+/// copy of a secret the state directory keeps, and the firmware accepts
+/// that operator's logon (and no other) for InitFirmware.
+#[test]
+fn init_creates_the_operator_whose_logon_initializes() {
+    use std::os::unix::fs::MetadataExt;
+    let bin = env!("CARGO_BIN_EXE_sam-simulator");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sim");
+    let key = tmp.path().join("hsmop.key");
+    let out = Command::new(bin)
+        .args(["init", "--state-dir"])
+        .arg(&dir)
+        .args(["--operator", "hsmop", "--operator-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let secret: [u8; 32] = std::fs::read(&key).unwrap().try_into().unwrap();
+    assert_eq!(std::fs::metadata(&key).unwrap().mode() & 0o077, 0);
+    // A second operator file over the first is refused.
+    let again = Command::new(bin)
+        .args(["init", "--state-dir"])
+        .arg(tmp.path().join("other"))
+        .args(["--operator", "x", "--operator-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read(&key).unwrap(), secret);
+
+    let sim = sam_simulator::Simulator::open(&dir, CryptoBackend::AwsLc).unwrap();
+    let admins = [common::Admin::new(), common::Admin::new()];
+    let request = |user: &[u8], secret: &[u8; 32]| {
+        let challenge = common::typed(&sim, &GetChallenge).unwrap().challenge;
+        common::init_request_as(&admins, challenge, user, secret)
+    };
+    for (user, s) in [(&b"hsmop"[..], [0u8; 32]), (&b"operator"[..], secret)] {
+        let err = common::typed(&sim, &request(user, &s)).unwrap_err();
+        assert_eq!(err.0, ErrorType::NotAuthorized.code());
+    }
+    common::typed(&sim, &request(b"hsmop", &secret)).unwrap();
 }

@@ -14,7 +14,7 @@ use sam_proto::ErrorType;
 use sam_proto::command::{ChallengeIssued, FirmwareState, GetChallenge, GetStatus, SubFunction};
 use sam_proto::frame::{Frame, decode_frame, encode_body, frame_len};
 use sam_simulator::client::SocketClient;
-use sam_simulator::server::{Listener, ServeOptions, serve_on};
+use sam_simulator::server::{Listener, ServeOptions, TcpPolicy, serve_on};
 use sam_simulator::{CryptoBackend, ListenAddr, SimError, Simulator};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +40,14 @@ impl Running {
         } else {
             ListenAddr::Unix(dir.join("sim.sock"))
         };
-        let listener = Listener::bind(&want).await.unwrap();
+        let listener = Listener::bind_with(
+            &want,
+            TcpPolicy {
+                insecure_dev_tcp: true,
+            },
+        )
+        .await
+        .unwrap();
         let addr = listener.local_addr().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve_on(sim.clone(), listener, options, async {
@@ -117,6 +124,63 @@ async fn two_hundred_concurrent_calls_over_one_unix_connection() {
     };
     server.shutdown().await;
     assert!(!path.exists(), "socket file left behind");
+}
+
+/// Issue 13 item 1: the socket is how a host drives the HSM, so the Unix
+/// socket file is made readable and writable by its owner only (the
+/// simulator's user; samd runs as it), and the server still serves that
+/// owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unix_socket_file_is_not_world_accessible() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let server = Running::start(false, ServeOptions::default()).await;
+    let ListenAddr::Unix(path) = server.addr.clone() else {
+        unreachable!()
+    };
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.mode() & 0o077, 0, "mode {:o}", meta.mode() & 0o777);
+    let client = SocketClient::connect(&server.addr).await.unwrap();
+    assert_eq!(get_status(&client).await.boot, 1);
+    server.shutdown().await;
+}
+
+/// Plain TCP authenticates no client: without the development switch the
+/// listener refuses it even on loopback, and with the switch it still
+/// refuses any address that is not loopback. Before this, both bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_tcp_is_refused_unless_loopback_and_the_dev_switch() {
+    let dev = TcpPolicy {
+        insecure_dev_tcp: true,
+    };
+    for addr in ["tcp:127.0.0.1:0", "tcp:[::1]:0"] {
+        let addr: ListenAddr = addr.parse().unwrap();
+        let err = Listener::bind(&addr).await.unwrap_err();
+        assert!(
+            matches!(&err, SimError::Insecure { reason, .. } if reason.contains("--insecure-dev-tcp")),
+            "{err}"
+        );
+    }
+    for addr in [
+        "tcp:0.0.0.0:0",
+        "tcp:[::]:0",
+        "tcp:192.0.2.1:7000",
+        "tcp:10.1.2.3:0",
+    ] {
+        let addr: ListenAddr = addr.parse().unwrap();
+        for policy in [TcpPolicy::default(), dev] {
+            let err = Listener::bind_with(&addr, policy).await.unwrap_err();
+            assert!(
+                matches!(&err, SimError::Insecure { reason, .. } if reason.contains("non-loopback")),
+                "{addr}: {err}"
+            );
+        }
+    }
+    // Loopback with the switch binds.
+    let l = Listener::bind_with(&"tcp:127.0.0.1:0".parse().unwrap(), dev)
+        .await
+        .unwrap();
+    assert!(matches!(l.local_addr(), ListenAddr::Tcp(a) if a.ip().is_loopback()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

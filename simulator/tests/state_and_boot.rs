@@ -111,6 +111,7 @@ fn the_attestation_key_depends_on_the_mbk_only() {
         .unwrap();
     let twin = tmp.path().join("twin");
     Simulator::init_with_mbk(&twin, &mbk).unwrap();
+    Simulator::add_operator(&twin, common::OPERATOR).unwrap();
     let twin = Simulator::open(&twin, CryptoBackend::Portable).unwrap();
     assert_eq!(initialize(&twin).attestation_key, key);
 
@@ -277,7 +278,7 @@ fn a_failed_state_write_is_reported_not_ignored() {
     // NotOperational and the firmware stops.
     let challenge = typed(&sim, &GetChallenge).unwrap().challenge;
     let admins = [common::Admin::new(), common::Admin::new()];
-    let err = typed(&sim, &common::init_request(&admins, challenge)).unwrap_err();
+    let err = typed(&sim, &common::init_request(&dir, &admins, challenge)).unwrap_err();
     assert_eq!(err.0, ErrorType::NotOperational.code());
     assert_eq!(status(&sim).state, FirmwareState::Failed);
     assert_eq!(
@@ -292,7 +293,7 @@ fn a_failed_state_write_is_reported_not_ignored() {
     let sim = Simulator::open(&dir, CryptoBackend::AwsLc).unwrap();
     assert_eq!(status(&sim).next_audit_seq, seq);
     let challenge = typed(&sim, &GetChallenge).unwrap().challenge;
-    let err = typed(&sim, &common::init_request(&admins, challenge)).unwrap_err();
+    let err = typed(&sim, &common::init_request(&dir, &admins, challenge)).unwrap_err();
     assert_eq!(err.0, ErrorType::NotAuthorized.code());
     assert_eq!(err.1.audit.unwrap().entry.seq, seq);
 }

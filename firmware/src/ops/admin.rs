@@ -9,11 +9,12 @@ use crate::core::{FIRMWARE_VERSION, Firmware, encode};
 use crate::platform::Platform;
 use crate::state::{Challenges, Config, p256_point};
 use sam_proto::ErrorType;
+use sam_proto::approval::{OPERATOR_LOGON, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::codes::Cause;
 use sam_proto::command::{
     ChallengeIssued, EnrolPrivilegedUser, IdpKeysSet, InitFirmware, Initialized, IntegrityReport,
-    SetIdpKeys, Status, SubFunction, UserIssued, VerifyDataIntegrity,
+    OperatorLogon, SetIdpKeys, Status, SubFunction, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::ids::Role;
 use sam_proto::records::UserRecord;
@@ -76,12 +77,17 @@ impl<P: Platform> Firmware<P> {
         {
             return Err(ErrorType::InvalidInput.into());
         }
-        self.check_approvals(code, &encode(&req.params)?, &req.approvals, admins)?;
+        let params = encode(&req.params)?;
+        // Consumes the challenge: a refused attempt cannot be retried with
+        // it, so the operator's response to it is spent too.
+        self.check_approvals(code, &params, &req.approvals, admins)?;
+        self.check_operator(&req.operator, &req.approvals.challenge, &params)?;
         let config = Config {
             admins: req.params.admins.clone(),
             idp_certs: List::default(),
+            mbk_slot: req.params.mbk_slot,
         };
-        let op = self.make_operational(config.clone())?;
+        let op = self.make_operational(config.clone(), ErrorType::InvalidInput)?;
         config
             .store(&self.platform)
             .map_err(|_| ErrorType::NotOperational)?;
@@ -94,6 +100,36 @@ impl<P: Platform> Firmware<P> {
             attestation_key,
             audit,
         })
+    }
+
+    /// The HSM operator's logon for InitFirmware, checked by the platform
+    /// (the HSM's own user authentication) over the digest that binds the
+    /// parameters to the challenge the approvals consumed. Without it the
+    /// first caller to reach an uninitialized module would choose its
+    /// administrators (trust on first use). A refused logon is
+    /// NotAuthorized and, like every refusal before initialization,
+    /// unaudited: there is no audit key yet.
+    fn check_operator(
+        &self,
+        logon: &OperatorLogon,
+        challenge: &[u8; 32],
+        params: &[u8],
+    ) -> Result<(), ErrorType> {
+        let message = bound_digest(
+            OPERATOR_LOGON,
+            SubFunction::InitFirmware,
+            challenge,
+            params,
+            |p| self.sha256(p),
+        );
+        match self
+            .platform
+            .verify_operator(&logon.user, &message, &logon.response)
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ErrorType::NotAuthorized),
+            Err(_) => Err(ErrorType::NotOperational),
+        }
     }
 
     /// SetIdpKeys: replace the IdP trust anchors, approved by two enrolled
@@ -124,8 +160,8 @@ impl<P: Platform> Firmware<P> {
                     .map_err(|_| ErrorType::InvalidInput)?;
             }
             let config = Config {
-                admins: op.config.admins.clone(),
                 idp_certs: certs.clone(),
+                ..op.config.clone()
             };
             config
                 .store(&self.platform)

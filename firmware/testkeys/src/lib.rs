@@ -24,7 +24,7 @@ use der::{Decode, Encode};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePublicKey, EncodePublicKey};
 use sam_firmware::crypto::portable::Portable;
-use sam_proto::approval::{ADMIN_APPROVAL, TECHNICAL, TOKEN_REQUEST, bound_digest};
+use sam_proto::approval::{ADMIN_APPROVAL, OPERATOR_LOGON, TECHNICAL, TOKEN_REQUEST, bound_digest};
 use sam_proto::asn1::{
     CompactIdentityToken, IdentificationLevel, IssuerSerial, Sad, SadTbs, SchemeKind,
     SignedIdentityToken, digest_algorithm, signature_algorithm,
@@ -32,7 +32,7 @@ use sam_proto::asn1::{
 use sam_proto::bounded::Blob;
 use sam_proto::command::{
     Approval, Authentication, Command, CreatePrivilegedUser, CreateSigner, Credential,
-    DeleteKeyPair, GenerateKeyPair, RequestProof, SignCertificationRequest, SignerMaintenance,
+    DeleteKeyPair, GenerateKeyPair, OperatorLogon, RequestProof, SignCertificationRequest, SignerMaintenance,
     SubFunction,
 };
 use sam_proto::ids::{HashAlgorithm, UserId};
@@ -459,5 +459,32 @@ impl Peering for DeleteKeyPair {
     }
     fn auth_mut(&mut self) -> &mut Authentication {
         &mut self.auth
+/// The message an HSM operator's logon answers for InitFirmware with the
+/// postcard parameters `params` under `challenge`.
+pub fn operator_logon_digest(challenge: &[u8; 32], params: &[u8]) -> [u8; 32] {
+    bound_digest(
+        OPERATOR_LOGON,
+        SubFunction::InitFirmware,
+        challenge,
+        params,
+        sha256_array,
+    )
+}
+
+/// An HSM operator's logon as the simulator and the test platform check
+/// it: HMAC-SHA-256 under the operator's secret of
+/// [`operator_logon_digest`] (RustCrypto's `hmac`, not the firmware's).
+pub fn operator_logon(
+    user: &[u8],
+    secret: &[u8; 32],
+    challenge: &[u8; 32],
+    params: &[u8],
+) -> OperatorLogon {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(&operator_logon_digest(challenge, params));
+    OperatorLogon {
+        user: Blob::new(user).unwrap(),
+        response: Blob::new(&mac.finalize().into_bytes()).unwrap(),
     }
 }

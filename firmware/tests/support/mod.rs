@@ -145,12 +145,29 @@ impl Bench {
         }
     }
 
-    pub fn init(&mut self) -> Reply<Initialized> {
-        let params = InitParams {
+    /// InitFirmware's parameters: the two administrators, MBK slot 0.
+    pub fn init_params(&self) -> InitParams {
+        InitParams {
             admins: List::from_vec(self.admins.iter().map(|a| a.point()).collect()).unwrap(),
-        };
+            mbk_slot: 0,
+        }
+    }
+
+    /// A complete InitFirmware: the administrators' approvals and the test
+    /// platform's operator logon, both over `params` and one challenge.
+    pub fn init_request(&mut self, params: InitParams) -> InitFirmware {
         let approvals = self.approve(SubFunction::InitFirmware, &params, &[0, 1]);
-        let r = self.call(&InitFirmware { params, approvals })?;
+        let operator = operator_logon(&params, &approvals.challenge);
+        InitFirmware {
+            params,
+            operator,
+            approvals,
+        }
+    }
+
+    pub fn init(&mut self) -> Reply<Initialized> {
+        let req = self.init_request(self.init_params());
+        let r = self.call(&req)?;
         self.audit.push(r.audit.clone());
         Ok(r)
     }
@@ -368,4 +385,14 @@ pub fn verify_all(spki: &[u8], hash: HashAlgorithm, hashes: &[Vec<u8>], signed: 
             .verify(spki, hash, h, s)
             .expect("signature verifies with the public key");
     }
+}
+
+/// The test platform's operator logon for `params` under `challenge`.
+pub fn operator_logon(params: &InitParams, challenge: &[u8; 32]) -> OperatorLogon {
+    pki::operator_logon(
+        sam_firmware::testing::TEST_OPERATOR,
+        &sam_firmware::testing::TEST_OPERATOR_SECRET,
+        challenge,
+        &postcard::to_allocvec(params).unwrap(),
+    )
 }

@@ -51,7 +51,7 @@ pub fn run(args: &Args, dir: &Path) -> Result<(), Failure> {
 
     // Setup, the demo's way: dual-control init, IdP key, first PU, then a
     // signer with one P-256 key.
-    let pu = setup::initialize_firmware(stack.samctl(), stack.pki())?;
+    let pu = setup::initialize_firmware(stack.samctl(), stack.pki(), stack.simulator_spec())?;
     let idp = stack.pki().idp().map_err(err("IdP"))?;
     let mut rng = Rng::new(args.seed);
     let s0 = Uuid::from_random(rng.bytes());

@@ -50,6 +50,11 @@ impl Stack {
         })
     }
 
+    /// The simulator's state directory, socket and operator.
+    pub fn simulator_spec(&self) -> &SimulatorSpec {
+        &self.simulator
+    }
+
     /// The dev PKI.
     pub fn pki(&self) -> &DevPki {
         self.deployment.pki()

@@ -13,36 +13,69 @@ use std::process::Command;
 impl Demo {
     pub fn fw_init(&self) -> Result<((), String), String> {
         let [a1, a2] = self.admin_keys();
-        // One administrator alone is not enough: dual control is the
-        // firmware's decision.
-        let alone = self.samctl(
+        let operator_key = self.deployment.simulator().operator_key();
+        let operator: [&dyn AsRef<std::ffi::OsStr>; 4] = [
+            &"--operator",
+            &sam_harness::OPERATOR,
+            &"--operator-key",
+            &operator_key,
+        ];
+        // Two administrators are not enough without the HSM operator's
+        // logon: whoever reaches the HSM first must not become its
+        // administrators. The HSM checks the logon (here: a wrong secret).
+        let wrong_key = self.work.join("wrong-operator.key");
+        std::fs::write(&wrong_key, [0x5a; 32]).map_err(|e| format!("{e}"))?;
+        let intruder = self.samctl(
             Connector::Management,
             &[
                 &"fw",
                 &"init",
+                &"--operator",
+                &sam_harness::OPERATOR,
+                &"--operator-key",
+                &wrong_key,
                 &"--admin-key",
                 &a1,
-                &"--admin-pub",
-                &self.admin_pub(&a2)?,
+                &"--admin-key",
+                &a2,
             ],
         )?;
+        if intruder.code != 1 || !intruder.stderr.contains("NotAuthorized") {
+            return Err(format!(
+                "a wrong operator credential was not refused with NotAuthorized: {intruder:?}"
+            ));
+        }
+        // One administrator alone is not enough: dual control is the
+        // firmware's decision.
+        let admin_pub = self.admin_pub(&a2)?;
+        let alone_head: [&dyn AsRef<std::ffi::OsStr>; 6] = [
+            &"fw",
+            &"init",
+            &"--admin-key",
+            &a1,
+            &"--admin-pub",
+            &admin_pub,
+        ];
+        let alone_args = [&alone_head[..], &operator[..]].concat();
+        let alone = self.samctl(Connector::Management, &alone_args)?;
         if alone.code != 1 || !alone.stderr.contains("NotAuthorized") {
             return Err(format!(
                 "one administrator's approval was not refused with NotAuthorized: {alone:?}"
             ));
         }
+        let both_head: [&dyn AsRef<std::ffi::OsStr>; 6] =
+            [&"fw", &"init", &"--admin-key", &a1, &"--admin-key", &a2];
+        let both_args = [&both_head[..], &operator[..]].concat();
         let out = self
-            .samctl(
-                Connector::Management,
-                &[&"fw", &"init", &"--admin-key", &a1, &"--admin-key", &a2],
-            )?
+            .samctl(Connector::Management, &both_args)?
             .checked("fw init")?;
         if out.stdout.trim() != "Initialization of SAM Firmware ... ok" {
             return Err(format!("unexpected output: {:?}", out.stdout));
         }
         Ok((
             (),
-            "one approval alone refused (NotAuthorized); with admin-1 and admin-2: \
+            "a wrong HSM operator credential refused by the HSM (NotAuthorized); one approval \
+             alone refused (NotAuthorized); with the operator's logon, admin-1 and admin-2: \
              \"Initialization of SAM Firmware ... ok\""
                 .into(),
         ))

@@ -48,4 +48,4 @@ pub use ports::{free_port, loopback_url};
 pub use process::{Process, last_line, log_tail};
 pub use samctl::{Samctl, SamctlOutput};
 pub use samd::{Samd, SamdSpec};
-pub use simulator::{Simulator, SimulatorSpec};
+pub use simulator::{OPERATOR, Simulator, SimulatorSpec};

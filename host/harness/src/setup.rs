@@ -8,18 +8,33 @@ use sam_devpki::{DevIdp, DevPki, TokenParams, files, unix_now};
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, UserId, Uuid};
 
-/// Dual-control firmware initialization, IdP key import and enrolment of
-/// the first Privileged User, each approved by both of the dev PKI's
-/// administrators, through `samctl` (with the management connector).
-/// Returns the Privileged User.
-pub fn initialize_firmware(samctl: &Samctl, pki: &DevPki) -> Result<UserId> {
+/// Dual-control firmware initialization (with the logon of `simulator`'s
+/// HSM operator), IdP key import and enrolment of the first Privileged
+/// User, each approved by both of the dev PKI's administrators, through
+/// `samctl` (with the management connector). Returns the Privileged User.
+pub fn initialize_firmware(
+    samctl: &Samctl,
+    pki: &DevPki,
+    simulator: &crate::SimulatorSpec,
+) -> Result<UserId> {
     let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
     let idp_cert = pki.path(files::IDP_CERT).display().to_string();
+    let operator_key = simulator.operator_key().display().to_string();
     let approved = |what: &str, args: &[&str]| {
         let both = ["--admin-key", a1.as_str(), "--admin-key", a2.as_str()];
         samctl.run([args, &both].concat())?.checked(what)
     };
-    approved("fw init", &["fw", "init"])?;
+    approved(
+        "fw init",
+        &[
+            "fw",
+            "init",
+            "--operator",
+            crate::OPERATOR,
+            "--operator-key",
+            &operator_key,
+        ],
+    )?;
     approved("fw setidpkeys", &["fw", "setidpkeys", &idp_cert])?;
     let enrolled = approved("fw enrol", &["fw", "enrol", "--idp-cert", &idp_cert])?;
     enrolled

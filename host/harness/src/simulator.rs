@@ -17,13 +17,32 @@ pub struct SimulatorSpec {
     pub log: PathBuf,
 }
 
+/// The HSM operator every harness simulator has: the one who logs on for
+/// `samctl fw init`.
+pub const OPERATOR: &str = "hsm-operator";
+
 impl SimulatorSpec {
-    /// `sam-simulator init --state-dir DIR`: a fresh simulated HSM.
+    /// The HSM operator's copy of its secret: `<state_dir>.operator.key`,
+    /// beside the state directory (the operator's, not the HSM's).
+    pub fn operator_key(&self) -> PathBuf {
+        let mut name = self
+            .state_dir
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(".operator.key");
+        self.state_dir.with_file_name(name)
+    }
+
+    /// `sam-simulator init --state-dir DIR --operator OPERATOR
+    /// --operator-key FILE`: a fresh simulated HSM and its operator.
     pub fn init(&self, bins: &Binaries) -> Result<()> {
         let out = Command::new(bins.simulator())
             .arg("init")
             .arg("--state-dir")
             .arg(&self.state_dir)
+            .args(["--operator", OPERATOR, "--operator-key"])
+            .arg(self.operator_key())
             .output()
             .map_err(HarnessError::context("cannot run sam-simulator"))?;
         if out.status.success() {

@@ -22,7 +22,7 @@ use sam_proto::ErrorType;
 use sam_proto::bounded::List;
 use sam_proto::command::{
     Approval, Approvals, EnrolPrivilegedUser, FirmwareState, GetChallenge, GetStatus,
-    IdpKeysParams, InitFirmware, InitParams, NewUser, SetIdpKeys,
+    IdpKeysParams, InitFirmware, InitParams, NewUser, OperatorLogon, SetIdpKeys,
 };
 
 /// The approvals as the firmware takes them.
@@ -184,6 +184,11 @@ impl App {
         let req = InitFirmware {
             params: InitParams {
                 admins: blobs(&p.admins, "admins")?,
+                mbk_slot: p.mbk_slot,
+            },
+            operator: OperatorLogon {
+                user: blob(p.operator.user.as_bytes(), "operator.user")?,
+                response: blob(&p.operator.response.0, "operator.response")?,
             },
             approvals: approvals(p.approvals)?,
         };

@@ -23,8 +23,10 @@ use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use sam_client::wire::B64;
-use sam_client::wire::admin::{Approval, Approvals, EnrolRequest, IdpKeysRequest, InitRequest};
-use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
+use sam_client::wire::admin::{
+    Approval, Approvals, EnrolRequest, IdpKeysRequest, InitRequest, OperatorLogon,
+};
+use sam_proto::approval::{ADMIN_APPROVAL, OPERATOR_LOGON, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
 use sam_proto::ids::Uuid;
@@ -76,10 +78,13 @@ impl FwOp {
 /// The parameters of a dual-control command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Params {
-    /// The administrators to enrol (uncompressed SEC1 points).
+    /// The administrators to enrol (uncompressed SEC1 points) and the MBK
+    /// slot.
     Init {
         /// Points.
         admins: Vec<Vec<u8>>,
+        /// The HSM's MBK slot.
+        mbk_slot: u8,
     },
     /// The IdP certificates (DER).
     Setidpkeys {
@@ -138,8 +143,9 @@ impl Params {
     /// encodes the parameters it receives.
     pub fn postcard(&self) -> CtlResult<Vec<u8>> {
         let bytes = match self {
-            Self::Init { admins } => postcard::to_allocvec(&InitParams {
+            Self::Init { admins, mbk_slot } => postcard::to_allocvec(&InitParams {
                 admins: list(admins, "administrator key")?,
+                mbk_slot: *mbk_slot,
             }),
             Self::Setidpkeys { certificates } => postcard::to_allocvec(&IdpKeysParams {
                 certificates: list(certificates, "IdP certificate")?,
@@ -155,11 +161,14 @@ impl Params {
         bytes.map_err(|e| CtlError::failed(format!("postcard: {e}")))
     }
 
-    /// samd's body for this command with `approvals`.
-    pub fn body(&self, approvals: Approvals) -> FwBody {
+    /// samd's body for this command with `approvals` (and, for init, the
+    /// operator's logon).
+    pub fn body(&self, approvals: Approvals, operator: Option<OperatorLogon>) -> FwBody {
         match self {
-            Self::Init { admins } => FwBody::Init(InitRequest {
+            Self::Init { admins, mbk_slot } => FwBody::Init(InitRequest {
                 admins: B64::all(admins),
+                mbk_slot: *mbk_slot,
+                operator: operator.unwrap_or_default(),
                 approvals,
             }),
             Self::Setidpkeys { certificates } => FwBody::Setidpkeys(IdpKeysRequest {
@@ -178,11 +187,14 @@ impl Params {
     }
 
     /// The parameters as a request file keeps them: samd's body without
-    /// `approvals`, so the file shows exactly what will be sent.
+    /// `approvals` (and the operator's logon, made at submission), so the
+    /// file shows exactly what the administrators approve.
     pub fn to_json(&self) -> Value {
-        let mut v = serde_json::to_value(self.body(Approvals::default())).unwrap_or(Value::Null);
+        let mut v =
+            serde_json::to_value(self.body(Approvals::default(), None)).unwrap_or(Value::Null);
         if let Value::Object(m) = &mut v {
             m.remove("approvals");
+            m.remove("operator");
         }
         v
     }
@@ -196,12 +208,18 @@ impl Params {
         let none = serde_json::to_value(Approvals::default())
             .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
         m.insert("approvals".into(), none);
+        if op == FwOp::Init {
+            let none = serde_json::to_value(OperatorLogon::default())
+                .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+            m.insert("operator".into(), none);
+        }
         let bad = |e: serde_json::Error| CtlError::usage(format!("request: params: {e}"));
         Ok(match op {
             FwOp::Init => {
                 let r: InitRequest = serde_json::from_value(v).map_err(bad)?;
                 Self::Init {
                     admins: B64::into_vecs(r.admins),
+                    mbk_slot: r.mbk_slot,
                 }
             }
             FwOp::Setidpkeys => {
@@ -229,8 +247,10 @@ impl Params {
                 .collect::<Vec<_>>()
         };
         match self {
-            Self::Init { admins } => {
-                let mut out = vec!["Initialize SAM Firmware, enrolling the administrators:".into()];
+            Self::Init { admins, mbk_slot } => {
+                let mut out = vec![format!(
+                    "Initialize SAM Firmware from MBK slot {mbk_slot}, enrolling the administrators:"
+                )];
                 out.extend(admins.iter().map(|a| {
                     format!(
                         "  administrator key SHA-256 {}",
@@ -266,6 +286,37 @@ pub fn describe_certificate(der: &[u8]) -> String {
         Ok(c) => format!("{} (SHA-256 {fp})", c.tbs_certificate().subject()),
         Err(_) => format!("<not a certificate> (SHA-256 {fp})"),
     }
+}
+
+/// The HSM operator's logon for Initialize SAM Firmware, as the simulator
+/// checks it: HMAC-SHA-256 under the operator's secret (the file `sam-simulator
+/// init --operator` wrote) of the logon message, which binds the challenge
+/// and the parameters the administrators approve. The secret stays in
+/// samctl; samd only sees a response it cannot use twice. (A CP5 operator
+/// logs on with the HSM's own tools and mechanism instead.)
+pub fn operator_logon(
+    user: &str,
+    secret: &[u8; 32],
+    params: &Params,
+    challenge: &[u8; 32],
+) -> CtlResult<OperatorLogon> {
+    if user.is_empty() || user.len() > sam_proto::command::MAX_OPERATOR_NAME_LEN {
+        return Err(CtlError::usage(format!(
+            "operator name {user:?}: 1 to {} bytes",
+            sam_proto::command::MAX_OPERATOR_NAME_LEN
+        )));
+    }
+    let message = bound_digest(
+        OPERATOR_LOGON,
+        SubFunction::InitFirmware,
+        challenge,
+        &params.postcard()?,
+        sha256,
+    );
+    Ok(OperatorLogon {
+        user: user.to_owned(),
+        response: B64(sam_simulator::operators::response(secret, &message).to_vec()),
+    })
 }
 
 /// One administrator's approval, as samd's JSON takes it.
@@ -344,12 +395,14 @@ pub fn approve(key: &SigningKey, params: &Params, challenge: &[u8; 32]) -> CtlRe
     })
 }
 
-/// The body of samd's endpoint: the parameters and the approvals. The
-/// approvals must be for this command and challenge.
+/// The body of samd's endpoint: the parameters, the approvals and (init)
+/// the operator's logon. The approvals must be for this command and
+/// challenge.
 pub fn body(
     params: &Params,
     challenge: &[u8; 32],
     approvals: &[ApprovalFile],
+    operator: Option<OperatorLogon>,
 ) -> CtlResult<FwBody> {
     let c = STANDARD.encode(challenge);
     for a in approvals {
@@ -375,10 +428,13 @@ pub fn body(
             })
         })
         .collect::<CtlResult<Vec<_>>>()?;
-    Ok(params.body(Approvals {
-        challenge: B64::of(challenge),
-        approvals: list,
-    }))
+    Ok(params.body(
+        Approvals {
+            challenge: B64::of(challenge),
+            approvals: list,
+        },
+        operator,
+    ))
 }
 
 #[cfg(test)]
@@ -391,16 +447,20 @@ mod tests {
         let point = files::p256_point(key.verifying_key());
         let params = Params::Init {
             admins: vec![point.clone(), point.clone()],
+            mbk_slot: 3,
         };
         let back = Params::from_json(FwOp::Init, &params.to_json()).unwrap();
         assert_eq!(back, params);
         let challenge = [9u8; 32];
         let a = approve(&key, &params, &challenge).unwrap();
         assert_eq!(a.admin, STANDARD.encode(&point));
-        let v = serde_json::to_value(body(&params, &challenge, std::slice::from_ref(&a)).unwrap())
-            .unwrap();
+        let v = serde_json::to_value(
+            body(&params, &challenge, std::slice::from_ref(&a), None).unwrap(),
+        )
+        .unwrap();
         assert_eq!(v["approvals"]["approvals"][0]["signature"], a.signature);
-        assert!(body(&params, &[1u8; 32], &[a]).is_err());
+        assert_eq!(v["mbk_slot"], 3);
+        assert!(body(&params, &[1u8; 32], &[a], None).is_err());
         // The signature verifies over the firmware's digest.
         use p256::ecdsa::signature::hazmat::PrehashVerifier;
         let digest = bound_digest(

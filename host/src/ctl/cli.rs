@@ -122,7 +122,7 @@ Example:
         subcommand,
         after_long_help = "\
 Example:
-  samctl fw init --admin-key admin1.pem --admin-key admin2.pem
+  samctl fw init --operator hsmop --operator-key hsmop.key --admin-key admin1.pem --admin-key admin2.pem
   samctl fw setidpkeys idp.pem --admin-key admin1.pem --admin-key admin2.pem
   samctl fw status"
     )]
@@ -292,23 +292,40 @@ pub struct Approvers {
     pub prepare: Option<PathBuf>,
 }
 
+/// The HSM operator who logs on for `fw init` (seed `manageFW init
+/// LogonPass=<user>,<credential>`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct OperatorArgs {
+    /// The HSM operator's user name (`sam-simulator init --operator`).
+    #[arg(long, value_name = "NAME", requires = "operator_key")]
+    pub operator: Option<String>,
+    /// The operator's secret (32 bytes, the file `sam-simulator init
+    /// --operator-key` wrote); it stays here, samd gets a single-use response.
+    #[arg(long, value_name = "FILE", requires = "operator")]
+    pub operator_key: Option<PathBuf>,
+}
+
 /// `fw ...`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum FwCommand {
     /// Initialize the firmware and enrol the administrators.
     #[command(after_long_help = "\
-Example (both administrators at one machine):
-  samctl fw init --admin-key admin1.pem --admin-key admin2.pem
+Example (both administrators at one machine, with the HSM operator):
+  samctl fw init --operator hsmop --operator-key hsmop.key --admin-key admin1.pem --admin-key admin2.pem
 
 Example (each administrator signs offline):
-  samctl fw init --admin-pub admin1.pub --admin-pub admin2.pub --prepare init.json
+  samctl fw init --admin-pub admin1.pub --admin-pub admin2.pub --mbk-slot 0 --prepare init.json
   samctl fw approve --admin-key admin1.pem --request init.json > approval1.json   # administrator 1
   samctl fw approve --admin-key admin2.pem --request init.json > approval2.json   # administrator 2
-  samctl fw submit --request init.json --approval approval1.json --approval approval2.json
+  samctl fw submit --request init.json --approval approval1.json --approval approval2.json \
+    --operator hsmop --operator-key hsmop.key
 
 The enrolled administrators are the public keys of every --admin-key and
---admin-pub. The challenge expires after 5 minutes. The firmware requires
-two distinct enrolled administrators; samctl does not check that itself.
+--admin-pub. The HSM operator (seed: manageFW init LogonPass=<user>,<credential>)
+logs on with a response over the challenge and the parameters; the HSM, not
+samd, checks it. The challenge expires after 5 minutes. The firmware requires
+the operator's logon and two distinct enrolled administrators; samctl does not
+check that itself.
 Lines (seed Table 52):
   Initialization of SAM Firmware ... ok        (0)
   Initialization of SAM Firmware ... failed    (1)")]
@@ -317,6 +334,12 @@ Lines (seed Table 52):
         /// public key (PEM/DER SubjectPublicKeyInfo, or hex SEC1 point).
         #[arg(long = "admin-pub", value_name = "KEY")]
         admin_pubs: Vec<PathBuf>,
+        /// The HSM's MBK slot the module keys are derived from.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        mbk_slot: u8,
+        /// The HSM operator who logs on (required unless --prepare).
+        #[command(flatten)]
+        operator: OperatorArgs,
         /// Who approves.
         #[command(flatten)]
         approvers: Approvers,
@@ -388,6 +411,9 @@ Prints the line of the request's operation (Table 52).")]
         /// Also approve here with these keys.
         #[arg(long = "admin-key", value_name = "KEY")]
         admin_keys: Vec<PathBuf>,
+        /// For `init`: the HSM operator who logs on.
+        #[command(flatten)]
+        operator: OperatorArgs,
     },
     /// Create a new P-256 administrator key (PKCS#8 PEM, mode 0600).
     #[command(after_long_help = "\

@@ -409,6 +409,7 @@ impl World {
         let points: Vec<Vec<u8>> = self.admins.iter().map(|a| a.point().into_vec()).collect();
         let params = InitParams {
             admins: blobs(&points),
+            mbk_slot: 0,
         };
         let approvals = self
             .approvals(SubFunction::InitFirmware, &params, &[0, 1])
@@ -418,6 +419,8 @@ impl World {
                 "/admin/init",
                 &json!({
                     "admins": points.iter().map(|p| b64(p)).collect::<Vec<_>>(),
+                    "mbk_slot": 0,
+                    "operator": operator_json(&params, &approvals),
                     "approvals": approvals,
                 }),
             )
@@ -574,4 +577,25 @@ pub fn blobs<const N: usize, const M: usize>(items: &[Vec<u8>]) -> List<Blob<N>,
 /// SHA-256 of a short text, as a document hash.
 pub fn doc_hash(text: &str) -> Vec<u8> {
     pki::sha256(&[text.as_bytes()])
+}
+
+/// The test platform's HSM operator logon for `params` under the
+/// challenge of `approvals` (samd's JSON).
+pub fn operator_json(params: &InitParams, approvals: &Value) -> Value {
+    use base64::Engine as _;
+    let challenge: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(approvals["challenge"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let logon = sam_testkeys::operator_logon(
+        sam_firmware::testing::TEST_OPERATOR,
+        &sam_firmware::testing::TEST_OPERATOR_SECRET,
+        &challenge,
+        &postcard::to_allocvec(params).unwrap(),
+    );
+    json!({
+        "user": String::from_utf8(logon.user.to_vec()).unwrap(),
+        "response": b64(&logon.response),
+    })
 }

@@ -6,22 +6,27 @@ use sam_firmware::crypto::portable::Portable;
 use sam_firmware::crypto::{Crypto, FirmwareRng, GeneratedKey, sha256};
 use sam_firmware::platform::PlatformError;
 use sam_firmware::state::p256_point;
-use sam_proto::approval::{ADMIN_APPROVAL, bound_digest};
+use sam_proto::approval::{ADMIN_APPROVAL, OPERATOR_LOGON, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
     Approval, Approvals, ChallengeIssued, Command, ErrorAnswer, GetChallenge, GetStatus,
-    InitFirmware, InitParams, Status, SubFunction,
+    InitFirmware, InitParams, OperatorLogon, Status, SubFunction,
 };
 use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_simulator::{CryptoBackend, Simulator};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// A fresh, initialized state directory (removed when the guard drops).
+/// The HSM operator every test state directory has.
+pub const OPERATOR: &str = "operator";
+
+/// A fresh, initialized state directory with the HSM operator [`OPERATOR`]
+/// (removed when the guard drops).
 pub fn state_dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("sim");
     Simulator::init(&dir).unwrap();
+    Simulator::add_operator(&dir, OPERATOR).unwrap();
     (tmp, dir)
 }
 
@@ -102,10 +107,25 @@ impl Admin {
 }
 
 /// An InitFirmware request approved by both administrators under
-/// `challenge`.
-pub fn init_request(admins: &[Admin; 2], challenge: [u8; 32]) -> InitFirmware {
+/// `challenge`, with the logon of the state directory `dir`'s operator
+/// [`OPERATOR`] (its secret read from where the simulator keeps it).
+pub fn init_request(dir: &Path, admins: &[Admin; 2], challenge: [u8; 32]) -> InitFirmware {
+    let secret = sam_simulator::operators::secret(dir, OPERATOR.as_bytes())
+        .unwrap()
+        .expect("the state directory has the test operator");
+    init_request_as(admins, challenge, OPERATOR.as_bytes(), &secret)
+}
+
+/// [`init_request`] with the logon of operator `user` holding `secret`.
+pub fn init_request_as(
+    admins: &[Admin; 2],
+    challenge: [u8; 32],
+    user: &[u8],
+    secret: &[u8; 32],
+) -> InitFirmware {
     let params = InitParams {
         admins: List::from_vec(admins.iter().map(Admin::point).collect()).unwrap(),
+        mbk_slot: 0,
     };
     let bytes = encode_body(&params).unwrap();
     let mut approvals = List::default();
@@ -115,6 +135,7 @@ pub fn init_request(admins: &[Admin; 2], challenge: [u8; 32]) -> InitFirmware {
             .unwrap();
     }
     InitFirmware {
+        operator: operator_logon(user, secret, &challenge, &bytes),
         params,
         approvals: Approvals {
             challenge,
@@ -123,9 +144,31 @@ pub fn init_request(admins: &[Admin; 2], challenge: [u8; 32]) -> InitFirmware {
     }
 }
 
+/// The logon response the simulator checks, computed here with the
+/// firmware's portable HMAC (not aws-lc, which the simulator uses).
+pub fn operator_logon(
+    user: &[u8],
+    secret: &[u8; 32],
+    challenge: &[u8; 32],
+    params: &[u8],
+) -> OperatorLogon {
+    let message = bound_digest(
+        OPERATOR_LOGON,
+        SubFunction::InitFirmware,
+        challenge,
+        params,
+        |p| sha256(&Portable, p),
+    );
+    OperatorLogon {
+        user: Blob::new(user).unwrap(),
+        response: Blob::new(&Portable.hmac_sha256(secret, &[&message])).unwrap(),
+    }
+}
+
 /// Initializes the firmware in-process (GetChallenge, then InitFirmware).
 pub fn initialize(sim: &Simulator) -> sam_proto::command::Initialized {
     let admins = [Admin::new(), Admin::new()];
     let ChallengeIssued { challenge, .. } = typed(sim, &GetChallenge).unwrap();
-    typed(sim, &init_request(&admins, challenge)).unwrap()
+    let dir = sim.firmware().platform().state_dir().to_path_buf();
+    typed(sim, &init_request(&dir, &admins, challenge)).unwrap()
 }

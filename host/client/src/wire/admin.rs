@@ -26,12 +26,30 @@ pub struct Approvals {
     pub approvals: Vec<Approval>,
 }
 
+/// The HSM operator's logon for `POST /admin/init` (seed `manageFW init
+/// LogonPass=<user>,<credential>`): a response bound to the approvals'
+/// challenge and the parameters, checked by the HSM, so samd relays it
+/// without holding a reusable secret.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorLogon {
+    /// The HSM user name.
+    pub user: String,
+    /// The logon response (simulator: HMAC-SHA-256 under the operator's
+    /// secret of the logon message).
+    pub response: B64,
+}
+
 /// `POST /admin/init`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InitRequest {
     /// The administrators' keys (uncompressed SEC1 P-256 points).
     pub admins: Vec<B64>,
+    /// The HSM's MBK slot the module keys are derived from.
+    pub mbk_slot: u8,
+    /// The HSM operator's logon.
+    pub operator: OperatorLogon,
     /// Their approvals.
     pub approvals: Approvals,
 }

@@ -6,7 +6,7 @@
 use super::{failed, print_json, user_id_or_random};
 use crate::ctl::approval::FwBody;
 use crate::ctl::approval::{self, ApprovalFile, Params, RequestFile};
-use crate::ctl::cli::FwCommand;
+use crate::ctl::cli::{FwCommand, OperatorArgs};
 use crate::ctl::client::Client;
 use crate::ctl::console;
 use crate::ctl::error::{CtlError, CtlResult};
@@ -15,7 +15,9 @@ use crate::ctl::settings::Settings;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sam_client::wire::Empty;
-use sam_client::wire::admin::{EnrolAnswer, IdpKeysAnswer, InitAnswer, StatusAnswer};
+use sam_client::wire::admin::{
+    EnrolAnswer, IdpKeysAnswer, InitAnswer, OperatorLogon, StatusAnswer,
+};
 use sam_client::wire::peering::Challenge;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -37,12 +39,46 @@ fn load_keys(paths: &[PathBuf]) -> CtlResult<Vec<p256::ecdsa::SigningKey>> {
     paths.iter().map(|p| files::p256_key(p)).collect()
 }
 
+/// The operator's name and secret, if given.
+fn load_operator(o: &OperatorArgs) -> CtlResult<Option<(String, zeroize::Zeroizing<[u8; 32]>)>> {
+    let (Some(name), Some(path)) = (&o.operator, &o.operator_key) else {
+        return Ok(None);
+    };
+    let bytes = zeroize::Zeroizing::new(files::read(path)?);
+    let secret = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+        CtlError::usage(format!(
+            "{}: an HSM operator key holds 32 bytes, this one {}",
+            path.display(),
+            bytes.len()
+        ))
+    })?;
+    Ok(Some((name.clone(), zeroize::Zeroizing::new(secret))))
+}
+
+/// The operator's logon for `params` under `challenge` (init only).
+fn logon(
+    params: &Params,
+    operator: Option<&(String, zeroize::Zeroizing<[u8; 32]>)>,
+    challenge: &[u8; 32],
+) -> CtlResult<Option<OperatorLogon>> {
+    match (params, operator) {
+        (Params::Init { .. }, Some((name, secret))) => Ok(Some(approval::operator_logon(
+            name, secret, params, challenge,
+        )?)),
+        (Params::Init { .. }, None) => Err(CtlError::usage(
+            "initialization needs the HSM operator's logon: --operator NAME --operator-key FILE",
+        )),
+        _ => Ok(None),
+    }
+}
+
 /// Gets a challenge, then either writes the request (`prepare`) or signs
 /// it with `keys` (plus the `extra` approvals) and submits it.
 async fn dual_control(
     s: &Settings,
     params: &Params,
     keys: &[p256::ecdsa::SigningKey],
+    operator: Option<&(String, zeroize::Zeroizing<[u8; 32]>)>,
     prepare: Option<&Path>,
 ) -> CtlResult<Done> {
     params.postcard()?;
@@ -74,7 +110,8 @@ async fn dual_control(
         .iter()
         .map(|k| approval::approve(k, params, &challenge))
         .collect::<CtlResult<Vec<_>>>()?;
-    submit(s, &client, params, &challenge, &approvals).await
+    let operator = logon(params, operator, &challenge)?;
+    submit(s, &client, params, &challenge, &approvals, operator).await
 }
 
 async fn submit(
@@ -83,12 +120,13 @@ async fn submit(
     params: &Params,
     challenge: &[u8; 32],
     approvals: &[ApprovalFile],
+    operator: Option<OperatorLogon>,
 ) -> CtlResult<Done> {
     s.note(
         1,
         format!("{} approval(s) for {:?}", approvals.len(), params.op()),
     );
-    let body = approval::body(params, challenge, approvals)?;
+    let body = approval::body(params, challenge, approvals, operator)?;
     let path = params.op().path();
     Ok(match body {
         FwBody::Init(_) => Done::Initialized(client.post(path, &body).await?),
@@ -132,6 +170,8 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
     match command {
         FwCommand::Init {
             admin_pubs,
+            mbk_slot,
+            operator,
             approvers,
         } => {
             let made = (|| {
@@ -154,13 +194,26 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                         "give the administrators: --admin-key, --admin-pub",
                     ));
                 }
-                Ok((keys, Params::Init { admins }))
+                let operator = load_operator(&operator)?;
+                if operator.is_none() && approvers.prepare.is_none() {
+                    return Err(CtlError::usage(
+                        "give the HSM operator: --operator NAME --operator-key FILE",
+                    ));
+                }
+                Ok((keys, operator, Params::Init { admins, mbk_slot }))
             })();
-            let (keys, params) = match made {
+            let (keys, operator, params) = match made {
                 Ok(m) => m,
                 Err(e) => return Ok(failed(console::INIT, &e)),
             };
-            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            let r = dual_control(
+                s,
+                &params,
+                &keys,
+                operator.as_ref(),
+                approvers.prepare.as_deref(),
+            )
+            .await;
             Ok(finish(s, &params, r))
         }
         FwCommand::Setidpkeys {
@@ -179,7 +232,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                 Ok(m) => m,
                 Err(e) => return Ok(failed(console::IDP_KEYS, &e)),
             };
-            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            let r = dual_control(s, &params, &keys, None, approvers.prepare.as_deref()).await;
             Ok(finish(s, &params, r))
         }
         FwCommand::Enrol {
@@ -200,7 +253,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                 Ok(m) => m,
                 Err(e) => return Ok(failed(console::ENROL, &e)),
             };
-            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            let r = dual_control(s, &params, &keys, None, approvers.prepare.as_deref()).await;
             Ok(finish(s, &params, r))
         }
         FwCommand::Approve {
@@ -234,6 +287,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
             request,
             approvals,
             admin_keys,
+            operator,
         } => {
             let req = RequestFile::load(&request)?;
             let params = req.params()?;
@@ -250,7 +304,8 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                 for k in load_keys(&admin_keys)? {
                     all.push(approval::approve(&k, &params, &challenge)?);
                 }
-                submit(s, &Client::new(s)?, &params, &challenge, &all).await
+                let operator = logon(&params, load_operator(&operator)?.as_ref(), &challenge)?;
+                submit(s, &Client::new(s)?, &params, &challenge, &all, operator).await
             }
             .await;
             Ok(finish(s, &params, r))
