@@ -5,7 +5,7 @@ use crate::platform::{Platform, PlatformError, Slot};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use sam_proto::bounded::{Blob, List, varint_len};
-use sam_proto::command::{ADMIN_KEY_LEN, MAX_ADMINS, MAX_IDP_KEYS};
+use sam_proto::command::{ADMIN_KEY_LEN, MAX_ADMINS, MAX_IDP_KEYS, MAX_SIGNING_CAS, PolicyParams};
 use sam_proto::frame::decode_exact;
 use sam_proto::records::{AuditEntry, AuditRecord, MAX_CERT_LEN};
 
@@ -20,12 +20,21 @@ pub struct Config {
     pub admins: List<Blob<ADMIN_KEY_LEN>, MAX_ADMINS>,
     /// IdP certificates whose keys may sign identity tokens (DER).
     pub idp_certs: List<Blob<MAX_CERT_LEN>, MAX_IDP_KEYS>,
+    /// Token lifetime and signing CAs (SetPolicy); the default until the
+    /// administrators set one.
+    pub policy: PolicyParams,
 }
 
 impl Config {
     /// Largest encoding.
-    const MAX_SIZE: usize =
-        1 + MAX_ADMINS * (ADMIN_KEY_LEN + 1) + 1 + MAX_IDP_KEYS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
+    const MAX_SIZE: usize = 1
+        + MAX_ADMINS * (ADMIN_KEY_LEN + 1)
+        + 1
+        + MAX_IDP_KEYS * Blob::<MAX_CERT_LEN>::MAX_SIZE
+        + Self::POLICY_MAX_SIZE;
+
+    /// Largest encoding of the policy field.
+    const POLICY_MAX_SIZE: usize = 5 + 1 + MAX_SIGNING_CAS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
 
     /// Reads the config slot; `None` means not initialized.
     pub fn load<P: Platform>(p: &P) -> Result<Option<Self>, PlatformError> {

@@ -11,8 +11,8 @@ use crate::state::{Challenges, Config, p256_point};
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
-    ChallengeIssued, EnrolPrivilegedUser, IdpKeysSet, InitFirmware, Initialized, IntegrityReport,
-    SetIdpKeys, Status, SubFunction, UserIssued, VerifyDataIntegrity,
+    Audited, ChallengeIssued, EnrolPrivilegedUser, IdpKeysSet, InitFirmware, Initialized,
+    IntegrityReport, SetIdpKeys, SetPolicy, Status, SubFunction, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::ids::Role;
 use sam_proto::records::UserRecord;
@@ -73,7 +73,7 @@ impl<P: Platform> Firmware<P> {
         self.check_approvals(code, &encode(&req.params)?, &req.approvals, admins)?;
         let config = Config {
             admins: req.params.admins.clone(),
-            idp_certs: List::default(),
+            ..Config::default()
         };
         let op = self.make_operational(config.clone())?;
         config
@@ -117,8 +117,8 @@ impl<P: Platform> Firmware<P> {
                     .map_err(|_| ErrorType::InvalidInput)?;
             }
             let config = Config {
-                admins: op.config.admins.clone(),
                 idp_certs: certs.clone(),
+                ..op.config.clone()
             };
             config
                 .store(&self.platform)
@@ -132,6 +132,43 @@ impl<P: Platform> Firmware<P> {
                 fingerprints,
                 audit,
             })
+    }
+
+    /// SetPolicy: the longest identity-token lifetime and the signing CAs,
+    /// approved by two enrolled administrators. A lifetime of 0 or a CA
+    /// certificate that does not parse is InvalidInput. The new CAs apply to
+    /// certificates registered from now on; keys already active keep the
+    /// certificate they were activated with until it expires (a key whose
+    /// CA is withdrawn is deleted, not silently deactivated).
+    pub(super) fn set_policy(&self, req: SetPolicy) -> Result<Audited, Failure> {
+        let code = SubFunction::SetPolicy;
+        let mut guard = self.operational.write();
+        let op = guard.as_mut().ok_or(ErrorType::NotOperational)?;
+        let result = (|| {
+            self.check_approvals(
+                code,
+                &encode(&req.params)?,
+                &req.approvals,
+                &op.config.admins,
+            )?;
+            if req.params.max_token_lifetime == 0 {
+                return Err(ErrorType::InvalidInput);
+            }
+            for ca in req.params.signing_cas.iter() {
+                anchors::parse(self.crypto(), ca).map_err(|_| ErrorType::InvalidInput)?;
+            }
+            let config = Config {
+                policy: req.params.clone(),
+                ..op.config.clone()
+            };
+            config
+                .store(&self.platform)
+                .map_err(|_| ErrorType::NotOperational)?;
+            op.config = config;
+            Ok(())
+        })();
+        self.conclude(op, code, &Subject::default(), result)
+            .map(|((), audit)| Audited { audit })
     }
 
     /// EnrolPrivilegedUser: the first Privileged User, approved by two
@@ -160,14 +197,17 @@ impl<P: Platform> Firmware<P> {
                     technical_key: None,
                     generation: 0,
                 };
-                self.seal_record(&op.keys, record)
+                let sealed = self.seal_record(&op.keys, record)?;
+                self.register_new_user(&sealed)?;
+                Ok(sealed)
             },
             |record, audit| UserIssued { record, audit },
         )
     }
 
     /// VerifyDataIntegrity: which of the given records and keys are
-    /// authentic, and whether the audit records continue the chain. Not
+    /// authentic (a superseded user record, or a wrapped key of a deleted
+    /// key, counts as bad: the firmware would refuse it), and whether the audit records continue the chain. Not
     /// audited: it changes nothing, and auditing it would move the very
     /// tail it checks.
     pub(super) fn verify_data_integrity(
@@ -178,7 +218,7 @@ impl<P: Platform> Firmware<P> {
         let op = guard.as_ref().ok_or(ErrorType::NotOperational)?;
         let mut bad_users = List::default();
         for (i, u) in req.users.iter().enumerate() {
-            if self.open_record(&op.keys, u).is_err() {
+            if self.open_current(&op.keys, u).is_err() {
                 bad_users
                     .push(index(i)?)
                     .map_err(|_| ErrorType::UnexpectedError)?;
@@ -186,7 +226,7 @@ impl<P: Platform> Firmware<P> {
         }
         let mut bad_keys = List::default();
         for (i, k) in req.keys.iter().enumerate() {
-            if self.unwrap_key(&op.keys, k).is_err() {
+            if self.unwrap_key(&op.keys, k).is_err() || self.key_state(&k.key_id).is_err() {
                 bad_keys
                     .push(index(i)?)
                     .map_err(|_| ErrorType::UnexpectedError)?;

@@ -15,7 +15,7 @@
 //! | 3 | the platform clock is inside `notBefore..=notAfter` | InvalidAuthentication |
 //! | 4 | identification level present and at least "substantial" | InvalidAuthentication |
 //! | 5 | the host supplied the signer's user record | UnknownUser |
-//! | 6 | the record's firmware tag verifies | AuthenticationError |
+//! | 6 | the record's firmware tag verifies, and it is the user's current record in the registry (not superseded) | AuthenticationError |
 //! | 7 | the record is the token's user, and lists the IdP certificate that signed the token | InvalidAuthentication |
 //! | 8 | the record's role is Signer | NotAuthorized |
 //! | 9 | the token carries a SAD public key and the scope "signing" | InvalidAuthentication |
@@ -24,10 +24,18 @@
 //! | 12 | the host supplied a wrapped key; its KeyID is the SAD's keyid | NotFound |
 //! | 13 | the wrapped key's AEAD tag verifies (KeyID, UserID, algorithm bound) | InvalidInput |
 //! | 14 | the wrapped key belongs to the token's user | NotAuthorized |
+//! | 14a | the key is live in the registry (not deleted: a retained copy of a deleted key stops here) | NotFound |
+//! | 14b | the key is ACTIVE (a certificate was registered) and the platform time is inside that certificate's validity | NotAuthorized |
 //! | 15 | the SAD's hash algorithm is one the key signs with | InvalidAlgorithm |
 //! | 16 | 1 to 128 hash values, each as long as that hash's output | InvalidInput |
 //! | 17 | the token has not been used for signing since boot (replay set) | ReplayedSad |
 //! | 18 | the replay set has room | NotOperational |
+//!
+//! Check 14b answers NotAuthorized: the request is well formed and comes
+//! from the key's owner, but the key is not (or no longer) allowed to sign;
+//! InvalidInput would blame the request. The firmware, not the host, knows
+//! which keys are active: their states live in its registry, read here
+//! under a short read lock and never written while signing.
 //!
 //! Then the key is unwrapped (activated), every hash is signed, and the
 //! plaintext key is wiped (deactivated) before the answer is built. Either
@@ -49,6 +57,7 @@ use super::Failure;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
 use crate::platform::Platform;
+use crate::registry::KeyState;
 use crate::signing_alg::spki_kind;
 use crate::signing_alg::{key_accepts, sad_signature_hash};
 use crate::state::ReplayRefusal;
@@ -93,7 +102,7 @@ impl<P: Platform> Firmware<P> {
         // 5-8
         let sealed = req.signer.as_ref().ok_or(ErrorType::UnknownUser)?;
         let record = self
-            .open_record(&op.keys, sealed)
+            .open_current(&op.keys, sealed)
             .map_err(|_| ErrorType::AuthenticationError)?;
         if record.user_id != token.user_id || !record.idp_certs.contains(&token.anchor) {
             return Err(ErrorType::InvalidAuthentication);
@@ -140,6 +149,15 @@ impl<P: Platform> Firmware<P> {
             .map_err(|_| ErrorType::InvalidInput)?;
         if wrapped.user_id != token.user_id {
             return Err(ErrorType::NotAuthorized);
+        }
+        // 14a-14b
+        match self.key_state(&key_id)? {
+            KeyState::Active {
+                not_before,
+                not_after,
+                ..
+            } if not_before <= now && now <= not_after => {}
+            _ => return Err(ErrorType::NotAuthorized),
         }
         // 15-16
         let (hash, scheme) = sam_proto::asn1::signature_hash(&tbs.hash_algorithm)

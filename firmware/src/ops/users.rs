@@ -7,8 +7,9 @@
 use super::{Failure, require_role};
 use crate::anchors;
 use crate::audit::Subject;
-use crate::core::{Firmware, Operational, encode};
+use crate::core::{Firmware, Operational, encode, mac_eq};
 use crate::platform::Platform;
+use crate::registry::{Change, registry_error};
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
@@ -47,7 +48,7 @@ impl<P: Platform> Firmware<P> {
                 Role::PrivilegedUser
             };
             let idp_certs = self.user_certificates(&req.user, technical_key.is_none())?;
-            self.seal_record(
+            let sealed = self.seal_record(
                 &op.keys,
                 UserRecord {
                     version: UserRecord::VERSION,
@@ -57,12 +58,15 @@ impl<P: Platform> Firmware<P> {
                     technical_key,
                     generation: 0,
                 },
-            )
+            )?;
+            self.register_new_user(&sealed)?;
+            Ok(sealed)
         })
     }
 
     /// Create_New_Signer: by a Privileged User or a Privileged User
-    /// Technical.
+    /// Technical. A UserID that is already registered is InvalidInput
+    /// (see [`Firmware::register_new_user`] for the retry of a lost answer).
     pub(super) fn create_signer(&self, req: CreateSigner) -> Result<UserIssued, Failure> {
         let code = SubFunction::CreateSigner;
         let params = encode(&req.user)?;
@@ -73,7 +77,7 @@ impl<P: Platform> Firmware<P> {
                 &[Role::PrivilegedUser, Role::PrivilegedUserTechnical],
             )?;
             let idp_certs = self.user_certificates(&req.user, true)?;
-            self.seal_record(
+            let sealed = self.seal_record(
                 &op.keys,
                 UserRecord {
                     version: UserRecord::VERSION,
@@ -83,7 +87,9 @@ impl<P: Platform> Firmware<P> {
                     technical_key: None,
                     generation: 0,
                 },
-            )
+            )?;
+            self.register_new_user(&sealed)?;
+            Ok(sealed)
         })
     }
 
@@ -98,11 +104,25 @@ impl<P: Platform> Firmware<P> {
     ///   authenticated this very request, so that a user cannot lock itself
     ///   out by mistake (InvalidInput, seed §7.1.3).
     /// * The new record's generation is the old one plus one.
+    /// * The target record must be the user's current one (a superseded
+    ///   record: InvalidInput; for self-modification the actor's record is
+    ///   the target: AuthenticationError), and so must the actor's record
+    ///   (AuthenticationError). One exception makes a retry after a lost
+    ///   answer idempotent: if the record this request produces is the one
+    ///   already registered (the request was applied to the immediate
+    ///   predecessor with the same certificates), it is issued again and
+    ///   nothing changes. The caller is authenticated and chose the
+    ///   certificates, so it learns nothing it did not ask for, and an older
+    ///   record can never become current again.
     pub(super) fn signer_maintenance(&self, req: SignerMaintenance) -> Result<UserIssued, Failure> {
         let code = SubFunction::SignerMaintenance;
         let params = encode(&(&req.target, &req.certificates))?;
         self.audited_user_op(code, &req.auth, &params, |op, actor, subject| {
             require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+            let target_sealed = match &req.target {
+                None => req.auth.actor.as_ref().ok_or(ErrorType::UnknownUser)?,
+                Some(sealed) => sealed,
+            };
             let target = match &req.target {
                 None => actor.record.clone(),
                 Some(sealed) => self
@@ -132,14 +152,35 @@ impl<P: Platform> Firmware<P> {
                 .generation
                 .checked_add(1)
                 .ok_or(ErrorType::InvalidInput)?;
-            self.seal_record(
+            let user_id = target.user_id;
+            let sealed = self.seal_record(
                 &op.keys,
                 UserRecord {
                     idp_certs,
                     generation,
                     ..target
                 },
-            )
+            )?;
+            // Checked and replaced under one write lock, so that two
+            // maintenances of one user cannot both start from the same
+            // current record.
+            let mut registry = self.registry.write();
+            let current = registry.user(&user_id);
+            let retry = current.is_some_and(|mac| mac_eq(mac, &sealed.mac));
+            let target_current = current.is_some_and(|mac| mac_eq(mac, &target_sealed.mac));
+            if !actor.current && !(own && retry) {
+                return Err(ErrorType::AuthenticationError);
+            }
+            if retry {
+                return Ok(sealed);
+            }
+            if !target_current {
+                return Err(ErrorType::InvalidInput);
+            }
+            registry
+                .commit(&self.platform, Change::PutUser(user_id, sealed.mac))
+                .map_err(registry_error)?;
+            Ok(sealed)
         })
     }
 
