@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
-fn token_credential(path: &Path) -> CtlResult<CredentialBody> {
+pub(super) fn token_credential(path: &Path) -> CtlResult<CredentialBody> {
     let token = files::der_document(path, "identity token")?;
     Ok(CredentialBody::identity_token(&token))
 }
