@@ -86,9 +86,8 @@ fn every_error_type_and_status_is_documented() {
 use sam_client::wire::admin::{
     Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, DecodedAudit,
     EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer,
-    PolicyAnswer, PolicyRequest,
-    InitRequest, IntegrityReport, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
-    UnreachableFirmware,
+    InitRequest, IntegrityReport, PolicyAnswer, PolicyRequest, ReachableFirmware, StatusAnswer,
+    StoreStatus, UndecodableAudit, UnreachableFirmware,
 };
 use sam_client::wire::error::{ErrorAnswer, ErrorBody};
 use sam_client::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
@@ -726,7 +725,12 @@ fn every_route_body_names_its_schema() {
         ("post", "/signing", Some("SigningParams"), "SigningAnswer"),
         ("get", "/private-keys", None, ""),
         ("get", "/objects", None, ""),
-        ("post", "/objects", Some("RegisterRequest"), "RegisterAnswer"),
+        (
+            "post",
+            "/objects",
+            Some("RegisterRequest"),
+            "RegisterAnswer",
+        ),
         ("get", "/admin/status", None, "StatusAnswer"),
         ("post", "/admin/challenge", None, "Challenge"),
         ("post", "/admin/init", Some("InitRequest"), "InitAnswer"),

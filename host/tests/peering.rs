@@ -77,12 +77,14 @@ async fn the_whole_signing_story() {
     assert_eq!(objs.len(), 3, "{objs:?}");
     assert!(objs.iter().all(|o| o.as_object().unwrap().len() == 3));
 
-    // Register a certificate: a CA certifies the CSR's key.
-    let cert = certify(&spki, &signer.to_string());
+    // Register a certificate: the policy's signing CA certifies the CSR's
+    // key, and the signer asks (the firmware checks both).
+    let cert = w.signing_ca().issue_now(&spki, w.now());
     let r =
         w.ra.post(
             "/objects",
             &json!({
+                "credential": w.credential(signer),
                 "objecttype": "CERTIFICATE",
                 "value": b64(&cert),
                 "links": [{"id": key_id, "type": "PRIVATE_KEY"}],
@@ -91,6 +93,7 @@ async fn the_whole_signing_story() {
         )
         .await
         .ok();
+    let r = &r["object"];
     assert_eq!(r["state"], "ACTIVE");
     assert!(r["dateattributes"]["not-after"].is_string());
     let listed = w.ssa.get("/private-keys").await.ok();
@@ -101,7 +104,7 @@ async fn the_whole_signing_story() {
     let r =
         w.ra.post(
             "/objects",
-            &json!({"objecttype": "CERTIFICATE", "value": b64(&other),
+            &json!({"credential": w.credential(signer), "objecttype": "CERTIFICATE", "value": b64(&other),
                     "links": [{"id": key_id, "type": "PRIVATE_KEY"}]}),
         )
         .await;

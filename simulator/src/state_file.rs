@@ -360,8 +360,7 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded, Corrupt> {
         VERSION_2 => {
             // Two slots; the registry's areas are added by the rewrite.
             let mut d = decode_v2(bytes, OLD_SLOT_COUNT as usize)?;
-            let capacity =
-                capacities_for(&d.slots, d.layout.capacity).ok_or(Corrupt::Slots)?;
+            let capacity = capacities_for(&d.slots, d.layout.capacity).ok_or(Corrupt::Slots)?;
             d.layout = Layout {
                 capacity,
                 generation: [1; N],
@@ -724,6 +723,7 @@ mod tests {
         Slots {
             config: Some(b"config bytes".to_vec()),
             counters: Some(vec![1, 2, 3]),
+            registry: None,
         }
     }
 
@@ -794,11 +794,31 @@ mod tests {
             Slots {
                 config: None,
                 counters: Some(Vec::new()),
+                registry: None,
             },
         ] {
             assert_eq!(decode(&encode(&slots)), Ok(slots.clone()));
             assert_eq!(decode(&encode_v1(&slots)), Ok(slots));
         }
+    }
+
+    #[test]
+    fn the_registry_slot_round_trips_and_survives_reopen() {
+        let slots = Slots {
+            registry: Some(b"registry".to_vec()),
+            ..sample()
+        };
+        assert_eq!(decode(&encode(&slots)), Ok(slots.clone()));
+        let d = Dir::new("registry");
+        write_atomic(&d.0, "s.bin", &encode(&sample())).unwrap();
+        let (mut f, mut all, _) = open(&d).unwrap();
+        store(&mut f, &mut all, Slot::Registry, b"users and keys");
+        store(&mut f, &mut all, Slot::Counters, b"counters after");
+        drop(f);
+        let (_, again, _) = open(&d).unwrap();
+        assert_eq!(again.registry.as_deref(), Some(&b"users and keys"[..]));
+        assert_eq!(again.counters.as_deref(), Some(&b"counters after"[..]));
+        assert_eq!(again.config, sample().config);
     }
 
     #[test]

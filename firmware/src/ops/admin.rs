@@ -206,8 +206,8 @@ impl<P: Platform> Firmware<P> {
     }
 
     /// VerifyDataIntegrity: which of the given records and keys are
-    /// authentic (a superseded user record, or a wrapped key of a deleted
-    /// key, counts as bad: the firmware would refuse it), and whether the audit records continue the chain. Not
+    /// authentic (made by this firmware; whether they are still current is
+    /// the registry's business, checked where they are used), and whether the audit records continue the chain. Not
     /// audited: it changes nothing, and auditing it would move the very
     /// tail it checks.
     pub(super) fn verify_data_integrity(
@@ -218,7 +218,7 @@ impl<P: Platform> Firmware<P> {
         let op = guard.as_ref().ok_or(ErrorType::NotOperational)?;
         let mut bad_users = List::default();
         for (i, u) in req.users.iter().enumerate() {
-            if self.open_current(&op.keys, u).is_err() {
+            if self.open_record(&op.keys, u).is_err() {
                 bad_users
                     .push(index(i)?)
                     .map_err(|_| ErrorType::UnexpectedError)?;
@@ -226,7 +226,7 @@ impl<P: Platform> Firmware<P> {
         }
         let mut bad_keys = List::default();
         for (i, k) in req.keys.iter().enumerate() {
-            if self.unwrap_key(&op.keys, k).is_err() || self.key_state(&k.key_id).is_err() {
+            if self.unwrap_key(&op.keys, k).is_err() {
                 bad_keys
                     .push(index(i)?)
                     .map_err(|_| ErrorType::UnexpectedError)?;

@@ -254,8 +254,11 @@ impl SamClient {
         key_id: KeyId,
         certificate: &[u8],
     ) -> Result<RegisterAnswer, ClientError> {
-        let request =
-            RegisterRequest::certificate(key_id.to_string(), certificate, Some(credential.to_wire()));
+        let request = RegisterRequest::certificate(
+            key_id.to_string(),
+            certificate,
+            Some(credential.to_wire()),
+        );
         self.typed(Method::POST, "/objects", Some(&request)).await
     }
 

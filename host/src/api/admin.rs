@@ -15,8 +15,8 @@ use crate::store::{WriteOp, decode_audit};
 use sam_client::wire::admin::{
     Approvals as ApprovalsJson, AuditPage, AuditRow, DecodedAudit, EnrolAnswer, EnrolRequest,
     FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer, InitRequest, PolicyAnswer,
-    PolicyRequest, ReachableFirmware,
-    StatusAnswer, StoreStatus, UndecodableAudit, UnreachableFirmware,
+    PolicyRequest, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
+    UnreachableFirmware,
 };
 use sam_client::wire::peering::Challenge;
 use sam_proto::ErrorType;

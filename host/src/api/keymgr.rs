@@ -8,18 +8,18 @@
 //! active, whatever state the host reports.
 
 use super::App;
+use super::container::RawCredential;
 use super::error::ApiError;
 use super::json::{b64, parse_body};
 use super::response::{Reply, ok_json};
 use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBatch, WriteOp};
 use der::Decode;
-use super::container::RawCredential;
 use sam_client::wire::keymgr::{OBJECT_FIELDS, ObjectsAnswer, RegisterAnswer, RegisterRequest};
+use sam_proto::ErrorType;
 use sam_proto::bounded::Blob;
 use sam_proto::command::RegisterCertificate;
-use sam_proto::records::MAX_CERT_LEN;
-use sam_proto::ErrorType;
 use sam_proto::ids::Uuid;
+use sam_proto::records::MAX_CERT_LEN;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -197,8 +197,11 @@ impl App {
             userid: credential.userid,
         };
         let auth = self.authentication(&raw).await?;
-        let certificate = Blob::<MAX_CERT_LEN>::new(&p.value.0)
-            .map_err(|_| invalid(format!("the certificate is longer than {MAX_CERT_LEN} bytes")))?;
+        let certificate = Blob::<MAX_CERT_LEN>::new(&p.value.0).map_err(|_| {
+            invalid(format!(
+                "the certificate is longer than {MAX_CERT_LEN} bytes"
+            ))
+        })?;
         let req = RegisterCertificate {
             auth,
             key_id: key_uuid,
