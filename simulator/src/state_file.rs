@@ -839,7 +839,7 @@ mod tests {
         let (f, back, _) = open(&d).unwrap();
         assert_eq!(back.counters, Some(vec![4; 100]));
         assert_eq!(back.config, Some(b"new config".to_vec()));
-        assert_eq!(f.layout.generation, [2, 6]);
+        assert_eq!(f.layout.generation, [2, 6, 1]);
         assert_eq!(fs::metadata(d.file()).unwrap().len(), len, "in place");
         assert!(!d.0.join("s.bin.tmp").exists());
     }
@@ -914,9 +914,9 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         assert_eq!(decode(&longer), Err(Corrupt::Length(good.len() + 1)));
-        let mut v3 = good;
-        v3[9] = 3;
-        assert_eq!(decode(&v3), Err(Corrupt::Version(3)));
+        let mut v4 = good;
+        v4[9] = 4;
+        assert_eq!(decode(&v4), Err(Corrupt::Version(4)));
     }
 
     #[test]
@@ -936,7 +936,7 @@ mod tests {
         let (f, back, _) = open(&d).unwrap();
         assert_eq!(back.counters, Some(b"after growth".to_vec()));
         assert_eq!(back.config, Some(b"config after growth".to_vec()));
-        assert_eq!(f.layout.generation, [2, 4]);
+        assert_eq!(f.layout.generation, [2, 4, 1]);
         assert!(!d.0.join("s.bin.tmp").exists());
         // Beyond the largest area: an error, nothing changed.
         let (mut f, all, _) = open(&d).unwrap();
