@@ -27,6 +27,8 @@ async fn the_whole_signing_story() {
     assert!(r["attestation_key"].is_string());
     assert_eq!(w.ssa.get("/readyz").await.status, 200);
     w.set_idp_keys(std::slice::from_ref(&w.idp.cert)).await.ok();
+    // The policy: the CA whose certificates may activate keys.
+    w.set_policy(3600, &[w.signing_ca().cert]).await.ok();
 
     let mut w = w;
     let pu = w.enrol().await;
