@@ -168,7 +168,9 @@ impl<P: Platform> Firmware<P> {
             let current = registry.user(&user_id);
             let retry = current.is_some_and(|mac| mac_eq(mac, &sealed.mac));
             let target_current = current.is_some_and(|mac| mac_eq(mac, &target_sealed.mac));
-            if !actor.current && !(own && retry) {
+            // A superseded actor record passes only for its own retry.
+            let actor_ok = actor.current || (own && retry);
+            if !actor_ok {
                 return Err(ErrorType::AuthenticationError);
             }
             if retry {
