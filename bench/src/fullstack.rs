@@ -143,7 +143,13 @@ impl Stack {
         let mut raw = [0u8; 16];
         crate::prims::os_random(&mut raw).map_err(|_| "RNG failed".to_string())?;
         let signer = Uuid::from_random(raw);
-        let generated = rt.block_on(setup::create_signer_with_keys(&ra, &idp, pu, signer, algs))?;
+        let ca = deployment
+            .pki()
+            .ca()
+            .map_err(|e| format!("signing CA: {e}"))?;
+        let generated = rt.block_on(setup::create_signer_with_keys(
+            &ra, &idp, &ca, pu, signer, algs,
+        ))?;
         let keys = algs
             .iter()
             .copied()

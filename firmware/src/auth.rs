@@ -36,6 +36,8 @@ pub enum TokenFault {
     Expired,
     /// Identification level missing or below "substantial".
     LevelTooLow,
+    /// `notAfter - notBefore` exceeds the policy's maximum token lifetime.
+    TooLongLived,
 }
 
 /// A token whose signature, validity and level were checked.
@@ -64,6 +66,11 @@ pub struct Actor {
     /// technical signature. Signer_Maintenance needs it for the
     /// self-modification rule (seed §7.1.3).
     pub via: Option<CertFingerprint>,
+    /// Whether its record is the registered current one. Only
+    /// Signer_Maintenance sees an actor whose record is superseded (to
+    /// re-issue the record a lost answer carried); every other operation
+    /// refuses it during authentication.
+    pub current: bool,
 }
 
 impl Actor {
@@ -120,6 +127,13 @@ impl<P: Platform> Firmware<P> {
         if now > not_after {
             return Err(TokenFault::Expired);
         }
+        // A token valid for longer than the administrators allow is refused
+        // whatever is left of it: the lifetime bounds how long a relayed
+        // token stays usable, and the IdP, not the host, sets it.
+        let max_lifetime = i64::from(op.config.policy.max_token_lifetime);
+        if not_after.saturating_sub(not_before) > max_lifetime {
+            return Err(TokenFault::TooLongLived);
+        }
         match data.identification_level() {
             Ok(Some(level)) if level >= IdentificationLevel::Substantial => {}
             Ok(_) => return Err(TokenFault::LevelTooLow),
@@ -158,10 +172,10 @@ impl<P: Platform> Firmware<P> {
     /// * A technical signature signs the same digest under `TECHNICAL`.
     ///
     /// Errors, all unaudited (seed §7.1): `UnknownCredentialType`,
-    /// `AuthenticationError` (bad token, tampered record, IdP not listed for
-    /// the user, token without SAD key, missing or bad proof, used or
-    /// expired challenge, bad technical signature), `UnknownUser` (no
-    /// record, or a record of someone else).
+    /// `AuthenticationError` (bad token, tampered or superseded record, IdP
+    /// not listed for the user, token without SAD key, missing or bad
+    /// proof, used or expired challenge, bad technical signature),
+    /// `UnknownUser` (no record, or a record of someone else).
     pub(crate) fn authenticate<'i>(
         &self,
         op: &Operational,
@@ -177,7 +191,7 @@ impl<P: Platform> Firmware<P> {
                 let verified = self
                     .verify_token(op, &token, now)
                     .map_err(|_| ErrorType::AuthenticationError)?;
-                let record = self.actor_record(op, auth)?;
+                let (record, current) = self.actor_record(op, code, auth)?;
                 if record.user_id != verified.user_id {
                     return Err(ErrorType::UnknownUser);
                 }
@@ -202,6 +216,7 @@ impl<P: Platform> Firmware<P> {
                 Ok(Actor {
                     record,
                     via: Some(verified.anchor),
+                    current,
                 })
             }
             Credential::TECHNICAL_SIGNATURE => {
@@ -211,7 +226,7 @@ impl<P: Platform> Firmware<P> {
                 if auth.proof.is_some() {
                     return Err(ErrorType::AuthenticationError);
                 }
-                let record = self.actor_record(op, auth)?;
+                let (record, current) = self.actor_record(op, code, auth)?;
                 let key = match (&record.role, &record.technical_key) {
                     (Role::PrivilegedUserTechnical, Some(key)) => key.clone(),
                     _ => return Err(ErrorType::AuthenticationError),
@@ -226,7 +241,11 @@ impl<P: Platform> Firmware<P> {
                     &ts.signature,
                     now,
                 )?;
-                Ok(Actor { record, via: None })
+                Ok(Actor {
+                    record,
+                    via: None,
+                    current,
+                })
             }
             _ => Err(ErrorType::UnknownCredentialType),
         }
@@ -256,15 +275,26 @@ impl<P: Platform> Firmware<P> {
             .map_err(|_| ErrorType::AuthenticationError)
     }
 
+    /// The acting user's record and whether it is current. A superseded
+    /// record (an older MAC-valid one) is AuthenticationError like a
+    /// tampered one, except for Signer_Maintenance, which decides itself
+    /// (see `ops::users`).
     fn actor_record(
         &self,
         op: &Operational,
+        code: SubFunction,
         auth: &Authentication,
-    ) -> Result<UserRecord, ErrorType> {
+    ) -> Result<(UserRecord, bool), ErrorType> {
         let sealed = auth.actor.as_ref().ok_or(ErrorType::UnknownUser)?;
-        self.open_record(&op.keys, sealed)
+        let record = self
+            .open_record(&op.keys, sealed)
             .cloned()
-            .map_err(|_| ErrorType::AuthenticationError)
+            .map_err(|_| ErrorType::AuthenticationError)?;
+        let current = self.is_current(sealed);
+        if !current && code != SubFunction::SignerMaintenance {
+            return Err(ErrorType::AuthenticationError);
+        }
+        Ok((record, current))
     }
 
     /// Dual control: at least two distinct administrators of `enrolled`

@@ -4,6 +4,7 @@ use crate::crypto::FirmwareRng;
 
 use crate::keys::ModuleKeys;
 use crate::platform::{Platform, PlatformError};
+use crate::registry::Registry;
 use crate::selftest;
 use crate::state::{Challenges, Config, Counters, ReplaySet};
 use alloc::vec::Vec;
@@ -43,6 +44,10 @@ pub struct Firmware<P: Platform> {
     pub(crate) durable_seq: Mutex<u64>,
     pub(crate) challenges: Mutex<Challenges>,
     pub(crate) replay: Mutex<ReplaySet>,
+    /// Live users and keys ([`Registry`]), loaded at boot. Management
+    /// operations hold the write lock from their check to their store, so
+    /// two of them cannot both pass a uniqueness check; signing only reads.
+    pub(crate) registry: RwLock<Registry>,
     /// Platform time at boot: tokens issued before it are refused for
     /// signing (see [`ReplaySet`]).
     pub(crate) boot_time: i64,
@@ -66,6 +71,7 @@ impl<P: Platform> Firmware<P> {
     /// `NotOperational`; booting itself never fails.
     pub fn boot(platform: P) -> Self {
         let replay = ReplaySet::with_capacity(platform.replay_capacity());
+        let registry = Registry::with_capacity(platform.registry_capacity());
         let fw = Self {
             boot_time: platform.now().unwrap_or(i64::MAX),
             platform,
@@ -75,6 +81,7 @@ impl<P: Platform> Firmware<P> {
             durable_seq: Mutex::new(0),
             challenges: Mutex::new(Challenges::default()),
             replay: Mutex::new(replay),
+            registry: RwLock::new(registry),
         };
         if fw.start().is_err() {
             fw.failed.store(true, Ordering::SeqCst);
@@ -92,6 +99,8 @@ impl<P: Platform> Firmware<P> {
         counters.store(&self.platform)?;
         *self.durable_seq.lock() = counters.next_seq;
         *self.counters.lock() = counters;
+        let registry = Registry::load(&self.platform, self.platform.registry_capacity())?;
+        *self.registry.write() = registry;
         if let Some(config) = Config::load(&self.platform)? {
             let op = self
                 .make_operational(config, ErrorType::NotOperational)

@@ -30,8 +30,10 @@ pub mod crypto;
 pub mod keys;
 pub mod ops;
 pub mod platform;
+pub mod registry;
 pub mod sealing;
 pub mod selftest;
+pub mod signer_cert;
 pub mod signing_alg;
 pub mod state;
 #[cfg(feature = "test-platform")]

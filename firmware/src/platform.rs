@@ -15,6 +15,10 @@ use alloc::vec::Vec;
 /// state it bounds: `state` uses `platform`, never the other way round.
 pub const DEFAULT_REPLAY_CAPACITY: usize = 1 << 16;
 
+/// The registry capacity of a platform that does not choose one
+/// ([`Platform::registry_capacity`]).
+pub const DEFAULT_REGISTRY_CAPACITY: usize = 1 << 16;
+
 /// A platform service failed. The firmware answers `NotOperational`: a
 /// device that cannot tell the time or draw randomness must not sign.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +34,10 @@ pub enum Slot {
     /// Boot counter and the audit chain head. Written by every audited
     /// operation.
     Counters,
+    /// The registry of live users and keys: each user's current record MAC,
+    /// each key's lifecycle state (see `crate::registry`). Written by the
+    /// user and key management operations, never while signing.
+    Registry,
 }
 
 /// The services of the device.
@@ -93,5 +101,14 @@ pub trait Platform: Send + Sync {
     /// costs about 64 bytes of RAM.
     fn replay_capacity(&self) -> usize {
         DEFAULT_REPLAY_CAPACITY
+    }
+
+    /// How many live users plus live keys the firmware's registry holds
+    /// (`crate::registry`). When it is full, new users and keys are refused
+    /// with NotOperational; deleting a key frees its entry. An entry costs
+    /// about 64 bytes of RAM and of the [`Slot::Registry`] slot, which is
+    /// rewritten whole by every user or key management operation.
+    fn registry_capacity(&self) -> usize {
+        DEFAULT_REGISTRY_CAPACITY
     }
 }

@@ -5,7 +5,7 @@ use crate::platform::{Platform, PlatformError, Slot};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use sam_proto::bounded::{Blob, List, varint_len};
-use sam_proto::command::{ADMIN_KEY_LEN, MAX_ADMINS, MAX_IDP_KEYS};
+use sam_proto::command::{ADMIN_KEY_LEN, MAX_ADMINS, MAX_IDP_KEYS, MAX_SIGNING_CAS, PolicyParams};
 use sam_proto::frame::decode_exact;
 use sam_proto::records::{AuditEntry, AuditRecord, MAX_CERT_LEN};
 
@@ -23,6 +23,9 @@ pub struct Config {
     /// The HSM MBK slot chosen at InitFirmware: every boot derives the
     /// module keys from this slot, not from whatever slot is first.
     pub mbk_slot: u8,
+    /// Token lifetime and signing CAs (SetPolicy); the default until the
+    /// administrators set one.
+    pub policy: PolicyParams,
 }
 
 impl Config {
@@ -31,7 +34,11 @@ impl Config {
         + MAX_ADMINS * (ADMIN_KEY_LEN + 1)
         + 1
         + MAX_IDP_KEYS * Blob::<MAX_CERT_LEN>::MAX_SIZE
-        + 1;
+        + 1
+        + Self::POLICY_MAX_SIZE;
+
+    /// Largest encoding of the policy field.
+    const POLICY_MAX_SIZE: usize = 5 + 1 + MAX_SIGNING_CAS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
 
     /// Reads the config slot; `None` means not initialized.
     pub fn load<P: Platform>(p: &P) -> Result<Option<Self>, PlatformError> {

@@ -36,6 +36,9 @@ pub struct TestPlatform {
     pub fail_clock: AtomicBool,
     /// Make `store` fail.
     pub fail_store: AtomicBool,
+    /// The registry capacity this platform reports (shared between
+    /// restarts, like the storage).
+    registry_capacity: Arc<Mutex<usize>>,
 }
 
 /// The clock at which a fresh test platform starts: 2026-01-01T00:00:00Z.
@@ -71,7 +74,14 @@ impl TestPlatform {
             fail_random: AtomicBool::new(false),
             fail_clock: AtomicBool::new(false),
             fail_store: AtomicBool::new(false),
+            registry_capacity: Arc::new(Mutex::new(crate::platform::DEFAULT_REGISTRY_CAPACITY)),
         }
+    }
+
+    /// Sets the registry capacity the platform reports from the next boot
+    /// on (to test a full registry without 65536 users).
+    pub fn set_registry_capacity(&self, capacity: usize) {
+        *self.registry_capacity.lock() = capacity;
     }
 
     /// The same device after a power cycle: same storage, MBK and clock,
@@ -87,6 +97,7 @@ impl TestPlatform {
             fail_random: AtomicBool::new(false),
             fail_clock: AtomicBool::new(false),
             fail_store: AtomicBool::new(false),
+            registry_capacity: self.registry_capacity.clone(),
         }
     }
 
@@ -180,5 +191,9 @@ impl Platform for TestPlatform {
         }
         self.put_slot(slot, data);
         Ok(())
+    }
+
+    fn registry_capacity(&self) -> usize {
+        *self.registry_capacity.lock()
     }
 }

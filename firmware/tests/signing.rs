@@ -39,7 +39,7 @@ fn every_key_algorithm_signs_and_rsa_signs_every_hash() {
         (KeyAlgorithm::Rsa2048, HashAlgorithm::Sha256),
         (KeyAlgorithm::Rsa2048, HashAlgorithm::Sha512),
     ] {
-        let key = b.generate(&signer, None, alg).unwrap().wrapped;
+        let key = b.generate_active(&signer, None, alg).unwrap().wrapped;
         assert_eq!(key.algorithm, alg);
         let sad_key = SadKey::new(9);
         let token = b.sad_token(&signer, &sad_key);
@@ -80,7 +80,7 @@ fn rsa_idp_tokens_authenticate_and_authorize_signing() {
     let signer = b.call(&req).unwrap().record;
     b.idp = rsa;
     let key = b
-        .generate(&signer, None, KeyAlgorithm::EcP256)
+        .generate_active(&signer, None, KeyAlgorithm::EcP256)
         .unwrap()
         .wrapped;
     b.fw.platform().advance(2);

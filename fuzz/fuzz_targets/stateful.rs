@@ -5,8 +5,9 @@
 //! order: a SAD is never accepted twice, across restarts included; every
 //! accepted signature verifies under the key's public key; a signed
 //! management request relayed once is never accepted again; only genuine
-//! records and keys are ever accepted; the firmware's audit sequence
-//! numbers run without gaps or repeats.
+//! records and keys are ever accepted; only keys with a certificate of the
+//! policy's signing CA sign, and a deleted key never signs again; the
+//! firmware's audit sequence numbers run without gaps or repeats.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -15,13 +16,13 @@ use sam_firmware::Firmware;
 use sam_firmware::crypto::Crypto;
 use sam_firmware::crypto::portable::Portable;
 use sam_fuzz::support::Bench;
-use sam_fuzz::support::pki::{SadKey, unsigned};
+use sam_fuzz::support::pki::{SadKey, SigningCa, unsigned};
 use sam_proto::ErrorType;
 use sam_proto::bounded::Blob;
 use sam_proto::codes::Cause;
 use sam_proto::command::{DeleteKeyPair, ReportRefusal, SubFunction};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId};
 use sam_proto::records::Action;
-use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_proto::records::{SealedUserRecord, WrappedKey};
 use std::collections::HashSet;
 
@@ -56,6 +57,12 @@ enum Op {
         cause: u8,
         note: Vec<u8>,
     },
+    Register {
+        who: u8,
+        key: u8,
+        /// A certificate of the policy's CA, or one of a rogue CA.
+        trusted: bool,
+    },
     Advance {
         seconds: u16,
     },
@@ -65,6 +72,9 @@ enum Op {
 fuzz_target!(|ops: Vec<Op>| {
     let (mut b, pu, signer, key) = Bench::with_signer();
     let mut signers: Vec<SealedUserRecord> = vec![signer];
+    let mut active: HashSet<KeyId> = HashSet::from([key.key_id]);
+    let mut deleted: HashSet<KeyId> = HashSet::new();
+    let rogue = SigningCa::new(99);
     let mut keys: Vec<WrappedKey> = vec![key];
     let mut last_sad: Option<(Vec<u8>, usize, usize)> = None;
     let mut accepted: HashSet<Vec<u8>> = HashSet::new();
@@ -141,6 +151,8 @@ fuzz_target!(|ops: Vec<Op>| {
                 let (s, k) = (signers[si].clone(), keys[ki].clone());
                 if let Ok(signed) = b.sign(&s, &k, sad.clone()) {
                     assert!(accepted.insert(sad.clone()), "a SAD was accepted twice");
+                    assert!(active.contains(&k.key_id), "a key without certificate signed");
+                    assert!(!deleted.contains(&k.key_id), "a deleted key signed");
                     assert_eq!(
                         k.user_id, s.record.user_id,
                         "signed with another user's key"
@@ -177,6 +189,23 @@ fuzz_target!(|ops: Vec<Op>| {
                         k.user_id, s.record.user_id,
                         "a signer deleted another user's key"
                     );
+                    assert!(deleted.insert(k.key_id), "a key was deleted twice");
+                }
+            }
+            Op::Register { who, key, trusted } => {
+                let s = signers[usize::from(who) % signers.len()].clone();
+                let k = keys[usize::from(key) % keys.len()].clone();
+                let now = b.fw.platform().time();
+                let cert = if trusted {
+                    b.ca.issue_now(&k.public_key, now)
+                } else {
+                    rogue.issue_now(&k.public_key, now)
+                };
+                if b.register_certificate(&s, &k, &cert).is_ok() {
+                    assert!(trusted, "a rogue CA's certificate was registered");
+                    assert_eq!(k.user_id, s.record.user_id, "registered for another's key");
+                    assert!(!deleted.contains(&k.key_id), "a deleted key came back");
+                    active.insert(k.key_id);
                 }
             }
             Op::Replay => {

@@ -86,11 +86,11 @@ fn every_error_type_and_status_is_documented() {
 use sam_client::wire::admin::{
     Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, DecodedAudit,
     EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer,
-    InitRequest, IntegrityReport, OperatorLogon, ReachableFirmware, StatusAnswer, StoreStatus,
-    UndecodableAudit, UnreachableFirmware,
+    InitRequest, IntegrityReport, OperatorLogon, PolicyAnswer, PolicyRequest, ReachableFirmware,
+    StatusAnswer, StoreStatus, UndecodableAudit, UnreachableFirmware,
 };
 use sam_client::wire::error::{ErrorAnswer, ErrorBody};
-use sam_client::wire::keymgr::{ObjectsAnswer, RegisterRequest};
+use sam_client::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
 use sam_client::wire::peering::{
     Challenge, Container, CredentialBody, DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams,
     PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
@@ -480,6 +480,17 @@ fn the_schemas_describe_the_wire_types() {
     request(
         &c,
         &mut cov,
+        "PolicyRequest",
+        &PolicyRequest {
+            max_token_lifetime: 600,
+            signing_cas: vec![bytes.clone()],
+            approvals: approvals(),
+        },
+    );
+    answer(&c, &mut cov, "PolicyAnswer", &PolicyAnswer { audit_seq: 2 });
+    request(
+        &c,
+        &mut cov,
         "EnrolRequest",
         &EnrolRequest {
             userid: UID.into(),
@@ -624,10 +635,12 @@ fn the_schemas_describe_the_wire_types() {
             },
         );
     }
-    let mut register = RegisterRequest::certificate(UID.into(), &[0x30]);
+    let mut register = RegisterRequest::certificate(UID.into(), &[0x30], None);
     request(&c, &mut cov, "RegisterRequest", &register);
     register.attributes.insert("note".into(), json!("x"));
     register.content_hint = Some("signing".into());
+    request(&c, &mut cov, "RegisterRequest", &register);
+    register.credential = Some(CredentialBody::identity_token(&[0x30]));
     request(&c, &mut cov, "RegisterRequest", &register);
     let object = json!({
         "id": UID, "value": null, "objecttype": "PRIVATE_KEY", "state": "ACTIVE",
@@ -637,6 +650,15 @@ fn the_schemas_describe_the_wire_types() {
     let Value::Object(object) = object else {
         unreachable!()
     };
+    answer(
+        &c,
+        &mut cov,
+        "RegisterAnswer",
+        &RegisterAnswer {
+            object: object.clone(),
+            audit_seq: 3,
+        },
+    );
     answer(
         &c,
         &mut cov,
@@ -712,7 +734,12 @@ fn every_route_body_names_its_schema() {
         ("post", "/signing", Some("SigningParams"), "SigningAnswer"),
         ("get", "/private-keys", None, ""),
         ("get", "/objects", None, ""),
-        ("post", "/objects", Some("RegisterRequest"), "ManagedObject"),
+        (
+            "post",
+            "/objects",
+            Some("RegisterRequest"),
+            "RegisterAnswer",
+        ),
         ("get", "/admin/status", None, "StatusAnswer"),
         ("post", "/admin/challenge", None, "Challenge"),
         ("post", "/admin/init", Some("InitRequest"), "InitAnswer"),
@@ -721,6 +748,12 @@ fn every_route_body_names_its_schema() {
             "/admin/idp-keys",
             Some("IdpKeysRequest"),
             "IdpKeysAnswer",
+        ),
+        (
+            "post",
+            "/admin/policy",
+            Some("PolicyRequest"),
+            "PolicyAnswer",
         ),
         (
             "post",

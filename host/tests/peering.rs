@@ -27,6 +27,8 @@ async fn the_whole_signing_story() {
     assert!(r["attestation_key"].is_string());
     assert_eq!(w.ssa.get("/readyz").await.status, 200);
     w.set_idp_keys(std::slice::from_ref(&w.idp.cert)).await.ok();
+    // The policy: the CA whose certificates may activate keys.
+    w.set_policy(3600, &[w.signing_ca().cert]).await.ok();
 
     let mut w = w;
     let pu = w.enrol().await;
@@ -83,12 +85,14 @@ async fn the_whole_signing_story() {
     assert_eq!(objs.len(), 3, "{objs:?}");
     assert!(objs.iter().all(|o| o.as_object().unwrap().len() == 3));
 
-    // Register a certificate: a CA certifies the CSR's key.
-    let cert = certify(&spki, &signer.to_string());
+    // Register a certificate: the policy's signing CA certifies the CSR's
+    // key, and the signer asks (the firmware checks both).
+    let cert = w.signing_ca().issue_now(&spki, w.now());
     let r =
         w.ra.post(
             "/objects",
             &json!({
+                "credential": w.credential(signer),
                 "objecttype": "CERTIFICATE",
                 "value": b64(&cert),
                 "links": [{"id": key_id, "type": "PRIVATE_KEY"}],
@@ -97,6 +101,7 @@ async fn the_whole_signing_story() {
         )
         .await
         .ok();
+    let r = &r["object"];
     assert_eq!(r["state"], "ACTIVE");
     assert!(r["dateattributes"]["not-after"].is_string());
     let listed = w.ssa.get("/private-keys").await.ok();
@@ -107,7 +112,7 @@ async fn the_whole_signing_story() {
     let r =
         w.ra.post(
             "/objects",
-            &json!({"objecttype": "CERTIFICATE", "value": b64(&other),
+            &json!({"credential": w.credential(signer), "objecttype": "CERTIFICATE", "value": b64(&other),
                     "links": [{"id": key_id, "type": "PRIVATE_KEY"}]}),
         )
         .await;

@@ -227,6 +227,26 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         .ok();
     assert_eq!(out.stdout, "Import of IdP Public Keys ... ok\n");
 
+    // The policy: tokens of at most an hour, the test signing CA.
+    let signing_ca = f.path("signing-ca.pem");
+    std::fs::write(&signing_ca, pem("CERTIFICATE", &w.signing_ca().cert)).unwrap();
+    let out = f
+        .run(os(&[
+            &"fw",
+            &"policy",
+            &"--max-token-lifetime",
+            &"3600",
+            &"--signing-ca",
+            &signing_ca,
+            &"--admin-key",
+            &f.path("admin1.pem"),
+            &"--admin-key",
+            &f.path("admin2.pem"),
+        ]))
+        .await
+        .ok();
+    assert_eq!(out.stdout, "Setting of the SAM Firmware policy ... ok\n");
+
     // The first Privileged User, approved offline: prepare, two
     // approvals (one to a file, one to stdout), submit.
     let request = f.path("enrol.json");
@@ -395,6 +415,25 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     ]))
     .await
     .ok();
+    // The signer registers its certificate (the firmware checks it); the
+    // key becomes ACTIVE and can sign.
+    let cert_file = f.path("signer-cert.pem");
+    let cert = w.signing_ca().issue_now(&unb64(&key["publickey"]), w.now());
+    std::fs::write(&cert_file, pem("CERTIFICATE", &cert)).unwrap();
+    let registered = ra
+        .run(os(&[
+            &"register-certificate",
+            &"--token",
+            &signer_token,
+            &"--key-id",
+            &key_id,
+            &"--certificate",
+            &cert_file,
+        ]))
+        .await
+        .ok()
+        .json();
+    assert_eq!(registered["object"]["state"], "ACTIVE");
     // Signing with a SAD (DER file) made after the firmware's boot.
     w.daemon.platform().advance(10);
     let sad = f.path("request.sad");
@@ -507,13 +546,15 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         .map(|r| r["action"].as_str().unwrap())
         .collect();
     assert_eq!(
-        &actions[..3],
+        &actions[..4],
         [
             "Initialize_SAM_Firmware",
             "Set_IdP_Public_Keys",
+            "Set_Policy",
             "Enrol_Privileged_User"
         ]
     );
+    assert!(actions.contains(&"Register_Certificate"), "{actions:?}");
     assert_eq!(records.last().unwrap()["outcome"], "NotAuthorized");
     assert!(records.iter().enumerate().all(|(i, r)| r["seq"] == i));
 

@@ -43,6 +43,9 @@ pub const MAX_INTEGRITY_BATCH: usize = 16;
 pub const MAX_AUDIT_BATCH: usize = 256;
 /// Audit records one SyncAudit exchange acknowledges or returns.
 pub const MAX_OUTBOX_BATCH: usize = 64;
+/// Signing CAs the policy may name (certificates of signer keys must be
+/// issued by one of them).
+pub const MAX_SIGNING_CAS: usize = 8;
 /// Length of an uncompressed SEC1 P-256 point (administrator keys).
 pub const ADMIN_KEY_LEN: usize = 65;
 /// Largest DER ECDSA P-256 signature.
@@ -484,6 +487,72 @@ pub struct Signed {
     pub audit: AuditRecord,
 }
 
+/// Register the certificate of a signer key (seed §7.4.3, checked by the
+/// firmware): the key owner or a Privileged User asks; the firmware checks
+/// the certificate against the policy's signing CAs and the key, and the
+/// key becomes active. Until then the key cannot sign.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisterCertificate {
+    /// Who asks.
+    pub auth: Authentication,
+    /// The key.
+    pub key_id: KeyId,
+    /// The stored wrapped key; `None` if the host has none (NotFound).
+    pub wrapped: Option<WrappedKey>,
+    /// DER X.509 certificate for the key.
+    pub certificate: Blob<MAX_CERT_LEN>,
+}
+
+/// The key is active with this certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRegistered {
+    /// SHA-256 of the certificate DER.
+    pub fingerprint: CertFingerprint,
+    /// Start of the certificate's validity, Unix seconds.
+    pub not_before: i64,
+    /// End of the certificate's validity, Unix seconds: the key signs
+    /// until then.
+    pub not_after: i64,
+    /// The audit record.
+    pub audit: AuditRecord,
+}
+
+/// Set the policy: approved by two enrolled administrators.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPolicy {
+    /// What the administrators approve.
+    pub params: PolicyParams,
+    /// Approvals by two enrolled administrators.
+    pub approvals: Approvals,
+}
+
+/// The firmware's policy, kept in its configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyParams {
+    /// Longest validity (`notAfter - notBefore`, seconds) an identity token
+    /// may have, for a credential or inside a SAD. At least 1.
+    pub max_token_lifetime: u32,
+    /// DER certificates of the CAs that issue signer certificates.
+    pub signing_cas: List<Blob<MAX_CERT_LEN>, MAX_SIGNING_CAS>,
+}
+
+impl PolicyParams {
+    /// The maximum token lifetime before the administrators set one: one
+    /// hour.
+    pub const DEFAULT_MAX_TOKEN_LIFETIME: u32 = 3600;
+}
+
+impl Default for PolicyParams {
+    /// One hour for tokens and no signing CA, so that no key can be
+    /// activated before the administrators chose the CAs.
+    fn default() -> Self {
+        Self {
+            max_token_lifetime: Self::DEFAULT_MAX_TOKEN_LIFETIME,
+            signing_cas: List::default(),
+        }
+    }
+}
+
 /// Where an audit verification stopped, authenticated by the firmware so
 /// the host can continue in the next batch without being trusted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -602,6 +671,11 @@ commands! {
             + 1 + 10 + 32 + 32;
     SyncAudit => AuditOutbox, List::<u64, MAX_OUTBOX_BATCH>::max_size(10) + 1 + 10;
     ReportRefusal => Audited, 4 + 3 + 3 + Blob::<MAX_NOTE_LEN>::MAX_SIZE;
+    SetPolicy => Audited,
+        5 + List::<Blob<MAX_CERT_LEN>, MAX_SIGNING_CAS>::max_size(Blob::<MAX_CERT_LEN>::MAX_SIZE)
+            + Approvals::MAX_SIZE;
+    RegisterCertificate => CertificateRegistered,
+        Authentication::MAX_SIZE + 16 + 1 + WrappedKey::MAX_SIZE + Blob::<MAX_CERT_LEN>::MAX_SIZE;
 }
 
 const NEW_USER_MAX: usize =

@@ -15,14 +15,15 @@ use sam_proto::bounded::{Blob, List, varint_len};
 use sam_proto::codes::{Cause, HostOperation};
 use sam_proto::command::{
     ADMIN_KEY_LEN, Approval, Approvals, AuditCursor, AuditOutbox, Audited, Authentication,
-    CertificationRequestSigned, ChallengeIssued, Command, CreatePrivilegedUser, CreateSigner,
-    Credential, DeleteKeyPair, EnrolPrivilegedUser, ErrorAnswer, FirmwareState, GenerateKeyPair,
-    GetChallenge, GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized,
-    IntegrityReport, KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
-    MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN,
-    MAX_SIGNATURE_LEN, NewUser, OperatorLogon, ReportRefusal, RequestProof, SetIdpKeys, SignCertificationRequest,
-    Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature,
-    UserIssued, VerifyDataIntegrity,
+    CertificateRegistered, CertificationRequestSigned, ChallengeIssued, Command,
+    CreatePrivilegedUser, CreateSigner, Credential, DeleteKeyPair, EnrolPrivilegedUser,
+    ErrorAnswer, FirmwareState, GenerateKeyPair, GetChallenge, GetStatus, IdpKeysParams,
+    IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport, KeyPairGenerated,
+    MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS,
+    MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN, NewUser, OperatorLogon, PolicyParams,
+    RegisterCertificate, ReportRefusal, RequestProof, SetIdpKeys, SetPolicy, SignCertificationRequest, Signed,
+    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
+    VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -325,6 +326,25 @@ fn sync_audit(f: Fill) -> SyncAudit {
     }
 }
 
+fn set_policy(f: Fill) -> SetPolicy {
+    SetPolicy {
+        params: PolicyParams {
+            max_token_lifetime: f.u32(),
+            signing_cas: f.list(f.blob()),
+        },
+        approvals: approvals(f),
+    }
+}
+
+fn register_certificate(f: Fill) -> RegisterCertificate {
+    RegisterCertificate {
+        auth: auth(f),
+        key_id: UUID,
+        wrapped: Some(wrapped(f)),
+        certificate: f.blob(),
+    }
+}
+
 // Responses.
 
 fn status(f: Fill) -> Status {
@@ -386,6 +406,15 @@ fn certification_request_signed(f: Fill) -> CertificationRequestSigned {
 
 fn audited(f: Fill) -> Audited {
     Audited { audit: audit(f) }
+}
+
+fn certificate_registered(f: Fill) -> CertificateRegistered {
+    CertificateRegistered {
+        fingerprint: [0x15; 32],
+        not_before: f.i64(),
+        not_after: f.i64(),
+        audit: audit(f),
+    }
 }
 
 fn signed(f: Fill) -> Signed {
@@ -641,6 +670,10 @@ families! {
     max_size_sync_audit: SyncAudit = sync_audit, slack 0;
         audit_outbox,
         len List::<AuditRecord, MAX_OUTBOX_BATCH>::max_size(AUDIT_MAX_LEN) + 1 + 5 + 10;
+    max_size_set_policy: SetPolicy = set_policy, slack 0;
+        audited, len AUDIT_MAX_LEN;
+    max_size_register_certificate: RegisterCertificate = register_certificate, slack 0;
+        certificate_registered, len 32 + 10 + 10 + AUDIT_MAX_LEN;
     max_size_report_refusal: ReportRefusal = report_refusal, slack 4;
         audited, len AUDIT_MAX_LEN;
 }
@@ -753,6 +786,8 @@ fn the_largest_frame_is_within_the_frame_bound() {
         Signing::MAX_SIZE,
         VerifyDataIntegrity::MAX_SIZE,
         SyncAudit::MAX_SIZE,
+        SetPolicy::MAX_SIZE,
+        RegisterCertificate::MAX_SIZE,
         ReportRefusal::MAX_SIZE,
         ErrorAnswer::MAX_SIZE,
     ]
@@ -931,7 +966,7 @@ fn out_of_range_tags_and_varints_are_refused() {
     let mut body = encode_body(&status(Small)).unwrap();
     body[1] = 3;
     assert_eq!(decode_response::<GetStatus>(&body), Err(Malformed));
-    // Action index 3, SubFunction index 15 and ErrorType index 15 in an
+    // Action index 3, SubFunction index 17 and ErrorType index 15 in an
     // audit record: seq 1, prev 32, time 1, boot 1, then action at 35..37
     // (variant, sub-function), failure at 37..39.
     let good = encode_body(&audit(Small)).unwrap();
@@ -944,7 +979,7 @@ fn out_of_range_tags_and_varints_are_refused() {
         Err(Malformed)
     );
     let mut bad = good.clone();
-    bad[36] = 15;
+    bad[36] = 17;
     assert_eq!(
         decode_exact::<AuditRecord>(&bad, AuditRecord::MAX_SIZE),
         Err(Malformed)
@@ -1348,7 +1383,7 @@ const ERROR_CODES: [(u16, &str); 15] = [
 ];
 
 /// The published sub-function codes with the Rust name and the seed's name.
-const SUB_FUNCTIONS: [(u16, &str, &str); 15] = [
+const SUB_FUNCTIONS: [(u16, &str, &str); 17] = [
     (0x0001, "GetStatus", "Get_Status"),
     (0x0002, "GetChallenge", "Get_Challenge"),
     (0x0010, "InitFirmware", "Initialize_SAM_Firmware"),
@@ -1367,6 +1402,8 @@ const SUB_FUNCTIONS: [(u16, &str, &str); 15] = [
     (0x0026, "Signing", "Signing"),
     (0x0030, "VerifyDataIntegrity", "Check_Data_Integrity"),
     (0x0031, "SyncAudit", "Sync_Audit"),
+    (0x0013, "SetPolicy", "Set_Policy"),
+    (0x0027, "RegisterCertificate", "Register_Certificate"),
     (0x0040, "ReportRefusal", "Report_Refusal"),
 ];
 
@@ -1414,11 +1451,11 @@ fn sub_function_codes_are_the_published_table() {
             "code {code:#06x}"
         );
     }
-    for unknown in [0x0000, 0x0003, 0x000f, 0x0013, 0x0027, 0x0032, 0xffff] {
+    for unknown in [0x0000, 0x0003, 0x000f, 0x0014, 0x0028, 0x0032, 0xffff] {
         assert_eq!(SubFunction::from_code(unknown), None, "{unknown:#06x}");
     }
     let codes: HashSet<_> = SubFunction::ALL.iter().map(|s| s.code()).collect();
     let names: HashSet<_> = SubFunction::ALL.iter().map(|s| s.name()).collect();
-    assert_eq!(codes.len(), 15);
-    assert_eq!(names.len(), 15);
+    assert_eq!(codes.len(), 17);
+    assert_eq!(names.len(), 17);
 }

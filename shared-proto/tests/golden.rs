@@ -417,7 +417,7 @@ fn golden_enum_indexes() {
     );
     assert_eq!(
         indexes(&SubFunction::ALL),
-        "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e",
+        "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10",
         "WIRE-FORMAT BREAK in SubFunction"
     );
     assert_eq!(

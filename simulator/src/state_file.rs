@@ -29,8 +29,14 @@
 //! * a slot whose new value outgrows its areas is rare (the counters slot
 //!   grows with the list of unacknowledged audit entries). Then the whole
 //!   file is rewritten with larger areas the version-1 way (temp file,
-//!   fsync, rename, fsync of the directory), which is atomic for both
+//!   fsync, rename, fsync of the directory), which is atomic for every
 //!   slots at once. Capacities only grow.
+//!
+//! Version 3 adds a third slot, the firmware's registry of live users and
+//! keys (`Slot::Registry`, at most about 64 bytes per entry, so about
+//! 4 MiB at the firmware's default capacity of 65536 entries; its areas
+//! grow like the counters' do). A version-2 file (two slots) still loads,
+//! with an empty registry, and is rewritten as version 3 on open.
 //!
 //! A store changes one slot; slots are independent, each a sequence of
 //! atomic single-slot updates, so after a crash the file holds the result
@@ -40,10 +46,12 @@
 //!
 //! ```text
 //! header, HEADER_LEN (4096) bytes:
-//!   magic "SAMSIMST" (8) | version u16 = 2 | slot count u8 = 2 | 0 u8
+//!   magic "SAMSIMST" (8) | version u16 = 3 | slot count u8 = 3 | 0 u8
 //!   | capacity of a Config area u32 | capacity of a Counters area u32
-//!   | SHA-256 of the 20 bytes above (32) | zeros up to 4096
-//! Config area 0, Config area 1, Counters area 0, Counters area 1, each
+//!   | capacity of a Registry area u32
+//!   | SHA-256 of the 24 bytes above (32) | zeros up to 4096
+//! Config area 0, Config area 1, Counters area 0, Counters area 1,
+//! Registry area 0, Registry area 1, each
 //! of its slot's capacity (a power of two, at least 4096, so every area
 //! starts on a page boundary):
 //!   generation u64 (0: never written) | present u8 (0|1) | length u32
@@ -51,7 +59,9 @@
 //!   | bytes | unused up to the capacity
 //! ```
 //!
-//! The file's length must be exactly the header plus the four areas.
+//! The file's length must be exactly the header plus the six areas.
+//! (Version 2 is the same with two slots: no registry capacity, a 20-byte
+//! checksummed header body, four areas.)
 //!
 //! # What is refused
 //!
@@ -83,15 +93,24 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"SAMSIMST";
 /// The format written.
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
+/// The two-slot format of version 2, still read (and migrated).
+const VERSION_2: u16 = 2;
 /// The older format still read (and migrated).
 const VERSION_1: u16 = 1;
-const SLOT_COUNT: u8 = 2;
+/// Slots in the format written.
+const SLOT_COUNT: u8 = 3;
+/// Slots in the format written, as a length.
+const N: usize = SLOT_COUNT as usize;
+/// Slots of versions 1 and 2 (Config, Counters).
+const OLD_SLOT_COUNT: u8 = 2;
 const CHECKSUM_LEN: usize = 32;
 /// Header size: one page, so that the areas are page-aligned.
 const HEADER_LEN: usize = 4096;
-/// The checksummed part of the header.
-const HEADER_BODY: usize = 20;
+/// The checksummed part of the header of a file with `slots` slots.
+const fn header_body(slots: usize) -> usize {
+    12 + 4 * slots
+}
 /// Generation, present flag, length and checksum in front of an area's
 /// bytes.
 const AREA_HEAD: usize = 8 + 1 + 4 + CHECKSUM_LEN;
@@ -108,12 +127,13 @@ const MAX_CAPACITY: usize = 64 << 20;
 const MAX_SLOT_LEN_V1: usize = 1 << 20;
 
 /// The slots in file order.
-const SLOTS: [Slot; 2] = [Slot::Config, Slot::Counters];
+const SLOTS: [Slot; N] = [Slot::Config, Slot::Counters, Slot::Registry];
 
 fn slot_index(slot: Slot) -> usize {
     match slot {
         Slot::Config => 0,
         Slot::Counters => 1,
+        Slot::Registry => 2,
     }
 }
 
@@ -127,11 +147,12 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-/// The content of both slots.
+/// The content of every slot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Slots {
     pub config: Option<Vec<u8>>,
     pub counters: Option<Vec<u8>>,
+    pub registry: Option<Vec<u8>>,
 }
 
 impl Slots {
@@ -139,6 +160,7 @@ impl Slots {
         match slot {
             Slot::Config => self.config.as_ref(),
             Slot::Counters => self.counters.as_ref(),
+            Slot::Registry => self.registry.as_ref(),
         }
     }
 
@@ -148,6 +170,7 @@ impl Slots {
         let target = match slot {
             Slot::Config => &mut self.config,
             Slot::Counters => &mut self.counters,
+            Slot::Registry => &mut self.registry,
         };
         match target {
             Some(v) => {
@@ -168,7 +191,7 @@ pub(crate) enum Corrupt {
     Checksum,
     #[error("not a simulator state file (bad magic)")]
     Magic,
-    #[error("state file version {0}, this simulator reads versions {VERSION_1} and {VERSION}")]
+    #[error("state file version {0}, this simulator reads versions {VERSION_1} to {VERSION}")]
     Version(u16),
     #[error("bad slot table")]
     Slots,
@@ -186,11 +209,11 @@ pub(crate) enum Corrupt {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Layout {
     /// Capacity of one area, per slot.
-    capacity: [usize; 2],
+    capacity: [usize; N],
     /// Generation of the current value, per slot.
-    generation: [u64; 2],
+    generation: [u64; N],
     /// Which area (0 or 1) holds the current value, per slot.
-    area: [usize; 2],
+    area: [usize; N],
 }
 
 impl Layout {
@@ -233,7 +256,7 @@ fn encode_area(out: &mut Vec<u8>, slot: usize, generation: u64, data: Option<&[u
     out.extend_from_slice(bytes);
 }
 
-fn encode_header(capacity: [usize; 2]) -> Vec<u8> {
+fn encode_header(capacity: [usize; N]) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN);
     h.extend_from_slice(MAGIC);
     h.extend_from_slice(&VERSION.to_be_bytes());
@@ -250,11 +273,11 @@ fn encode_header(capacity: [usize; 2]) -> Vec<u8> {
 
 /// A whole version-2 file: `slots` in area 0 of each slot at the given
 /// generations, area 1 never written.
-fn encode_image(slots: &Slots, capacity: [usize; 2], generation: [u64; 2]) -> Vec<u8> {
+fn encode_image(slots: &Slots, capacity: [usize; N], generation: [u64; N]) -> Vec<u8> {
     let layout = Layout {
         capacity,
         generation,
-        area: [0, 0],
+        area: [0; N],
     };
     let mut out = encode_header(capacity);
     out.resize(layout.file_len(), 0);
@@ -275,7 +298,7 @@ fn encode_image(slots: &Slots, capacity: [usize; 2], generation: [u64; 2]) -> Ve
 }
 
 /// Capacities that hold `slots`: the default, or larger.
-fn capacities_for(slots: &Slots, at_least: [usize; 2]) -> Option<[usize; 2]> {
+fn capacities_for(slots: &Slots, at_least: [usize; N]) -> Option<[usize; N]> {
     let mut cap = at_least;
     for (i, slot) in SLOTS.into_iter().enumerate() {
         let len = slots.get(slot).map_or(0, Vec::len);
@@ -290,8 +313,8 @@ fn capacities_for(slots: &Slots, at_least: [usize; 2]) -> Option<[usize; 2]> {
 /// A fresh state file holding `slots` (version 2, default capacities or
 /// larger). `init` writes it with [`write_atomic`].
 pub(crate) fn encode(slots: &Slots) -> Vec<u8> {
-    let cap = capacities_for(slots, [DEFAULT_CAPACITY; 2]).unwrap_or([MAX_CAPACITY; 2]);
-    encode_image(slots, cap, [1, 1])
+    let cap = capacities_for(slots, [DEFAULT_CAPACITY; N]).unwrap_or([MAX_CAPACITY; N]);
+    encode_image(slots, cap, [1; N])
 }
 
 /// A cursor over bytes.
@@ -317,7 +340,7 @@ impl<'a> Reader<'a> {
 struct Decoded {
     slots: Slots,
     layout: Layout,
-    /// The version read; 1 means the file must be rewritten.
+    /// The version read; below [`VERSION`] the file must be rewritten.
     version: u16,
     /// Slots whose other area claims a newer generation but is damaged
     /// (a torn write, or damage after the fact): reported by the caller.
@@ -333,16 +356,28 @@ fn decode_any(bytes: &[u8]) -> Result<Decoded, Corrupt> {
     }
     let version = u16::from_be_bytes(<[u8; 2]>::try_from(version).map_err(|_| Corrupt::Short)?);
     match version {
-        VERSION => decode_v2(bytes),
+        VERSION => decode_v2(bytes, N),
+        VERSION_2 => {
+            // Two slots; the registry's areas are added by the rewrite.
+            let mut d = decode_v2(bytes, OLD_SLOT_COUNT as usize)?;
+            let capacity = capacities_for(&d.slots, d.layout.capacity).ok_or(Corrupt::Slots)?;
+            d.layout = Layout {
+                capacity,
+                generation: [1; N],
+                area: [0; N],
+            };
+            d.version = VERSION_2;
+            Ok(d)
+        }
         VERSION_1 => {
             let slots = decode_v1(bytes)?;
-            let capacity = capacities_for(&slots, [DEFAULT_CAPACITY; 2]).ok_or(Corrupt::Slots)?;
+            let capacity = capacities_for(&slots, [DEFAULT_CAPACITY; N]).ok_or(Corrupt::Slots)?;
             Ok(Decoded {
                 slots,
                 layout: Layout {
                     capacity,
-                    generation: [1, 1],
-                    area: [0, 0],
+                    generation: [1; N],
+                    area: [0; N],
                 },
                 version: VERSION_1,
                 fell_back: Vec::new(),
@@ -393,20 +428,23 @@ fn read_area(
     }
 }
 
-fn decode_v2(bytes: &[u8]) -> Result<Decoded, Corrupt> {
+/// Parses a file of `count` slots (3 for version 3, 2 for version 2).
+/// The slots it does not have are left empty, with a default capacity for
+/// the rewrite.
+fn decode_v2(bytes: &[u8], count: usize) -> Result<Decoded, Corrupt> {
     let header = bytes.get(..HEADER_LEN).ok_or(Corrupt::Short)?;
-    let (body, rest) = header.split_at(HEADER_BODY);
+    let (body, rest) = header.split_at(header_body(count));
     let sum = rest.get(..CHECKSUM_LEN).ok_or(Corrupt::Short)?;
     if aws_lc_rs::constant_time::verify_slices_are_equal(&sha256(&[body]), sum).is_err() {
         return Err(Corrupt::Header);
     }
     let mut r = Reader(body);
     r.take(MAGIC.len() + 2)?;
-    if r.array::<2>()? != [SLOT_COUNT, 0] {
+    if r.array::<2>()? != [u8::try_from(count).map_err(|_| Corrupt::Header)?, 0] {
         return Err(Corrupt::Header);
     }
-    let mut capacity = [0usize; 2];
-    for c in &mut capacity {
+    let mut capacity = [0usize; N];
+    for c in capacity.iter_mut().take(count) {
         let v = usize::try_from(u32::from_be_bytes(r.array()?)).map_err(|_| Corrupt::Header)?;
         if !v.is_power_of_two() || !(MIN_CAPACITY..=MAX_CAPACITY).contains(&v) {
             return Err(Corrupt::Header);
@@ -415,15 +453,15 @@ fn decode_v2(bytes: &[u8]) -> Result<Decoded, Corrupt> {
     }
     let mut layout = Layout {
         capacity,
-        generation: [0; 2],
-        area: [0; 2],
+        generation: [0; N],
+        area: [0; N],
     };
     if bytes.len() != layout.file_len() {
         return Err(Corrupt::Length(bytes.len()));
     }
     let mut slots = Slots::default();
     let mut fell_back = Vec::new();
-    for (i, slot) in SLOTS.into_iter().enumerate() {
+    for (i, slot) in SLOTS.into_iter().enumerate().take(count) {
         let cap = capacity.get(i).copied().ok_or(Corrupt::Header)?;
         let area = |a: usize| {
             let at = layout.offset(i, a);
@@ -456,8 +494,13 @@ fn decode_v2(bytes: &[u8]) -> Result<Decoded, Corrupt> {
         match slot {
             Slot::Config => slots.config = data,
             Slot::Counters => slots.counters = data,
+            Slot::Registry => slots.registry = data,
         }
     }
+    for c in capacity.iter_mut().skip(count) {
+        *c = DEFAULT_CAPACITY;
+    }
+    layout.capacity = capacity;
     Ok(Decoded {
         slots,
         layout,
@@ -493,7 +536,7 @@ fn decode_v1(bytes: &[u8]) -> Result<Slots, Corrupt> {
     if version != VERSION_1 {
         return Err(Corrupt::Version(version));
     }
-    if r.array::<1>()? != [SLOT_COUNT] {
+    if r.array::<1>()? != [OLD_SLOT_COUNT] {
         return Err(Corrupt::Slots);
     }
     let mut slot = || -> Result<Option<Vec<u8>>, Corrupt> {
@@ -513,7 +556,11 @@ fn decode_v1(bytes: &[u8]) -> Result<Slots, Corrupt> {
     if !r.0.is_empty() {
         return Err(Corrupt::Trailing);
     }
-    Ok(Slots { config, counters })
+    Ok(Slots {
+        config,
+        counters,
+        registry: None,
+    })
 }
 
 /// Why [`StateFile::open`] failed.
@@ -556,7 +603,7 @@ impl StateFile {
             migrated: false,
             fell_back: decoded.fell_back,
         };
-        let file = if decoded.version == VERSION_1 {
+        let file = if decoded.version != VERSION {
             notes.migrated = true;
             let image = encode_image(
                 &decoded.slots,
@@ -580,7 +627,7 @@ impl StateFile {
         ))
     }
 
-    /// Makes `slot = data` durable; `current` is what both slots hold now
+    /// Makes `slot = data` durable; `current` is what every slot holds now
     /// (read only if the file must grow). One `pwrite` and one `fdatasync`
     /// unless `data` outgrows its areas. On error, the caller must not
     /// store again through this handle (see `SimPlatform::store`).
@@ -626,13 +673,14 @@ impl StateFile {
         tracing::info!(
             config_area = capacity.first().copied().unwrap_or(0),
             counters_area = capacity.get(1).copied().unwrap_or(0),
+            registry_area = capacity.get(2).copied().unwrap_or(0),
             "state file grown"
         );
         self.file = file;
         self.layout = Layout {
             capacity,
             generation: generations,
-            area: [0, 0],
+            area: [0; N],
         };
         Ok(())
     }
@@ -675,6 +723,7 @@ mod tests {
         Slots {
             config: Some(b"config bytes".to_vec()),
             counters: Some(vec![1, 2, 3]),
+            registry: None,
         }
     }
 
@@ -683,7 +732,7 @@ mod tests {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION_1.to_be_bytes());
-        out.push(SLOT_COUNT);
+        out.push(OLD_SLOT_COUNT);
         for slot in [&slots.config, &slots.counters] {
             match slot {
                 None => {
@@ -745,11 +794,31 @@ mod tests {
             Slots {
                 config: None,
                 counters: Some(Vec::new()),
+                registry: None,
             },
         ] {
             assert_eq!(decode(&encode(&slots)), Ok(slots.clone()));
             assert_eq!(decode(&encode_v1(&slots)), Ok(slots));
         }
+    }
+
+    #[test]
+    fn the_registry_slot_round_trips_and_survives_reopen() {
+        let slots = Slots {
+            registry: Some(b"registry".to_vec()),
+            ..sample()
+        };
+        assert_eq!(decode(&encode(&slots)), Ok(slots.clone()));
+        let d = Dir::new("registry");
+        write_atomic(&d.0, "s.bin", &encode(&sample())).unwrap();
+        let (mut f, mut all, _) = open(&d).unwrap();
+        store(&mut f, &mut all, Slot::Registry, b"users and keys");
+        store(&mut f, &mut all, Slot::Counters, b"counters after");
+        drop(f);
+        let (_, again, _) = open(&d).unwrap();
+        assert_eq!(again.registry.as_deref(), Some(&b"users and keys"[..]));
+        assert_eq!(again.counters.as_deref(), Some(&b"counters after"[..]));
+        assert_eq!(again.config, sample().config);
     }
 
     #[test]
@@ -770,7 +839,7 @@ mod tests {
         let (f, back, _) = open(&d).unwrap();
         assert_eq!(back.counters, Some(vec![4; 100]));
         assert_eq!(back.config, Some(b"new config".to_vec()));
-        assert_eq!(f.layout.generation, [2, 6]);
+        assert_eq!(f.layout.generation, [2, 6, 1]);
         assert_eq!(fs::metadata(d.file()).unwrap().len(), len, "in place");
         assert!(!d.0.join("s.bin.tmp").exists());
     }
@@ -834,7 +903,7 @@ mod tests {
     #[test]
     fn header_length_and_version_damage_is_refused() {
         let good = encode(&sample());
-        for i in 0..HEADER_BODY + CHECKSUM_LEN {
+        for i in 0..header_body(N) + CHECKSUM_LEN {
             let mut bad = good.clone();
             bad[i] ^= 0x01;
             assert!(decode(&bad).is_err(), "flip at header byte {i} accepted");
@@ -845,9 +914,9 @@ mod tests {
         let mut longer = good.clone();
         longer.push(0);
         assert_eq!(decode(&longer), Err(Corrupt::Length(good.len() + 1)));
-        let mut v3 = good;
-        v3[9] = 3;
-        assert_eq!(decode(&v3), Err(Corrupt::Version(3)));
+        let mut v4 = good;
+        v4[9] = 4;
+        assert_eq!(decode(&v4), Err(Corrupt::Version(4)));
     }
 
     #[test]
@@ -867,7 +936,7 @@ mod tests {
         let (f, back, _) = open(&d).unwrap();
         assert_eq!(back.counters, Some(b"after growth".to_vec()));
         assert_eq!(back.config, Some(b"config after growth".to_vec()));
-        assert_eq!(f.layout.generation, [2, 4]);
+        assert_eq!(f.layout.generation, [2, 4, 1]);
         assert!(!d.0.join("s.bin.tmp").exists());
         // Beyond the largest area: an error, nothing changed.
         let (mut f, all, _) = open(&d).unwrap();

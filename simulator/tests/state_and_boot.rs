@@ -132,12 +132,12 @@ fn a_corrupt_or_missing_state_file_boots_failed() {
         ("truncated to half", Some(|b| b.truncate(b.len() / 2))),
         ("one byte flipped", Some(|b| b[12] ^= 0x40)),
         ("header checksum flipped", Some(|b| b[20] ^= 1)),
-        // Both copies of each slot (format version 2: a 4096-byte header,
-        // then four 64 KiB areas; byte 8 of an area is under its checksum).
+        // Both copies of each slot (format version 3: a 4096-byte header,
+        // then six 64 KiB areas; byte 8 of an area is under its checksum).
         (
             "every area damaged",
             Some(|b| {
-                for k in 0..4 {
+                for k in 0..6 {
                     b[4096 + k * 65536 + 8] ^= 1;
                 }
             }),

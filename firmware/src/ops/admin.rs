@@ -13,8 +13,9 @@ use sam_proto::approval::{OPERATOR_LOGON, bound_digest};
 use sam_proto::bounded::{Blob, List};
 use sam_proto::codes::Cause;
 use sam_proto::command::{
-    ChallengeIssued, EnrolPrivilegedUser, IdpKeysSet, InitFirmware, Initialized, IntegrityReport,
-    OperatorLogon, SetIdpKeys, Status, SubFunction, UserIssued, VerifyDataIntegrity,
+    Audited, ChallengeIssued, EnrolPrivilegedUser, IdpKeysSet, InitFirmware, Initialized,
+    IntegrityReport, OperatorLogon, SetIdpKeys, SetPolicy, Status, SubFunction, UserIssued,
+    VerifyDataIntegrity,
 };
 use sam_proto::ids::Role;
 use sam_proto::records::UserRecord;
@@ -84,8 +85,8 @@ impl<P: Platform> Firmware<P> {
         self.check_operator(&req.operator, &req.approvals.challenge, &params)?;
         let config = Config {
             admins: req.params.admins.clone(),
-            idp_certs: List::default(),
             mbk_slot: req.params.mbk_slot,
+            ..Config::default()
         };
         let op = self.make_operational(config.clone(), ErrorType::InvalidInput)?;
         config
@@ -177,6 +178,43 @@ impl<P: Platform> Firmware<P> {
             })
     }
 
+    /// SetPolicy: the longest identity-token lifetime and the signing CAs,
+    /// approved by two enrolled administrators. A lifetime of 0 or a CA
+    /// certificate that does not parse is InvalidInput. The new CAs apply to
+    /// certificates registered from now on; keys already active keep the
+    /// certificate they were activated with until it expires (a key whose
+    /// CA is withdrawn is deleted, not silently deactivated).
+    pub(super) fn set_policy(&self, req: SetPolicy) -> Result<Audited, Failure> {
+        let code = SubFunction::SetPolicy;
+        let mut guard = self.operational.write();
+        let op = guard.as_mut().ok_or(ErrorType::NotOperational)?;
+        let result = (|| {
+            self.check_approvals(
+                code,
+                &encode(&req.params)?,
+                &req.approvals,
+                &op.config.admins,
+            )?;
+            if req.params.max_token_lifetime == 0 {
+                return Err(ErrorType::InvalidInput);
+            }
+            for ca in req.params.signing_cas.iter() {
+                anchors::parse(self.crypto(), ca).map_err(|_| ErrorType::InvalidInput)?;
+            }
+            let config = Config {
+                policy: req.params.clone(),
+                ..op.config.clone()
+            };
+            config
+                .store(&self.platform)
+                .map_err(|_| ErrorType::NotOperational)?;
+            op.config = config;
+            Ok(())
+        })();
+        self.conclude(op, code, &Subject::default(), result)
+            .map(|((), audit)| Audited { audit })
+    }
+
     /// EnrolPrivilegedUser: the first Privileged User, approved by two
     /// administrators.
     pub(super) fn enrol_privileged_user(
@@ -206,14 +244,17 @@ impl<P: Platform> Firmware<P> {
                     technical_key: None,
                     generation: 0,
                 };
-                Ok(self.seal_record(&op.keys, record)?)
+                let sealed = self.seal_record(&op.keys, record)?;
+                self.register_new_user(&sealed)?;
+                Ok(sealed)
             },
             |record, audit| UserIssued { record, audit },
         )
     }
 
     /// VerifyDataIntegrity: which of the given records and keys are
-    /// authentic, and whether the audit records continue the chain. Not
+    /// authentic (made by this firmware; whether they are still current is
+    /// the registry's business, checked where they are used), and whether the audit records continue the chain. Not
     /// audited: it changes nothing, and auditing it would move the very
     /// tail it checks.
     pub(super) fn verify_data_integrity(

@@ -12,6 +12,8 @@ use crate::auth::Actor;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
 use crate::platform::Platform;
+use crate::registry::KeyState;
+use crate::signer_cert;
 use crate::signing_alg::csr_hash;
 use der::{Decode, Encode};
 use sam_proto::ErrorType;
@@ -19,8 +21,9 @@ use sam_proto::asn1::{SchemeKind, signature_algorithm};
 use sam_proto::bounded::Blob;
 use sam_proto::codes::Cause;
 use sam_proto::command::{
-    Audited, CertificationRequestSigned, DeleteKeyPair, GenerateKeyPair, KeyPairGenerated,
-    MAX_CSR_LEN, MAX_SUBJECT_LEN, SignCertificationRequest, SubFunction,
+    Audited, CertificateRegistered, CertificationRequestSigned, DeleteKeyPair, GenerateKeyPair,
+    KeyPairGenerated, MAX_CSR_LEN, MAX_SUBJECT_LEN, RegisterCertificate, SignCertificationRequest,
+    SubFunction,
 };
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, Role, Uuid};
 use sam_proto::intent::Intent;
@@ -116,6 +119,10 @@ impl<P: Platform> Firmware<P> {
                 })?;
                 let attestation =
                     Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)?;
+                // Registered last, once nothing else can fail before the
+                // audit record: the key is PRE_ACTIVE until a certificate is
+                // registered.
+                self.register_new_key(key_id)?;
                 Ok((wrapped, attestation, csr))
             },
             |(wrapped, attestation, csr), audit| KeyPairGenerated {
@@ -160,6 +167,7 @@ impl<P: Platform> Firmware<P> {
                 if actor.user_id() != req.wrapped.user_id {
                     return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
                 }
+                self.key_state(&req.wrapped.key_id)?;
                 let bad_info = refusal(ErrorType::InvalidInput, Cause::BadRequestInfo);
                 let info = CertReqInfo::from_der(&req.request_info).map_err(|_| bad_info)?;
                 let reencoded = info.to_der().map_err(|_| bad_info)?;
@@ -209,11 +217,13 @@ impl<P: Platform> Firmware<P> {
         Blob::from_vec(der).map_err(|_| ErrorType::InvalidInput)
     }
 
-    /// Delete_Signer_Key_Pair: the firmware authorizes and audits; the
-    /// host deletes. No wrapped key for `key_id` (the host found none, or
-    /// gave one with another KeyID) is NotFound; a wrapped key that fails
-    /// its tag is InvalidInput; a Signer may delete only its own keys, a
-    /// Privileged User any (NotAuthorized otherwise).
+    /// Delete_Signer_Key_Pair: the firmware authorizes, forgets the key and
+    /// audits; the host deletes its copy. No wrapped key for `key_id` (the
+    /// host found none, or gave one with another KeyID) is NotFound, and so
+    /// is a KeyID the registry does not hold (already deleted: a retained
+    /// copy stays dead); a wrapped key that fails its tag is InvalidInput; a
+    /// Signer may delete only its own keys, a Privileged User any
+    /// (NotAuthorized otherwise).
     pub(super) fn delete_key_pair(&self, req: DeleteKeyPair) -> Result<Audited, Failure> {
         let code = SubFunction::DeleteKeyPair;
         let intent = |_| Intent::DeleteKeyPair { key_id: req.key_id };
@@ -235,9 +245,69 @@ impl<P: Platform> Firmware<P> {
                 if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
                     return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
                 }
-                Ok(())
+                self.update_key(req.key_id, None)
             },
             |(), audit| Audited { audit },
+        )
+    }
+
+    /// Register_Certificate: activates a key with a certificate the
+    /// firmware checked ([`crate::signer_cert::check`] against the policy's
+    /// signing CAs, at the platform time).
+    ///
+    /// Authorized like the other key operations: the key's owner (a
+    /// Signer, for its own keys only) or a Privileged User (NotAuthorized
+    /// otherwise). No wrapped key for `key_id`, or a key the registry does
+    /// not hold, is NotFound; a wrapped key that fails its tag is
+    /// InvalidInput; a certificate that fails a check is InvalidInput. A
+    /// key that is already active gets the new certificate (renewal).
+    pub(super) fn register_certificate(
+        &self,
+        req: RegisterCertificate,
+    ) -> Result<CertificateRegistered, Failure> {
+        let code = SubFunction::RegisterCertificate;
+        let params = encode(&(req.key_id, &req.certificate))?;
+        self.authenticated(
+            code,
+            &req.auth,
+            &params,
+            |op, actor, subject| {
+                subject.key_id = Some(req.key_id);
+                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+                let wrapped = req
+                    .wrapped
+                    .as_ref()
+                    .filter(|w| w.key_id == req.key_id)
+                    .ok_or(ErrorType::NotFound)?;
+                subject.target_user = Some(wrapped.user_id);
+                self.unwrap_key(&op.keys, wrapped)
+                    .map_err(|_| ErrorType::InvalidInput)?;
+                if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
+                    return Err(ErrorType::NotAuthorized);
+                }
+                self.key_state(&req.key_id)?;
+                let accepted = signer_cert::check(
+                    self.crypto(),
+                    &req.certificate,
+                    &wrapped.public_key,
+                    &op.config.policy.signing_cas,
+                    self.now()?,
+                )
+                .map_err(|_| ErrorType::InvalidInput)?;
+                let state = KeyState::Active {
+                    fingerprint: accepted.fingerprint,
+                    not_before: accepted.not_before,
+                    not_after: accepted.not_after,
+                };
+                self.update_key(req.key_id, Some(state))?;
+                Ok(accepted)
+            },
+            |accepted, audit| CertificateRegistered {
+                fingerprint: accepted.fingerprint,
+                not_before: accepted.not_before,
+                not_after: accepted.not_after,
+                audit,
+            },
         )
     }
 
@@ -252,7 +322,7 @@ impl<P: Platform> Firmware<P> {
         let record = match target {
             None => actor.record.clone(),
             Some(sealed) => self
-                .open_record(&op.keys, sealed)
+                .open_current(&op.keys, sealed)
                 .map_err(|_| refusal(ErrorType::InvalidInput, Cause::TargetRecordInvalid))?
                 .clone(),
         };

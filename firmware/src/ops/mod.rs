@@ -83,6 +83,7 @@ impl<P: Platform> Firmware<P> {
             }
             SubFunction::InitFirmware => self.serve(body, Self::init_firmware),
             SubFunction::SetIdpKeys => self.serve(body, Self::set_idp_keys),
+            SubFunction::SetPolicy => self.serve(body, Self::set_policy),
             SubFunction::EnrolPrivilegedUser => self.serve(body, Self::enrol_privileged_user),
             SubFunction::CreatePrivilegedUser => self.serve(body, Self::create_privileged_user),
             SubFunction::CreateSigner => self.serve(body, Self::create_signer),
@@ -92,6 +93,7 @@ impl<P: Platform> Firmware<P> {
                 self.serve(body, Self::sign_certification_request)
             }
             SubFunction::DeleteKeyPair => self.serve(body, Self::delete_key_pair),
+            SubFunction::RegisterCertificate => self.serve(body, Self::register_certificate),
             SubFunction::Signing => self.serve(body, Self::signing),
             SubFunction::VerifyDataIntegrity => self.serve(body, Self::verify_data_integrity),
             SubFunction::SyncAudit => self.serve(body, |fw, req: cmd::SyncAudit| {

@@ -16,7 +16,7 @@
 //! | 4 | identification level present and at least "substantial" | InvalidAuthentication |
 //! | 4a | a credential sent with the request is an identity token (UnknownCredentialType), verifies as in 2–4 (AuthenticationError), and names the SAD token's UserID | InvalidAuthentication |
 //! | 5 | the host supplied the signer's user record | UnknownUser |
-//! | 6 | the record's firmware tag verifies | AuthenticationError |
+//! | 6 | the record's firmware tag verifies, and it is the user's current record in the registry (not superseded) | AuthenticationError |
 //! | 7 | the record is the token's user, and lists the IdP certificate that signed the token | InvalidAuthentication |
 //! | 8 | the record's role is Signer | NotAuthorized |
 //! | 9 | the token carries a SAD public key and the scope "signing" | InvalidAuthentication |
@@ -25,6 +25,8 @@
 //! | 12 | the host supplied a wrapped key; its KeyID is the SAD's keyid | NotFound |
 //! | 13 | the wrapped key's AEAD tag verifies (KeyID, UserID, algorithm bound) | InvalidInput |
 //! | 14 | the wrapped key belongs to the token's user | NotAuthorized |
+//! | 14a | the key is live in the registry (not deleted: a retained copy of a deleted key stops here) | NotFound |
+//! | 14b | the key is ACTIVE (a certificate was registered) and the platform time is inside that certificate's validity | NotAuthorized |
 //! | 15 | the SAD's hash algorithm is one the key signs with | InvalidAlgorithm |
 //! | 16 | each hash value is as long as that hash's output | InvalidAlgorithm |
 //! | 17 | the token has not been used for signing since boot (replay set) | ReplayedSad |
@@ -45,6 +47,12 @@
 //! UserID provided by the credential": a Signing container may carry a
 //! credential besides the SAD; if it does, its token is verified like the
 //! SAD's and must be the same user's.
+//!
+//! Check 14b answers NotAuthorized: the request is well formed and comes
+//! from the key's owner, but the key is not (or no longer) allowed to sign;
+//! InvalidInput would blame the request. The firmware, not the host, knows
+//! which keys are active: their states live in its registry, read here
+//! under a short read lock and never written while signing.
 //!
 //! Then the key is unwrapped (activated), every hash is signed, and the
 //! plaintext key is wiped (deactivated) before the answer is built. Either
@@ -68,6 +76,7 @@ use crate::auth::TokenFault;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
 use crate::platform::Platform;
+use crate::registry::KeyState;
 use crate::signing_alg::spki_kind;
 use crate::signing_alg::{key_accepts, sad_signature_hash};
 use crate::state::ReplayRefusal;
@@ -130,7 +139,7 @@ impl<P: Platform> Firmware<P> {
         // 5-8
         let sealed = req.signer.as_ref().ok_or(UnknownUser)?;
         let record = self
-            .open_record(&op.keys, sealed)
+            .open_current(&op.keys, sealed)
             .map_err(|_| AuthenticationError)?;
         if record.user_id != token.user_id || !record.idp_certs.contains(&token.anchor) {
             return Err(refusal(InvalidAuthentication, Cause::SignerRecordMismatch));
@@ -176,6 +185,15 @@ impl<P: Platform> Firmware<P> {
             .map_err(|_| refusal(InvalidInput, Cause::SadWrappedKeyInvalid))?;
         if wrapped.user_id != token.user_id {
             return Err(refusal(NotAuthorized, Cause::SadNotOwnKey));
+        }
+        // 14a-14b
+        match self.key_state(&key_id)? {
+            KeyState::Active {
+                not_before,
+                not_after,
+                ..
+            } if not_before <= now && now <= not_after => {}
+            _ => return Err(ErrorType::NotAuthorized),
         }
         // 15-16
         let unfit = refusal(InvalidAlgorithm, Cause::HashAlgorithmUnfit);

@@ -7,8 +7,9 @@
 use super::{Failure, effective_target, require_role};
 use crate::anchors;
 use crate::audit::{Refusal, Subject, refusal};
-use crate::core::{Firmware, Operational};
+use crate::core::{Firmware, Operational, mac_eq};
 use crate::platform::Platform;
+use crate::registry::{Change, registry_error};
 use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::codes::Cause;
@@ -52,7 +53,7 @@ impl<P: Platform> Firmware<P> {
                 Role::PrivilegedUser
             };
             let idp_certs = self.user_certificates(&req.user, technical_key.is_none())?;
-            Ok(self.seal_record(
+            let sealed = self.seal_record(
                 &op.keys,
                 UserRecord {
                     version: UserRecord::VERSION,
@@ -62,12 +63,15 @@ impl<P: Platform> Firmware<P> {
                     technical_key,
                     generation: 0,
                 },
-            )?)
+            )?;
+            self.register_new_user(&sealed)?;
+            Ok(sealed)
         })
     }
 
     /// Create_New_Signer: by a Privileged User or a Privileged User
-    /// Technical.
+    /// Technical. A UserID that is already registered is InvalidInput
+    /// (see [`Firmware::register_new_user`] for the retry of a lost answer).
     pub(super) fn create_signer(&self, req: CreateSigner) -> Result<UserIssued, Failure> {
         let code = SubFunction::CreateSigner;
         let intent = |_| Intent::CreateSigner { user: &req.user };
@@ -78,7 +82,7 @@ impl<P: Platform> Firmware<P> {
                 &[Role::PrivilegedUser, Role::PrivilegedUserTechnical],
             )?;
             let idp_certs = self.user_certificates(&req.user, true)?;
-            Ok(self.seal_record(
+            let sealed = self.seal_record(
                 &op.keys,
                 UserRecord {
                     version: UserRecord::VERSION,
@@ -88,7 +92,9 @@ impl<P: Platform> Firmware<P> {
                     technical_key: None,
                     generation: 0,
                 },
-            )?)
+            )?;
+            self.register_new_user(&sealed)?;
+            Ok(sealed)
         })
     }
 
@@ -103,6 +109,16 @@ impl<P: Platform> Firmware<P> {
     ///   authenticated this very request, so that a user cannot lock itself
     ///   out by mistake (InvalidInput, seed §7.1.3).
     /// * The new record's generation is the old one plus one.
+    /// * The target record must be the user's current one (a superseded
+    ///   record: InvalidInput; for self-modification the actor's record is
+    ///   the target: AuthenticationError), and so must the actor's record
+    ///   (AuthenticationError). One exception makes a retry after a lost
+    ///   answer idempotent: if the record this request produces is the one
+    ///   already registered (the request was applied to the immediate
+    ///   predecessor with the same certificates), it is issued again and
+    ///   nothing changes. The caller is authenticated and chose the
+    ///   certificates, so it learns nothing it did not ask for, and an older
+    ///   record can never become current again.
     pub(super) fn signer_maintenance(&self, req: SignerMaintenance) -> Result<UserIssued, Failure> {
         let code = SubFunction::SignerMaintenance;
         let intent = |actor| Intent::SignerMaintenance {
@@ -111,6 +127,10 @@ impl<P: Platform> Firmware<P> {
         };
         self.audited_user_op(code, &req.auth, intent, |op, actor, subject| {
             require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+            let target_sealed = match &req.target {
+                None => req.auth.actor.as_ref().ok_or(ErrorType::UnknownUser)?,
+                Some(sealed) => sealed,
+            };
             let target = match &req.target {
                 None => actor.record.clone(),
                 Some(sealed) => self
@@ -140,14 +160,37 @@ impl<P: Platform> Firmware<P> {
                 .generation
                 .checked_add(1)
                 .ok_or(refusal(ErrorType::InvalidInput, Cause::LimitReached))?;
-            Ok(self.seal_record(
+            let user_id = target.user_id;
+            let sealed = self.seal_record(
                 &op.keys,
                 UserRecord {
                     idp_certs,
                     generation,
                     ..target
                 },
-            )?)
+            )?;
+            // Checked and replaced under one write lock, so that two
+            // maintenances of one user cannot both start from the same
+            // current record.
+            let mut registry = self.registry.write();
+            let current = registry.user(&user_id);
+            let retry = current.is_some_and(|mac| mac_eq(mac, &sealed.mac));
+            let target_current = current.is_some_and(|mac| mac_eq(mac, &target_sealed.mac));
+            // A superseded actor record passes only for its own retry.
+            let actor_ok = actor.current || (own && retry);
+            if !actor_ok {
+                return Err(ErrorType::AuthenticationError.into());
+            }
+            if retry {
+                return Ok(sealed);
+            }
+            if !target_current {
+                return Err(refusal(ErrorType::InvalidInput, Cause::TargetRecordInvalid));
+            }
+            registry
+                .commit(&self.platform, Change::PutUser(user_id, sealed.mac))
+                .map_err(registry_error)?;
+            Ok(sealed)
         })
     }
 

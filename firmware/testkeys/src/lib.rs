@@ -459,6 +459,9 @@ impl Peering for DeleteKeyPair {
     }
     fn auth_mut(&mut self) -> &mut Authentication {
         &mut self.auth
+    }
+}
+
 /// The message an HSM operator's logon answers for InitFirmware with the
 /// postcard parameters `params` under `challenge`.
 pub fn operator_logon_digest(challenge: &[u8; 32], params: &[u8]) -> [u8; 32] {
@@ -486,5 +489,127 @@ pub fn operator_logon(
     OperatorLogon {
         user: Blob::new(user).unwrap(),
         response: Blob::new(&mac.finalize().into_bytes()).unwrap(),
+    }
+}
+
+/// The key usages a test certificate may carry.
+pub use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
+
+/// A signing CA: issues signer certificates for keys the firmware
+/// generated, with a validity and key usage the test chooses.
+pub struct SigningCa {
+    pub key: SigningKey,
+    pub cert: Vec<u8>,
+    pub name: Name,
+}
+
+/// A validity from `nb` to `na` (Unix seconds).
+pub fn validity(nb: i64, na: i64) -> Validity {
+    let at = |secs: i64| {
+        x509_cert::time::Time::from(
+            der::DateTime::from_unix_duration(Duration::from_secs(secs as u64)).unwrap(),
+        )
+    };
+    Validity::new(at(nb), at(na))
+}
+
+impl SigningCa {
+    /// A CA with a self-signed root from `seed`, valid for ten years from
+    /// 2020 (before any test clock).
+    pub fn new(seed: u8) -> Self {
+        let key = p256_key(seed, 7);
+        let name = Name::from_str(&format!(
+            "CN=SAM Test Signing CA {seed},O=SAM Development,C=DE"
+        ))
+        .unwrap();
+        let pk = spki::SubjectPublicKeyInfoOwned::from_der(&spki(key.verifying_key())).unwrap();
+        let profile = Root::new(false, name.clone()).unwrap();
+        let v = validity(1_577_836_800, 1_577_836_800 + 20 * 365 * 86_400);
+        let cert = CertificateBuilder::new(
+            profile,
+            SerialNumber::from(3000u32 + u32::from(seed)),
+            v,
+            pk,
+        )
+        .unwrap()
+        .build::<_, DerSignature>(&key)
+        .unwrap()
+        .to_der()
+        .unwrap();
+        Self { key, cert, name }
+    }
+
+    /// A certificate for the key `spki_der`, valid `nb..=na`, with the key
+    /// usages `usage` (no keyUsage extension for `None`).
+    pub fn issue(&self, spki_der: &[u8], nb: i64, na: i64, usage: Option<KeyUsage>) -> Vec<u8> {
+        self.issue_as(&self.name, spki_der, nb, na, usage)
+    }
+
+    /// [`Self::issue`] with another issuer name (a forgery that names a
+    /// trusted CA but is signed with this CA's key).
+    pub fn issue_as(
+        &self,
+        issuer: &Name,
+        spki_der: &[u8],
+        nb: i64,
+        na: i64,
+        usage: Option<KeyUsage>,
+    ) -> Vec<u8> {
+        let profile = EndEntity {
+            issuer: issuer.clone(),
+            subject: Name::from_str("CN=Test Signer,O=SAM Development,C=DE").unwrap(),
+            usage,
+        };
+        let pk = spki::SubjectPublicKeyInfoOwned::from_der(spki_der).unwrap();
+        CertificateBuilder::new(profile, SerialNumber::from(4242u32), validity(nb, na), pk)
+            .unwrap()
+            .build::<_, DerSignature>(&self.key)
+            .unwrap()
+            .to_der()
+            .unwrap()
+    }
+
+    /// A certificate valid from an hour before `now` for a year, for
+    /// digitalSignature and nonRepudiation: what a CA issues.
+    pub fn issue_now(&self, spki_der: &[u8], now: i64) -> Vec<u8> {
+        self.issue(
+            spki_der,
+            now - 3600,
+            now + 365 * 86_400,
+            Some(KeyUsage(
+                KeyUsages::DigitalSignature | KeyUsages::NonRepudiation,
+            )),
+        )
+    }
+}
+
+struct EndEntity {
+    issuer: Name,
+    subject: Name,
+    usage: Option<KeyUsage>,
+}
+
+impl x509_cert::builder::profile::BuilderProfile for EndEntity {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: spki::SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: spki::SubjectPublicKeyInfoRef<'_>,
+        tbs: &x509_cert::certificate::TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<x509_cert::ext::Extension>> {
+        use x509_cert::ext::ToExtension;
+        let mut extensions = Vec::new();
+        if let Some(usage) = self.usage {
+            let ext = usage.to_extension(tbs.subject(), &extensions)?;
+            extensions.push(ext);
+        }
+        Ok(extensions)
     }
 }

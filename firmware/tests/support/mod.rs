@@ -21,7 +21,7 @@
 
 pub mod pki;
 
-use pki::{Admin, Idp, Peering, SadKey, request_proof, sha256};
+use pki::{Admin, Idp, Peering, SadKey, SigningCa, request_proof, sha256};
 use sam_firmware::Firmware;
 use sam_firmware::abi::serve_into;
 use sam_firmware::crypto::Crypto;
@@ -52,6 +52,8 @@ pub struct Bench {
     /// The SAD key the IdP binds in login tokens; it signs each peering
     /// request (its intent and a fresh challenge).
     pub token_key: SadKey,
+    /// The signing CA of the policy set by [`Bench::ready`].
+    pub ca: SigningCa,
     /// Every audit record the firmware returned, in order: what a host
     /// would store.
     pub audit: Vec<AuditRecord>,
@@ -66,17 +68,76 @@ impl Bench {
             admins: [Admin::new(1), Admin::new(2)],
             idp: Idp::p256(1),
             token_key: SadKey::new(0xE1),
+            ca: SigningCa::new(1),
             audit: Vec::new(),
             next_user: 1,
         }
     }
 
-    /// Initialized with two administrators and the IdP imported.
+    /// Initialized with two administrators, the IdP imported and a policy
+    /// naming the bench's signing CA.
     pub fn ready() -> Self {
         let mut b = Self::new();
         b.init().expect("init");
         b.set_idp_keys(&[b.idp.cert.clone()]).expect("set idp keys");
+        b.set_policy(
+            PolicyParams::DEFAULT_MAX_TOKEN_LIFETIME,
+            &[b.ca.cert.clone()],
+        )
+        .expect("set policy");
         b
+    }
+
+    pub fn set_policy(&mut self, max_token_lifetime: u32, cas: &[Vec<u8>]) -> Reply<Audited> {
+        let params = PolicyParams {
+            max_token_lifetime,
+            signing_cas: blobs(cas),
+        };
+        let approvals = self.approve(SubFunction::SetPolicy, &params, &[0, 1]);
+        let r = self.call(&SetPolicy { params, approvals })?;
+        self.audit.push(r.audit.clone());
+        Ok(r)
+    }
+
+    /// Registers `certificate` for `wrapped`, asked by `by`.
+    pub fn register_certificate(
+        &mut self,
+        by: &SealedUserRecord,
+        wrapped: &WrappedKey,
+        certificate: &[u8],
+    ) -> Reply<CertificateRegistered> {
+        let req = RegisterCertificate {
+            auth: self.token_auth(by),
+            key_id: wrapped.key_id,
+            wrapped: Some(wrapped.clone()),
+            certificate: Blob::new(certificate).unwrap(),
+        };
+        let r = self.call(&req)?;
+        self.audit.push(r.audit.clone());
+        Ok(r)
+    }
+
+    /// Activates `wrapped` with a certificate of the bench's CA, valid now
+    /// for a year, registered by `by`.
+    pub fn activate(&mut self, by: &SealedUserRecord, wrapped: &WrappedKey) {
+        let cert = self
+            .ca
+            .issue_now(&wrapped.public_key, self.fw.platform().time());
+        self.register_certificate(by, wrapped, &cert)
+            .expect("register certificate");
+    }
+
+    /// [`Self::generate`], then [`Self::activate`] by the same user: a key
+    /// that can sign.
+    pub fn generate_active(
+        &mut self,
+        by: &SealedUserRecord,
+        target: Option<&SealedUserRecord>,
+        algorithm: KeyAlgorithm,
+    ) -> Reply<KeyPairGenerated> {
+        let g = self.generate(by, target, algorithm)?;
+        self.activate(by, &g.wrapped);
+        Ok(g)
     }
 
     /// Sends raw bytes through the C-ABI entry; returns status and body.
@@ -335,7 +396,7 @@ impl Bench {
         let pu = b.enrol_privileged_user().expect("enrol");
         let signer = b.create_signer(&pu).expect("create signer");
         let key = b
-            .generate(&signer, None, KeyAlgorithm::EcP256)
+            .generate_active(&signer, None, KeyAlgorithm::EcP256)
             .expect("generate")
             .wrapped;
         // Tokens for signing must be issued after boot.

@@ -5,7 +5,7 @@ use crate::ClientError;
 use crate::http::{Endpoint, read_pem_certificates, read_pem_key, tls_config};
 use crate::idp::{IdpClient, IdpLogin};
 use crate::sad::{SadKey, SignRequest};
-use crate::wire::keymgr::{ObjectsAnswer, RegisterRequest};
+use crate::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
 use crate::wire::peering::{
     Challenge, Container, CredentialBody, KeyPairAnswer, KeyPairParams, UserParams, operation,
 };
@@ -280,13 +280,20 @@ impl SamClient {
     }
 
     /// `POST /objects`: registers the certificate `certificate` (DER) for
-    /// the key `key_id` (seed §7.4.3); the registered object.
+    /// the key `key_id` (seed §7.4.3), asked by the key's owner or a
+    /// Privileged User (`credential`); the firmware checks the certificate
+    /// and activates the key. The registered object and the audit `seq`.
     pub async fn register_certificate(
         &self,
+        credential: &Credential,
         key_id: KeyId,
         certificate: &[u8],
-    ) -> Result<Value, ClientError> {
-        let request = RegisterRequest::certificate(key_id.to_string(), certificate);
+    ) -> Result<RegisterAnswer, ClientError> {
+        let request = RegisterRequest::certificate(
+            key_id.to_string(),
+            certificate,
+            Some(credential.to_wire()),
+        );
         self.typed(Method::POST, "/objects", Some(&request)).await
     }
 

@@ -53,12 +53,14 @@ pub fn run(args: &Args, dir: &Path) -> Result<(), Failure> {
     // signer with one P-256 key.
     let pu = setup::initialize_firmware(stack.samctl(), stack.pki(), stack.simulator_spec())?;
     let idp = stack.pki().idp().map_err(err("IdP"))?;
+    let ca = stack.pki().ca().map_err(err("signing CA"))?;
     let mut rng = Rng::new(args.seed);
     let s0 = Uuid::from_random(rng.bytes());
     let k0 = rt
         .block_on(setup::create_signer_with_keys(
             &ra,
             &idp,
+            &ca,
             pu,
             s0,
             &[KeyAlgorithm::EcP256],

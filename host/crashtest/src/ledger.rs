@@ -411,9 +411,16 @@ pub fn check(ledger: &Ledger, stored: &Stored, audit: &[AuditRow]) -> Result<Che
                 "key {k} is DESTROYED but its wrapped key is still stored"
             ));
         }
-        if !destroyed && o.state != "PRE_ACTIVE" {
+        // The setup key is certified (the firmware signs only with an
+        // ACTIVE key); the load never certifies the keys it generates.
+        let expected = if *k == ledger.setup_key.as_str() {
+            "ACTIVE"
+        } else {
+            "PRE_ACTIVE"
+        };
+        if !destroyed && o.state != expected {
             return Err(format!(
-                "key {k} is {} (the load never certifies keys)",
+                "key {k} is {} (expected {expected}: only the setup key is certified)",
                 o.state
             ));
         }

@@ -123,10 +123,30 @@ impl Demo {
         if out.stdout.trim() != "Import of IdP Public Keys ... ok" {
             return Err(format!("unexpected output: {:?}", out.stdout));
         }
+        // The policy, under the same dual control: tokens live at most an
+        // hour, and signer certificates must come from the dev CA.
+        let ca = self.pki().path(sam_devpki::files::CA_CERT);
+        let lifetime = sam_harness::setup::MAX_TOKEN_LIFETIME.to_string();
+        self.samctl(
+            Connector::Management,
+            &[
+                &"fw",
+                &"policy",
+                &"--max-token-lifetime",
+                &lifetime,
+                &"--signing-ca",
+                &ca,
+                &"--admin-key",
+                &a1,
+                &"--admin-key",
+                &a2,
+            ],
+        )?
+        .checked("fw policy")?;
         Ok((
             (),
             "idp.pem is the firmware's trust anchor for identity tokens: \"Import of IdP \
-             Public Keys ... ok\""
+             Public Keys ... ok\"; the policy names ca.pem as the signing CA"
                 .into(),
         ))
     }

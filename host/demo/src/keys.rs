@@ -76,8 +76,18 @@ impl Demo {
             // POST /objects with the registration authority's connector,
             // through sam-client (`samctl register-certificate --cert` is
             // shadowed by samctl's global --cert flag).
+            let login = self
+                .idp
+                .login_token(
+                    signer,
+                    sam_proto::asn1::IdentificationLevel::Substantial,
+                    sam_devpki::unix_now(),
+                    600,
+                )
+                .map_err(|e| e.to_string())?;
+            let credential = sam_client::Credential::IdentityToken(login);
             self.rt
-                .block_on(ra.register_certificate(key.key_id, &key.certificate))
+                .block_on(ra.register_certificate(&credential, key.key_id, &key.certificate))
                 .map_err(|e| format!("POST /objects ({name}): {e}"))?;
         }
         let active = self

@@ -4,14 +4,16 @@
 
 use crate::{HarnessError, Result, Samctl};
 use sam_client::{Credential, GeneratedKey, SadKey, SamClient, SignRequest};
-use sam_devpki::{DevIdp, DevPki, TokenParams, files, unix_now};
+use sam_devpki::{DevCa, DevIdp, DevPki, TokenParams, files, unix_now};
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, UserId, Uuid};
 
 /// Dual-control firmware initialization (with the logon of `simulator`'s
-/// HSM operator), IdP key import and enrolment of the first Privileged
-/// User, each approved by both of the dev PKI's administrators, through
-/// `samctl` (with the management connector). Returns the Privileged User.
+/// HSM operator), IdP key import, the policy (tokens of at most
+/// [`MAX_TOKEN_LIFETIME`] seconds, the dev PKI's signing CA) and enrolment
+/// of the first Privileged User, each approved by both of the dev PKI's
+/// administrators, through `samctl` (with the management connector).
+/// Returns the Privileged User.
 pub fn initialize_firmware(
     samctl: &Samctl,
     pki: &DevPki,
@@ -20,6 +22,8 @@ pub fn initialize_firmware(
     let [a1, a2] = files::ADMIN_KEYS.map(|k| pki.path(k).display().to_string());
     let idp_cert = pki.path(files::IDP_CERT).display().to_string();
     let operator_key = simulator.operator_key().display().to_string();
+    let ca_cert = pki.path(files::CA_CERT).display().to_string();
+    let lifetime = MAX_TOKEN_LIFETIME.to_string();
     let approved = |what: &str, args: &[&str]| {
         let both = ["--admin-key", a1.as_str(), "--admin-key", a2.as_str()];
         samctl.run([args, &both].concat())?.checked(what)
@@ -36,6 +40,17 @@ pub fn initialize_firmware(
         ],
     )?;
     approved("fw setidpkeys", &["fw", "setidpkeys", &idp_cert])?;
+    approved(
+        "fw policy",
+        &[
+            "fw",
+            "policy",
+            "--max-token-lifetime",
+            &lifetime,
+            "--signing-ca",
+            &ca_cert,
+        ],
+    )?;
     let enrolled = approved("fw enrol", &["fw", "enrol", "--idp-cert", &idp_cert])?;
     enrolled
         .stdout
@@ -43,6 +58,10 @@ pub fn initialize_firmware(
         .find_map(|l| Uuid::parse(l.trim()).ok())
         .ok_or_else(|| HarnessError::new("samctl fw enrol printed no UserID"))
 }
+
+/// The longest token lifetime the harness's policy allows: one hour, above
+/// every token the harness and its users issue.
+pub const MAX_TOKEN_LIFETIME: u32 = 3600;
 
 /// A fresh login token of `user` (identification level substantial, valid
 /// from 5 s ago for 10 minutes) binding a fresh SAD key, as a peering
@@ -105,10 +124,13 @@ pub fn fresh_sad(
 
 /// Creates the Signer `signer` (by the Privileged User `pu`, trusting the
 /// IdP's certificate) and generates one key of each of `algorithms` for
-/// it, over the privileged-user connector `ra`.
+/// it, over the privileged-user connector `ra`; each key's certificate is
+/// issued by the dev PKI's signing CA `ca` from the key's CSR and
+/// registered by the signer, so every key is ACTIVE and can sign.
 pub async fn create_signer_with_keys(
     ra: &SamClient,
     idp: &DevIdp,
+    ca: &DevCa,
     pu: UserId,
     signer: UserId,
     algorithms: &[KeyAlgorithm],
@@ -118,11 +140,35 @@ pub async fn create_signer_with_keys(
         .map_err(HarnessError::context("Create_New_Signer"))?;
     let mut keys = Vec::new();
     for &alg in algorithms {
-        keys.push(
-            ra.generate_key_pair(&login(idp, signer)?, signer, alg)
-                .await
-                .map_err(HarnessError::context("Generate_Signer_Key_Pair"))?,
-        );
+        let key = ra
+            .generate_key_pair(&login(idp, signer)?, signer, alg)
+            .await
+            .map_err(HarnessError::context("Generate_Signer_Key_Pair"))?;
+        activate(ra, idp, ca, signer, &key).await?;
+        keys.push(key);
     }
     Ok(keys)
+}
+
+/// Issues a certificate for `key` (from its CSR) by the signing CA `ca`
+/// and registers it, asked by the key's owner `owner`: the key becomes
+/// ACTIVE in the firmware.
+pub async fn activate(
+    ra: &SamClient,
+    idp: &DevIdp,
+    ca: &DevCa,
+    owner: UserId,
+    key: &GeneratedKey,
+) -> Result<()> {
+    let csr = key
+        .csr
+        .as_deref()
+        .ok_or_else(|| HarnessError::new("the new key has no certification request"))?;
+    let certificate = ca
+        .issue_from_csr(csr)
+        .map_err(HarnessError::context("certificate"))?;
+    ra.register_certificate(&login(idp, owner)?, key.key_id, &certificate)
+        .await
+        .map_err(HarnessError::context("Register_Certificate"))?;
+    Ok(())
 }

@@ -14,15 +14,17 @@ use super::response::{Reply, ok_json};
 use crate::store::{WriteOp, decode_audit};
 use sam_client::wire::admin::{
     Approvals as ApprovalsJson, AuditPage, AuditRow, DecodedAudit, EnrolAnswer, EnrolRequest,
-    FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer, InitRequest, ReachableFirmware,
-    StatusAnswer, StoreStatus, UndecodableAudit, UnreachableFirmware,
+    FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer, InitRequest, PolicyAnswer,
+    PolicyRequest, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
+    UnreachableFirmware,
 };
 use sam_client::wire::peering::Challenge;
 use sam_proto::ErrorType;
 use sam_proto::bounded::List;
 use sam_proto::command::{
     Approval, Approvals, EnrolPrivilegedUser, FirmwareState, GetChallenge, GetStatus,
-    IdpKeysParams, InitFirmware, InitParams, NewUser, OperatorLogon, SetIdpKeys,
+    IdpKeysParams, InitFirmware, InitParams, NewUser, OperatorLogon, PolicyParams, SetIdpKeys,
+    SetPolicy,
 };
 
 /// The approvals as the firmware takes them.
@@ -224,6 +226,28 @@ impl App {
                     fingerprints: done.fingerprints.iter().map(hex::encode).collect(),
                     audit_seq: seq,
                 }))
+            }
+            Err(r) => Err(self.refused(r).await),
+        }
+    }
+
+    /// `POST /admin/policy` (the firmware's maximum token lifetime and
+    /// signing CAs, under dual control).
+    pub(super) async fn admin_policy(&self, body: &[u8]) -> Result<Reply, ApiError> {
+        let p: PolicyRequest = parse_body(body)?;
+        let req = SetPolicy {
+            params: PolicyParams {
+                max_token_lifetime: p.max_token_lifetime,
+                signing_cas: blobs(&p.signing_cas, "signing_cas")?,
+            },
+            approvals: approvals(p.approvals)?,
+        };
+        match self.firmware.call(&req).await {
+            Ok(done) => {
+                let seq = done.audit.entry.seq;
+                self.persist("Set_Policy", vec![done.audit], Vec::new())
+                    .await?;
+                Ok(ok_json(&PolicyAnswer { audit_seq: seq }))
             }
             Err(r) => Err(self.refused(r).await),
         }

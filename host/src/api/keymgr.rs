@@ -1,21 +1,26 @@
 //! The Key Manager REST interface (seed §7.4): query keys and objects,
 //! register a certificate for a key.
 //!
-//! The key manager holds metadata and public material; its state is host
-//! policy (which keys the host hands to the firmware for signing), not a
-//! security decision: a wrapped key is useless without the firmware, and
-//! the firmware checks every SAD whatever state the host reports.
+//! The key manager holds metadata and public material. Its states mirror
+//! what the firmware decided, but decide nothing: the firmware keeps each
+//! key's state itself (PRE_ACTIVE until it registered a certificate,
+//! forgotten once deleted) and refuses to sign with a key that is not
+//! active, whatever state the host reports.
 
 use super::App;
+use super::container::RawCredential;
 use super::error::ApiError;
 use super::json::{b64, parse_body};
 use super::response::{Reply, ok_json};
 use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBatch, WriteOp};
-use der::{Decode, Encode};
-use sam_client::wire::keymgr::{OBJECT_FIELDS, ObjectsAnswer, RegisterRequest};
+use der::Decode;
+use sam_client::wire::keymgr::{OBJECT_FIELDS, ObjectsAnswer, RegisterAnswer, RegisterRequest};
 use sam_proto::ErrorType;
 use sam_proto::codes::Cause;
+use sam_proto::bounded::Blob;
+use sam_proto::command::RegisterCertificate;
 use sam_proto::ids::Uuid;
+use sam_proto::records::MAX_CERT_LEN;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 
@@ -164,13 +169,20 @@ impl App {
     }
 
     /// `POST /objects`: registers a certificate for a key. The key is
-    /// named by a link of type `PRIVATE_KEY` to its KeyID; the certificate
-    /// must parse as X.509 and certify exactly the key's public key. The
-    /// key (and its public key) become `ACTIVE`, an earlier certificate of
-    /// the key `DEACTIVATED`.
+    /// named by a link of type `PRIVATE_KEY` to its KeyID. The firmware
+    /// decides (RegisterCertificate): it authenticates the credential (the
+    /// key's owner or a Privileged User), checks the certificate against
+    /// the policy's signing CAs, its validity, key usage and public key,
+    /// activates the key and audits. Only then does samd store the
+    /// certificate: the key (and its public key) become `ACTIVE`, an
+    /// earlier certificate of the key `DEACTIVATED`. samd's own checks
+    /// below only give clearer errors; they decide nothing.
     pub(super) async fn register_object(&self, body: &[u8]) -> Result<Reply, ApiError> {
         let p: RegisterRequest = parse_body(body)?;
         let invalid = |m: String| ApiError::seed(ErrorType::InvalidInput, m);
+        let credential = p.credential.clone().ok_or_else(|| {
+            ApiError::seed(ErrorType::ContainerParseError, "`credential` is missing")
+        })?;
         if p.objecttype != ObjectType::Certificate.name() {
             return Err(invalid(format!(
                 "only CERTIFICATE objects can be registered, not {:?}",
@@ -182,36 +194,43 @@ impl App {
             .iter()
             .find(|l| l.kind == ObjectType::PrivateKey.name())
             .ok_or_else(|| invalid("a link of type PRIVATE_KEY to the key is required".into()))?;
-        let key_id = Uuid::parse(&link.id)
-            .map_err(|_| invalid(format!("link id {:?} is not a KeyID", link.id)))?
-            .to_string();
-        let (wrapped, state) = self
-            .store
-            .signer_key(key_id.clone())
-            .await?
-            .ok_or_else(|| ApiError::seed(ErrorType::NotFound, format!("no key {key_id}")))?;
-        if !matches!(state, ObjectState::PreActive | ObjectState::Active) {
-            return Err(invalid(format!("key {key_id} is {state}")));
-        }
+        let key_uuid = Uuid::parse(&link.id)
+            .map_err(|_| invalid(format!("link id {:?} is not a KeyID", link.id)))?;
+        let key_id = key_uuid.to_string();
+        let stored = self.store.signer_key(key_id.clone()).await?;
+        let raw = RawCredential {
+            kind: credential.kind,
+            value: b64(&credential.value.0),
+            userid: credential.userid,
+        };
+        let auth = self.authentication(&raw).await?;
+        let certificate = Blob::<MAX_CERT_LEN>::new(&p.value.0).map_err(|_| {
+            invalid(format!(
+                "the certificate is longer than {MAX_CERT_LEN} bytes"
+            ))
+        })?;
+        let req = RegisterCertificate {
+            auth,
+            key_id: key_uuid,
+            wrapped: stored.as_ref().map(|(w, _)| w.clone()),
+            certificate,
+        };
+        let registered = match self.firmware.call(&req).await {
+            Ok(r) => r,
+            Err(r) => return Err(self.refused(r).await),
+        };
+        let user_id = stored
+            .as_ref()
+            .map(|(w, _)| w.user_id.to_string())
+            .unwrap_or_default();
         let cert = x509_cert::Certificate::from_der(&p.value.0)
             .map_err(|e| invalid(format!("the value is not a DER X.509 certificate: {e}")))?;
         let tbs = cert.tbs_certificate();
-        let spki = tbs
-            .subject_public_key_info()
-            .to_der()
-            .map_err(|e| invalid(format!("certificate public key: {e}")))?;
-        if spki != wrapped.public_key.as_slice() {
-            return Err(invalid(format!(
-                "the certificate is not for the public key of key {key_id}"
-            )));
-        }
-        let not_after = i64::try_from(tbs.validity().not_after.to_unix_duration().as_secs())
-            .unwrap_or(i64::MAX);
         let now = crate::store::unix_now();
         let mut attributes = p.attributes;
         attributes.insert("subject".into(), json!(tbs.subject().to_string()));
         attributes.insert("activation".into(), json!(rfc3339(now)));
-        attributes.insert("not-after".into(), json!(rfc3339(not_after)));
+        attributes.insert("not-after".into(), json!(rfc3339(registered.not_after)));
         if let Some(hint) = p.content_hint {
             attributes.insert("contentHint".into(), json!(hint));
         }
@@ -221,23 +240,24 @@ impl App {
             object_type: ObjectType::Certificate,
             state: ObjectState::Active,
             key_id: key_id.clone(),
-            user_id: wrapped.user_id.to_string(),
+            user_id,
             value: Some(p.value.0),
             attributes: Value::Object(attributes),
             created: now,
             updated: now,
         };
-        let reply = object_json(&certificate, &[]);
+        let object = object_json(&certificate, &[]);
+        let audit_seq = registered.audit.entry.seq;
         self.store
             .write(WriteBatch {
-                audit: Vec::new(),
+                audit: vec![registered.audit],
                 ops: vec![WriteOp::ActivateCertificate {
                     key_id,
                     certificate,
                 }],
             })
             .await?;
-        Ok(ok_json(&reply))
+        Ok(ok_json(&RegisterAnswer { object, audit_seq }))
     }
 }
 

@@ -256,6 +256,7 @@ impl App {
             Route::AdminStatus => self.admin_status().await,
             Route::AdminInit => self.admin_init(&body).await,
             Route::AdminIdpKeys => self.admin_idp_keys(&body).await,
+            Route::AdminPolicy => self.admin_policy(&body).await,
             Route::AdminEnrol => self.admin_enrol(&body).await,
             Route::AdminIntegrity => self.admin_integrity().await,
             Route::AdminAudit => self.admin_audit(query.as_deref()).await,

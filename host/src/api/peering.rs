@@ -126,7 +126,10 @@ impl App {
     }
 
     /// The credential and the acting user's record.
-    async fn authentication(&self, raw: &RawCredential) -> Result<Authentication, ApiError> {
+    pub(super) async fn authentication(
+        &self,
+        raw: &RawCredential,
+    ) -> Result<Authentication, ApiError> {
         let resolved = container::resolve(raw)?;
         let actor = match resolved.actor {
             Some(id) => self.store.user(id.to_string()).await?,

@@ -28,6 +28,8 @@ pub enum Route {
     AdminIdpKeys,
     /// `POST /admin/enrol-privileged-user`.
     AdminEnrol,
+    /// `POST /admin/policy`.
+    AdminPolicy,
     /// `POST /admin/integrity`.
     AdminIntegrity,
     /// `GET /admin/audit`.
@@ -164,6 +166,13 @@ pub const ROUTES: &[RouteDef] = &[
         Route::AdminIdpKeys,
         Permission::Named(MANAGEMENT),
         "admin_idp_keys",
+    ),
+    def(
+        "POST",
+        "/admin/policy",
+        Route::AdminPolicy,
+        Permission::Named(MANAGEMENT),
+        "admin_policy",
     ),
     def(
         "POST",

@@ -24,11 +24,11 @@ use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use sam_client::wire::B64;
 use sam_client::wire::admin::{
-    Approval, Approvals, EnrolRequest, IdpKeysRequest, InitRequest, OperatorLogon,
+    Approval, Approvals, EnrolRequest, IdpKeysRequest, InitRequest, OperatorLogon, PolicyRequest,
 };
 use sam_proto::approval::{ADMIN_APPROVAL, OPERATOR_LOGON, bound_digest};
 use sam_proto::bounded::{Blob, List};
-use sam_proto::command::{IdpKeysParams, InitParams, NewUser, SubFunction};
+use sam_proto::command::{IdpKeysParams, InitParams, NewUser, PolicyParams, SubFunction};
 use sam_proto::ids::Uuid;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,6 +44,8 @@ pub enum FwOp {
     Setidpkeys,
     /// The first Privileged User.
     Enrol,
+    /// The firmware's policy: token lifetime and signing CAs.
+    Policy,
 }
 
 impl FwOp {
@@ -53,6 +55,7 @@ impl FwOp {
             Self::Init => SubFunction::InitFirmware,
             Self::Setidpkeys => SubFunction::SetIdpKeys,
             Self::Enrol => SubFunction::EnrolPrivilegedUser,
+            Self::Policy => SubFunction::SetPolicy,
         }
     }
 
@@ -62,6 +65,7 @@ impl FwOp {
             Self::Init => "/admin/init",
             Self::Setidpkeys => "/admin/idp-keys",
             Self::Enrol => "/admin/enrol-privileged-user",
+            Self::Policy => "/admin/policy",
         }
     }
 
@@ -71,6 +75,7 @@ impl FwOp {
             Self::Init => super::console::INIT,
             Self::Setidpkeys => super::console::IDP_KEYS,
             Self::Enrol => super::console::ENROL,
+            Self::Policy => super::console::POLICY,
         }
     }
 }
@@ -98,6 +103,13 @@ pub enum Params {
         /// The IdP certificates for the user's tokens (DER).
         certificates: Vec<Vec<u8>>,
     },
+    /// The policy.
+    Policy {
+        /// Longest identity-token validity, seconds.
+        max_token_lifetime: u32,
+        /// Signing CA certificates (DER).
+        signing_cas: Vec<Vec<u8>>,
+    },
 }
 
 /// samd's request body of a dual-control command.
@@ -110,6 +122,8 @@ pub enum FwBody {
     Setidpkeys(IdpKeysRequest),
     /// `POST /admin/enrol-privileged-user`.
     Enrol(EnrolRequest),
+    /// `POST /admin/policy`.
+    Policy(PolicyRequest),
 }
 
 /// A bounded list of blobs, or a usage error naming `what`.
@@ -136,6 +150,7 @@ impl Params {
             Self::Init { .. } => FwOp::Init,
             Self::Setidpkeys { .. } => FwOp::Setidpkeys,
             Self::Enrol { .. } => FwOp::Enrol,
+            Self::Policy { .. } => FwOp::Policy,
         }
     }
 
@@ -156,6 +171,13 @@ impl Params {
             } => postcard::to_allocvec(&NewUser {
                 user_id: *user_id,
                 certificates: list(certificates, "IdP certificate")?,
+            }),
+            Self::Policy {
+                max_token_lifetime,
+                signing_cas,
+            } => postcard::to_allocvec(&PolicyParams {
+                max_token_lifetime: *max_token_lifetime,
+                signing_cas: list(signing_cas, "signing CA certificate")?,
             }),
         };
         bytes.map_err(|e| CtlError::failed(format!("postcard: {e}")))
@@ -181,6 +203,14 @@ impl Params {
             } => FwBody::Enrol(EnrolRequest {
                 userid: user_id.to_string(),
                 certificates: B64::all(certificates),
+                approvals,
+            }),
+            Self::Policy {
+                max_token_lifetime,
+                signing_cas,
+            } => FwBody::Policy(PolicyRequest {
+                max_token_lifetime: *max_token_lifetime,
+                signing_cas: B64::all(signing_cas),
                 approvals,
             }),
         }
@@ -235,6 +265,13 @@ impl Params {
                     certificates: B64::into_vecs(r.certificates),
                 }
             }
+            FwOp::Policy => {
+                let r: PolicyRequest = serde_json::from_value(v).map_err(bad)?;
+                Self::Policy {
+                    max_token_lifetime: r.max_token_lifetime,
+                    signing_cas: B64::into_vecs(r.signing_cas),
+                }
+            }
         })
     }
 
@@ -272,6 +309,16 @@ impl Params {
                     "Enrol the first Privileged User {user_id}, with IdPs:"
                 )];
                 out.extend(certs(certificates));
+                out
+            }
+            Self::Policy {
+                max_token_lifetime,
+                signing_cas,
+            } => {
+                let mut out = vec![format!(
+                    "Set the policy: identity tokens valid for at most {max_token_lifetime} s, signer certificates issued by:"
+                )];
+                out.extend(certs(signing_cas));
                 out
             }
         }

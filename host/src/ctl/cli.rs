@@ -360,6 +360,25 @@ Lines (seed Table 52):
         #[command(flatten)]
         approvers: Approvers,
     },
+    /// Set the firmware's policy: the longest identity-token lifetime it
+    /// accepts and the CAs whose signer certificates it registers.
+    #[command(after_long_help = "\
+Example:
+  samctl fw policy --max-token-lifetime 900 --signing-ca ca.pem --admin-key admin1.pem --admin-key admin2.pem
+
+Until a policy is set, tokens may live one hour and no certificate can be
+registered (no key can sign).")]
+    Policy {
+        /// Longest validity (notAfter - notBefore) of an identity token, seconds.
+        #[arg(long, value_name = "SECONDS")]
+        max_token_lifetime: u32,
+        /// Certificates of the CAs that issue signer certificates (PEM or DER).
+        #[arg(long = "signing-ca", value_name = "CERTFILE")]
+        signing_cas: Vec<PathBuf>,
+        /// Who approves.
+        #[command(flatten)]
+        approvers: Approvers,
+    },
     /// Enrol the first Privileged User.
     #[command(after_long_help = "\
 Example:
@@ -608,6 +627,9 @@ pub struct PrivateKeysArgs {
 /// `register-certificate`.
 #[derive(Args, Debug, Clone)]
 pub struct RegisterCertificateArgs {
+    /// Who asks: the key's owner or a Privileged User (the firmware checks).
+    #[command(flatten)]
+    pub token: TokenArg,
     /// The key.
     #[arg(long, value_name = "UUID")]
     pub key_id: String,

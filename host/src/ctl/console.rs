@@ -95,6 +95,12 @@ pub const IDP_KEYS: Lines = Lines {
     failed: "Import of Public Keys ... failed",
 };
 
+/// The firmware's policy (not in the table).
+pub const POLICY: Lines = Lines {
+    ok: "Setting of the SAM Firmware policy ... ok",
+    failed: "Setting of the SAM Firmware policy ... failed",
+};
+
 /// Enrolment of the first Privileged User (not in the table).
 pub const ENROL: Lines = Lines {
     ok: "Enrolment of the first Privileged User ... ok",

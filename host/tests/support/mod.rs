@@ -355,12 +355,58 @@ impl World {
         }
     }
 
-    /// Initialized through /admin, with the IdP imported.
+    /// Initialized through /admin, with the IdP imported and a policy
+    /// naming [`Self::signing_ca`] as the signing CA.
     pub async fn ready() -> Self {
         let w = Self::new().await;
         w.init().await.ok();
         w.set_idp_keys(&[w.idp.cert.clone()]).await.ok();
+        w.set_policy(3600, &[w.signing_ca().cert]).await.ok();
         w
+    }
+
+    /// The signing CA of the policy set by [`Self::ready`].
+    pub fn signing_ca(&self) -> pki::SigningCa {
+        pki::SigningCa::new(1)
+    }
+
+    pub async fn set_policy(&self, max_token_lifetime: u32, cas: &[Vec<u8>]) -> Resp {
+        let params = sam_proto::command::PolicyParams {
+            max_token_lifetime,
+            signing_cas: blobs(cas),
+        };
+        let approvals = self
+            .approvals(SubFunction::SetPolicy, &params, &[0, 1])
+            .await;
+        self.admin
+            .post(
+                "/admin/policy",
+                &json!({
+                    "max_token_lifetime": max_token_lifetime,
+                    "signing_cas": cas.iter().map(|c| b64(c)).collect::<Vec<_>>(),
+                    "approvals": approvals,
+                }),
+            )
+            .await
+    }
+
+    /// Registers a certificate of the signing CA for the key `key` (a
+    /// Generate_Signer_Key_Pair answer), asked by `by`: POST /objects.
+    pub async fn register(&self, by: Uuid, key: &Value) -> Resp {
+        let cert = self
+            .signing_ca()
+            .issue_now(&unb64(&key["publickey"]), self.now());
+        self.ra
+            .post(
+                "/objects",
+                &json!({
+                    "credential": self.credential(by),
+                    "objecttype": "CERTIFICATE",
+                    "value": b64(&cert),
+                    "links": [{"id": key["keyid"], "type": "PRIVATE_KEY"}],
+                }),
+            )
+            .await
     }
 
     /// Stops the daemon and starts it again on the same database and the
@@ -565,6 +611,7 @@ impl World {
         let pu = w.enrol().await;
         let signer = w.create_signer(pu).await;
         let key = w.generate(signer, signer).await;
+        w.register(signer, &key).await.ok();
         w.daemon.platform().advance(10);
         (w, pu, signer, key)
     }

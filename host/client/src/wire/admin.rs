@@ -84,6 +84,27 @@ pub struct IdpKeysAnswer {
     pub audit_seq: u64,
 }
 
+/// `POST /admin/policy`: the firmware's policy, approved by two
+/// administrators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    /// Longest identity-token validity the firmware accepts, seconds.
+    pub max_token_lifetime: u32,
+    /// Certificates (DER) of the CAs that issue signer certificates.
+    pub signing_cas: Vec<B64>,
+    /// The approvals.
+    pub approvals: Approvals,
+}
+
+/// The answer to `POST /admin/policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyAnswer {
+    /// The audit sequence number.
+    pub audit_seq: u64,
+}
+
 /// `POST /admin/enrol-privileged-user`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

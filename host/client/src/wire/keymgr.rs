@@ -2,8 +2,20 @@
 //! `GET /objects`, `POST /objects`.
 
 use super::B64;
+use super::peering::CredentialBody;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// The answer to `POST /objects`: the registered certificate object and
+/// the sequence number of the firmware's audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAnswer {
+    /// The certificate as a managed object.
+    pub object: ManagedObject,
+    /// `seq` of the firmware's audit record of the registration.
+    pub audit_seq: u64,
+}
 
 /// A managed object as samd renders it: `id`, `value` (base64, null for a
 /// wrapped private key), `objecttype`, `state`, `keyid`, `userid`,
@@ -43,10 +55,15 @@ pub struct Link {
     pub kind: String,
 }
 
-/// `POST /objects`: register a certificate for a key.
+/// `POST /objects`: register a certificate for a key. The firmware checks
+/// the certificate and who asks (the key's owner or a Privileged User), so
+/// the request carries that user's credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// The credential of the key's owner or of a Privileged User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialBody>,
     /// Only `CERTIFICATE`.
     pub objecttype: String,
     /// The DER certificate.
@@ -67,9 +84,11 @@ pub struct RegisterRequest {
 }
 
 impl RegisterRequest {
-    /// The certificate `der` for the key `key_id`.
-    pub fn certificate(key_id: String, der: &[u8]) -> Self {
+    /// The certificate `der` for the key `key_id`, asked by the holder of
+    /// `credential`.
+    pub fn certificate(key_id: String, der: &[u8], credential: Option<CredentialBody>) -> Self {
         Self {
+            credential,
             objecttype: "CERTIFICATE".into(),
             value: B64::of(der),
             links: vec![Link {

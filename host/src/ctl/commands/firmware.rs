@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sam_client::wire::Empty;
 use sam_client::wire::admin::{
-    EnrolAnswer, IdpKeysAnswer, InitAnswer, OperatorLogon, StatusAnswer,
+    EnrolAnswer, IdpKeysAnswer, InitAnswer, OperatorLogon, PolicyAnswer, StatusAnswer,
 };
 use sam_client::wire::peering::Challenge;
 use serde_json::Value;
@@ -31,6 +31,7 @@ enum Done {
     Initialized(InitAnswer),
     /// samd's answer to `setidpkeys`.
     IdpKeysSet(IdpKeysAnswer),
+    PolicySet(PolicyAnswer),
     /// samd's answer to `enrol`.
     Enrolled(EnrolAnswer),
 }
@@ -132,6 +133,7 @@ async fn submit(
         FwBody::Init(_) => Done::Initialized(client.post(path, &body).await?),
         FwBody::Setidpkeys(_) => Done::IdpKeysSet(client.post(path, &body).await?),
         FwBody::Enrol(_) => Done::Enrolled(client.post(path, &body).await?),
+        FwBody::Policy(_) => Done::PolicySet(client.post(path, &body).await?),
     })
 }
 
@@ -159,6 +161,7 @@ fn finish(s: &Settings, params: &Params, r: CtlResult<Done>) -> u8 {
                 s.note(1, format!("IdP certificate SHA-256 {}", quoted(f)));
             }
         }
+        (Done::PolicySet(a), _) => s.note(1, format!("audit seq {}", a.audit_seq)),
         (_, Params::Enrol { user_id, .. }) => println!("{user_id}"),
         (Done::Enrolled(a), _) => println!("{}", a.userid),
         (Done::Prepared, _) => {}
@@ -233,6 +236,27 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                 Err(e) => return Ok(failed(console::IDP_KEYS, &e)),
             };
             let r = dual_control(s, &params, &keys, None, approvers.prepare.as_deref()).await;
+            Ok(finish(s, &params, r))
+        }
+        FwCommand::Policy {
+            max_token_lifetime,
+            signing_cas,
+            approvers,
+        } => {
+            let made = (|| {
+                Ok::<_, CtlError>((
+                    load_keys(&approvers.admin_keys)?,
+                    Params::Policy {
+                        max_token_lifetime,
+                        signing_cas: files::all_certificates(&signing_cas)?,
+                    },
+                ))
+            })();
+            let (keys, params) = match made {
+                Ok(m) => m,
+                Err(e) => return Ok(failed(console::POLICY, &e)),
+            };
+            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
             Ok(finish(s, &params, r))
         }
         FwCommand::Enrol {

@@ -9,7 +9,7 @@ use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
 use crate::ctl::settings::Settings;
-use sam_client::wire::keymgr::{ManagedObject, ObjectsAnswer, RegisterRequest};
+use sam_client::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
 
 pub(super) async fn objects(s: &Settings, a: ObjectsArgs) -> CtlResult<u8> {
     let mut q = query(&a.filter)?;
@@ -37,8 +37,9 @@ pub(super) async fn register_certificate(
         .into_iter()
         .next()
         .ok_or_else(|| CtlError::usage("--cert: no certificate"))?;
-    let body = RegisterRequest::certificate(key_id.to_string(), &cert);
-    let answer: ManagedObject = Client::new(s)?.post("/objects", &body).await?;
+    let credential = super::peering::token_credential(&a.token.token)?;
+    let body = RegisterRequest::certificate(key_id.to_string(), &cert, Some(credential));
+    let answer: RegisterAnswer = Client::new(s)?.post("/objects", &body).await?;
     print_json(&answer)
 }
 

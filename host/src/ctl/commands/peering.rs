@@ -49,7 +49,7 @@ fn intent<P: Serialize>(operation: &str, params: &P) -> CtlResult<(SubFunction, 
 
 /// The acting user's identity token with its SAD key's proof for this
 /// request: the key signs the request's intent with a fresh challenge.
-async fn token_credential<P: Serialize>(
+pub(super) async fn token_credential<P: Serialize>(
     client: &Client,
     token: &Path,
     token_key: &Path,
