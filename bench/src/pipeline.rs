@@ -21,7 +21,7 @@ use crate::{Budget, time_ops};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::ecdsa::{DerSignature, SigningKey};
 use sam_client::{SadKey, SignRequest};
-use sam_devpki::{DevIdp, IdpKeyType, TokenParams};
+use sam_devpki::{DevCa, DevIdp, IdpKeyType, TokenParams};
 use sam_firmware::crypto::sha256;
 use sam_firmware::platform::{Platform, Slot};
 use sam_firmware::state::ReplaySet;
@@ -31,7 +31,8 @@ use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
     Approval, Approvals, Authentication, Command, CreateSigner, Credential, EnrolPrivilegedUser,
     GenerateKeyPair, GetChallenge, IdpKeysParams, InitFirmware, InitParams, MAX_OUTBOX_BATCH,
-    NewUser, RequestProof, SetIdpKeys, Signed, Signing, SubFunction, SyncAudit,
+    NewUser, PolicyParams, RegisterCertificate, RequestProof, SetIdpKeys, SetPolicy, Signed,
+    Signing, SubFunction, SyncAudit,
 };
 use sam_proto::frame::{MAX_BODY_LEN, decode_exact, encode_body};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
@@ -282,6 +283,18 @@ impl Fixture {
         };
         let approvals = fx.approve(SubFunction::SetIdpKeys, &params)?;
         fx.call(&SetIdpKeys { params, approvals })?;
+        // A CA for the signer certificates: the firmware signs only with a
+        // key whose certificate it registered.
+        let ca = DevCa::generate().map_err(err("CA"))?;
+        let params = PolicyParams {
+            max_token_lifetime: 3600,
+            signing_cas: List::from_vec(vec![
+                Blob::from_vec(ca.certificate_der().map_err(err("CA"))?).map_err(err("CA"))?,
+            ])
+            .map_err(err("CA"))?,
+        };
+        let approvals = fx.approve(SubFunction::SetPolicy, &params)?;
+        fx.call(&SetPolicy { params, approvals })?;
         let params = NewUser {
             user_id: Uuid::from_random(random_bytes()?),
             certificates: fx.certs()?,
@@ -302,17 +315,40 @@ impl Fixture {
         let signer = fx.call(&CreateSigner { auth, user })?.record;
         let mut keys = Vec::new();
         for (alg, hash) in KEY_ALGS {
+            let subject = sam_client::wire::peering::KeyPairParams::new(signer_id.to_string(), alg)
+                .csr_subject()?;
+            let subject = Some(Blob::from_vec(subject).map_err(err("subject"))?);
             let intent = Intent::GenerateKeyPair {
                 target: signer_id,
                 algorithm: alg,
-                subject: None,
+                subject: subject.as_ref(),
             };
             let auth = fx.login(signer_id, &signer, SubFunction::GenerateKeyPair, &intent)?;
             let generated = fx.call(&GenerateKeyPair {
                 auth,
                 target: None,
                 algorithm: alg,
-                subject: None,
+                subject,
+            })?;
+            let csr = generated.csr.ok_or("no certification request")?;
+            let certificate = Blob::from_vec(ca.issue_from_csr(&csr).map_err(err("certificate"))?)
+                .map_err(err("certificate"))?;
+            let key_id = generated.wrapped.key_id;
+            let intent = Intent::RegisterCertificate {
+                key_id,
+                certificate: &certificate,
+            };
+            let auth = fx.login(
+                signer_id,
+                &signer,
+                SubFunction::RegisterCertificate,
+                &intent,
+            )?;
+            fx.call(&RegisterCertificate {
+                auth,
+                key_id,
+                wrapped: Some(generated.wrapped.clone()),
+                certificate,
             })?;
             keys.push((alg, hash, generated.wrapped));
         }

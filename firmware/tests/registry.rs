@@ -22,7 +22,7 @@ use sam_proto::bounded::Blob;
 use sam_proto::command::*;
 use sam_proto::ids::KeyAlgorithm;
 use sam_proto::records::{SealedUserRecord, WrappedKey};
-use support::pki::{KeyUsage, KeyUsages, SigningCa};
+use support::pki::{KeyUsage, KeyUsages, SigningCa, unsigned};
 use support::{Bench, blobs, sad_for};
 
 /// The firmware rebooted on the same platform state (storage, clock,
@@ -50,11 +50,14 @@ fn sign_once(b: &mut Bench, signer: &SealedUserRecord, key: &WrappedKey, seed: u
 }
 
 fn delete(b: &mut Bench, by: &SealedUserRecord, key: &WrappedKey) -> Reply<Audited> {
-    let req = DeleteKeyPair {
-        auth: b.token_auth(by),
-        key_id: key.key_id,
-        wrapped: Some(key.clone()),
-    };
+    let req = b.signed(
+        by,
+        DeleteKeyPair {
+            auth: unsigned(),
+            key_id: key.key_id,
+            wrapped: Some(key.clone()),
+        },
+    );
     b.call(&req)
 }
 
@@ -64,11 +67,14 @@ fn maintain(
     target: Option<&SealedUserRecord>,
     certs: &[Vec<u8>],
 ) -> Reply<UserIssued> {
-    let req = SignerMaintenance {
-        auth: b.token_auth(by),
-        target: target.cloned(),
-        certificates: blobs(certs),
-    };
+    let req = b.signed(
+        by,
+        SignerMaintenance {
+            auth: unsigned(),
+            target: target.cloned(),
+            certificates: blobs(certs),
+        },
+    );
     b.call(&req)
 }
 
@@ -141,22 +147,28 @@ fn a_second_user_with_a_registered_user_id_is_refused() {
     let pu = b.enrol_privileged_user().unwrap();
     let user = NewUser {
         user_id: b.new_user_id(),
-        certificates: blobs(&[b.idp.cert.clone()]),
+        certificates: blobs(std::slice::from_ref(&b.idp.cert)),
     };
     let first = b
-        .call(&CreateSigner {
-            auth: b.token_auth(&pu),
-            user: user.clone(),
-        })
+        .call(&b.signed(
+            &pu,
+            CreateSigner {
+                auth: unsigned(),
+                user: user.clone(),
+            },
+        ))
         .unwrap()
         .record;
     // The same request again (the host lost the answer) re-issues the
     // same record and changes nothing.
     let retry = b
-        .call(&CreateSigner {
-            auth: b.token_auth(&pu),
-            user: user.clone(),
-        })
+        .call(&b.signed(
+            &pu,
+            CreateSigner {
+                auth: unsigned(),
+                user: user.clone(),
+            },
+        ))
         .unwrap()
         .record;
     assert_eq!(retry, first);
@@ -168,19 +180,25 @@ fn a_second_user_with_a_registered_user_id_is_refused() {
         certificates: blobs(&[b.idp.cert.clone(), other_idp.cert.clone()]),
     };
     let r = b
-        .call(&CreateSigner {
-            auth: b.token_auth(&pu),
-            user: clash,
-        })
+        .call(&b.signed(
+            &pu,
+            CreateSigner {
+                auth: unsigned(),
+                user: clash,
+            },
+        ))
         .unwrap_err();
     assert_eq!(r.error, ErrorType::InvalidInput);
     assert_eq!(r.audit.unwrap().entry.target_user, Some(user.user_id));
     let r = b
-        .call(&CreatePrivilegedUser {
-            auth: b.token_auth(&pu),
-            user: user.clone(),
-            technical_certificate: None,
-        })
+        .call(&b.signed(
+            &pu,
+            CreatePrivilegedUser {
+                auth: unsigned(),
+                user: user.clone(),
+                technical_certificate: None,
+            },
+        ))
         .unwrap_err();
     assert_eq!(r.error, ErrorType::InvalidInput);
     // Not even the administrators can enrol an existing UserID.
@@ -282,7 +300,7 @@ fn certificates_the_firmware_should_not_believe_are_refused_and_audited() {
         assert_eq!(audit.entry.key_id, Some(key.key_id), "{what}");
         assert_eq!(
             audit.entry.action,
-            SubFunction::RegisterCertificate,
+            SubFunction::RegisterCertificate.into(),
             "{what}"
         );
     }
@@ -328,22 +346,34 @@ fn a_token_longer_lived_than_the_policy_is_refused() {
     let (mut b, pu, signer, key) = Bench::with_signer();
     b.set_policy(600, &[b.ca.cert.clone()]).unwrap();
     let now = b.fw.platform().time();
-    // A credential valid for 601 seconds.
-    let token = b.idp.token(pu.record.user_id, now - 1, now + 600, None);
-    let req = CreateSigner {
-        auth: Authentication {
-            credential: Credential {
-                kind: Credential::IDENTITY_TOKEN,
-                value: Blob::from_vec(token).unwrap(),
+    // A credential valid for 601 seconds, its request properly signed by
+    // the token's key: only the lifetime is wrong.
+    let with_token = |b: &Bench, not_after: i64| {
+        let user = NewUser {
+            user_id: sam_proto::ids::Uuid::from_random([0x5a; 16]),
+            certificates: blobs(std::slice::from_ref(&b.idp.cert)),
+        };
+        let mut req = b.signed(
+            &pu,
+            CreateSigner {
+                auth: unsigned(),
+                user,
             },
-            actor: Some(pu.clone()),
-        },
-        user: NewUser {
-            user_id: b.new_user_id(),
-            certificates: blobs(&[b.idp.cert.clone()]),
-        },
+        );
+        let token = b.idp.token(
+            pu.record.user_id,
+            now - 1,
+            not_after,
+            Some(&b.token_key.spki()),
+        );
+        req.auth.credential.value = Blob::from_vec(token).unwrap();
+        req
     };
+    let req = with_token(&b, now + 600);
     assert_eq!(b.refused(&req).error, ErrorType::AuthenticationError);
+    // The same request with a token of 600 seconds is accepted.
+    let req = with_token(&b, now + 599);
+    b.call(&req).expect("a token within the policy authorizes");
     // A SAD whose token is valid for 601 seconds.
     let sad_key = support::pki::SadKey::new(12);
     let token = b.idp.token(
@@ -434,10 +464,13 @@ fn key_states_survive_a_restart() {
     };
     let pu = b.enrol_privileged_user().unwrap();
     let r = b
-        .call(&CreateSigner {
-            auth: b.token_auth(&pu),
-            user,
-        })
+        .call(&b.signed(
+            &pu,
+            CreateSigner {
+                auth: unsigned(),
+                user,
+            },
+        ))
         .unwrap_err();
     assert_eq!(r.error, ErrorType::InvalidInput);
 }

@@ -92,7 +92,7 @@ async fn the_whole_signing_story() {
         w.ra.post(
             "/objects",
             &json!({
-                "credential": w.credential(signer),
+                "credential": w.certificate_credential(signer, &key_id, &cert).await,
                 "objecttype": "CERTIFICATE",
                 "value": b64(&cert),
                 "links": [{"id": key_id, "type": "PRIVATE_KEY"}],
@@ -112,7 +112,8 @@ async fn the_whole_signing_story() {
     let r =
         w.ra.post(
             "/objects",
-            &json!({"credential": w.credential(signer), "objecttype": "CERTIFICATE", "value": b64(&other),
+            &json!({"credential": w.certificate_credential(signer, &key_id, &other).await,
+                    "objecttype": "CERTIFICATE", "value": b64(&other),
                     "links": [{"id": key_id, "type": "PRIVATE_KEY"}]}),
         )
         .await;

@@ -425,6 +425,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
             &"register-certificate",
             &"--token",
             &signer_token,
+            &"--token-key",
+            &token_key,
             &"--key-id",
             &key_id,
             &"--certificate",

@@ -106,15 +106,15 @@ code_table! {
         // Rows below were added after the first release. They are appended,
         // not sorted into their code range, because inside a postcard body a
         // sub-function travels as its row index (see `tests/golden.rs`).
+        /// `ReportRefusal`: samd reports a request it refused before any
+        /// firmware command, and the firmware audits it.
+        ReportRefusal = 0x0040 => "Report_Refusal",
         /// `SetPolicy`: the maximum identity-token lifetime and the signing
         /// CAs, by two administrators.
         SetPolicy = 0x0013 => "Set_Policy",
         /// `RegisterCertificate`: a signer key's certificate, checked and
         /// registered by the firmware (the key becomes active).
         RegisterCertificate = 0x0027 => "Register_Certificate",
-        /// `ReportRefusal`: samd reports a request it refused before any
-        /// firmware command, and the firmware audits it.
-        ReportRefusal = 0x0040 => "Report_Refusal",
     }
 }
 
@@ -257,6 +257,16 @@ code_table! {
         HostCertificateRefused = 0x020d => "samd: the certificate cannot be registered for this key",
         /// samd: any other refusal; the record's note says more.
         HostOther = 0x02ff => "samd: another refusal (see the note)",
+        // Rows below were added later; appended because a cause travels as
+        // its row index inside a postcard body (see `tests/golden.rs`).
+        /// A signer certificate the firmware does not accept.
+        CertificateRefused = 0x002a => "the certificate is not from a signing CA of the policy, not valid now, lacks the key usage, or is for another key",
+        /// Signing check 3: a token lived longer than the policy allows.
+        TokenTooLongLived = 0x0123 => "check 3: the identity token's lifetime exceeds the policy's maximum",
+        /// Signing check 14a: the key is not in the firmware's registry.
+        SadKeyNotRegistered = 0x011e => "check 14a: the key is not registered in the firmware (deleted or never generated here)",
+        /// Signing check 14b: the key has no valid certificate.
+        SadKeyNotActive = 0x012e => "check 14b: the key has no registered certificate valid now",
     }
 }
 

@@ -73,6 +73,13 @@ pub enum Intent<'a> {
         /// The key.
         key_id: KeyId,
     },
+    /// Register_Certificate (appended: the variant index is signed).
+    RegisterCertificate {
+        /// The key.
+        key_id: KeyId,
+        /// The certificate to register (DER).
+        certificate: &'a Blob<MAX_CERT_LEN>,
+    },
 }
 
 impl Intent<'_> {

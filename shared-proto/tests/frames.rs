@@ -20,10 +20,10 @@ use sam_proto::command::{
     ErrorAnswer, FirmwareState, GenerateKeyPair, GetChallenge, GetStatus, IdpKeysParams,
     IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport, KeyPairGenerated,
     MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS,
-    MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN, NewUser, OperatorLogon, PolicyParams,
-    RegisterCertificate, ReportRefusal, RequestProof, SetIdpKeys, SetPolicy, SignCertificationRequest, Signed,
-    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
-    VerifyDataIntegrity,
+    MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN, NewUser, OperatorLogon,
+    PolicyParams, RegisterCertificate, ReportRefusal, RequestProof, SetIdpKeys, SetPolicy,
+    SignCertificationRequest, Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit,
+    TechnicalSignature, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{

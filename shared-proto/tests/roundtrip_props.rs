@@ -36,10 +36,11 @@ use sam_proto::command::{
     DeleteKeyPair, EnrolPrivilegedUser, ErrorAnswer, FirmwareState, GenerateKeyPair, GetChallenge,
     GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport,
     KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_ADMINS, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
-    MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OPERATOR_NAME_LEN, MAX_OPERATOR_RESPONSE_LEN, MAX_OUTBOX_BATCH,
-    MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN, NewUser, OperatorLogon, RequestProof, SetIdpKeys,
-    SignCertificationRequest, Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit,
-    TechnicalSignature, UserIssued, VerifyDataIntegrity,
+    MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OPERATOR_NAME_LEN,
+    MAX_OPERATOR_RESPONSE_LEN, MAX_OUTBOX_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN,
+    NewUser, OperatorLogon, RequestProof, SetIdpKeys, SignCertificationRequest, Signed,
+    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
+    VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{FrameError, decode_exact, decode_request, decode_response, encode_body};

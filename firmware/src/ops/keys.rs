@@ -245,7 +245,7 @@ impl<P: Platform> Firmware<P> {
                 if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
                     return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
                 }
-                self.update_key(req.key_id, None)
+                Ok(self.update_key(req.key_id, None)?)
             },
             |(), audit| Audited { audit },
         )
@@ -266,24 +266,27 @@ impl<P: Platform> Firmware<P> {
         req: RegisterCertificate,
     ) -> Result<CertificateRegistered, Failure> {
         let code = SubFunction::RegisterCertificate;
-        let params = encode(&(req.key_id, &req.certificate))?;
+        let intent = |_| Intent::RegisterCertificate {
+            key_id: req.key_id,
+            certificate: &req.certificate,
+        };
         self.authenticated(
             code,
             &req.auth,
-            &params,
-            |op, actor, subject| {
+            intent,
+            |op, actor, subject| -> Result<_, Refusal> {
                 subject.key_id = Some(req.key_id);
                 require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
                 let wrapped = req
                     .wrapped
                     .as_ref()
                     .filter(|w| w.key_id == req.key_id)
-                    .ok_or(ErrorType::NotFound)?;
+                    .ok_or(refusal(ErrorType::NotFound, Cause::KeyNotFound))?;
                 subject.target_user = Some(wrapped.user_id);
                 self.unwrap_key(&op.keys, wrapped)
-                    .map_err(|_| ErrorType::InvalidInput)?;
+                    .map_err(|_| refusal(ErrorType::InvalidInput, Cause::WrappedKeyInvalid))?;
                 if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
-                    return Err(ErrorType::NotAuthorized);
+                    return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
                 }
                 self.key_state(&req.key_id)?;
                 let accepted = signer_cert::check(
@@ -293,7 +296,7 @@ impl<P: Platform> Firmware<P> {
                     &op.config.policy.signing_cas,
                     self.now()?,
                 )
-                .map_err(|_| ErrorType::InvalidInput)?;
+                .map_err(|_| refusal(ErrorType::InvalidInput, Cause::CertificateRefused))?;
                 let state = KeyState::Active {
                     fingerprint: accepted.fingerprint,
                     not_before: accepted.not_before,

@@ -187,13 +187,16 @@ impl<P: Platform> Firmware<P> {
             return Err(refusal(NotAuthorized, Cause::SadNotOwnKey));
         }
         // 14a-14b
-        match self.key_state(&key_id)? {
+        let state = self
+            .key_state(&key_id)
+            .map_err(|e| refusal(e, Cause::SadKeyNotRegistered))?;
+        match state {
             KeyState::Active {
                 not_before,
                 not_after,
                 ..
             } if not_before <= now && now <= not_after => {}
-            _ => return Err(ErrorType::NotAuthorized),
+            _ => return Err(refusal(NotAuthorized, Cause::SadKeyNotActive)),
         }
         // 15-16
         let unfit = refusal(InvalidAlgorithm, Cause::HashAlgorithmUnfit);
@@ -253,5 +256,6 @@ fn token_cause(fault: TokenFault) -> Cause {
         TokenFault::NotYetValid => Cause::TokenNotYetValid,
         TokenFault::Expired => Cause::TokenExpired,
         TokenFault::LevelTooLow => Cause::TokenLevelTooLow,
+        TokenFault::TooLongLived => Cause::TokenTooLongLived,
     }
 }

@@ -32,8 +32,8 @@ use sam_proto::asn1::{
 use sam_proto::bounded::Blob;
 use sam_proto::command::{
     Approval, Authentication, Command, CreatePrivilegedUser, CreateSigner, Credential,
-    DeleteKeyPair, GenerateKeyPair, OperatorLogon, RequestProof, SignCertificationRequest, SignerMaintenance,
-    SubFunction,
+    DeleteKeyPair, GenerateKeyPair, OperatorLogon, RegisterCertificate, RequestProof,
+    SignCertificationRequest, SignerMaintenance, SubFunction,
 };
 use sam_proto::ids::{HashAlgorithm, UserId};
 use sam_proto::intent::Intent;
@@ -455,6 +455,18 @@ impl Peering for DeleteKeyPair {
     fn intent(&self, _: UserId) -> Intent<'_> {
         Intent::DeleteKeyPair {
             key_id: self.key_id,
+        }
+    }
+    fn auth_mut(&mut self) -> &mut Authentication {
+        &mut self.auth
+    }
+}
+
+impl Peering for RegisterCertificate {
+    fn intent(&self, _: UserId) -> Intent<'_> {
+        Intent::RegisterCertificate {
+            key_id: self.key_id,
+            certificate: &self.certificate,
         }
     }
     fn auth_mut(&mut self) -> &mut Authentication {

@@ -106,12 +106,15 @@ impl Bench {
         wrapped: &WrappedKey,
         certificate: &[u8],
     ) -> Reply<CertificateRegistered> {
-        let req = RegisterCertificate {
-            auth: self.token_auth(by),
-            key_id: wrapped.key_id,
-            wrapped: Some(wrapped.clone()),
-            certificate: Blob::new(certificate).unwrap(),
-        };
+        let req = self.signed(
+            by,
+            RegisterCertificate {
+                auth: pki::unsigned(),
+                key_id: wrapped.key_id,
+                wrapped: Some(wrapped.clone()),
+                certificate: Blob::new(certificate).unwrap(),
+            },
+        );
         let r = self.call(&req)?;
         self.audit.push(r.audit.clone());
         Ok(r)

@@ -47,6 +47,23 @@ fn blobs<const N: usize, const M: usize>(
 /// The sub-function code and the postcard intent of the container
 /// operation `operation` (seed name) with JSON `params`. Signing has none:
 /// its SAD is its own proof.
+/// The sub-function and the postcard intent of registering `certificate`
+/// (DER) for the key `key_id` (`POST /objects`): what the acting user
+/// signs.
+pub fn register_certificate_intent(
+    key_id: sam_proto::ids::KeyId,
+    certificate: &[u8],
+) -> Result<(SubFunction, Vec<u8>), ClientError> {
+    let certificate = blob(certificate, "certificate")?;
+    let bytes = Intent::RegisterCertificate {
+        key_id,
+        certificate: &certificate,
+    }
+    .encode()
+    .ok_or_else(|| ClientError::InvalidInput("the intent does not encode".into()))?;
+    Ok((SubFunction::RegisterCertificate, bytes))
+}
+
 pub fn peering_intent(
     operation: &str,
     params_json: &Value,

@@ -226,14 +226,36 @@ impl SamClient {
         operation: &str,
         params: &Value,
     ) -> Result<CredentialBody, ClientError> {
-        match credential {
-            Credential::IdentityToken { token, key } => {
-                let (code, intent) = crate::intent::peering_intent(operation, params)?;
+        // A technical signature already covers its request; only a token
+        // needs the intent signed here.
+        let (code, intent) = match credential {
+            Credential::IdentityToken { .. } => crate::intent::peering_intent(operation, params)?,
+            Credential::TechnicalSignature { .. } => {
+                return self.signed_credential(credential, None).await;
+            }
+        };
+        self.signed_credential(credential, Some((code, &intent)))
+            .await
+    }
+
+    /// The `credential` for `request` (the firmware command and its
+    /// postcard intent): an identity token with its key's proof over the
+    /// intent and a fresh challenge, or a technical signature as given.
+    async fn signed_credential(
+        &self,
+        credential: &Credential,
+        request: Option<(sam_proto::command::SubFunction, &[u8])>,
+    ) -> Result<CredentialBody, ClientError> {
+        match (credential, request) {
+            (Credential::IdentityToken { token, key }, Some((code, intent))) => {
                 let challenge = self.peering_challenge().await?;
-                let signature = key.sign_request(code, &challenge, &intent)?;
+                let signature = key.sign_request(code, &challenge, intent)?;
                 Ok(CredentialBody::identity_token(token).with_proof(&challenge, &signature))
             }
-            Credential::TechnicalSignature { value, user_id } => Ok(
+            (Credential::IdentityToken { .. }, None) => Err(ClientError::InvalidInput(
+                "an identity token needs the request it signs".into(),
+            )),
+            (Credential::TechnicalSignature { value, user_id }, _) => Ok(
                 CredentialBody::technical_signature(value, user_id.to_string()),
             ),
         }
@@ -289,11 +311,12 @@ impl SamClient {
         key_id: KeyId,
         certificate: &[u8],
     ) -> Result<RegisterAnswer, ClientError> {
-        let request = RegisterRequest::certificate(
-            key_id.to_string(),
-            certificate,
-            Some(credential.to_wire()),
-        );
+        let (code, intent) = crate::intent::register_certificate_intent(key_id, certificate)?;
+        let credential = self
+            .signed_credential(credential, Some((code, &intent)))
+            .await?;
+        let request =
+            RegisterRequest::certificate(key_id.to_string(), certificate, Some(credential));
         self.typed(Method::POST, "/objects", Some(&request)).await
     }
 

@@ -579,14 +579,14 @@ mod tests {
         stored.objects.push(StoredObject {
             id: "k0".into(),
             kind: "PRIVATE_KEY".into(),
-            state: "PRE_ACTIVE".into(),
+            state: "ACTIVE".into(),
             key_id: "k0".into(),
             value_null: false,
         });
         stored.objects.push(StoredObject {
             id: "k0/public-key".into(),
             kind: "PUBLIC_KEY".into(),
-            state: "PRE_ACTIVE".into(),
+            state: "ACTIVE".into(),
             key_id: "k0".into(),
             value_null: false,
         });

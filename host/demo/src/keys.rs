@@ -76,16 +76,8 @@ impl Demo {
             // POST /objects with the registration authority's connector,
             // through sam-client (`samctl register-certificate --cert` is
             // shadowed by samctl's global --cert flag).
-            let login = self
-                .idp
-                .login_token(
-                    signer,
-                    sam_proto::asn1::IdentificationLevel::Substantial,
-                    sam_devpki::unix_now(),
-                    600,
-                )
-                .map_err(|e| e.to_string())?;
-            let credential = sam_client::Credential::IdentityToken(login);
+            let credential =
+                sam_harness::setup::login(&self.idp, signer).map_err(|e| e.to_string())?;
             self.rt
                 .block_on(ra.register_certificate(&credential, key.key_id, &key.certificate))
                 .map_err(|e| format!("POST /objects ({name}): {e}"))?;

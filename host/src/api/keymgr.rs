@@ -16,8 +16,8 @@ use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBa
 use der::Decode;
 use sam_client::wire::keymgr::{OBJECT_FIELDS, ObjectsAnswer, RegisterAnswer, RegisterRequest};
 use sam_proto::ErrorType;
-use sam_proto::codes::Cause;
 use sam_proto::bounded::Blob;
+use sam_proto::codes::Cause;
 use sam_proto::command::RegisterCertificate;
 use sam_proto::ids::Uuid;
 use sam_proto::records::MAX_CERT_LEN;
@@ -202,6 +202,10 @@ impl App {
             kind: credential.kind,
             value: b64(&credential.value.0),
             userid: credential.userid,
+            proof: credential
+                .proof
+                .as_ref()
+                .map(|p| (b64(&p.challenge.0), b64(&p.signature.0))),
         };
         let auth = self.authentication(&raw).await?;
         let certificate = Blob::<MAX_CERT_LEN>::new(&p.value.0).map_err(|_| {

@@ -396,17 +396,28 @@ impl World {
         let cert = self
             .signing_ca()
             .issue_now(&unb64(&key["publickey"]), self.now());
+        let credential = self
+            .certificate_credential(by, key["keyid"].as_str().unwrap_or_default(), &cert)
+            .await;
         self.ra
             .post(
                 "/objects",
                 &json!({
-                    "credential": self.credential(by),
+                    "credential": credential,
                     "objecttype": "CERTIFICATE",
                     "value": b64(&cert),
                     "links": [{"id": key["keyid"], "type": "PRIVATE_KEY"}],
                 }),
             )
             .await
+    }
+
+    /// `by`'s credential with its proof for registering `cert` for the key
+    /// `key_id`: what a client sends with `POST /objects`.
+    pub async fn certificate_credential(&self, by: Uuid, key_id: &str, cert: &[u8]) -> Value {
+        let key_id = Uuid::parse(key_id).unwrap();
+        let (code, intent) = sam_client::intent::register_certificate_intent(key_id, cert).unwrap();
+        self.proved_credential(by, code, &intent).await
     }
 
     /// Stops the daemon and starts it again on the same database and the
@@ -546,9 +557,24 @@ impl World {
         let Ok((code, intent)) = sam_client::intent::peering_intent(operation, params) else {
             return json!({"type": "identity_token", "value": b64(&token)});
         };
+        self.proved_credential(user, code, &intent).await
+    }
+
+    /// An identity-token credential for `user` binding [`Self::token_key`],
+    /// with that key's proof over the postcard `intent` of command `code`
+    /// and a fresh challenge.
+    pub async fn proved_credential(
+        &self,
+        user: Uuid,
+        code: sam_proto::command::SubFunction,
+        intent: &[u8],
+    ) -> Value {
+        let key = Self::token_key();
+        let now = self.now();
+        let token = self.idp.token(user, now - 60, now + 600, Some(&key.spki()));
         let c = self.ra.post("/peering/challenge", &json!({})).await.ok();
         let challenge: [u8; 32] = unb64(&c["challenge"]).try_into().unwrap();
-        let digest = pki::request_digest(code, &challenge, &intent);
+        let digest = pki::request_digest(code, &challenge, intent);
         let signature = pki::sign_prehash(&key.key, &digest);
         json!({"type": "identity_token", "value": b64(&token),
                "proof": {"challenge": b64(&challenge), "signature": b64(&signature)}})

@@ -10,7 +10,7 @@
 
 use p256::ecdsa::SigningKey;
 use p256::pkcs8::DecodePrivateKey;
-use sam_devpki::{DevIdp, DevPki};
+use sam_devpki::{DevCa, DevIdp, DevPki};
 use sam_firmware::Firmware;
 use sam_firmware::abi::serve_into;
 use sam_firmware::crypto::portable::Portable;
@@ -109,12 +109,15 @@ pub struct Bench {
     pub fw: Firmware<TestPlatform>,
     pub admins: [SigningKey; 2],
     pub idp: DevIdp,
+    /// The development CA, registered with the firmware as the signing CA.
+    pub ca: DevCa,
     pub next_user: u8,
 }
 
 impl Bench {
     /// A firmware booted with its clock at the real time minus a minute,
-    /// initialized by the PKI's two administrators, the PKI's IdP imported.
+    /// initialized by the PKI's two administrators, the PKI's IdP imported,
+    /// the PKI's CA set as the signing CA of the policy.
     pub fn new(pki: &DevPki) -> Self {
         let platform = TestPlatform::new(7);
         platform.set_time(now() - 60);
@@ -124,6 +127,7 @@ impl Bench {
             fw: Firmware::boot(platform),
             admins,
             idp: pki.idp().unwrap(),
+            ca: pki.ca().unwrap(),
             next_user: 0,
         };
         let params = InitParams {
@@ -161,6 +165,15 @@ impl Bench {
         };
         let approvals = b.approve(SubFunction::SetIdpKeys, &params);
         b.call(&SetIdpKeys { params, approvals }).unwrap();
+        let params = PolicyParams {
+            max_token_lifetime: 3600,
+            signing_cas: List::from_vec(vec![
+                Blob::from_vec(b.ca.certificate_der().unwrap()).unwrap(),
+            ])
+            .unwrap(),
+        };
+        let approvals = b.approve(SubFunction::SetPolicy, &params);
+        b.call(&SetPolicy { params, approvals }).unwrap();
         b
     }
 
@@ -279,22 +292,45 @@ impl Bench {
         self.call(&CreateSigner { auth, user }).unwrap().record
     }
 
-    /// A new key of `signer`.
+    /// A new key of `signer`, active: the firmware's certification request
+    /// for it certified by the development CA and registered by `signer`.
     pub fn generate(&mut self, signer: &SealedUserRecord, algorithm: KeyAlgorithm) -> WrappedKey {
+        use der::Encode as _;
+        let name: x509_cert::name::Name =
+            format!("CN={},O=SAM DEV-ONLY signers,C=DE", signer.record.user_id)
+                .parse()
+                .unwrap();
+        let subject = Some(Blob::from_vec(name.to_der().unwrap()).unwrap());
         let intent = sam_proto::intent::Intent::GenerateKeyPair {
             target: signer.record.user_id,
             algorithm,
-            subject: None,
+            subject: subject.as_ref(),
         };
         let auth = self.token_auth(signer, SubFunction::GenerateKeyPair, &intent);
-        self.call(&GenerateKeyPair {
+        let generated = self
+            .call(&GenerateKeyPair {
+                auth,
+                target: None,
+                algorithm,
+                subject,
+            })
+            .unwrap();
+        let csr = generated.csr.expect("a CSR for the subject").into_vec();
+        let certificate = Blob::from_vec(self.ca.issue_from_csr(&csr).unwrap()).unwrap();
+        let key = generated.wrapped;
+        let intent = sam_proto::intent::Intent::RegisterCertificate {
+            key_id: key.key_id,
+            certificate: &certificate,
+        };
+        let auth = self.token_auth(signer, SubFunction::RegisterCertificate, &intent);
+        self.call(&RegisterCertificate {
             auth,
-            target: None,
-            algorithm,
-            subject: None,
+            key_id: key.key_id,
+            wrapped: Some(key.clone()),
+            certificate,
         })
-        .unwrap()
-        .wrapped
+        .unwrap();
+        key
     }
 
     /// Signs with a SAD.

@@ -256,7 +256,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                 Ok(m) => m,
                 Err(e) => return Ok(failed(console::POLICY, &e)),
             };
-            let r = dual_control(s, &params, &keys, approvers.prepare.as_deref()).await;
+            let r = dual_control(s, &params, &keys, None, approvers.prepare.as_deref()).await;
             Ok(finish(s, &params, r))
         }
         FwCommand::Enrol {

@@ -37,9 +37,14 @@ pub(super) async fn register_certificate(
         .into_iter()
         .next()
         .ok_or_else(|| CtlError::usage("--cert: no certificate"))?;
-    let credential = super::peering::token_credential(&a.token.token)?;
+    let client = Client::new(s)?;
+    let (code, intent) = sam_client::intent::register_certificate_intent(key_id, &cert)
+        .map_err(|e| CtlError::usage(e.to_string()))?;
+    let credential =
+        super::peering::signed_token(&client, &a.token.token, &a.token.token_key, code, &intent)
+            .await?;
     let body = RegisterRequest::certificate(key_id.to_string(), &cert, Some(credential));
-    let answer: RegisterAnswer = Client::new(s)?.post("/objects", &body).await?;
+    let answer: RegisterAnswer = client.post("/objects", &body).await?;
     print_json(&answer)
 }
 

@@ -49,18 +49,30 @@ fn intent<P: Serialize>(operation: &str, params: &P) -> CtlResult<(SubFunction, 
 
 /// The acting user's identity token with its SAD key's proof for this
 /// request: the key signs the request's intent with a fresh challenge.
-pub(super) async fn token_credential<P: Serialize>(
+async fn token_credential<P: Serialize>(
     client: &Client,
     token: &Path,
     token_key: &Path,
     operation: &str,
     params: &P,
 ) -> CtlResult<CredentialBody> {
+    let (code, intent) = intent(operation, params)?;
+    signed_token(client, token, token_key, code, &intent).await
+}
+
+/// The identity token `token` with the proof of its SAD key (`token_key`)
+/// over the postcard `intent` of command `code` and a fresh challenge.
+pub(super) async fn signed_token(
+    client: &Client,
+    token: &Path,
+    token_key: &Path,
+    code: SubFunction,
+    intent: &[u8],
+) -> CtlResult<CredentialBody> {
     let der = files::der_document(token, "identity token")?;
     let key = files::TechnicalKey::load(token_key)?;
-    let (code, intent) = intent(operation, params)?;
     let challenge = challenge(client).await?;
-    let signature = key.sign_prehash(&request_digest(code, &challenge, &intent))?;
+    let signature = key.sign_prehash(&request_digest(code, &challenge, intent))?;
     Ok(CredentialBody::identity_token(&der).with_proof(&challenge, &signature))
 }
 
