@@ -612,7 +612,7 @@ macro_rules! families {
             }
         )*
 
-        /// The table below names every sub-function once, in code order: a
+        /// The table below names every sub-function once, in row order: a
         /// new command without a family test fails here.
         #[test]
         fn families_cover_every_sub_function() {
@@ -670,12 +670,12 @@ families! {
     max_size_sync_audit: SyncAudit = sync_audit, slack 0;
         audit_outbox,
         len List::<AuditRecord, MAX_OUTBOX_BATCH>::max_size(AUDIT_MAX_LEN) + 1 + 5 + 10;
+    max_size_report_refusal: ReportRefusal = report_refusal, slack 4;
+        audited, len AUDIT_MAX_LEN;
     max_size_set_policy: SetPolicy = set_policy, slack 0;
         audited, len AUDIT_MAX_LEN;
     max_size_register_certificate: RegisterCertificate = register_certificate, slack 0;
         certificate_registered, len 32 + 10 + 10 + AUDIT_MAX_LEN;
-    max_size_report_refusal: ReportRefusal = report_refusal, slack 4;
-        audited, len AUDIT_MAX_LEN;
 }
 
 /// Checks a building block with its own `MAX_SIZE` constant.
@@ -1402,9 +1402,9 @@ const SUB_FUNCTIONS: [(u16, &str, &str); 17] = [
     (0x0026, "Signing", "Signing"),
     (0x0030, "VerifyDataIntegrity", "Check_Data_Integrity"),
     (0x0031, "SyncAudit", "Sync_Audit"),
+    (0x0040, "ReportRefusal", "Report_Refusal"),
     (0x0013, "SetPolicy", "Set_Policy"),
     (0x0027, "RegisterCertificate", "Register_Certificate"),
-    (0x0040, "ReportRefusal", "Report_Refusal"),
 ];
 
 #[test]
