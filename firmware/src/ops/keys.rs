@@ -7,7 +7,7 @@
 //! on every path.
 
 use super::{Failure, effective_target, require_role};
-use crate::audit::{Refusal, refusal};
+use crate::audit::{Refusal, Subject, refusal};
 use crate::auth::Actor;
 use crate::core::{Firmware, Operational};
 use crate::crypto::Crypto;
@@ -25,7 +25,7 @@ use sam_proto::command::{
     KeyPairGenerated, MAX_CSR_LEN, MAX_SUBJECT_LEN, RegisterCertificate, SignCertificationRequest,
     SubFunction,
 };
-use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, Role, Uuid};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, Role, Uuid};
 use sam_proto::intent::Intent;
 use sam_proto::records::{SealedUserRecord, UserRecord, WrappedKey};
 use spki::SubjectPublicKeyInfoOwned;
@@ -232,23 +232,38 @@ impl<P: Platform> Firmware<P> {
             &req.auth,
             intent,
             |op, actor, subject| -> Result<_, Refusal> {
-                subject.key_id = Some(req.key_id);
-                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
-                let wrapped = req
-                    .wrapped
-                    .as_ref()
-                    .filter(|w| w.key_id == req.key_id)
-                    .ok_or(refusal(ErrorType::NotFound, Cause::KeyNotFound))?;
-                subject.target_user = Some(wrapped.user_id);
-                self.unwrap_key(&op.keys, wrapped)
-                    .map_err(|_| refusal(ErrorType::InvalidInput, Cause::WrappedKeyInvalid))?;
-                if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
-                    return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
-                }
+                self.managed_key(op, actor, subject, req.key_id, req.wrapped.as_ref())?;
                 Ok(self.update_key(req.key_id, None)?)
             },
             |(), audit| Audited { audit },
         )
+    }
+
+    /// The checks Delete_Signer_Key_Pair and Register_Certificate share:
+    /// the actor is a Privileged User or a Signer, the host gave the
+    /// wrapped key of `key_id` (NotFound otherwise), its tag holds
+    /// (InvalidInput), and a Signer acts on its own keys only
+    /// (NotAuthorized). Fills the audit subject as it learns it.
+    fn managed_key<'w>(
+        &self,
+        op: &Operational,
+        actor: &Actor,
+        subject: &mut Subject,
+        key_id: KeyId,
+        wrapped: Option<&'w WrappedKey>,
+    ) -> Result<&'w WrappedKey, Refusal> {
+        subject.key_id = Some(key_id);
+        require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
+        let wrapped = wrapped
+            .filter(|w| w.key_id == key_id)
+            .ok_or(refusal(ErrorType::NotFound, Cause::KeyNotFound))?;
+        subject.target_user = Some(wrapped.user_id);
+        self.unwrap_key(&op.keys, wrapped)
+            .map_err(|_| refusal(ErrorType::InvalidInput, Cause::WrappedKeyInvalid))?;
+        if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
+            return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
+        }
+        Ok(wrapped)
     }
 
     /// Register_Certificate: activates a key with a certificate the
@@ -275,19 +290,8 @@ impl<P: Platform> Firmware<P> {
             &req.auth,
             intent,
             |op, actor, subject| -> Result<_, Refusal> {
-                subject.key_id = Some(req.key_id);
-                require_role(actor.role(), &[Role::PrivilegedUser, Role::Signer])?;
-                let wrapped = req
-                    .wrapped
-                    .as_ref()
-                    .filter(|w| w.key_id == req.key_id)
-                    .ok_or(refusal(ErrorType::NotFound, Cause::KeyNotFound))?;
-                subject.target_user = Some(wrapped.user_id);
-                self.unwrap_key(&op.keys, wrapped)
-                    .map_err(|_| refusal(ErrorType::InvalidInput, Cause::WrappedKeyInvalid))?;
-                if actor.role() == Role::Signer && actor.user_id() != wrapped.user_id {
-                    return Err(refusal(ErrorType::NotAuthorized, Cause::NotOwnKey));
-                }
+                let wrapped =
+                    self.managed_key(op, actor, subject, req.key_id, req.wrapped.as_ref())?;
                 self.key_state(&req.key_id)?;
                 let accepted = signer_cert::check(
                     self.crypto(),
