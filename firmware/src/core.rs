@@ -8,9 +8,10 @@ use crate::registry::Registry;
 use crate::selftest;
 use crate::state::{Challenges, Config, Counters, ReplaySet};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use sam_proto::ErrorType;
 use sam_proto::command::FirmwareState;
+use sam_proto::records::{AuditCheckpoint, DEFAULT_CHECKPOINT_INTERVAL};
 use spin::{Mutex, RwLock};
 
 /// Firmware version, `major << 8 | minor`.
@@ -51,6 +52,14 @@ pub struct Firmware<P: Platform> {
     /// Platform time at boot: tokens issued before it are refused for
     /// signing (see [`ReplaySet`]).
     pub(crate) boot_time: i64,
+    /// The last audit checkpoint signed of its own accord (every
+    /// `checkpoint_interval` records), handed to the host with the next
+    /// SyncAudit answer. Memory only: the host keeps the ones it got, and
+    /// one lost in a restart is replaced by the next.
+    pub(crate) last_checkpoint: Mutex<Option<AuditCheckpoint>>,
+    /// Records between two such checkpoints (the policy's, copied here so
+    /// that the audit path needs no configuration lock).
+    pub(crate) checkpoint_interval: AtomicU32,
 }
 
 impl<P: Platform> core::fmt::Debug for Firmware<P> {
@@ -82,6 +91,8 @@ impl<P: Platform> Firmware<P> {
             challenges: Mutex::new(Challenges::default()),
             replay: Mutex::new(replay),
             registry: RwLock::new(registry),
+            last_checkpoint: Mutex::new(None),
+            checkpoint_interval: AtomicU32::new(DEFAULT_CHECKPOINT_INTERVAL),
         };
         if fw.start().is_err() {
             fw.failed.store(true, Ordering::SeqCst);

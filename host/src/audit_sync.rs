@@ -21,11 +21,12 @@
 //! Nothing here is trusted: a host that acknowledges without storing only
 //! makes the gap the integrity check reports anyway.
 
-use crate::store::{Store, WriteBatch};
+use crate::store::{Store, WriteBatch, WriteOp};
 use crate::transport::FirmwareClient;
 use sam_proto::bounded::List;
 use sam_proto::command::{MAX_OUTBOX_BATCH, SyncAudit};
-use std::sync::atomic::{AtomicBool, Ordering};
+use sam_proto::records::AuditCheckpoint;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -56,6 +57,8 @@ pub struct AuditSync {
     synced: AtomicBool,
     /// Serializes recoveries (the task's and the probes').
     recovering: tokio::sync::Mutex<()>,
+    /// `next_seq` of the periodic checkpoint stored last.
+    last_checkpoint: AtomicU64,
 }
 
 impl AuditSync {
@@ -97,6 +100,14 @@ impl AuditSync {
         Ok(())
     }
 
+    /// Fetches and stores whatever the firmware's outbox holds now, even
+    /// if a recovery already ran: used before an export, so that the store
+    /// holds every record a fresh checkpoint covers.
+    pub async fn recover_now(&self, app: &impl OutboxHost) -> Result<usize, String> {
+        let _one = self.recovering.lock().await;
+        recover(app).await
+    }
+
     /// Sends the queued acknowledgements.
     async fn acknowledge(&self, app: &impl OutboxHost) {
         let seqs = match self.acks.lock() {
@@ -111,14 +122,36 @@ impl AuditSync {
                 stored,
                 fetch_from: None,
             };
-            if let Err(e) = app.firmware().call(&req).await {
-                // Harmless: the records stay in the outbox, the next
-                // recovery fetches them again (storing is idempotent)
-                // and acknowledges them then.
-                tracing::debug!(error = %e.detail, "audit acknowledgement not delivered");
-                self.synced.store(false, Ordering::SeqCst);
-                return;
+            match app.firmware().call(&req).await {
+                Ok(outbox) => self.keep_checkpoint(app, outbox.checkpoint).await,
+                Err(e) => {
+                    // Harmless: the records stay in the outbox, the next
+                    // recovery fetches them again (storing is idempotent)
+                    // and acknowledges them then.
+                    tracing::debug!(error = %e.detail, "audit acknowledgement not delivered");
+                    self.synced.store(false, Ordering::SeqCst);
+                    return;
+                }
             }
+        }
+    }
+}
+
+impl AuditSync {
+    /// Stores the firmware's latest periodic checkpoint unless it is the
+    /// one stored last. A failed store only loses this checkpoint; the
+    /// next interval brings another.
+    async fn keep_checkpoint(&self, app: &impl OutboxHost, cp: Option<AuditCheckpoint>) {
+        let Some(cp) = cp else { return };
+        if self.last_checkpoint.swap(cp.next_seq, Ordering::SeqCst) == cp.next_seq {
+            return;
+        }
+        let batch = WriteBatch {
+            audit: Vec::new(),
+            ops: vec![WriteOp::InsertCheckpoint(cp)],
+        };
+        if let Err(e) = app.store().write(batch).await {
+            tracing::warn!(error = %e, "audit checkpoint not stored");
         }
     }
 }

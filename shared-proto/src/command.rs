@@ -11,8 +11,8 @@ pub use crate::codes::SubFunction;
 use crate::codes::{Cause, ErrorType};
 use crate::ids::{KeyAlgorithm, KeyId, UserId};
 use crate::records::{
-    Action, AuditRecord, CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, MAX_NOTE_LEN,
-    SealedUserRecord, WrappedKey,
+    Action, AuditCheckpoint, AuditRecord, CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS,
+    MAX_NOTE_LEN, SealedUserRecord, WrappedKey,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -627,7 +627,19 @@ pub struct AuditOutbox {
     pub kept: u32,
     /// The `seq` the next audit record will carry.
     pub next_seq: u64,
+    /// The last checkpoint the firmware signed of its own accord (every
+    /// [`crate::records::DEFAULT_CHECKPOINT_INTERVAL`] records), so that
+    /// the host collects them without asking; `None` before the first
+    /// since boot.
+    pub checkpoint: Option<AuditCheckpoint>,
 }
+
+/// Ask for a checkpoint of the audit chain as it is now (samd asks before
+/// an export, so that the exported trail ends at a signed checkpoint). Not
+/// audited: auditing it would move the head it signs. No credential: it
+/// reveals only what GetStatus already does, signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetAuditCheckpoint;
 
 macro_rules! commands {
     ($($req:ident => $resp:ty, $max:expr;)*) => {
@@ -676,6 +688,7 @@ commands! {
             + Approvals::MAX_SIZE;
     RegisterCertificate => CertificateRegistered,
         Authentication::MAX_SIZE + 16 + 1 + WrappedKey::MAX_SIZE + Blob::<MAX_CERT_LEN>::MAX_SIZE;
+    GetAuditCheckpoint => AuditCheckpoint, 0;
 }
 
 const NEW_USER_MAX: usize =

@@ -260,6 +260,7 @@ impl App {
             Route::AdminEnrol => self.admin_enrol(&body).await,
             Route::AdminIntegrity => self.admin_integrity().await,
             Route::AdminAudit => self.admin_audit(query.as_deref()).await,
+            Route::AdminAuditCheckpoint => self.admin_audit_checkpoint().await,
             Route::Health => Ok(ok_json(&Health {
                 status: "up".into(),
             })),

@@ -211,8 +211,30 @@ pub struct StoreStatus {
 pub struct AuditPage {
     /// In sequence order.
     pub records: Vec<AuditRow>,
+    /// The stored checkpoints that fall within this page: those whose
+    /// `next_seq - 1` is the `seq` of one of its records (the checkpoint
+    /// follows that record), in order; on the first page also one with
+    /// `next_seq` 0.
+    pub checkpoints: Vec<Checkpoint>,
     /// The `after` of the next page; null on the last page.
     pub next_after: Option<i64>,
+}
+
+/// An audit checkpoint signed by the firmware's attestation key
+/// (`docs/audit-export.md` says what the signature covers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Records the chain held when signed (`seq` 0 to `next_seq - 1`).
+    pub next_seq: u64,
+    /// Hex chain hash of the record `next_seq - 1` (zeros if none).
+    pub head: String,
+    /// The firmware's boot counter.
+    pub boot: u32,
+    /// Firmware time, Unix seconds.
+    pub time: i64,
+    /// DER ECDSA P-256 signature.
+    pub signature: B64,
 }
 
 /// One stored audit record.
