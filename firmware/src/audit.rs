@@ -34,10 +34,10 @@ use sam_proto::command::{AuditCursor, AuditOutbox, MAX_OUTBOX_BATCH, SyncAudit};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_proto::ids::{KeyId, UserId};
 use sam_proto::records::{
-    Action, AuditCheckpoint, AuditEntry, AuditRecord, MAX_NOTE_LEN, checkpoint_digest,
+    AUDIT_CHAIN_LABEL, Action, AuditCheckpoint, AuditEntry, AuditRecord, MAX_NOTE_LEN,
+    checkpoint_digest,
 };
 
-const CHAIN_LABEL: &[u8] = b"sam/audit/v1";
 const CURSOR_LABEL: &[u8] = b"sam/audit-cursor/v1";
 
 /// Why an operation was refused: the error type the caller gets and the
@@ -293,7 +293,7 @@ impl<P: Platform> Firmware<P> {
     }
 
     fn chain_hash(&self, entry: &AuditEntry) -> Result<[u8; 32], ErrorType> {
-        Ok(self.sha256(&[CHAIN_LABEL, &encode(entry)?]))
+        Ok(self.sha256(&[AUDIT_CHAIN_LABEL, &encode(entry)?]))
     }
 
     fn cursor_mac(&self, keys: &ModuleKeys, next_seq: u64, chain: &[u8; 32]) -> [u8; 32] {

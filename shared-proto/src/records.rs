@@ -252,6 +252,10 @@ impl AuditRecord {
         + 32;
 }
 
+/// The label of the audit chain hash: a record's chain hash is
+/// `SHA-256(AUDIT_CHAIN_LABEL ‖ postcard(entry))` (see [`AuditRecord`]).
+pub const AUDIT_CHAIN_LABEL: &[u8] = b"sam/audit/v1";
+
 /// The label of an audit checkpoint's digest.
 pub const CHECKPOINT_LABEL: &[u8] = b"sam/audit-checkpoint/v1";
 

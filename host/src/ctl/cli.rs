@@ -191,6 +191,49 @@ Example:
 
 The export is the records as stored; `samctl integrity data` verifies them.")]
     ExportAudit(ExportAuditArgs),
+    /// The audit trail: export it, verify an export offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `audit ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuditCommand {
+    /// Export the stored audit records and signed checkpoints as JSON
+    /// Lines, ending at a checkpoint the firmware signs now.
+    #[command(after_long_help = "\
+Example:
+  samctl audit export --out audit.jsonl
+
+samd first has the firmware sign a checkpoint of its chain; the export
+stops at it. docs/audit-export.md describes the file byte by byte.")]
+    Export(ExportAuditArgs),
+    /// Verify an export offline: no samd, no firmware.
+    #[command(after_long_help = "\
+Example:
+  samctl fw status --attestation-key sam.pem
+  samctl audit verify audit.jsonl --sam-key sam.pem
+
+KEY is the SAM's attestation public key: a file holding PEM SPKI
+(-----BEGIN PUBLIC KEY-----), DER SPKI or a hex uncompressed SEC1 point,
+or that hex itself.
+
+Lines (in the style of seed Table 52):
+  Audit trail verification ... ok          (0)
+  Audit trail verification ... failed      (1)
+followed by what is wrong; a key that cannot be read exits 2.")]
+    Verify(VerifyAuditArgs),
+}
+
+/// `audit verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyAuditArgs {
+    /// The export.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The attestation public key (file or hex).
+    #[arg(long, value_name = "KEY")]
+    pub sam_key: String,
 }
 
 /// `start`.
@@ -639,7 +682,7 @@ pub struct RegisterCertificateArgs {
     pub certificate: PathBuf,
 }
 
-/// `export-audit`.
+/// `export-audit`, `audit export`.
 #[derive(Args, Debug, Clone)]
 pub struct ExportAuditArgs {
     /// Where to write the JSON Lines (`-`: stdout).

@@ -17,7 +17,7 @@ mod keys;
 mod peering;
 
 use super::approval::parse_uuid;
-use super::cli::{Command, IntegrityCommand};
+use super::cli::{AuditCommand, Command, IntegrityCommand};
 use super::console::Lines;
 use super::error::{CtlError, CtlResult};
 use super::files;
@@ -44,7 +44,10 @@ pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
         Command::Objects(a) => keys::objects(s, a).await,
         Command::PrivateKeys(a) => keys::private_keys(s, a).await,
         Command::RegisterCertificate(a) => keys::register_certificate(s, a).await,
-        Command::ExportAudit(a) => audit::export_audit(s, a).await,
+        Command::ExportAudit(a) | Command::Audit(AuditCommand::Export(a)) => {
+            audit::export_audit(s, a).await
+        }
+        Command::Audit(AuditCommand::Verify(a)) => Ok(audit::verify_audit(&a)),
     }
 }
 
