@@ -192,7 +192,13 @@ Example:
 The export is the records as stored; `samctl integrity data` verifies them.")]
     ExportAudit(ExportAuditArgs),
     /// The audit trail: export it, verify an export offline.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_long_help = "\
+Example:
+  samctl audit export --out audit.jsonl
+  samctl audit verify audit.jsonl --sam-key sam.pem"
+    )]
     Audit(AuditCommand),
 }
 
