@@ -165,7 +165,7 @@ impl<P: Platform> Firmware<P> {
     ) {
         let interval = u64::from(self.checkpoint_interval.load(Ordering::Relaxed).max(1));
         let next_seq = seq.saturating_add(1);
-        if next_seq % interval != 0 {
+        if !next_seq.is_multiple_of(interval) {
             return;
         }
         if let Ok(cp) = self.sign_checkpoint(keys, next_seq, head, boot, time) {
