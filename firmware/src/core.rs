@@ -143,6 +143,8 @@ impl<P: Platform> Firmware<P> {
             .map_err(|_| ErrorType::NotOperational)?;
         let anchors = crate::anchors::parse_all(self.platform.crypto(), &config.idp_certs)
             .map_err(|_| ErrorType::NotOperational)?;
+        self.checkpoint_interval
+            .store(config.policy.checkpoint_interval, Ordering::Relaxed);
         Ok(Operational {
             keys,
             config,

@@ -341,3 +341,38 @@ fn the_firmware_signs_a_checkpoint_every_interval_and_hands_it_over() {
     assert_eq!(cp.head, answer.records[0].entry.prev);
     assert!(signed_by_attestation_key(&mut b, &cp));
 }
+
+#[test]
+fn the_checkpoint_interval_is_set_under_dual_control_and_survives_a_restart() {
+    let mut b = Bench::ready();
+    let policy = |b: &mut Bench, interval: u32| {
+        let params = PolicyParams {
+            checkpoint_interval: interval,
+            ..PolicyParams::default()
+        };
+        let approvals = b.approve(SubFunction::SetPolicy, &params, &[0, 1]);
+        b.call(&SetPolicy { params, approvals })
+            .err()
+            .map(|e| e.error)
+    };
+    assert_eq!(policy(&mut b, 0), Some(ErrorType::InvalidInput));
+    assert_eq!(policy(&mut b, 4), None);
+    b.fw = Firmware::boot(b.fw.platform().restarted());
+    let latest = |b: &mut Bench| {
+        b.call(&SyncAudit {
+            stored: List::default(),
+            fetch_from: None,
+        })
+        .unwrap()
+        .checkpoint
+    };
+    assert_eq!(latest(&mut b), None, "memory only: none since the boot");
+    while b.status().next_audit_seq % 4 != 3 {
+        b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    }
+    b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    let cp = latest(&mut b).unwrap();
+    assert_eq!(cp.next_seq, b.status().next_audit_seq);
+    assert_eq!(cp.next_seq % 4, 0);
+    assert!(signed_by_attestation_key(&mut b, &cp));
+}

@@ -484,6 +484,7 @@ fn the_schemas_describe_the_wire_types() {
         &PolicyRequest {
             max_token_lifetime: 600,
             signing_cas: vec![bytes.clone()],
+            checkpoint_interval: 64,
             approvals: approvals(),
         },
     );

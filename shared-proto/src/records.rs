@@ -264,7 +264,7 @@ pub const MAX_CHECKPOINT_SIG_LEN: usize = 72;
 
 /// How many audit records the firmware issues at most between two
 /// checkpoints it signs of its own accord, until the administrators set
-/// another interval. One P-256 signature per 128 records costs well under
+/// another interval (SetPolicy). One P-256 signature per 128 records costs well under
 /// 2 % of what those records cost to make (each one is at least a store of
 /// the counters; a Signing record also carries a signature of its own).
 pub const DEFAULT_CHECKPOINT_INTERVAL: u32 = 128;

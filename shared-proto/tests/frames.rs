@@ -331,6 +331,7 @@ fn set_policy(f: Fill) -> SetPolicy {
         params: PolicyParams {
             max_token_lifetime: f.u32(),
             signing_cas: f.list(f.blob()),
+            checkpoint_interval: f.u32(),
         },
         approvals: approvals(f),
     }

@@ -290,6 +290,7 @@ impl App {
             params: PolicyParams {
                 max_token_lifetime: p.max_token_lifetime,
                 signing_cas: blobs(&p.signing_cas, "signing_cas")?,
+                checkpoint_interval: p.checkpoint_interval,
             },
             approvals: approvals(p.approvals)?,
         };

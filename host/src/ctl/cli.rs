@@ -424,6 +424,10 @@ registered (no key can sign).")]
         /// Certificates of the CAs that issue signer certificates (PEM or DER).
         #[arg(long = "signing-ca", value_name = "CERTFILE")]
         signing_cas: Vec<PathBuf>,
+        /// Audit records between two checkpoints the firmware signs of its
+        /// own accord (at least 1).
+        #[arg(long, value_name = "RECORDS", default_value_t = sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL)]
+        checkpoint_interval: u32,
         /// Who approves.
         #[command(flatten)]
         approvers: Approvers,

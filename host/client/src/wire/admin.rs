@@ -93,8 +93,17 @@ pub struct PolicyRequest {
     pub max_token_lifetime: u32,
     /// Certificates (DER) of the CAs that issue signer certificates.
     pub signing_cas: Vec<B64>,
+    /// Audit records between two checkpoints the firmware signs of its
+    /// own accord; absent means the default (128).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: u32,
     /// The approvals.
     pub approvals: Approvals,
+}
+
+/// What an absent `checkpoint_interval` means.
+pub const fn default_checkpoint_interval() -> u32 {
+    sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL
 }
 
 /// The answer to `POST /admin/policy`.

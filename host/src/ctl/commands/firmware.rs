@@ -241,6 +241,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
         FwCommand::Policy {
             max_token_lifetime,
             signing_cas,
+            checkpoint_interval,
             approvers,
         } => {
             let made = (|| {
@@ -249,6 +250,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                     Params::Policy {
                         max_token_lifetime,
                         signing_cas: files::all_certificates(&signing_cas)?,
+                        checkpoint_interval,
                     },
                 ))
             })();
