@@ -212,6 +212,11 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         .await
         .ok();
     assert_eq!(out.stdout, "Initialization of SAM Firmware ... ok\n");
+    // The attestation key's fingerprint, for checking audit exports later.
+    assert!(
+        out.stderr.contains("attestation key SHA-256 (SPKI) "),
+        "{out:?}"
+    );
 
     let out = f
         .run(os(&[
@@ -811,12 +816,28 @@ async fn audit_export_verifies_offline_and_tampering_fails_both_verifiers() {
     let point = unb64(&status["firmware"]["attestation_key"]);
     let key_hex = f.path("sam.hex");
     std::fs::write(&key_hex, hex::encode(&point)).unwrap();
+    // samctl writes the PEM and prints the SPKI fingerprint.
     let key_pem = f.path("sam.pem");
+    let shown = f
+        .run(os(&[&"fw", &"status", &"--attestation-key", &key_pem]))
+        .await
+        .ok()
+        .json();
     let spki = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
         .unwrap()
         .to_public_key_der()
         .unwrap();
-    std::fs::write(&key_pem, pem("PUBLIC KEY", spki.as_bytes())).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&key_pem).unwrap(),
+        pem("PUBLIC KEY", spki.as_bytes())
+    );
+    {
+        use sha2::Digest as _;
+        assert_eq!(
+            shown["firmware"]["attestation_key_sha256"],
+            hex::encode(sha2::Sha256::digest(spki.as_bytes()))
+        );
+    }
     let other_key = f.path("other.pem");
     std::fs::write(
         &other_key,

@@ -61,6 +61,20 @@ pub fn parse_sam_key(bytes: &[u8]) -> Result<VerifyingKey, String> {
         .map_err(|_| "neither PEM SPKI, DER SPKI nor a hex SEC1 P-256 point".to_owned())
 }
 
+/// The attestation key as DER SubjectPublicKeyInfo, and its fingerprint:
+/// SHA-256 of that DER, in hex. From the uncompressed SEC1 point that
+/// samd reports.
+pub fn sam_key_spki(point: &[u8]) -> Result<(Vec<u8>, String), String> {
+    use p256::pkcs8::EncodePublicKey;
+    let der = VerifyingKey::from_sec1_bytes(point)
+        .map_err(|_| "the attestation key is not a P-256 point".to_owned())?
+        .to_public_key_der()
+        .map_err(|e| format!("SubjectPublicKeyInfo: {e}"))?
+        .into_vec();
+    let fingerprint = hex::encode(sha256(&[&der]));
+    Ok((der, fingerprint))
+}
+
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Sha256::new();
     for p in parts {

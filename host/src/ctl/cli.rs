@@ -504,8 +504,16 @@ Prints the public key's SHA-256 fingerprint (hex of the SEC1 point).")]
     /// Firmware state, administrators, IdP keys and store counts (JSON).
     #[command(after_long_help = "\
 Example:
-  samctl fw status")]
-    Status,
+  samctl fw status
+  samctl fw status --attestation-key sam.pem
+
+`firmware.attestation_key_sha256` is the SHA-256 of the attestation key's
+DER SubjectPublicKeyInfo (what `fw init` prints), for `samctl audit verify`.")]
+    Status {
+        /// Also write the attestation public key (PEM SubjectPublicKeyInfo).
+        #[arg(long, value_name = "FILE")]
+        attestation_key: Option<PathBuf>,
+    },
 }
 
 /// An acting user's identity token and the key it binds.
