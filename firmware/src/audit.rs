@@ -31,7 +31,6 @@ use sam_proto::ErrorType;
 use sam_proto::bounded::{Blob, List};
 use sam_proto::codes::Cause;
 use sam_proto::command::{AuditCursor, AuditOutbox, MAX_OUTBOX_BATCH, SyncAudit};
-use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_proto::ids::{KeyId, UserId};
 use sam_proto::records::{
     AUDIT_CHAIN_LABEL, Action, AuditCheckpoint, AuditEntry, AuditRecord, MAX_NOTE_LEN,
@@ -200,23 +199,12 @@ impl<P: Platform> Firmware<P> {
         time: i64,
     ) -> Result<AuditCheckpoint, ErrorType> {
         let digest = checkpoint_digest(next_seq, &head, boot, time, |p| self.sha256(p));
-        let signature = self.with_rng(|rng| {
-            self.crypto()
-                .sign(
-                    &keys.attestation_private,
-                    KeyAlgorithm::EcP256,
-                    HashAlgorithm::Sha256,
-                    &digest,
-                    rng,
-                )
-                .map_err(|_| ErrorType::UnexpectedError)
-        })?;
         Ok(AuditCheckpoint {
             next_seq,
             head,
             boot,
             time,
-            signature: Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)?,
+            signature: self.attest(keys, &digest)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The firmware instance: its state and the services every operation uses.
 
-use crate::crypto::FirmwareRng;
+use crate::crypto::{Crypto, FirmwareRng};
 
 use crate::keys::ModuleKeys;
 use crate::platform::{Platform, PlatformError};
@@ -10,7 +10,9 @@ use crate::state::{Challenges, Config, Counters, ReplaySet};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use sam_proto::ErrorType;
+use sam_proto::bounded::Blob;
 use sam_proto::command::FirmwareState;
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_proto::records::{AuditCheckpoint, DEFAULT_CHECKPOINT_INTERVAL};
 use spin::{Mutex, RwLock};
 
@@ -201,6 +203,27 @@ impl<P: Platform> Firmware<P> {
     }
 
     /// SHA-256 of the concatenation of `parts`.
+    /// A DER ECDSA P-256 signature by the SAM's attestation key over a
+    /// SHA-256 digest (a new key's attestation, an audit checkpoint).
+    pub(crate) fn attest<const N: usize>(
+        &self,
+        keys: &ModuleKeys,
+        digest: &[u8; 32],
+    ) -> Result<Blob<N>, ErrorType> {
+        let signature = self.with_rng(|rng| {
+            self.crypto()
+                .sign(
+                    &keys.attestation_private,
+                    KeyAlgorithm::EcP256,
+                    HashAlgorithm::Sha256,
+                    digest,
+                    rng,
+                )
+                .map_err(|_| ErrorType::UnexpectedError)
+        })?;
+        Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)
+    }
+
     pub(crate) fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
         crate::crypto::sha256(self.crypto(), parts)
     }
