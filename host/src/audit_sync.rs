@@ -24,7 +24,7 @@
 use crate::store::{Store, WriteBatch, WriteOp};
 use crate::transport::FirmwareClient;
 use sam_proto::bounded::List;
-use sam_proto::command::{MAX_OUTBOX_BATCH, SyncAudit};
+use sam_proto::command::{AuditCursor, MAX_OUTBOX_BATCH, SyncAudit};
 use sam_proto::records::AuditCheckpoint;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,10 @@ pub struct AuditSync {
     recovering: tokio::sync::Mutex<()>,
     /// `next_seq` of the periodic checkpoint stored last.
     last_checkpoint: AtomicU64,
+    /// Where the next data-integrity walk may resume the audit chain: a
+    /// firmware-authenticated cursor a little before the end of the last
+    /// walk that found the chain intact (see `api::integrity`).
+    resume: Mutex<Option<AuditCursor>>,
 }
 
 impl AuditSync {
@@ -98,6 +102,19 @@ impl AuditSync {
         }
         self.synced.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The cursor an integrity walk may resume from, if any.
+    pub fn resume_cursor(&self) -> Option<AuditCursor> {
+        self.resume.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Remembers (or, with `None`, forgets) where the next integrity walk
+    /// may resume.
+    pub fn set_resume_cursor(&self, cursor: Option<AuditCursor>) {
+        if let Ok(mut c) = self.resume.lock() {
+            *c = cursor;
+        }
     }
 
     /// Fetches and stores whatever the firmware's outbox holds now, even

@@ -923,3 +923,56 @@ async fn audit_export_verifies_offline_and_tampering_fails_both_verifiers() {
     w2.daemon.stop().await;
     w.daemon.stop().await;
 }
+
+/// Item 5 of issue 14: `integrity data` resumes the audit chain where the
+/// last intact check ended (its last batch again), so it re-walks only
+/// that batch and the new records; `--full` walks all of them, and a tail
+/// deleted since the last check is still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrity_data_resumes_the_audit_chain_and_full_walks_it_all() {
+    let mut w = World::ready().await;
+    let f = Files::new(w.dir.path(), &w.pki, w.daemon.addr.port());
+    let batch = sam_proto::command::MAX_AUDIT_BATCH;
+    let pu = w.enrol().await;
+    refusals(&w, pu, batch + 40 - 4).await;
+    let check = |w: &World, full: bool| {
+        let path = if full {
+            "/admin/integrity?full=true"
+        } else {
+            "/admin/integrity"
+        };
+        let admin = w.admin.clone();
+        async move { admin.post(path, &serde_json::json!({})).await.ok() }
+    };
+    let first = check(&w, false).await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(
+        first["audit"]["checked"],
+        batch + 40,
+        "the first walks it all"
+    );
+    refusals(&w, pu, 5).await;
+    let quick = check(&w, false).await;
+    assert_eq!(quick["ok"], true, "{quick}");
+    assert_eq!(
+        quick["audit"]["checked"],
+        40 + 5,
+        "the last batch again and the new records"
+    );
+    let full = check(&w, true).await;
+    assert_eq!(full["audit"]["checked"], batch + 45, "{full}");
+    let out = f.run(os(&[&"integrity", &"data", &"--full"])).await.ok();
+    assert!(out.stdout.starts_with("Data integrity check ... ok\n"));
+    // A tail deleted after a check is found by the next quick one.
+    let db = rusqlite::Connection::open(&w.daemon.db).unwrap();
+    db.execute(
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = f.run(os(&[&"integrity", &"data"])).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("audit chain incomplete"), "{out:?}");
+    w.daemon.stop().await;
+}

@@ -315,8 +315,20 @@ Example:
 Lines (seed Table 52):
   Data integrity check ... ok          (0)
   Data integrity check ... failed      (1)
-followed by the bad users, bad keys and where the audit chain breaks.")]
-    Data,
+followed by the bad users, bad keys and where the audit chain breaks.
+
+The audit chain is checked from where the last intact check ended (its
+last batch again, then every new record); --full checks it from seq 0.")]
+    Data(IntegrityDataArgs),
+}
+
+/// `integrity data`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IntegrityDataArgs {
+    /// Check the whole audit chain from its first record, not only what
+    /// was added since the last intact check.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `integrity code`.

@@ -33,7 +33,7 @@ pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
         Command::Stop(a) => daemon::stop(s, &a),
         Command::Checksum(a) => integrity::checksum_files(s, a),
         Command::Integrity(IntegrityCommand::Code(a)) => integrity::integrity_code(s, a),
-        Command::Integrity(IntegrityCommand::Data) => integrity::integrity_data(s).await,
+        Command::Integrity(IntegrityCommand::Data(a)) => integrity::integrity_data(s, &a).await,
         Command::Fw(f) => firmware::fw(s, f).await,
         Command::CreatePrivilegedUser(a) => peering::create_privileged_user(s, a).await,
         Command::CreateSigner(a) => peering::create_signer(s, a).await,
