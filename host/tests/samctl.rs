@@ -582,15 +582,9 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         rusqlite::params![record, pu.to_string()],
     )
     .unwrap();
-    // And removes the last audit record.
-    db.execute(
-        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
-        [],
-    )
-    .unwrap();
     drop(db);
-    let out = f.run(os(&[&"integrity", &"data"])).await;
-    assert_eq!(out.code, 1, "{out:?}");
+    // And removes the last audit record.
+    let out = cut_the_tail_and_check(&w, &f).await;
     let mut lines = out.stdout.lines();
     assert_eq!(lines.next(), Some("Data integrity check ... failed"));
     assert!(out.stdout.contains(&format!("user {pu}:")), "{out:?}");
@@ -732,6 +726,21 @@ fn start_and_stop_the_real_samd() {
         out.stdout,
         "The subsystem \"samd\" is not running ... warning\n"
     );
+}
+
+/// Deletes the last stored audit record, then runs `integrity data`,
+/// which must fail.
+async fn cut_the_tail_and_check(w: &World, f: &Files) -> SamctlOutput {
+    let db = rusqlite::Connection::open(&w.daemon.db).unwrap();
+    db.execute(
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = f.run(os(&[&"integrity", &"data"])).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    out
 }
 
 /// The Python verifier next to this file (written from
@@ -964,15 +973,7 @@ async fn integrity_data_resumes_the_audit_chain_and_full_walks_it_all() {
     let out = f.run(os(&[&"integrity", &"data", &"--full"])).await.ok();
     assert!(out.stdout.starts_with("Data integrity check ... ok\n"));
     // A tail deleted after a check is found by the next quick one.
-    let db = rusqlite::Connection::open(&w.daemon.db).unwrap();
-    db.execute(
-        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
-        [],
-    )
-    .unwrap();
-    drop(db);
-    let out = f.run(os(&[&"integrity", &"data"])).await;
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = cut_the_tail_and_check(&w, &f).await;
     assert!(out.stdout.contains("audit chain incomplete"), "{out:?}");
     w.daemon.stop().await;
 }
