@@ -93,7 +93,7 @@ impl AuditSync {
         if self.is_synced() {
             return Ok(());
         }
-        let n = recover(app).await?;
+        let n = recover(self, app).await?;
         if n > 0 {
             tracing::warn!(
                 records = n,
@@ -122,7 +122,7 @@ impl AuditSync {
     /// holds every record a fresh checkpoint covers.
     pub async fn recover_now(&self, app: &impl OutboxHost) -> Result<usize, String> {
         let _one = self.recovering.lock().await;
-        recover(app).await
+        recover(self, app).await
     }
 
     /// Sends the queued acknowledgements.
@@ -175,7 +175,7 @@ impl AuditSync {
 
 /// Fetches everything the outbox holds and stores it; returns how many
 /// records came back. Their acknowledgement follows from the commit hook.
-async fn recover(app: &impl OutboxHost) -> Result<usize, String> {
+async fn recover(sync: &AuditSync, app: &impl OutboxHost) -> Result<usize, String> {
     let mut from = 0;
     let mut total = 0;
     loop {
@@ -187,6 +187,7 @@ async fn recover(app: &impl OutboxHost) -> Result<usize, String> {
             })
             .await
             .map_err(|e| format!("{}: {}", e.error.name(), e.detail))?;
+        sync.keep_checkpoint(app, outbox.checkpoint.clone()).await;
         let next = outbox.records.last().map(|r| r.entry.seq.saturating_add(1));
         let records = outbox.records.into_vec();
         total += records.len();
