@@ -292,6 +292,7 @@ impl Fixture {
                 Blob::from_vec(ca.certificate_der().map_err(err("CA"))?).map_err(err("CA"))?,
             ])
             .map_err(err("CA"))?,
+            checkpoint_interval: sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL,
         };
         let approvals = fx.approve(SubFunction::SetPolicy, &params)?;
         fx.call(&SetPolicy { params, approvals })?;

@@ -32,9 +32,11 @@ use sam_proto::bounded::{Blob, List};
 use sam_proto::codes::Cause;
 use sam_proto::command::{AuditCursor, AuditOutbox, MAX_OUTBOX_BATCH, SyncAudit};
 use sam_proto::ids::{KeyId, UserId};
-use sam_proto::records::{Action, AuditEntry, AuditRecord, MAX_NOTE_LEN};
+use sam_proto::records::{
+    AUDIT_CHAIN_LABEL, Action, AuditCheckpoint, AuditEntry, AuditRecord, MAX_NOTE_LEN,
+    checkpoint_digest,
+};
 
-const CHAIN_LABEL: &[u8] = b"sam/audit/v1";
 const CURSOR_LABEL: &[u8] = b"sam/audit-cursor/v1";
 
 /// Why an operation was refused: the error type the caller gets and the
@@ -142,8 +144,68 @@ impl<P: Platform> Firmware<P> {
             (entry, chain)
         };
         self.persist_through(entry.seq)?;
+        self.periodic_checkpoint(keys, entry.seq, chain, entry.boot, time);
         let mac = self.crypto().hmac_sha256(&keys.audit, &[&chain]);
         Ok(AuditRecord { entry, mac })
+    }
+
+    /// Signs a checkpoint after every `checkpoint_interval`-th record, so
+    /// that a host which never asks still collects one at least every
+    /// interval (what an offline verifier can prove complete is then at
+    /// most an interval short of the firmware's counter). The record is
+    /// already durable: a failed signature only skips this checkpoint.
+    fn periodic_checkpoint(
+        &self,
+        keys: &ModuleKeys,
+        seq: u64,
+        head: [u8; 32],
+        boot: u32,
+        time: i64,
+    ) {
+        let interval = u64::from(self.checkpoint_interval.load(Ordering::Relaxed).max(1));
+        let next_seq = seq.saturating_add(1);
+        if !next_seq.is_multiple_of(interval) {
+            return;
+        }
+        if let Ok(cp) = self.sign_checkpoint(keys, next_seq, head, boot, time) {
+            let mut last = self.last_checkpoint.lock();
+            // Parallel operations may finish out of order: keep the newest.
+            if last.as_ref().is_none_or(|l| l.next_seq < cp.next_seq) {
+                *last = Some(cp);
+            }
+        }
+    }
+
+    /// GetAuditCheckpoint: a checkpoint of the chain as it is now. Not
+    /// audited (that would move the head it signs).
+    pub(crate) fn audit_checkpoint(&self) -> Result<AuditCheckpoint, ErrorType> {
+        let guard = self.operational.read();
+        let op = guard.as_ref().ok_or(ErrorType::NotOperational)?;
+        let time = self.now()?;
+        // Only durable records are covered: every record up to the
+        // counter is durable once `persist_through` returned for it, and
+        // a record issued but not yet durable is not yet answered either.
+        let (next_seq, head, boot) = self.audit_position();
+        self.persist_through(next_seq.saturating_sub(1))?;
+        self.sign_checkpoint(&op.keys, next_seq, head, boot, time)
+    }
+
+    fn sign_checkpoint(
+        &self,
+        keys: &ModuleKeys,
+        next_seq: u64,
+        head: [u8; 32],
+        boot: u32,
+        time: i64,
+    ) -> Result<AuditCheckpoint, ErrorType> {
+        let digest = checkpoint_digest(next_seq, &head, boot, time, |p| self.sha256(p));
+        Ok(AuditCheckpoint {
+            next_seq,
+            head,
+            boot,
+            time,
+            signature: self.attest(keys, &digest)?,
+        })
     }
 
     /// Makes the counters durable at least up to the record `seq`.
@@ -214,11 +276,12 @@ impl<P: Platform> Firmware<P> {
             more,
             kept,
             next_seq,
+            checkpoint: self.last_checkpoint.lock().clone(),
         })
     }
 
     fn chain_hash(&self, entry: &AuditEntry) -> Result<[u8; 32], ErrorType> {
-        Ok(self.sha256(&[CHAIN_LABEL, &encode(entry)?]))
+        Ok(self.sha256(&[AUDIT_CHAIN_LABEL, &encode(entry)?]))
     }
 
     fn cursor_mac(&self, keys: &ModuleKeys, next_seq: u64, chain: &[u8; 32]) -> [u8; 32] {

@@ -1,6 +1,6 @@
 //! The firmware instance: its state and the services every operation uses.
 
-use crate::crypto::FirmwareRng;
+use crate::crypto::{Crypto, FirmwareRng};
 
 use crate::keys::ModuleKeys;
 use crate::platform::{Platform, PlatformError};
@@ -8,9 +8,12 @@ use crate::registry::Registry;
 use crate::selftest;
 use crate::state::{Challenges, Config, Counters, ReplaySet};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use sam_proto::ErrorType;
+use sam_proto::bounded::Blob;
 use sam_proto::command::FirmwareState;
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
+use sam_proto::records::{AuditCheckpoint, DEFAULT_CHECKPOINT_INTERVAL};
 use spin::{Mutex, RwLock};
 
 /// Firmware version, `major << 8 | minor`.
@@ -51,6 +54,14 @@ pub struct Firmware<P: Platform> {
     /// Platform time at boot: tokens issued before it are refused for
     /// signing (see [`ReplaySet`]).
     pub(crate) boot_time: i64,
+    /// The last audit checkpoint signed of its own accord (every
+    /// `checkpoint_interval` records), handed to the host with the next
+    /// SyncAudit answer. Memory only: the host keeps the ones it got, and
+    /// one lost in a restart is replaced by the next.
+    pub(crate) last_checkpoint: Mutex<Option<AuditCheckpoint>>,
+    /// Records between two such checkpoints (the policy's, copied here so
+    /// that the audit path needs no configuration lock).
+    pub(crate) checkpoint_interval: AtomicU32,
 }
 
 impl<P: Platform> core::fmt::Debug for Firmware<P> {
@@ -82,6 +93,8 @@ impl<P: Platform> Firmware<P> {
             challenges: Mutex::new(Challenges::default()),
             replay: Mutex::new(replay),
             registry: RwLock::new(registry),
+            last_checkpoint: Mutex::new(None),
+            checkpoint_interval: AtomicU32::new(DEFAULT_CHECKPOINT_INTERVAL),
         };
         if fw.start().is_err() {
             fw.failed.store(true, Ordering::SeqCst);
@@ -132,6 +145,8 @@ impl<P: Platform> Firmware<P> {
             .map_err(|_| ErrorType::NotOperational)?;
         let anchors = crate::anchors::parse_all(self.platform.crypto(), &config.idp_certs)
             .map_err(|_| ErrorType::NotOperational)?;
+        self.checkpoint_interval
+            .store(config.policy.checkpoint_interval, Ordering::Relaxed);
         Ok(Operational {
             keys,
             config,
@@ -188,6 +203,27 @@ impl<P: Platform> Firmware<P> {
     }
 
     /// SHA-256 of the concatenation of `parts`.
+    /// A DER ECDSA P-256 signature by the SAM's attestation key over a
+    /// SHA-256 digest (a new key's attestation, an audit checkpoint).
+    pub(crate) fn attest<const N: usize>(
+        &self,
+        keys: &ModuleKeys,
+        digest: &[u8; 32],
+    ) -> Result<Blob<N>, ErrorType> {
+        let signature = self.with_rng(|rng| {
+            self.crypto()
+                .sign(
+                    &keys.attestation_private,
+                    KeyAlgorithm::EcP256,
+                    HashAlgorithm::Sha256,
+                    digest,
+                    rng,
+                )
+                .map_err(|_| ErrorType::UnexpectedError)
+        })?;
+        Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)
+    }
+
     pub(crate) fn sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
         crate::crypto::sha256(self.crypto(), parts)
     }

@@ -38,7 +38,7 @@ impl Config {
         + Self::POLICY_MAX_SIZE;
 
     /// Largest encoding of the policy field.
-    const POLICY_MAX_SIZE: usize = 5 + 1 + MAX_SIGNING_CAS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
+    const POLICY_MAX_SIZE: usize = 5 + 5 + 1 + MAX_SIGNING_CAS * Blob::<MAX_CERT_LEN>::MAX_SIZE;
 
     /// Reads the config slot; `None` means not initialized.
     pub fn load<P: Platform>(p: &P) -> Result<Option<Self>, PlatformError> {

@@ -250,3 +250,129 @@ fn the_outbox_answers_in_batches_and_needs_an_initialized_firmware() {
     assert!(first.more);
     assert_eq!(fetch_all(&mut b, 0), b.audit);
 }
+
+// ---- signed checkpoints (GetAuditCheckpoint, periodic) ---------------------
+
+fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// Whether `cp` carries a valid signature of the attestation key that
+/// GetStatus names.
+fn signed_by_attestation_key(b: &mut Bench, cp: &sam_proto::records::AuditCheckpoint) -> bool {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    let point = b.status().attestation_key.unwrap();
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+    let sig = p256::ecdsa::DerSignature::try_from(cp.signature.as_slice()).unwrap();
+    key.verify_prehash(&cp.digest(sha256), &sig).is_ok()
+}
+
+#[test]
+fn a_checkpoint_on_request_signs_the_current_head_and_is_not_audited() {
+    let mut fresh = Bench::new();
+    assert_eq!(
+        fresh.refused(&GetAuditCheckpoint).error,
+        ErrorType::NotOperational,
+        "no attestation key before initialization"
+    );
+    let (mut b, _pu, _signer, _key) = Bench::with_signer();
+    let before = b.status();
+    let cp = b.call(&GetAuditCheckpoint).unwrap();
+    assert_eq!(cp.next_seq, before.next_audit_seq);
+    assert_eq!(cp.head, before.audit_head);
+    assert_eq!(cp.boot, before.boot);
+    assert!(signed_by_attestation_key(&mut b, &cp));
+    assert_eq!(
+        b.status().next_audit_seq,
+        before.next_audit_seq,
+        "not audited"
+    );
+    // The head is the chain hash of the last record, as a verifier
+    // recomputes it from the record's bytes.
+    let last = b.audit.last().unwrap();
+    let entry = postcard::to_allocvec(&last.entry).unwrap();
+    assert_eq!(
+        cp.head,
+        sha256(&[sam_proto::records::AUDIT_CHAIN_LABEL, &entry])
+    );
+    // Any changed field breaks the signature.
+    let edits: [fn(&mut sam_proto::records::AuditCheckpoint); 4] = [
+        |c| c.next_seq -= 1,
+        |c| c.head[0] ^= 1,
+        |c| c.boot += 1,
+        |c| c.time += 1,
+    ];
+    for edit in edits {
+        let mut bad = cp.clone();
+        edit(&mut bad);
+        assert!(!signed_by_attestation_key(&mut b, &bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_firmware_signs_a_checkpoint_every_interval_and_hands_it_over() {
+    let mut b = Bench::ready();
+    let interval = u64::from(sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL);
+    let outbox = |b: &mut Bench| {
+        b.call(&SyncAudit {
+            stored: List::default(),
+            fetch_from: Some(interval),
+        })
+        .unwrap()
+    };
+    // A refusal is audited: one record each.
+    while b.status().next_audit_seq < interval {
+        assert_eq!(outbox(&mut b).checkpoint, None, "none before the interval");
+        b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    }
+    for _ in 0..3 {
+        b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    }
+    let answer = outbox(&mut b);
+    let cp = answer.checkpoint.unwrap();
+    assert_eq!(cp.next_seq, interval);
+    // It names the chain head the record `interval` continues.
+    assert_eq!(answer.records[0].entry.seq, interval);
+    assert_eq!(cp.head, answer.records[0].entry.prev);
+    assert!(signed_by_attestation_key(&mut b, &cp));
+}
+
+#[test]
+fn the_checkpoint_interval_is_set_under_dual_control_and_survives_a_restart() {
+    let mut b = Bench::ready();
+    let policy = |b: &mut Bench, interval: u32| {
+        let params = PolicyParams {
+            checkpoint_interval: interval,
+            ..PolicyParams::default()
+        };
+        let approvals = b.approve(SubFunction::SetPolicy, &params, &[0, 1]);
+        b.call(&SetPolicy { params, approvals })
+            .err()
+            .map(|e| e.error)
+    };
+    assert_eq!(policy(&mut b, 0), Some(ErrorType::InvalidInput));
+    assert_eq!(policy(&mut b, 4), None);
+    b.fw = Firmware::boot(b.fw.platform().restarted());
+    let latest = |b: &mut Bench| {
+        b.call(&SyncAudit {
+            stored: List::default(),
+            fetch_from: None,
+        })
+        .unwrap()
+        .checkpoint
+    };
+    assert_eq!(latest(&mut b), None, "memory only: none since the boot");
+    while b.status().next_audit_seq % 4 != 3 {
+        b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    }
+    b.raw(SubFunction::CreateSigner.code(), &[0xff, 0xff]);
+    let cp = latest(&mut b).unwrap();
+    assert_eq!(cp.next_seq, b.status().next_audit_seq);
+    assert_eq!(cp.next_seq % 4, 0);
+    assert!(signed_by_attestation_key(&mut b, &cp));
+}

@@ -411,6 +411,7 @@ fn the_policy_needs_two_administrators_and_a_lifetime() {
     let params = PolicyParams {
         max_token_lifetime: 60,
         signing_cas: blobs(&[b.ca.cert.clone()]),
+        checkpoint_interval: sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL,
     };
     let approvals = b.approve(SubFunction::SetPolicy, &params, &[0]);
     let r = b.call(&SetPolicy { params, approvals }).unwrap_err();

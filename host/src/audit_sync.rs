@@ -21,11 +21,12 @@
 //! Nothing here is trusted: a host that acknowledges without storing only
 //! makes the gap the integrity check reports anyway.
 
-use crate::store::{Store, WriteBatch};
+use crate::store::{Store, WriteBatch, WriteOp};
 use crate::transport::FirmwareClient;
 use sam_proto::bounded::List;
-use sam_proto::command::{MAX_OUTBOX_BATCH, SyncAudit};
-use std::sync::atomic::{AtomicBool, Ordering};
+use sam_proto::command::{AuditCursor, MAX_OUTBOX_BATCH, SyncAudit};
+use sam_proto::records::AuditCheckpoint;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -56,6 +57,12 @@ pub struct AuditSync {
     synced: AtomicBool,
     /// Serializes recoveries (the task's and the probes').
     recovering: tokio::sync::Mutex<()>,
+    /// `next_seq` of the periodic checkpoint stored last.
+    last_checkpoint: AtomicU64,
+    /// Where the next data-integrity walk may resume the audit chain: a
+    /// firmware-authenticated cursor a little before the end of the last
+    /// walk that found the chain intact (see `api::integrity`).
+    resume: Mutex<Option<AuditCursor>>,
 }
 
 impl AuditSync {
@@ -86,7 +93,7 @@ impl AuditSync {
         if self.is_synced() {
             return Ok(());
         }
-        let n = recover(app).await?;
+        let n = recover(self, app).await?;
         if n > 0 {
             tracing::warn!(
                 records = n,
@@ -95,6 +102,27 @@ impl AuditSync {
         }
         self.synced.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The cursor an integrity walk may resume from, if any.
+    pub fn resume_cursor(&self) -> Option<AuditCursor> {
+        self.resume.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Remembers (or, with `None`, forgets) where the next integrity walk
+    /// may resume.
+    pub fn set_resume_cursor(&self, cursor: Option<AuditCursor>) {
+        if let Ok(mut c) = self.resume.lock() {
+            *c = cursor;
+        }
+    }
+
+    /// Fetches and stores whatever the firmware's outbox holds now, even
+    /// if a recovery already ran: used before an export, so that the store
+    /// holds every record a fresh checkpoint covers.
+    pub async fn recover_now(&self, app: &impl OutboxHost) -> Result<usize, String> {
+        let _one = self.recovering.lock().await;
+        recover(self, app).await
     }
 
     /// Sends the queued acknowledgements.
@@ -111,21 +139,43 @@ impl AuditSync {
                 stored,
                 fetch_from: None,
             };
-            if let Err(e) = app.firmware().call(&req).await {
-                // Harmless: the records stay in the outbox, the next
-                // recovery fetches them again (storing is idempotent)
-                // and acknowledges them then.
-                tracing::debug!(error = %e.detail, "audit acknowledgement not delivered");
-                self.synced.store(false, Ordering::SeqCst);
-                return;
+            match app.firmware().call(&req).await {
+                Ok(outbox) => self.keep_checkpoint(app, outbox.checkpoint).await,
+                Err(e) => {
+                    // Harmless: the records stay in the outbox, the next
+                    // recovery fetches them again (storing is idempotent)
+                    // and acknowledges them then.
+                    tracing::debug!(error = %e.detail, "audit acknowledgement not delivered");
+                    self.synced.store(false, Ordering::SeqCst);
+                    return;
+                }
             }
+        }
+    }
+}
+
+impl AuditSync {
+    /// Stores the firmware's latest periodic checkpoint unless it is the
+    /// one stored last. A failed store only loses this checkpoint; the
+    /// next interval brings another.
+    async fn keep_checkpoint(&self, app: &impl OutboxHost, cp: Option<AuditCheckpoint>) {
+        let Some(cp) = cp else { return };
+        if self.last_checkpoint.swap(cp.next_seq, Ordering::SeqCst) == cp.next_seq {
+            return;
+        }
+        let batch = WriteBatch {
+            audit: Vec::new(),
+            ops: vec![WriteOp::InsertCheckpoint(cp)],
+        };
+        if let Err(e) = app.store().write(batch).await {
+            tracing::warn!(error = %e, "audit checkpoint not stored");
         }
     }
 }
 
 /// Fetches everything the outbox holds and stores it; returns how many
 /// records came back. Their acknowledgement follows from the commit hook.
-async fn recover(app: &impl OutboxHost) -> Result<usize, String> {
+async fn recover(sync: &AuditSync, app: &impl OutboxHost) -> Result<usize, String> {
     let mut from = 0;
     let mut total = 0;
     loop {
@@ -137,6 +187,7 @@ async fn recover(app: &impl OutboxHost) -> Result<usize, String> {
             })
             .await
             .map_err(|e| format!("{}: {}", e.error.name(), e.detail))?;
+        sync.keep_checkpoint(app, outbox.checkpoint.clone()).await;
         let next = outbox.records.last().map(|r| r.entry.seq.saturating_add(1));
         let records = outbox.records.into_vec();
         total += records.len();

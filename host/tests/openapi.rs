@@ -84,10 +84,10 @@ fn every_error_type_and_status_is_documented() {
 // unknown field and read their own JSON back.
 
 use sam_client::wire::admin::{
-    Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, DecodedAudit,
-    EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer,
-    InitRequest, IntegrityReport, OperatorLogon, PolicyAnswer, PolicyRequest, ReachableFirmware,
-    StatusAnswer, StoreStatus, UndecodableAudit, UnreachableFirmware,
+    Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, Checkpoint,
+    DecodedAudit, EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest,
+    InitAnswer, InitRequest, IntegrityReport, OperatorLogon, PolicyAnswer, PolicyRequest,
+    ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit, UnreachableFirmware,
 };
 use sam_client::wire::error::{ErrorAnswer, ErrorBody};
 use sam_client::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
@@ -484,6 +484,7 @@ fn the_schemas_describe_the_wire_types() {
         &PolicyRequest {
             max_token_lifetime: 600,
             signing_cas: vec![bytes.clone()],
+            checkpoint_interval: 64,
             approvals: approvals(),
         },
     );
@@ -590,6 +591,13 @@ fn the_schemas_describe_the_wire_types() {
                     record: bytes.clone(),
                 }),
             ],
+            checkpoints: vec![Checkpoint {
+                next_seq: 3,
+                head: "00".repeat(32),
+                boot: 1,
+                time: 1_700_000_000,
+                signature: bytes.clone(),
+            }],
             next_after: Some(3),
         },
     );
@@ -599,7 +607,20 @@ fn the_schemas_describe_the_wire_types() {
         "AuditPage",
         &AuditPage {
             records: vec![],
+            checkpoints: vec![],
             next_after: None,
+        },
+    );
+    answer(
+        &c,
+        &mut cov,
+        "Checkpoint",
+        &Checkpoint {
+            next_seq: 0,
+            head: "00".repeat(32),
+            boot: 2,
+            time: -1,
+            signature: bytes.clone(),
         },
     );
     for (chain_break, next_seq) in [
@@ -763,6 +784,7 @@ fn every_route_body_names_its_schema() {
         ),
         ("post", "/admin/integrity", None, "IntegrityReport"),
         ("get", "/admin/audit", None, "AuditPage"),
+        ("post", "/admin/audit/checkpoint", None, "Checkpoint"),
         ("get", "/healthz", None, "Health"),
         ("get", "/readyz", None, "Health"),
     ];

@@ -212,6 +212,11 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         .await
         .ok();
     assert_eq!(out.stdout, "Initialization of SAM Firmware ... ok\n");
+    // The attestation key's fingerprint, for checking audit exports later.
+    assert!(
+        out.stderr.contains("attestation key SHA-256 (SPKI) "),
+        "{out:?}"
+    );
 
     let out = f
         .run(os(&[
@@ -541,7 +546,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     let records: Vec<Value> = std::fs::read_to_string(&export)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l.get("checkpoint").is_none())
         .collect();
     let actions: Vec<&str> = records
         .iter()
@@ -576,15 +582,9 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         rusqlite::params![record, pu.to_string()],
     )
     .unwrap();
-    // And removes the last audit record.
-    db.execute(
-        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
-        [],
-    )
-    .unwrap();
     drop(db);
-    let out = f.run(os(&[&"integrity", &"data"])).await;
-    assert_eq!(out.code, 1, "{out:?}");
+    // And removes the last audit record.
+    let out = cut_the_tail_and_check(&w, &f).await;
     let mut lines = out.stdout.lines();
     assert_eq!(lines.next(), Some("Data integrity check ... failed"));
     assert!(out.stdout.contains(&format!("user {pu}:")), "{out:?}");
@@ -726,4 +726,254 @@ fn start_and_stop_the_real_samd() {
         out.stdout,
         "The subsystem \"samd\" is not running ... warning\n"
     );
+}
+
+/// Deletes the last stored audit record, then runs `integrity data`,
+/// which must fail.
+async fn cut_the_tail_and_check(w: &World, f: &Files) -> SamctlOutput {
+    let db = rusqlite::Connection::open(&w.daemon.db).unwrap();
+    db.execute(
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let out = f.run(os(&[&"integrity", &"data"])).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    out
+}
+
+/// The Python verifier next to this file (written from
+/// `docs/audit-export.md`, sharing no code with samctl's).
+fn python_verify(export: &Path, key: &Path) -> std::process::Output {
+    std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/audit_verify.py"))
+        .arg(export)
+        .arg(key)
+        .output()
+        .expect("python3 (with python3-cryptography) runs the second verifier")
+}
+
+/// Produces `n` audit records: a container samd refuses (bad base64) and
+/// reports, one record each.
+async fn refusals(w: &World, by: sam_proto::ids::Uuid, n: usize) {
+    let req = w
+        .container(
+            "Create_New_Signer",
+            by,
+            serde_json::json!({"userid": by.to_string(), "certificates": ["***"]}),
+        )
+        .await;
+    for _ in 0..n {
+        let r = w.ra.post("/peering", &req).await;
+        assert_eq!(r.error(), "MessageParseError");
+    }
+}
+
+/// An export of a trail of `records` records (at least 5), by samctl.
+async fn export_of(w: &mut World, f: &Files, records: usize, name: &str) -> Vec<String> {
+    let pu = w.enrol().await; // init, IdP keys, policy, enrol: 4 records
+    refusals(w, pu, records - 4).await;
+    // Periodic checkpoints reach samd with the outbox acknowledgements,
+    // which run in the background: wait for the one a long trail has.
+    let interval = sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL as usize;
+    for _ in 0..200 {
+        let page = w.admin.get("/admin/audit?limit=1000").await.ok();
+        let stored = page["checkpoints"].as_array().unwrap().len();
+        if stored >= records / interval {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let export = f.path(name);
+    let out = f
+        .run(os(&[&"audit", &"export", &"--out", &export]))
+        .await
+        .ok();
+    assert!(out.stderr.contains("checkpoints written"), "{out:?}");
+    std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 14: an export verifies offline, with samctl and with the Python
+/// verifier written from the format document, and each kind of tampering
+/// fails both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_export_verifies_offline_and_tampering_fails_both_verifiers() {
+    let mut w = World::ready().await;
+    let f = Files::new(w.dir.path(), &w.pki, w.daemon.addr.port());
+    // Past the first periodic checkpoint (every 128 records).
+    let interval = sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL as usize;
+    let lines = export_of(&mut w, &f, interval + 12, "audit.jsonl").await;
+    // The firmware signed one at record `interval` of its own accord, and
+    // samd picked it up with an outbox acknowledgement.
+    let periodic = format!("\"next_seq\":{interval},");
+    assert!(
+        lines.iter().any(|l| l.contains(&periodic)),
+        "a periodic checkpoint in {lines:?}"
+    );
+    let is_cp = |l: &String| l.starts_with("{\"checkpoint\"");
+    let checkpoints: Vec<usize> = (0..lines.len()).filter(|i| is_cp(&lines[*i])).collect();
+    assert_eq!(lines.len() - checkpoints.len(), interval + 12);
+    assert_eq!(*checkpoints.last().unwrap(), lines.len() - 1, "ends at one");
+
+    // The attestation key, from the status, as hex SEC1 and as PEM SPKI.
+    let status = w.admin.get("/admin/status").await.ok();
+    let point = unb64(&status["firmware"]["attestation_key"]);
+    let key_hex = f.path("sam.hex");
+    std::fs::write(&key_hex, hex::encode(&point)).unwrap();
+    // samctl writes the PEM and prints the SPKI fingerprint.
+    let key_pem = f.path("sam.pem");
+    let shown = f
+        .run(os(&[&"fw", &"status", &"--attestation-key", &key_pem]))
+        .await
+        .ok()
+        .json();
+    let spki = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+        .unwrap()
+        .to_public_key_der()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&key_pem).unwrap(),
+        pem("PUBLIC KEY", spki.as_bytes())
+    );
+    {
+        use sha2::Digest as _;
+        assert_eq!(
+            shown["firmware"]["attestation_key_sha256"],
+            hex::encode(sha2::Sha256::digest(spki.as_bytes()))
+        );
+    }
+    let other_key = f.path("other.pem");
+    std::fs::write(
+        &other_key,
+        pem(
+            "PUBLIC KEY",
+            w.admins[0]
+                .key
+                .verifying_key()
+                .to_public_key_der()
+                .unwrap()
+                .as_bytes(),
+        ),
+    )
+    .unwrap();
+
+    let both = |name: &str, lines: &[String], key: &Path, want: i32| {
+        let file = f.path(name);
+        std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+        let rust = run_sync(&os(&[&"audit", &"verify", &file, &"--sam-key", &key]), &[]);
+        assert_eq!(rust.code, want, "samctl on {name}: {rust:?}");
+        let line = if want == 0 { "ok" } else { "failed" };
+        assert!(
+            rust.stdout
+                .starts_with(&format!("Audit trail verification ... {line}\n")),
+            "{rust:?}"
+        );
+        let py = python_verify(&file, key);
+        assert_eq!(
+            py.status.code(),
+            Some(want),
+            "python on {name}: {}{}",
+            String::from_utf8_lossy(&py.stdout),
+            String::from_utf8_lossy(&py.stderr)
+        );
+    };
+    both("intact.jsonl", &lines, &key_hex, 0);
+    both("intact-pem.jsonl", &lines, &key_pem, 0);
+    both("wrong-key.jsonl", &lines, &other_key, 1);
+
+    let records: Vec<usize> = (0..lines.len()).filter(|i| !is_cp(&lines[*i])).collect();
+    // Cut the last k records (the final checkpoint stays).
+    for k in 1..=3 {
+        let mut cut = lines.clone();
+        for i in records.iter().rev().take(k) {
+            cut.remove(*i);
+        }
+        both(&format!("cut-{k}.jsonl"), &cut, &key_hex, 1);
+    }
+    // Edit one record: one bit of its time (after seq and prev).
+    let mut edited = lines.clone();
+    let i = records[records.len() / 2];
+    let mut v: Value = serde_json::from_str(&edited[i]).unwrap();
+    let mut bytes = unb64(&v["record"]);
+    bytes[34] ^= 0x02;
+    v["record"] = Value::String(support::b64(&bytes));
+    edited[i] = v.to_string();
+    both("edited.jsonl", &edited, &key_hex, 1);
+    // Swap two records.
+    let mut swapped = lines.clone();
+    swapped.swap(records[10], records[11]);
+    both("swapped.jsonl", &swapped, &key_hex, 1);
+    // Drop the last checkpoint; drop every checkpoint.
+    let mut dropped = lines.clone();
+    dropped.pop();
+    both("no-final-checkpoint.jsonl", &dropped, &key_hex, 1);
+    let bare: Vec<String> = lines.iter().filter(|l| !is_cp(l)).cloned().collect();
+    both("no-checkpoints.jsonl", &bare, &key_hex, 1);
+
+    // Splice: this trail's first records, then another trail of the same
+    // SAM key domain (a second daemon, same MBK) from the same seq on,
+    // with that trail's own signed end.
+    let mut w2 = World::ready().await;
+    // The test platforms are deterministic: another first user makes the
+    // second trail differ from record 3 on.
+    w2.new_user_id();
+    let f2 = Files::new(w2.dir.path(), &w2.pki, w2.daemon.addr.port());
+    let other = export_of(&mut w2, &f2, 20, "other.jsonl").await;
+    let mut spliced: Vec<String> = lines[..records[10]].to_vec();
+    let other_records: Vec<usize> = (0..other.len()).filter(|i| !is_cp(&other[*i])).collect();
+    spliced.extend_from_slice(&other[other_records[10]..]);
+    both("other-intact.jsonl", &other, &key_hex, 0);
+    both("spliced.jsonl", &spliced, &key_hex, 1);
+    w2.daemon.stop().await;
+    w.daemon.stop().await;
+}
+
+/// Item 5 of issue 14: `integrity data` resumes the audit chain where the
+/// last intact check ended (its last batch again), so it re-walks only
+/// that batch and the new records; `--full` walks all of them, and a tail
+/// deleted since the last check is still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrity_data_resumes_the_audit_chain_and_full_walks_it_all() {
+    let mut w = World::ready().await;
+    let f = Files::new(w.dir.path(), &w.pki, w.daemon.addr.port());
+    let batch = sam_proto::command::MAX_AUDIT_BATCH;
+    let pu = w.enrol().await;
+    refusals(&w, pu, batch + 40 - 4).await;
+    let check = |w: &World, full: bool| {
+        let path = if full {
+            "/admin/integrity?full=true"
+        } else {
+            "/admin/integrity"
+        };
+        let admin = w.admin.clone();
+        async move { admin.post(path, &serde_json::json!({})).await.ok() }
+    };
+    let first = check(&w, false).await;
+    assert_eq!(first["ok"], true, "{first}");
+    assert_eq!(
+        first["audit"]["checked"],
+        batch + 40,
+        "the first walks it all"
+    );
+    refusals(&w, pu, 5).await;
+    let quick = check(&w, false).await;
+    assert_eq!(quick["ok"], true, "{quick}");
+    assert_eq!(
+        quick["audit"]["checked"],
+        40 + 5,
+        "the last batch again and the new records"
+    );
+    let full = check(&w, true).await;
+    assert_eq!(full["audit"]["checked"], batch + 45, "{full}");
+    let out = f.run(os(&[&"integrity", &"data", &"--full"])).await.ok();
+    assert!(out.stdout.starts_with("Data integrity check ... ok\n"));
+    // A tail deleted after a check is found by the next quick one.
+    let out = cut_the_tail_and_check(&w, &f).await;
+    assert!(out.stdout.contains("audit chain incomplete"), "{out:?}");
+    w.daemon.stop().await;
 }

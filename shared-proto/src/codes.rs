@@ -115,6 +115,9 @@ code_table! {
         /// `RegisterCertificate`: a signer key's certificate, checked and
         /// registered by the firmware (the key becomes active).
         RegisterCertificate = 0x0027 => "Register_Certificate",
+        /// `GetAuditCheckpoint`: a checkpoint of the audit chain as it is
+        /// now, signed with the attestation key.
+        GetAuditCheckpoint = 0x0032 => "Get_Audit_Checkpoint",
     }
 }
 

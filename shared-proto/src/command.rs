@@ -11,8 +11,8 @@ pub use crate::codes::SubFunction;
 use crate::codes::{Cause, ErrorType};
 use crate::ids::{KeyAlgorithm, KeyId, UserId};
 use crate::records::{
-    Action, AuditRecord, CertFingerprint, MAX_CERT_LEN, MAX_IDP_CERTS, MAX_NOTE_LEN,
-    SealedUserRecord, WrappedKey,
+    Action, AuditCheckpoint, AuditRecord, CertFingerprint, DEFAULT_CHECKPOINT_INTERVAL,
+    MAX_CERT_LEN, MAX_IDP_CERTS, MAX_NOTE_LEN, SealedUserRecord, WrappedKey,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -534,6 +534,11 @@ pub struct PolicyParams {
     pub max_token_lifetime: u32,
     /// DER certificates of the CAs that issue signer certificates.
     pub signing_cas: List<Blob<MAX_CERT_LEN>, MAX_SIGNING_CAS>,
+    /// Audit records between two checkpoints the firmware signs of its
+    /// own accord (at least 1; [`DEFAULT_CHECKPOINT_INTERVAL`] until set).
+    /// Smaller bounds what an offline verifier may miss at the tail;
+    /// larger costs fewer attestation signatures.
+    pub checkpoint_interval: u32,
 }
 
 impl PolicyParams {
@@ -549,6 +554,7 @@ impl Default for PolicyParams {
         Self {
             max_token_lifetime: Self::DEFAULT_MAX_TOKEN_LIFETIME,
             signing_cas: List::default(),
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
         }
     }
 }
@@ -627,7 +633,19 @@ pub struct AuditOutbox {
     pub kept: u32,
     /// The `seq` the next audit record will carry.
     pub next_seq: u64,
+    /// The last checkpoint the firmware signed of its own accord (every
+    /// [`crate::records::DEFAULT_CHECKPOINT_INTERVAL`] records), so that
+    /// the host collects them without asking; `None` before the first
+    /// since boot.
+    pub checkpoint: Option<AuditCheckpoint>,
 }
+
+/// Ask for a checkpoint of the audit chain as it is now (samd asks before
+/// an export, so that the exported trail ends at a signed checkpoint). Not
+/// audited: auditing it would move the head it signs. No credential: it
+/// reveals only what GetStatus already does, signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetAuditCheckpoint;
 
 macro_rules! commands {
     ($($req:ident => $resp:ty, $max:expr;)*) => {
@@ -672,10 +690,11 @@ commands! {
     SyncAudit => AuditOutbox, List::<u64, MAX_OUTBOX_BATCH>::max_size(10) + 1 + 10;
     ReportRefusal => Audited, 4 + 3 + 3 + Blob::<MAX_NOTE_LEN>::MAX_SIZE;
     SetPolicy => Audited,
-        5 + List::<Blob<MAX_CERT_LEN>, MAX_SIGNING_CAS>::max_size(Blob::<MAX_CERT_LEN>::MAX_SIZE)
+        5 + 5 + List::<Blob<MAX_CERT_LEN>, MAX_SIGNING_CAS>::max_size(Blob::<MAX_CERT_LEN>::MAX_SIZE)
             + Approvals::MAX_SIZE;
     RegisterCertificate => CertificateRegistered,
         Authentication::MAX_SIZE + 16 + 1 + WrappedKey::MAX_SIZE + Blob::<MAX_CERT_LEN>::MAX_SIZE;
+    GetAuditCheckpoint => AuditCheckpoint, 0;
 }
 
 const NEW_USER_MAX: usize =

@@ -251,3 +251,74 @@ impl AuditRecord {
         + 17
         + 32;
 }
+
+/// The label of the audit chain hash: a record's chain hash is
+/// `SHA-256(AUDIT_CHAIN_LABEL ‖ postcard(entry))` (see [`AuditRecord`]).
+pub const AUDIT_CHAIN_LABEL: &[u8] = b"sam/audit/v1";
+
+/// The label of an audit checkpoint's digest.
+pub const CHECKPOINT_LABEL: &[u8] = b"sam/audit-checkpoint/v1";
+
+/// Largest DER ECDSA P-256 signature of a checkpoint.
+pub const MAX_CHECKPOINT_SIG_LEN: usize = 72;
+
+/// How many audit records the firmware issues at most between two
+/// checkpoints it signs of its own accord, until the administrators set
+/// another interval (SetPolicy). One P-256 signature per 128 records costs well under
+/// 2 % of what those records cost to make (each one is at least a store of
+/// the counters; a Signing record also carries a signature of its own).
+pub const DEFAULT_CHECKPOINT_INTERVAL: u32 = 128;
+
+/// A statement by the firmware, signed with the SAM's attestation key
+/// (ECDSA P-256), that its audit chain held exactly `next_seq` records
+/// (`seq` 0 to `next_seq - 1`) and that the last of them has the chain
+/// hash `head` (all zero when `next_seq` is 0).
+///
+/// Unlike the records' MACs, anyone holding the attestation public key can
+/// check it, without the firmware: a trail that ends at a checkpoint is
+/// complete up to that point, and one that ends before its last checkpoint
+/// has lost its tail. The signature covers [`checkpoint_digest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    /// Records the chain held: the `seq` of the next record.
+    pub next_seq: u64,
+    /// Chain hash of the record `next_seq - 1`.
+    pub head: [u8; 32],
+    /// The firmware's boot counter when it signed.
+    pub boot: u32,
+    /// Platform time when it signed, Unix seconds.
+    pub time: i64,
+    /// DER ECDSA P-256 signature over [`checkpoint_digest`] (the digest is
+    /// the message hash: it is signed as a SHA-256 prehash).
+    pub signature: Blob<MAX_CHECKPOINT_SIG_LEN>,
+}
+
+impl AuditCheckpoint {
+    /// Largest postcard encoding.
+    pub const MAX_SIZE: usize = 10 + 32 + 5 + 10 + Blob::<MAX_CHECKPOINT_SIG_LEN>::MAX_SIZE;
+
+    /// The digest this checkpoint's signature must cover.
+    pub fn digest(&self, sha256: impl FnMut(&[&[u8]]) -> [u8; 32]) -> [u8; 32] {
+        checkpoint_digest(self.next_seq, &self.head, self.boot, self.time, sha256)
+    }
+}
+
+/// What a checkpoint's signature covers, in fixed-width big-endian fields
+/// so that a verifier needs no postcard decoder:
+/// `SHA-256("sam/audit-checkpoint/v1" ‖ next_seq (8 bytes) ‖ head (32) ‖
+/// boot (4) ‖ time (8, two's complement))`.
+pub fn checkpoint_digest(
+    next_seq: u64,
+    head: &[u8; 32],
+    boot: u32,
+    time: i64,
+    mut sha256: impl FnMut(&[&[u8]]) -> [u8; 32],
+) -> [u8; 32] {
+    sha256(&[
+        CHECKPOINT_LABEL,
+        &next_seq.to_be_bytes(),
+        head,
+        &boot.to_be_bytes(),
+        &time.to_be_bytes(),
+    ])
+}

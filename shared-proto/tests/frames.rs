@@ -17,13 +17,13 @@ use sam_proto::command::{
     ADMIN_KEY_LEN, Approval, Approvals, AuditCursor, AuditOutbox, Audited, Authentication,
     CertificateRegistered, CertificationRequestSigned, ChallengeIssued, Command,
     CreatePrivilegedUser, CreateSigner, Credential, DeleteKeyPair, EnrolPrivilegedUser,
-    ErrorAnswer, FirmwareState, GenerateKeyPair, GetChallenge, GetStatus, IdpKeysParams,
-    IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport, KeyPairGenerated,
-    MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS,
-    MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN, NewUser, OperatorLogon,
-    PolicyParams, RegisterCertificate, ReportRefusal, RequestProof, SetIdpKeys, SetPolicy,
-    SignCertificationRequest, Signed, SignerMaintenance, Signing, Status, SubFunction, SyncAudit,
-    TechnicalSignature, UserIssued, VerifyDataIntegrity,
+    ErrorAnswer, FirmwareState, GenerateKeyPair, GetAuditCheckpoint, GetChallenge, GetStatus,
+    IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport,
+    KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN, MAX_CSR_LEN,
+    MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OUTBOX_BATCH, MAX_SAD_LEN,
+    MAX_SIGNATURE_LEN, NewUser, OperatorLogon, PolicyParams, RegisterCertificate, ReportRefusal,
+    RequestProof, SetIdpKeys, SetPolicy, SignCertificationRequest, Signed, SignerMaintenance,
+    Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -33,7 +33,7 @@ use sam_proto::frame::{
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{
-    Action, AuditEntry, AuditRecord, CertFingerprint, MAX_IDP_CERTS, MAX_NOTE_LEN,
+    Action, AuditCheckpoint, AuditEntry, AuditRecord, CertFingerprint, MAX_IDP_CERTS, MAX_NOTE_LEN,
     MAX_SEALED_KEY_LEN, MAX_SPKI_LEN, SealedUserRecord, UserRecord, WrappedKey,
 };
 use std::collections::HashSet;
@@ -331,6 +331,7 @@ fn set_policy(f: Fill) -> SetPolicy {
         params: PolicyParams {
             max_token_lifetime: f.u32(),
             signing_cas: f.list(f.blob()),
+            checkpoint_interval: f.u32(),
         },
         approvals: approvals(f),
     }
@@ -430,7 +431,22 @@ fn audit_outbox(f: Fill) -> AuditOutbox {
         more: true,
         kept: f.u32(),
         next_seq: f.u64(),
+        checkpoint: Some(checkpoint(f)),
     }
+}
+
+fn checkpoint(f: Fill) -> AuditCheckpoint {
+    AuditCheckpoint {
+        next_seq: f.u64(),
+        head: [0x16; 32],
+        boot: f.u32(),
+        time: f.i64(),
+        signature: f.blob(),
+    }
+}
+
+fn get_audit_checkpoint(_: Fill) -> GetAuditCheckpoint {
+    GetAuditCheckpoint
 }
 
 fn integrity_report(f: Fill) -> IntegrityReport {
@@ -458,6 +474,9 @@ const AUDIT_SLACK: usize = 4;
 const OPTION_U16_MAX: usize = 1 + 3;
 /// `AuditCursor`: `next_seq` 10, chain 32, mac 32.
 const CURSOR_MAX_LEN: usize = 10 + 32 + 32;
+/// `AuditCheckpoint`: `next_seq` 10, head 32, boot 5, time 10, a DER
+/// P-256 signature of at most 72 bytes with its length byte.
+const CHECKPOINT_MAX_LEN: usize = 10 + 32 + 5 + 10 + 1 + 72;
 
 /// Checks one command family: the maximal request against `C::MAX_SIZE`
 /// (at most `slack` bytes of headroom), the maximal response against its
@@ -669,13 +688,16 @@ families! {
         len 2 * List::<u16, MAX_INTEGRITY_BATCH>::max_size(3) + OPTION_U16_MAX + CURSOR_MAX_LEN + 1;
     max_size_sync_audit: SyncAudit = sync_audit, slack 0;
         audit_outbox,
-        len List::<AuditRecord, MAX_OUTBOX_BATCH>::max_size(AUDIT_MAX_LEN) + 1 + 5 + 10;
+        len List::<AuditRecord, MAX_OUTBOX_BATCH>::max_size(AUDIT_MAX_LEN) + 1 + 5 + 10
+            + 1 + CHECKPOINT_MAX_LEN;
     max_size_report_refusal: ReportRefusal = report_refusal, slack 4;
         audited, len AUDIT_MAX_LEN;
     max_size_set_policy: SetPolicy = set_policy, slack 0;
         audited, len AUDIT_MAX_LEN;
     max_size_register_certificate: RegisterCertificate = register_certificate, slack 0;
         certificate_registered, len 32 + 10 + 10 + AUDIT_MAX_LEN;
+    max_size_get_audit_checkpoint: GetAuditCheckpoint = get_audit_checkpoint, slack 0;
+        checkpoint, len CHECKPOINT_MAX_LEN;
 }
 
 /// Checks a building block with its own `MAX_SIZE` constant.
@@ -966,7 +988,7 @@ fn out_of_range_tags_and_varints_are_refused() {
     let mut body = encode_body(&status(Small)).unwrap();
     body[1] = 3;
     assert_eq!(decode_response::<GetStatus>(&body), Err(Malformed));
-    // Action index 3, SubFunction index 17 and ErrorType index 15 in an
+    // Action index 3, SubFunction index 18 and ErrorType index 15 in an
     // audit record: seq 1, prev 32, time 1, boot 1, then action at 35..37
     // (variant, sub-function), failure at 37..39.
     let good = encode_body(&audit(Small)).unwrap();
@@ -979,7 +1001,7 @@ fn out_of_range_tags_and_varints_are_refused() {
         Err(Malformed)
     );
     let mut bad = good.clone();
-    bad[36] = 17;
+    bad[36] = 18;
     assert_eq!(
         decode_exact::<AuditRecord>(&bad, AuditRecord::MAX_SIZE),
         Err(Malformed)
@@ -1383,7 +1405,7 @@ const ERROR_CODES: [(u16, &str); 15] = [
 ];
 
 /// The published sub-function codes with the Rust name and the seed's name.
-const SUB_FUNCTIONS: [(u16, &str, &str); 17] = [
+const SUB_FUNCTIONS: [(u16, &str, &str); 18] = [
     (0x0001, "GetStatus", "Get_Status"),
     (0x0002, "GetChallenge", "Get_Challenge"),
     (0x0010, "InitFirmware", "Initialize_SAM_Firmware"),
@@ -1405,6 +1427,7 @@ const SUB_FUNCTIONS: [(u16, &str, &str); 17] = [
     (0x0040, "ReportRefusal", "Report_Refusal"),
     (0x0013, "SetPolicy", "Set_Policy"),
     (0x0027, "RegisterCertificate", "Register_Certificate"),
+    (0x0032, "GetAuditCheckpoint", "Get_Audit_Checkpoint"),
 ];
 
 #[test]
@@ -1451,11 +1474,11 @@ fn sub_function_codes_are_the_published_table() {
             "code {code:#06x}"
         );
     }
-    for unknown in [0x0000, 0x0003, 0x000f, 0x0014, 0x0028, 0x0032, 0xffff] {
+    for unknown in [0x0000, 0x0003, 0x000f, 0x0014, 0x0028, 0x0033, 0xffff] {
         assert_eq!(SubFunction::from_code(unknown), None, "{unknown:#06x}");
     }
     let codes: HashSet<_> = SubFunction::ALL.iter().map(|s| s.code()).collect();
     let names: HashSet<_> = SubFunction::ALL.iter().map(|s| s.name()).collect();
-    assert_eq!(codes.len(), 17);
-    assert_eq!(names.len(), 17);
+    assert_eq!(codes.len(), 18);
+    assert_eq!(names.len(), 18);
 }

@@ -17,8 +17,8 @@
 use sam_proto::bounded::{Blob, List};
 use sam_proto::codes::Cause;
 use sam_proto::command::{
-    ChallengeIssued, Command, ErrorAnswer, FirmwareState, GetChallenge, GetStatus, ReportRefusal,
-    Signed, Signing, Status, SubFunction,
+    ChallengeIssued, Command, ErrorAnswer, FirmwareState, GetAuditCheckpoint, GetChallenge,
+    GetStatus, ReportRefusal, Signed, Signing, Status, SubFunction,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{
@@ -27,7 +27,7 @@ use sam_proto::frame::{
 };
 use sam_proto::ids::{KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{
-    Action, AuditEntry, AuditRecord, SealedUserRecord, UserRecord, WrappedKey,
+    Action, AuditCheckpoint, AuditEntry, AuditRecord, SealedUserRecord, UserRecord, WrappedKey,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
@@ -404,6 +404,31 @@ fn golden_response_frames() {
     );
 }
 
+/// The checkpoint request is a unit (empty body); the answer is
+/// fixed-position varints and bytes, what an offline verifier reads.
+#[test]
+fn golden_audit_checkpoint() {
+    golden("GetAuditCheckpoint", &GetAuditCheckpoint, "");
+    golden(
+        "AuditCheckpoint",
+        &AuditCheckpoint {
+            next_seq: 300,
+            head: [0xe1; 32],
+            boot: 2,
+            time: 1_700_000_000,
+            signature: Blob::new(&[0x30, 0x02, 0xe2, 0xe3]).unwrap(),
+        },
+        concat!(
+            "ac02 ",                                                             // next_seq: 300
+            "e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1e1 ", // head
+            "02 ",                                                               // boot
+            "80c49fd50c ", // time: zigzag 1_700_000_000
+            "04 3002e2e3", // signature: length, DER bytes
+        ),
+    );
+    assert_eq!(SubFunction::GetAuditCheckpoint.code(), 0x0032);
+}
+
 /// Inside a body, serde writes an enum as its variant index, not its code:
 /// `ErrorType` as `code - 1`, `SubFunction` as its position in `ALL`.
 /// Reordering, inserting or removing a variant therefore breaks the format
@@ -417,7 +442,7 @@ fn golden_enum_indexes() {
     );
     assert_eq!(
         indexes(&SubFunction::ALL),
-        "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10",
+        "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f 10 11",
         "WIRE-FORMAT BREAK in SubFunction"
     );
     assert_eq!(

@@ -33,21 +33,21 @@ use sam_proto::bounded::{Blob, List};
 use sam_proto::command::{
     ADMIN_KEY_LEN, Approval, Approvals, AuditCursor, AuditOutbox, Audited, Authentication,
     CertificationRequestSigned, ChallengeIssued, CreatePrivilegedUser, CreateSigner, Credential,
-    DeleteKeyPair, EnrolPrivilegedUser, ErrorAnswer, FirmwareState, GenerateKeyPair, GetChallenge,
-    GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware, InitParams, Initialized, IntegrityReport,
-    KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_ADMINS, MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN,
-    MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS, MAX_INTEGRITY_BATCH, MAX_OPERATOR_NAME_LEN,
-    MAX_OPERATOR_RESPONSE_LEN, MAX_OUTBOX_BATCH, MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN,
-    NewUser, OperatorLogon, RequestProof, SetIdpKeys, SignCertificationRequest, Signed,
-    SignerMaintenance, Signing, Status, SubFunction, SyncAudit, TechnicalSignature, UserIssued,
-    VerifyDataIntegrity,
+    DeleteKeyPair, EnrolPrivilegedUser, ErrorAnswer, FirmwareState, GenerateKeyPair,
+    GetAuditCheckpoint, GetChallenge, GetStatus, IdpKeysParams, IdpKeysSet, InitFirmware,
+    InitParams, Initialized, IntegrityReport, KeyPairGenerated, MAX_ADMIN_SIG_LEN, MAX_ADMINS,
+    MAX_AUDIT_BATCH, MAX_CREDENTIAL_LEN, MAX_CRI_LEN, MAX_CSR_LEN, MAX_HASHES, MAX_IDP_KEYS,
+    MAX_INTEGRITY_BATCH, MAX_OPERATOR_NAME_LEN, MAX_OPERATOR_RESPONSE_LEN, MAX_OUTBOX_BATCH,
+    MAX_SAD_LEN, MAX_SIGNATURE_LEN, MAX_SUBJECT_LEN, NewUser, OperatorLogon, RequestProof,
+    SetIdpKeys, SignCertificationRequest, Signed, SignerMaintenance, Signing, Status, SubFunction,
+    SyncAudit, TechnicalSignature, UserIssued, VerifyDataIntegrity,
 };
 use sam_proto::error::ErrorType;
 use sam_proto::frame::{FrameError, decode_exact, decode_request, decode_response, encode_body};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, Role, Uuid};
 use sam_proto::records::{
-    AuditEntry, AuditRecord, MAX_CERT_LEN, MAX_IDP_CERTS, MAX_SEALED_KEY_LEN, MAX_SPKI_LEN,
-    SealedUserRecord, UserRecord, WrappedKey,
+    AuditCheckpoint, AuditEntry, AuditRecord, MAX_CERT_LEN, MAX_CHECKPOINT_SIG_LEN, MAX_IDP_CERTS,
+    MAX_SEALED_KEY_LEN, MAX_SPKI_LEN, SealedUserRecord, UserRecord, WrappedKey,
 };
 use serde::Serialize;
 use std::fmt::Debug;
@@ -588,8 +588,21 @@ prop_compose! {
         more in any::<bool>(),
         kept in u32s(),
         next_seq in u64s(),
+        checkpoint in prop::option::of(audit_checkpoint()),
     ) -> AuditOutbox {
-        AuditOutbox { records, more, kept, next_seq }
+        AuditOutbox { records, more, kept, next_seq, checkpoint }
+    }
+}
+
+prop_compose! {
+    fn audit_checkpoint()(
+        next_seq in u64s(),
+        head in any::<[u8; 32]>(),
+        boot in u32s(),
+        time in any::<i64>(),
+        signature in blob::<MAX_CHECKPOINT_SIG_LEN>(),
+    ) -> AuditCheckpoint {
+        AuditCheckpoint { next_seq, head, boot, time, signature }
     }
 }
 
@@ -644,6 +657,7 @@ postcard_props! {
     signed_response: signed() => decode_response::<Signing>;
     integrity_report_response: integrity_report() => decode_response::<VerifyDataIntegrity>;
     audit_outbox_response: audit_outbox() => decode_response::<SyncAudit>;
+    audit_checkpoint_response: audit_checkpoint() => decode_response::<GetAuditCheckpoint>;
     error_answer_round_trips: prop::option::of(audit_record()).prop_map(|audit| ErrorAnswer { audit })
         => |b| decode_exact(b, ErrorAnswer::MAX_SIZE);
 

@@ -8,6 +8,7 @@ use crate::audit::{Refusal, Subject, refusal};
 use crate::core::{FIRMWARE_VERSION, Firmware, encode};
 use crate::platform::Platform;
 use crate::state::{Challenges, Config, p256_point};
+use core::sync::atomic::Ordering;
 use sam_proto::ErrorType;
 use sam_proto::approval::{OPERATOR_LOGON, bound_digest};
 use sam_proto::bounded::{Blob, List};
@@ -178,8 +179,9 @@ impl<P: Platform> Firmware<P> {
             })
     }
 
-    /// SetPolicy: the longest identity-token lifetime and the signing CAs,
-    /// approved by two enrolled administrators. A lifetime of 0 or a CA
+    /// SetPolicy: the longest identity-token lifetime, the signing CAs and
+    /// the audit checkpoint interval, approved by two enrolled
+    /// administrators. A lifetime or interval of 0 or a CA
     /// certificate that does not parse is InvalidInput. The new CAs apply to
     /// certificates registered from now on; keys already active keep the
     /// certificate they were activated with until it expires (a key whose
@@ -195,7 +197,7 @@ impl<P: Platform> Firmware<P> {
                 &req.approvals,
                 &op.config.admins,
             )?;
-            if req.params.max_token_lifetime == 0 {
+            if req.params.max_token_lifetime == 0 || req.params.checkpoint_interval == 0 {
                 return Err(ErrorType::InvalidInput);
             }
             for ca in req.params.signing_cas.iter() {
@@ -209,6 +211,8 @@ impl<P: Platform> Firmware<P> {
                 .store(&self.platform)
                 .map_err(|_| ErrorType::NotOperational)?;
             op.config = config;
+            self.checkpoint_interval
+                .store(req.params.checkpoint_interval, Ordering::Relaxed);
             Ok(())
         })();
         self.conclude(op, code, &Subject::default(), result)

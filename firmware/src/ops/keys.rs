@@ -25,7 +25,7 @@ use sam_proto::command::{
     KeyPairGenerated, MAX_CSR_LEN, MAX_SUBJECT_LEN, RegisterCertificate, SignCertificationRequest,
     SubFunction,
 };
-use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, Role, Uuid};
+use sam_proto::ids::{KeyAlgorithm, KeyId, Role, Uuid};
 use sam_proto::intent::Intent;
 use sam_proto::records::{SealedUserRecord, UserRecord, WrappedKey};
 use spki::SubjectPublicKeyInfoOwned;
@@ -106,19 +106,7 @@ impl<P: Platform> Firmware<P> {
                 };
                 drop(generated);
                 let digest = attestation_digest(self.crypto(), &wrapped)?;
-                let signature = self.with_rng(|rng| {
-                    self.crypto()
-                        .sign(
-                            &op.keys.attestation_private,
-                            KeyAlgorithm::EcP256,
-                            HashAlgorithm::Sha256,
-                            &digest,
-                            rng,
-                        )
-                        .map_err(|_| ErrorType::UnexpectedError)
-                })?;
-                let attestation =
-                    Blob::from_vec(signature).map_err(|_| ErrorType::UnexpectedError)?;
+                let attestation = self.attest(&op.keys, &digest)?;
                 // Registered last, once nothing else can fail before the
                 // audit record: the key is PRE_ACTIVE until a certificate is
                 // registered.

@@ -100,6 +100,10 @@ impl<P: Platform> Firmware<P> {
                 fw.sync_audit(req).map_err(Failure::from)
             }),
             SubFunction::ReportRefusal => self.serve(body, Self::report_refusal),
+            SubFunction::GetAuditCheckpoint => self
+                .serve(body, |fw, _: cmd::GetAuditCheckpoint| {
+                    fw.audit_checkpoint().map_err(Failure::from)
+                }),
         }
     }
 

@@ -92,6 +92,7 @@ impl Bench {
         let params = PolicyParams {
             max_token_lifetime,
             signing_cas: blobs(cas),
+            checkpoint_interval: sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL,
         };
         let approvals = self.approve(SubFunction::SetPolicy, &params, &[0, 1]);
         let r = self.call(&SetPolicy { params, approvals })?;

@@ -193,12 +193,35 @@ impl Demo {
 
     pub fn export_audit(&self) -> Result<((), String), String> {
         let path = self.out.join("audit.jsonl");
-        self.samctl(Connector::Management, &[&"export-audit", &"--out", &path])?
-            .checked("export-audit")?;
+        self.samctl(
+            Connector::Management,
+            &[&"audit", &"export", &"--out", &path],
+        )?
+        .checked("audit export")?;
+        // The export checks offline, against the SAM's attestation key.
+        let key = self.out.join("sam-attestation.pem");
+        self.samctl(
+            Connector::Management,
+            &[&"fw", &"status", &"--attestation-key", &key],
+        )?
+        .checked("fw status")?;
+        let verified = self
+            .samctl(
+                Connector::Management,
+                &[&"audit", &"verify", &path, &"--sam-key", &key],
+            )?
+            .checked("audit verify")?;
+        if !verified
+            .stdout
+            .starts_with("Audit trail verification ... ok\n")
+        {
+            return Err(format!("audit verify: {}", verified.stdout));
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| format!("audit.jsonl: {e}"))?;
         let records = text
             .lines()
             .map(serde_json::from_str::<Value>)
+            .filter(|r| r.as_ref().map_or(true, |r| r.get("checkpoint").is_none()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("audit.jsonl is not JSON Lines: {e}"))?;
         let outcome = |r: &Value| {
@@ -232,7 +255,8 @@ impl Demo {
         Ok((
             (),
             format!(
-                "{} hash-chained records (seq 0..{}), refusals audited too: {}; in audit.jsonl",
+                "{} hash-chained records (seq 0..{}), refusals audited too: {}; in audit.jsonl, \
+                 verified offline against the SAM's attestation key",
                 records.len(),
                 records.len().saturating_sub(1),
                 refused.join(", ")

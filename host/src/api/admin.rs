@@ -11,21 +11,22 @@ use super::error::ApiError;
 use super::json::{B64, blob, blobs, parse_body, uuid};
 use super::peering::{role_name, user_row};
 use super::response::{Reply, ok_json};
-use crate::store::{WriteOp, decode_audit};
+use crate::store::{WriteBatch, WriteOp, decode_audit, decode_checkpoint};
 use sam_client::wire::admin::{
-    Approvals as ApprovalsJson, AuditPage, AuditRow, DecodedAudit, EnrolAnswer, EnrolRequest,
-    FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer, InitRequest, PolicyAnswer,
-    PolicyRequest, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
+    Approvals as ApprovalsJson, AuditPage, AuditRow, Checkpoint, DecodedAudit, EnrolAnswer,
+    EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest, InitAnswer, InitRequest,
+    PolicyAnswer, PolicyRequest, ReachableFirmware, StatusAnswer, StoreStatus, UndecodableAudit,
     UnreachableFirmware,
 };
 use sam_client::wire::peering::Challenge;
 use sam_proto::ErrorType;
 use sam_proto::bounded::List;
 use sam_proto::command::{
-    Approval, Approvals, EnrolPrivilegedUser, FirmwareState, GetChallenge, GetStatus,
-    IdpKeysParams, InitFirmware, InitParams, NewUser, OperatorLogon, PolicyParams, SetIdpKeys,
-    SetPolicy,
+    Approval, Approvals, EnrolPrivilegedUser, FirmwareState, GetAuditCheckpoint, GetChallenge,
+    GetStatus, IdpKeysParams, InitFirmware, InitParams, NewUser, OperatorLogon, PolicyParams,
+    SetIdpKeys, SetPolicy,
 };
+use sam_proto::records::AuditCheckpoint;
 
 /// The approvals as the firmware takes them.
 fn approvals(a: ApprovalsJson) -> Result<Approvals, ApiError> {
@@ -74,6 +75,17 @@ fn audit_query(query: Option<&str>) -> Result<(i64, usize), ApiError> {
         }
     }
     Ok((after, limit))
+}
+
+/// A checkpoint as JSON.
+fn checkpoint_json(c: &AuditCheckpoint) -> Checkpoint {
+    Checkpoint {
+        next_seq: c.next_seq,
+        head: hex::encode(c.head),
+        boot: c.boot,
+        time: c.time,
+        signature: B64::of(&c.signature),
+    }
 }
 
 /// The JSON name of a firmware state.
@@ -164,10 +176,49 @@ impl App {
                 }),
             })
             .collect();
+        // The checkpoints that follow this page's records (next_seq - 1 is
+        // one of their seqs); the first page also carries one at 0.
+        let cp_after = if after < 0 {
+            -1
+        } else {
+            after.saturating_add(1)
+        };
+        let cp_upto = page.last().map_or(after, |(seq, _)| *seq).saturating_add(1);
+        let checkpoints = self
+            .store
+            .checkpoint_page(cp_after, cp_upto, limit.saturating_add(1))
+            .await?
+            .iter()
+            .map(|(next_seq, blob)| decode_checkpoint(*next_seq, blob).map(|c| checkpoint_json(&c)))
+            .collect::<Result<_, _>>()?;
         Ok(ok_json(&AuditPage {
             records,
+            checkpoints,
             next_after,
         }))
+    }
+
+    /// `POST /admin/audit/checkpoint`: the firmware signs a checkpoint of
+    /// its chain as it is now; samd stores it, and makes sure it holds
+    /// every record the checkpoint covers (records of operations still in
+    /// flight come from the firmware's outbox), so that an export taken
+    /// next ends exactly at it.
+    pub(super) async fn admin_audit_checkpoint(&self) -> Result<Reply, ApiError> {
+        let cp = self.firmware.call(&GetAuditCheckpoint).await?;
+        self.store
+            .write(WriteBatch {
+                audit: Vec::new(),
+                ops: vec![WriteOp::InsertCheckpoint(cp.clone())],
+            })
+            .await?;
+        let stored_through = self.store.counts().await?.last_audit_seq;
+        if cp.next_seq > 0 && stored_through.is_none_or(|s| s.saturating_add(1) < cp.next_seq) {
+            self.audit_sync
+                .recover_now(self)
+                .await
+                .map_err(|e| ApiError::seed(ErrorType::NotOperational, e))?;
+        }
+        Ok(ok_json(&checkpoint_json(&cp)))
     }
 
     /// `POST /admin/challenge` and `POST /peering/challenge`: a single-use
@@ -239,6 +290,7 @@ impl App {
             params: PolicyParams {
                 max_token_lifetime: p.max_token_lifetime,
                 signing_cas: blobs(&p.signing_cas, "signing_cas")?,
+                checkpoint_interval: p.checkpoint_interval,
             },
             approvals: approvals(p.approvals)?,
         };

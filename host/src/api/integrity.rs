@@ -40,7 +40,25 @@ struct Walk {
 
 impl App {
     /// Runs the walk and reports what is bad.
-    pub(super) async fn admin_integrity(&self) -> Result<Reply, ApiError> {
+    ///
+    /// Unless `full`, the audit part resumes from the cursor the last
+    /// intact walk left ([`crate::audit_sync::AuditSync::resume_cursor`]):
+    /// taken before that walk's last batch of records, so that the firmware
+    /// sees the stored tail it verified then again (a tail deleted since is
+    /// found) and then every record added since. Its cost grows with the
+    /// new records only; records further back are what `full` (and an
+    /// offline verification of an export) re-checks.
+    pub(super) async fn admin_integrity(&self, query: Option<&str>) -> Result<Reply, ApiError> {
+        let full = match query.unwrap_or("") {
+            "" => false,
+            "full=true" | "full=1" => true,
+            other => {
+                return Err(ApiError::seed(
+                    sam_proto::ErrorType::MessageParseError,
+                    format!("unsupported query {other:?} (only full=true)"),
+                ));
+            }
+        };
         // Records a crash left in the firmware's outbox belong to the
         // chain; store them first so that the walk judges the whole of it.
         // If the firmware cannot be asked, the walk runs anyway and
@@ -51,6 +69,14 @@ impl App {
         let mut w = Walk::default();
         let (mut user_after, mut key_after, mut audit_after) =
             (String::new(), String::new(), -1i64);
+        if !full && let Some(c) = self.audit_sync.resume_cursor() {
+            audit_after = i64::try_from(c.next_seq)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(1);
+            w.cursor = Some(c);
+        }
+        // The cursor before the last batch that carried audit records.
+        let mut resume = w.cursor.clone();
         let (mut users_done, mut keys_done) = (false, false);
         loop {
             let mut users = Vec::new();
@@ -122,6 +148,9 @@ impl App {
                 cursor: w.cursor.clone(),
             };
             w.audit_checked += req.audit.len() as u64;
+            if !req.audit.is_empty() {
+                resume.clone_from(&req.cursor);
+            }
             let report = self.firmware.call(&req).await?;
             for i in report.bad_users.iter() {
                 if let Some(id) = user_ids.get(usize::from(*i)) {
@@ -148,6 +177,12 @@ impl App {
                 break;
             }
         }
+        self.audit_sync
+            .set_resume_cursor(if w.audit_break.is_none() {
+                resume
+            } else {
+                None
+            });
         let ok = w.bad_users.is_empty()
             && w.bad_keys.is_empty()
             && w.audit_break.is_none()

@@ -258,8 +258,9 @@ impl App {
             Route::AdminIdpKeys => self.admin_idp_keys(&body).await,
             Route::AdminPolicy => self.admin_policy(&body).await,
             Route::AdminEnrol => self.admin_enrol(&body).await,
-            Route::AdminIntegrity => self.admin_integrity().await,
+            Route::AdminIntegrity => self.admin_integrity(query.as_deref()).await,
             Route::AdminAudit => self.admin_audit(query.as_deref()).await,
+            Route::AdminAuditCheckpoint => self.admin_audit_checkpoint().await,
             Route::Health => Ok(ok_json(&Health {
                 status: "up".into(),
             })),

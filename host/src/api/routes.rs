@@ -34,6 +34,8 @@ pub enum Route {
     AdminIntegrity,
     /// `GET /admin/audit`.
     AdminAudit,
+    /// `POST /admin/audit/checkpoint`.
+    AdminAuditCheckpoint,
     /// `GET /healthz`.
     Health,
     /// `GET /readyz`.
@@ -194,6 +196,13 @@ pub const ROUTES: &[RouteDef] = &[
         Route::AdminAudit,
         Permission::Named(MANAGEMENT),
         "admin_audit",
+    ),
+    def(
+        "POST",
+        "/admin/audit/checkpoint",
+        Route::AdminAuditCheckpoint,
+        Permission::Named(MANAGEMENT),
+        "admin_audit_checkpoint",
     ),
     def(
         "GET",

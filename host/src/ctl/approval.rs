@@ -109,6 +109,8 @@ pub enum Params {
         max_token_lifetime: u32,
         /// Signing CA certificates (DER).
         signing_cas: Vec<Vec<u8>>,
+        /// Audit records between two periodic checkpoints.
+        checkpoint_interval: u32,
     },
 }
 
@@ -175,9 +177,11 @@ impl Params {
             Self::Policy {
                 max_token_lifetime,
                 signing_cas,
+                checkpoint_interval,
             } => postcard::to_allocvec(&PolicyParams {
                 max_token_lifetime: *max_token_lifetime,
                 signing_cas: list(signing_cas, "signing CA certificate")?,
+                checkpoint_interval: *checkpoint_interval,
             }),
         };
         bytes.map_err(|e| CtlError::failed(format!("postcard: {e}")))
@@ -208,9 +212,11 @@ impl Params {
             Self::Policy {
                 max_token_lifetime,
                 signing_cas,
+                checkpoint_interval,
             } => FwBody::Policy(PolicyRequest {
                 max_token_lifetime: *max_token_lifetime,
                 signing_cas: B64::all(signing_cas),
+                checkpoint_interval: *checkpoint_interval,
                 approvals,
             }),
         }
@@ -270,6 +276,7 @@ impl Params {
                 Self::Policy {
                     max_token_lifetime: r.max_token_lifetime,
                     signing_cas: B64::into_vecs(r.signing_cas),
+                    checkpoint_interval: r.checkpoint_interval,
                 }
             }
         })
@@ -314,9 +321,10 @@ impl Params {
             Self::Policy {
                 max_token_lifetime,
                 signing_cas,
+                checkpoint_interval,
             } => {
                 let mut out = vec![format!(
-                    "Set the policy: identity tokens valid for at most {max_token_lifetime} s, signer certificates issued by:"
+                    "Set the policy: identity tokens valid for at most {max_token_lifetime} s, an audit checkpoint at least every {checkpoint_interval} records, signer certificates issued by:"
                 )];
                 out.extend(certs(signing_cas));
                 out

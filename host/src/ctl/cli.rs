@@ -191,6 +191,55 @@ Example:
 
 The export is the records as stored; `samctl integrity data` verifies them.")]
     ExportAudit(ExportAuditArgs),
+    /// The audit trail: export it, verify an export offline.
+    #[command(
+        subcommand,
+        after_long_help = "\
+Example:
+  samctl audit export --out audit.jsonl
+  samctl audit verify audit.jsonl --sam-key sam.pem"
+    )]
+    Audit(AuditCommand),
+}
+
+/// `audit ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuditCommand {
+    /// Export the stored audit records and signed checkpoints as JSON
+    /// Lines, ending at a checkpoint the firmware signs now.
+    #[command(after_long_help = "\
+Example:
+  samctl audit export --out audit.jsonl
+
+samd first has the firmware sign a checkpoint of its chain; the export
+stops at it. docs/audit-export.md describes the file byte by byte.")]
+    Export(ExportAuditArgs),
+    /// Verify an export offline: no samd, no firmware.
+    #[command(after_long_help = "\
+Example:
+  samctl fw status --attestation-key sam.pem
+  samctl audit verify audit.jsonl --sam-key sam.pem
+
+KEY is the SAM's attestation public key: a file holding PEM SPKI
+(-----BEGIN PUBLIC KEY-----), DER SPKI or a hex uncompressed SEC1 point,
+or that hex itself.
+
+Lines (in the style of seed Table 52):
+  Audit trail verification ... ok          (0)
+  Audit trail verification ... failed      (1)
+followed by what is wrong; a key that cannot be read exits 2.")]
+    Verify(VerifyAuditArgs),
+}
+
+/// `audit verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyAuditArgs {
+    /// The export.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The attestation public key (file or hex).
+    #[arg(long, value_name = "KEY")]
+    pub sam_key: String,
 }
 
 /// `start`.
@@ -266,8 +315,20 @@ Example:
 Lines (seed Table 52):
   Data integrity check ... ok          (0)
   Data integrity check ... failed      (1)
-followed by the bad users, bad keys and where the audit chain breaks.")]
-    Data,
+followed by the bad users, bad keys and where the audit chain breaks.
+
+The audit chain is checked from where the last intact check ended (its
+last batch again, then every new record); --full checks it from seq 0.")]
+    Data(IntegrityDataArgs),
+}
+
+/// `integrity data`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct IntegrityDataArgs {
+    /// Check the whole audit chain from its first record, not only what
+    /// was added since the last intact check.
+    #[arg(long)]
+    pub full: bool,
 }
 
 /// `integrity code`.
@@ -375,6 +436,10 @@ registered (no key can sign).")]
         /// Certificates of the CAs that issue signer certificates (PEM or DER).
         #[arg(long = "signing-ca", value_name = "CERTFILE")]
         signing_cas: Vec<PathBuf>,
+        /// Audit records between two checkpoints the firmware signs of its
+        /// own accord (at least 1).
+        #[arg(long, value_name = "RECORDS", default_value_t = sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL)]
+        checkpoint_interval: u32,
         /// Who approves.
         #[command(flatten)]
         approvers: Approvers,
@@ -451,8 +516,16 @@ Prints the public key's SHA-256 fingerprint (hex of the SEC1 point).")]
     /// Firmware state, administrators, IdP keys and store counts (JSON).
     #[command(after_long_help = "\
 Example:
-  samctl fw status")]
-    Status,
+  samctl fw status
+  samctl fw status --attestation-key sam.pem
+
+`firmware.attestation_key_sha256` is the SHA-256 of the attestation key's
+DER SubjectPublicKeyInfo (what `fw init` prints), for `samctl audit verify`.")]
+    Status {
+        /// Also write the attestation public key (PEM SubjectPublicKeyInfo).
+        #[arg(long, value_name = "FILE")]
+        attestation_key: Option<PathBuf>,
+    },
 }
 
 /// An acting user's identity token and the key it binds.
@@ -639,7 +712,7 @@ pub struct RegisterCertificateArgs {
     pub certificate: PathBuf,
 }
 
-/// `export-audit`.
+/// `export-audit`, `audit export`.
 #[derive(Args, Debug, Clone)]
 pub struct ExportAuditArgs {
     /// Where to write the JSON Lines (`-`: stdout).

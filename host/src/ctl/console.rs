@@ -107,6 +107,12 @@ pub const ENROL: Lines = Lines {
     failed: "Enrolment of the first Privileged User ... failed",
 };
 
+/// The offline audit verification (not in the table).
+pub const AUDIT_VERIFY: Lines = Lines {
+    ok: "Audit trail verification ... ok",
+    failed: "Audit trail verification ... failed",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 //! error.
 
 pub mod approval;
+pub mod audit_verify;
 pub mod checksum;
 pub mod cli;
 pub mod client;

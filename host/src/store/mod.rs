@@ -13,7 +13,7 @@ mod schema;
 mod writer;
 
 pub use model::{Link, ManagedObject, ObjectState, ObjectType, UserRow, WriteBatch, WriteOp};
-pub use read::{ObjectFilter, StoreCounts, decode_audit};
+pub use read::{ObjectFilter, StoreCounts, decode_audit, decode_checkpoint};
 pub use writer::CommitHook;
 
 use crate::metrics::Metrics;

@@ -1,7 +1,7 @@
 //! What the store holds: the key manager's managed objects with their
 //! types and states (seed §7.4), and the writes an operation makes.
 
-use sam_proto::records::AuditRecord;
+use sam_proto::records::{AuditCheckpoint, AuditRecord};
 use std::fmt;
 
 /// Type of a managed object. The names are the seed's `objecttype` values
@@ -190,6 +190,10 @@ pub enum WriteOp {
         /// The signer key.
         key_id: String,
     },
+    /// A signed audit checkpoint, kept for offline verification (not
+    /// checked here: the verifier does that). One per `next_seq`; a later
+    /// one for the same `next_seq` is redundant and ignored.
+    InsertCheckpoint(AuditCheckpoint),
 }
 
 /// The durable effect of one operation: the firmware's audit records and

@@ -6,7 +6,7 @@ use super::model::{ManagedObject, ObjectState, ObjectType};
 use super::{Store, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use sam_proto::frame::decode_exact;
-use sam_proto::records::{AuditRecord, SealedUserRecord, WrappedKey};
+use sam_proto::records::{AuditCheckpoint, AuditRecord, SealedUserRecord, WrappedKey};
 
 /// Filter of `GET /objects` and `GET /private-keys`; `None` matches all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -206,6 +206,30 @@ pub fn audit_page(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Up to `limit` stored checkpoints with `after < next_seq <= upto`, in
+/// order, raw.
+pub fn checkpoint_page(
+    conn: &Connection,
+    after: i64,
+    upto: i64,
+    limit: usize,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT next_seq, checkpoint FROM checkpoints
+         WHERE next_seq > ?1 AND next_seq <= ?2 ORDER BY next_seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![after, upto, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Decodes a stored checkpoint.
+pub fn decode_checkpoint(next_seq: i64, blob: &[u8]) -> Result<AuditCheckpoint, StoreError> {
+    decode_exact(blob, AuditCheckpoint::MAX_SIZE)
+        .map_err(|e| StoreError::Corrupt(format!("checkpoint {next_seq}: {e:?}")))
+}
+
 /// Decodes a stored audit record.
 pub fn decode_audit(seq: i64, blob: &[u8]) -> Result<AuditRecord, StoreError> {
     decode_exact(blob, AuditRecord::MAX_SIZE)
@@ -280,5 +304,16 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         self.read(move |c| audit_page(c, after, limit)).await
+    }
+
+    /// A page of checkpoints (see [`checkpoint_page`]).
+    pub async fn checkpoint_page(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        self.read(move |c| checkpoint_page(c, after, upto, limit))
+            .await
     }
 }

@@ -3,8 +3,10 @@
 use rusqlite::Connection;
 use std::time::Duration;
 
-/// Schema version kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version kept in `PRAGMA user_version`. Version 2 added the
+/// `checkpoints` table; every statement of [`SCHEMA`] is `IF NOT EXISTS`,
+/// so running it on a version 1 database is the migration.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for another writer (an operator's shell,
 /// a backup) before a statement fails with `SQLITE_BUSY`.
@@ -43,6 +45,10 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE TABLE IF NOT EXISTS audit (
     seq    INTEGER PRIMARY KEY,
     record BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    next_seq   INTEGER PRIMARY KEY,
+    checkpoint BLOB NOT NULL
 );
 ";
 

@@ -225,6 +225,17 @@ fn apply_ops(sp: &Savepoint<'_>, ops: &[WriteOp]) -> Result<(), ApplyError> {
                 certificate,
             } => activate_certificate(sp, key_id, certificate, now)?,
             WriteOp::DestroyKey { key_id } => destroy_key(sp, key_id, now)?,
+            WriteOp::InsertCheckpoint(cp) => {
+                let next_seq = i64::try_from(cp.next_seq)
+                    .map_err(|_| ApplyError::Conflict("checkpoint out of range".into()))?;
+                let blob = postcard::to_allocvec(cp).map_err(|e| {
+                    ApplyError::Conflict(format!("checkpoint does not encode: {e}"))
+                })?;
+                sp.execute(
+                    "INSERT OR IGNORE INTO checkpoints (next_seq, checkpoint) VALUES (?1, ?2)",
+                    params![next_seq, blob],
+                )?;
+            }
         }
     }
     Ok(())

@@ -374,6 +374,7 @@ impl World {
         let params = sam_proto::command::PolicyParams {
             max_token_lifetime,
             signing_cas: blobs(cas),
+            checkpoint_interval: sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL,
         };
         let approvals = self
             .approvals(SubFunction::SetPolicy, &params, &[0, 1])

@@ -93,8 +93,17 @@ pub struct PolicyRequest {
     pub max_token_lifetime: u32,
     /// Certificates (DER) of the CAs that issue signer certificates.
     pub signing_cas: Vec<B64>,
+    /// Audit records between two checkpoints the firmware signs of its
+    /// own accord; absent means the default (128).
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval: u32,
     /// The approvals.
     pub approvals: Approvals,
+}
+
+/// What an absent `checkpoint_interval` means.
+pub const fn default_checkpoint_interval() -> u32 {
+    sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL
 }
 
 /// The answer to `POST /admin/policy`.
@@ -211,8 +220,30 @@ pub struct StoreStatus {
 pub struct AuditPage {
     /// In sequence order.
     pub records: Vec<AuditRow>,
+    /// The stored checkpoints that fall within this page: those whose
+    /// `next_seq - 1` is the `seq` of one of its records (the checkpoint
+    /// follows that record), in order; on the first page also one with
+    /// `next_seq` 0.
+    pub checkpoints: Vec<Checkpoint>,
     /// The `after` of the next page; null on the last page.
     pub next_after: Option<i64>,
+}
+
+/// An audit checkpoint signed by the firmware's attestation key
+/// (`docs/audit-export.md` says what the signature covers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Records the chain held when signed (`seq` 0 to `next_seq - 1`).
+    pub next_seq: u64,
+    /// Hex chain hash of the record `next_seq - 1` (zeros if none).
+    pub head: String,
+    /// The firmware's boot counter.
+    pub boot: u32,
+    /// Firmware time, Unix seconds.
+    pub time: i64,
+    /// DER ECDSA P-256 signature.
+    pub signature: B64,
 }
 
 /// One stored audit record.

@@ -171,6 +171,7 @@ impl Bench {
                 Blob::from_vec(b.ca.certificate_der().unwrap()).unwrap(),
             ])
             .unwrap(),
+            checkpoint_interval: sam_proto::records::DEFAULT_CHECKPOINT_INTERVAL,
         };
         let approvals = b.approve(SubFunction::SetPolicy, &params);
         b.call(&SetPolicy { params, approvals }).unwrap();

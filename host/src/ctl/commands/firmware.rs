@@ -6,6 +6,7 @@
 use super::{failed, print_json, user_id_or_random};
 use crate::ctl::approval::FwBody;
 use crate::ctl::approval::{self, ApprovalFile, Params, RequestFile};
+use crate::ctl::audit_verify::sam_key_spki;
 use crate::ctl::cli::{FwCommand, OperatorArgs};
 use crate::ctl::client::Client;
 use crate::ctl::console;
@@ -16,7 +17,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sam_client::wire::Empty;
 use sam_client::wire::admin::{
-    EnrolAnswer, IdpKeysAnswer, InitAnswer, OperatorLogon, PolicyAnswer, StatusAnswer,
+    EnrolAnswer, FirmwareStatus, IdpKeysAnswer, InitAnswer, OperatorLogon, PolicyAnswer,
+    StatusAnswer,
 };
 use sam_client::wire::peering::Challenge;
 use serde_json::Value;
@@ -149,13 +151,20 @@ fn finish(s: &Settings, params: &Params, r: CtlResult<Done>) -> u8 {
     // The notes quote the values as JSON strings, as they always have.
     let quoted = |text: &str| Value::String(text.to_owned());
     match (answer, params) {
-        (Done::Initialized(a), _) => s.note(
-            1,
-            format!(
-                "attestation key (SEC1, base64): {}",
-                quoted(&STANDARD.encode(&a.attestation_key.0))
-            ),
-        ),
+        (Done::Initialized(a), _) => {
+            s.note(
+                1,
+                format!(
+                    "attestation key (SEC1, base64): {}",
+                    quoted(&STANDARD.encode(&a.attestation_key.0))
+                ),
+            );
+            // Always shown: the value an auditor writes down to check audit
+            // exports against later (`samctl audit verify --sam-key`).
+            if let Ok((_, fingerprint)) = sam_key_spki(&a.attestation_key.0) {
+                s.note(0, format!("attestation key SHA-256 (SPKI) {fingerprint}"));
+            }
+        }
         (Done::IdpKeysSet(a), _) => {
             for f in &a.fingerprints {
                 s.note(1, format!("IdP certificate SHA-256 {}", quoted(f)));
@@ -241,6 +250,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
         FwCommand::Policy {
             max_token_lifetime,
             signing_cas,
+            checkpoint_interval,
             approvers,
         } => {
             let made = (|| {
@@ -249,6 +259,7 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
                     Params::Policy {
                         max_token_lifetime,
                         signing_cas: files::all_certificates(&signing_cas)?,
+                        checkpoint_interval,
                     },
                 ))
             })();
@@ -346,9 +357,32 @@ pub(super) async fn fw(s: &Settings, command: FwCommand) -> CtlResult<u8> {
             );
             Ok(0)
         }
-        FwCommand::Status => {
+        FwCommand::Status { attestation_key } => {
             let status: StatusAnswer = Client::new(s)?.get("/admin/status").await?;
-            print_json(&status)
+            let point = match &status.firmware {
+                FirmwareStatus::Reachable(f) => f.attestation_key.clone(),
+                FirmwareStatus::Unreachable(_) => None,
+            };
+            let spki = point
+                .map(|p| sam_key_spki(&p.0).map_err(CtlError::failed))
+                .transpose()?;
+            let mut shown = serde_json::to_value(&status)
+                .map_err(|e| CtlError::failed(format!("JSON: {e}")))?;
+            if let (Some((_, fingerprint)), Some(firmware)) = (&spki, shown.get_mut("firmware")) {
+                firmware["attestation_key_sha256"] = Value::String(fingerprint.clone());
+            }
+            match (attestation_key, &spki) {
+                (Some(out), Some((der, _))) => {
+                    files::write_out(&out, files::pem("PUBLIC KEY", der).as_bytes())?;
+                }
+                (Some(_), None) => {
+                    return Err(CtlError::failed(
+                        "the firmware has no attestation key yet (not initialized)",
+                    ));
+                }
+                (None, _) => {}
+            }
+            print_json(&shown)
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use super::failed;
 use crate::ctl::checksum;
-use crate::ctl::cli::{ChecksumArgs, IntegrityCodeArgs};
+use crate::ctl::cli::{ChecksumArgs, IntegrityCodeArgs, IntegrityDataArgs};
 use crate::ctl::client::Client;
 use crate::ctl::console;
 use crate::ctl::error::CtlResult;
@@ -62,13 +62,18 @@ pub(super) fn integrity_code(s: &Settings, a: IntegrityCodeArgs) -> CtlResult<u8
     }
 }
 
-pub(super) async fn integrity_data(s: &Settings) -> CtlResult<u8> {
+pub(super) async fn integrity_data(s: &Settings, a: &IntegrityDataArgs) -> CtlResult<u8> {
     let lines = console::DATA_INTEGRITY;
-    let report: IntegrityReport =
-        match async { Client::new(s)?.post("/admin/integrity", &Empty {}).await }.await {
-            Ok(r) => r,
-            Err(e) => return Ok(failed(lines, &e)),
-        };
+    let path = if a.full {
+        "/admin/integrity?full=true"
+    } else {
+        "/admin/integrity"
+    };
+    let report: IntegrityReport = match async { Client::new(s)?.post(path, &Empty {}).await }.await
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(failed(lines, &e)),
+    };
     let ok = report.ok;
     println!("{}", if ok { lines.ok } else { lines.failed });
     for u in &report.users.bad {

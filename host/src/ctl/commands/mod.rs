@@ -17,7 +17,7 @@ mod keys;
 mod peering;
 
 use super::approval::parse_uuid;
-use super::cli::{Command, IntegrityCommand};
+use super::cli::{AuditCommand, Command, IntegrityCommand};
 use super::console::Lines;
 use super::error::{CtlError, CtlResult};
 use super::files;
@@ -33,7 +33,7 @@ pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
         Command::Stop(a) => daemon::stop(s, &a),
         Command::Checksum(a) => integrity::checksum_files(s, a),
         Command::Integrity(IntegrityCommand::Code(a)) => integrity::integrity_code(s, a),
-        Command::Integrity(IntegrityCommand::Data) => integrity::integrity_data(s).await,
+        Command::Integrity(IntegrityCommand::Data(a)) => integrity::integrity_data(s, &a).await,
         Command::Fw(f) => firmware::fw(s, f).await,
         Command::CreatePrivilegedUser(a) => peering::create_privileged_user(s, a).await,
         Command::CreateSigner(a) => peering::create_signer(s, a).await,
@@ -44,7 +44,10 @@ pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
         Command::Objects(a) => keys::objects(s, a).await,
         Command::PrivateKeys(a) => keys::private_keys(s, a).await,
         Command::RegisterCertificate(a) => keys::register_certificate(s, a).await,
-        Command::ExportAudit(a) => audit::export_audit(s, a).await,
+        Command::ExportAudit(a) | Command::Audit(AuditCommand::Export(a)) => {
+            audit::export_audit(s, a).await
+        }
+        Command::Audit(AuditCommand::Verify(a)) => Ok(audit::verify_audit(&a)),
     }
 }
 
