@@ -65,6 +65,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         &config.server.tls_cert,
         &config.server.tls_key,
         &config.server.client_ca,
+        connectors.pins(),
     )
     .map_err(|e| ConfigError(e.to_string()))?;
     let metrics = Arc::new(Metrics::new());

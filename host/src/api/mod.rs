@@ -99,6 +99,12 @@ impl Connectors {
         Self(connectors.into_iter().map(Arc::new).collect())
     }
 
+    /// The pins of every connector: the client certificates the TLS
+    /// verifier admits.
+    pub fn pins(&self) -> Vec<[u8; 32]> {
+        self.0.iter().map(|c| c.pin).collect()
+    }
+
     /// The connector pinning this end-entity certificate.
     pub fn by_certificate(&self, der: &[u8]) -> Option<Arc<Connector>> {
         let pin = certificate_pin(der);
@@ -189,7 +195,8 @@ impl App {
         label: &mut &'static str,
         attempted: &mut Option<Action>,
     ) -> Result<Reply, ApiError> {
-        // Unpinned clients learn nothing, not even which paths exist.
+        // Unpinned clients fail the TLS handshake (tls::PinnedClientVerifier);
+        // should one get here, it learns nothing, not even which paths exist.
         let connector = connector.ok_or_else(|| {
             ApiError::host(
                 HostError::Forbidden,

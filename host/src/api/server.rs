@@ -130,6 +130,8 @@ async fn connection(
         .and_then(|c| app.connectors.by_certificate(c.as_ref()));
     match &connector {
         Some(c) => tracing::debug!(%addr, connector = %c.name, "connection"),
+        // The TLS verifier admits pinned certificates only; this is the
+        // second line should the two ever disagree.
         None => tracing::warn!(%addr, "client certificate is pinned by no connector"),
     }
     let service = service_fn(move |req| Arc::clone(&app).handle(connector.clone(), req));

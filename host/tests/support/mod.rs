@@ -155,6 +155,7 @@ impl Daemon {
             vec![pki.server.cert.clone()],
             pki.server.key_der(),
             vec![pki.ca.cert.clone()],
+            pki.connectors().pins(),
         )
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
