@@ -71,6 +71,9 @@ pub struct Connector {
     /// Permissions: operation names and the named permissions of
     /// [`routes`].
     pub permissions: BTreeSet<String>,
+    /// Connections it may hold at once; `None`: the server's
+    /// [`server::ServeOptions::max_connections_per_connector`].
+    pub max_connections: Option<usize>,
 }
 
 impl Connector {
