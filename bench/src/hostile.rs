@@ -73,7 +73,7 @@ pub const USAGE: &str = "usage: sam-bench hostile [--quick] [--dev] [--out DIR]\
      8 honest mutual-TLS clients sign (P-256, 1 hash per fresh SAD), first alone, then beside \
      hostile peers: 200 idle TLS connections, 20 slow-header connections (a byte every 2 s), \
      4 clients posting 1 MiB bodies, 4 posting invalid JSON. --quick: 100 requests per honest \
-     client and phase (default 1000); --dev: dev-profile binaries, the p99 ratio is \
+     client and phase (default 3000, about 40 s: past the idle timeout); --dev: dev-profile binaries, the p99 ratio is \
      reported, not enforced. Writes DIR/report.json and report.md (default \
      target/hostile).\n\
      pass: 0 failed honest requests, honest p99 with hostile peers at most 2 × the baseline \
@@ -380,7 +380,7 @@ fn run(args: &Args) -> Result<bool, String> {
 }
 
 fn hostile(work: &Path, bin: &Path, args: &Args) -> Result<(Value, bool), String> {
-    let per_client = if args.quick { 100 } else { 1000 };
+    let per_client = if args.quick { 100 } else { 3000 };
     let stack = Stack::start(work, bin, &[KeyAlgorithm::EcP256])?;
     let key_id = stack.key(KeyAlgorithm::EcP256)?;
     let clients = stack.ssa_clients(HONEST_CLIENTS)?;

@@ -10,6 +10,9 @@
 //! the report: `cargo xtask bench --dev` runs the dev-profile binaries
 //! (CI's smoke test), whose figures are not comparable to release ones.
 //!
+//! `sam-bench hostile [--quick] [--dev]` (behind `cargo xtask hostile`) is
+//! the listener under hostile peers (see [`hostile`]).
+//!
 //! `sam-bench soak [--clients N] [--seconds S] ...` (behind `cargo xtask
 //! soak`) is the soak test instead: N clients on the full stack for S
 //! seconds, 0 errors and flat memory required (see [`soak`]). A subcommand
