@@ -10,12 +10,16 @@
 //! the report: `cargo xtask bench --dev` runs the dev-profile binaries
 //! (CI's smoke test), whose figures are not comparable to release ones.
 //!
+//! `sam-bench hostile [--quick] [--dev]` (behind `cargo xtask hostile`) is
+//! the listener under hostile peers (see [`hostile`]).
+//!
 //! `sam-bench soak [--clients N] [--seconds S] ...` (behind `cargo xtask
 //! soak`) is the soak test instead: N clients on the full stack for S
 //! seconds, 0 errors and flat memory required (see [`soak`]). A subcommand
 //! rather than a flag: it shares none of the bench's sections or options.
 
 mod fullstack;
+mod hostile;
 mod pipeline;
 mod prims;
 mod report;
@@ -130,6 +134,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("soak") {
         return soak::main(std::env::args().skip(2));
     }
+    if std::env::args().nth(1).as_deref() == Some("hostile") {
+        return hostile::main(std::env::args().skip(2));
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -180,6 +187,74 @@ fn reexec_with_softhsm_conf(args: &Args) -> ExitCode {
 }
 
 /// Writes `report.json` (pretty) and the `others` (name, text) into `dir`.
+/// The exit status of a subcommand: 2 for bad arguments (`parsed` is the
+/// usage text then), 0 if `run` passed, 1 if it failed or could not run.
+pub fn exit_code<A>(
+    name: &str,
+    parsed: Result<A, String>,
+    run: impl FnOnce(&A) -> Result<bool, String>,
+) -> ExitCode {
+    let args = match parsed {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("sam-bench {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a load command (`name`: `soak`, `hostile`) against samd in a fresh
+/// work directory under `out`: finds samd and samctl, lets `load` produce
+/// the report JSON and the verdict, writes `report.json` and `report.md`
+/// (`markdown` of the JSON) and prints the latter. The work directory
+/// (samd's log) is kept when the run failed or could not finish.
+pub fn run_reported(
+    name: &str,
+    out: &std::path::Path,
+    criterion: &str,
+    load: impl FnOnce(&std::path::Path, &std::path::Path) -> Result<(serde_json::Value, bool), String>,
+    markdown: fn(&serde_json::Value) -> String,
+) -> Result<bool, String> {
+    let bin = fullstack::bin_dir()
+        .filter(|b| b.join("samd").exists() && b.join("samctl").exists())
+        .ok_or("samd and samctl were not found beside sam-bench (or in SAM_BENCH_BIN_DIR)")?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .tempdir_in(out)
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let (json, passed) = match load(work.path(), &bin) {
+        Ok(r) => r,
+        Err(e) => {
+            let kept = work.keep();
+            return Err(format!("{e} (samd.log kept in {})", kept.display()));
+        }
+    };
+    let md = markdown(&json);
+    write_reports(out, &json, &[("report.md", &md)])?;
+    println!("{md}");
+    eprintln!(
+        "sam-bench {name}: wrote {}/report.json, report.md",
+        out.display()
+    );
+    if !passed {
+        let kept = work.keep();
+        eprintln!(
+            "sam-bench {name}: FAILED ({criterion}); samd.log kept in {}",
+            kept.display()
+        );
+    }
+    Ok(passed)
+}
+
 pub fn write_reports(
     dir: &std::path::Path,
     json: &serde_json::Value,

@@ -18,7 +18,7 @@
 //! capacity (2^20, `sam_simulator::platform`) bounds the sustained rate to
 //! 2^20 ÷ [`TOKEN_VALIDITY`].
 
-use crate::fullstack::{Stack, bin_dir, fresh_sad, status_mib};
+use crate::fullstack::{Stack, fresh_sad, status_mib};
 use crate::stats::{num, quantile};
 use sam_client::{ClientError, SamClient};
 use sam_proto::ids::{KeyAlgorithm, KeyId, UserId};
@@ -133,21 +133,7 @@ pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> 
 
 /// `sam-bench soak ARGS`.
 pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
-    let args = match parse_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("sam-bench soak: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::exit_code("soak", parse_args(args), run)
 }
 
 /// One RSS sample.
@@ -311,46 +297,23 @@ struct Outcome {
 
 /// Runs the soak; `Ok(true)` when it passed.
 fn run(args: &Args) -> Result<bool, String> {
-    let bin = bin_dir()
-        .filter(|b| b.join("samd").exists() && b.join("samctl").exists())
-        .ok_or("samd and samctl were not found beside sam-bench (or in SAM_BENCH_BIN_DIR)")?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix("soak-")
-        .tempdir_in(&args.out)
-        .map_err(|e| format!("temporary directory: {e}"))?;
-    eprintln!(
-        "sam-bench soak: {} clients, {} s, {} producers, cap {} requests; work in {}",
-        args.clients,
-        args.seconds,
-        args.producers,
-        args.max_requests,
-        work.path().display()
-    );
-    let outcome = soak(work.path(), &bin, args);
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            let kept = work.keep();
-            return Err(format!("{e} (samd.log kept in {})", kept.display()));
-        }
-    };
-    let (json, passed) = report(&outcome);
-    let md = markdown(&json);
-    crate::write_reports(&args.out, &json, &[("report.md", &md)])?;
-    println!("{md}");
-    eprintln!(
-        "sam-bench soak: wrote {}/report.json, report.md",
-        args.out.display()
-    );
-    if !passed {
-        let kept = work.keep();
-        eprintln!(
-            "sam-bench soak: FAILED ({CRITERION}); samd.log kept in {}",
-            kept.display()
-        );
-    }
-    Ok(passed)
+    crate::run_reported(
+        "soak",
+        &args.out,
+        CRITERION,
+        |work, bin| {
+            eprintln!(
+                "sam-bench soak: {} clients, {} s, {} producers, cap {} requests; work in {}",
+                args.clients,
+                args.seconds,
+                args.producers,
+                args.max_requests,
+                work.display()
+            );
+            soak(work, bin, args).map(|o| report(&o))
+        },
+        markdown,
+    )
 }
 
 /// Starts the stack in `work` and drives the load.

@@ -58,12 +58,18 @@ pub struct ServerSection {
     pub client_ca: PathBuf,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
-    /// Connections served at once.
+    /// Connections served at once, handshakes included (lowered at start
+    /// to fit the process's descriptor limit).
     pub max_connections: usize,
+    /// Connections one connector may hold at once (a connector's own
+    /// `max_connections` overrides it).
+    pub max_connections_per_connector: usize,
     /// Seconds a TLS handshake may take.
     pub handshake_timeout_secs: u64,
-    /// Seconds HTTP/1.1 request headers may take.
+    /// Seconds an HTTP/1.1 request head may take from its first byte.
     pub header_timeout_secs: u64,
+    /// Seconds a connection may stay open with no request in flight.
+    pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get at shutdown.
     pub shutdown_grace_secs: u64,
 }
@@ -77,8 +83,10 @@ impl Default for ServerSection {
             client_ca: "client-ca.pem".into(),
             max_body_bytes: 1024 * 1024,
             max_connections: 1024,
+            max_connections_per_connector: 256,
             handshake_timeout_secs: 10,
-            header_timeout_secs: 30,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 30,
             shutdown_grace_secs: 30,
         }
     }
@@ -180,6 +188,10 @@ pub struct ConnectorSection {
     pub certificate_sha256: String,
     /// What it may call.
     pub operations: Vec<String>,
+    /// Connections it may hold at once; absent: the server's
+    /// `max_connections_per_connector`.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 impl Config {
@@ -260,18 +272,24 @@ impl Config {
                 name: c.name.clone(),
                 pin,
                 permissions: c.operations.iter().cloned().collect(),
+                max_connections: c.max_connections,
             });
         }
         Ok(out)
     }
 
-    /// The server limits.
+    /// The server limits. A zero timeout or limit would refuse every
+    /// peer, so each is at least 1.
     pub fn serve_options(&self) -> crate::api::server::ServeOptions {
+        let s = &self.server;
+        let secs = |v: u64| Duration::from_secs(v.max(1));
         crate::api::server::ServeOptions {
-            handshake_timeout: Duration::from_secs(self.server.handshake_timeout_secs),
-            header_timeout: Duration::from_secs(self.server.header_timeout_secs),
-            shutdown_grace: Duration::from_secs(self.server.shutdown_grace_secs),
-            max_connections: self.server.max_connections,
+            handshake_timeout: secs(s.handshake_timeout_secs),
+            header_timeout: secs(s.header_timeout_secs),
+            idle_timeout: secs(s.idle_timeout_secs),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
+            max_connections: s.max_connections.max(1),
+            max_connections_per_connector: s.max_connections_per_connector.max(1),
         }
     }
 }
@@ -298,6 +316,17 @@ mod tests {
         assert!(config.connectors.is_empty());
         assert!(Config::parse("[server]\nlisten = 5").is_err());
         assert!(Config::parse("[bogus]").is_err());
+    }
+
+    #[test]
+    fn listener_limits_come_from_the_file_and_are_never_zero() {
+        let text = "[server]\nidle_timeout_secs = 3\nheader_timeout_secs = 0\nmax_connections_per_connector = 0\n";
+        let o = Config::parse(text).unwrap().serve_options();
+        assert_eq!(o.idle_timeout, Duration::from_secs(3));
+        assert_eq!(o.header_timeout, Duration::from_secs(1));
+        assert_eq!(o.max_connections_per_connector, 1);
+        let d = Config::parse("").unwrap().serve_options();
+        assert_eq!(d, crate::api::server::ServeOptions::default());
     }
 
     #[test]
@@ -328,6 +357,13 @@ mod tests {
         assert!(Config::parse(&bad_op).unwrap().connectors().is_err());
         let bad_pin = ok.replace(&pin, "abcd");
         assert!(Config::parse(&bad_pin).unwrap().connectors().is_err());
+        let limited = format!("{ok}max_connections = 7\n");
+        let c = Config::parse(&limited).unwrap().connectors().unwrap();
+        assert_eq!(c[0].max_connections, Some(7));
+        assert_eq!(
+            Config::parse(&ok).unwrap().connectors().unwrap()[0].max_connections,
+            None
+        );
         let twice = format!("{ok}{ok}");
         assert!(Config::parse(&twice).unwrap().connectors().is_err());
     }

@@ -1,7 +1,7 @@
 //! Putting the daemon together from its configuration: logging, store,
 //! firmware transport, TLS, the server, and the shutdown sequence.
 
-use crate::api::server::serve;
+use crate::api::server::{ServeOptions, serve};
 use crate::api::{App, Connectors, tls};
 use crate::config::{Config, ConfigError, LogFormat, TransportKind};
 use crate::metrics::Metrics;
@@ -65,6 +65,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         &config.server.tls_cert,
         &config.server.tls_key,
         &config.server.client_ca,
+        connectors.pins(),
     )
     .map_err(|e| ConfigError(e.to_string()))?;
     let metrics = Arc::new(Metrics::new());
@@ -89,13 +90,40 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         transport = app.firmware.transport_kind(),
         "samd started"
     );
-    serve(app, listener, tls, config.serve_options(), shutdown).await;
+    let options = fit_descriptor_limit(config.serve_options());
+    serve(app, listener, tls, options, shutdown).await;
     tracing::info!("flushing the store");
     tokio::task::spawn_blocking(move || store.close())
         .await
         .map_err(|e| ConfigError(format!("store shutdown: {e}")))?;
     tracing::info!("samd stopped");
     Ok(())
+}
+
+/// Descriptors samd keeps for itself beside its connections: the
+/// listener, the store's files and connections, the firmware link, logs.
+const RESERVED_DESCRIPTORS: usize = 64;
+
+/// Lowers `max_connections` to what the process's descriptor limit can
+/// hold, so that the connection limit, not the kernel, refuses the
+/// excess: running out of descriptors would also fail the store and the
+/// firmware link.
+fn fit_descriptor_limit(mut options: ServeOptions) -> ServeOptions {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let Some(soft) = limit.current.and_then(|v| usize::try_from(v).ok()) else {
+        return options;
+    };
+    let room = soft.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    if options.max_connections > room {
+        tracing::warn!(
+            max_connections = options.max_connections,
+            descriptor_limit = soft,
+            using = room,
+            "max_connections does not fit the descriptor limit; lowered"
+        );
+        options.max_connections = room;
+    }
+    options
 }
 
 /// Completes on SIGTERM or SIGINT.

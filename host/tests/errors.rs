@@ -307,12 +307,27 @@ async fn management_errors() {
 async fn connectors_and_tls_decide_who_may_call() {
     let w = World::new().await;
     let pki = &w.pki;
-    // A certificate from the right CA that no connector pins: 403.
-    let stranger = w.daemon.client(pki, &pki.unpinned);
-    let r = stranger.get("/healthz").await;
-    assert_eq!((r.status, r.error().as_str()), (403, "Forbidden"));
-    let r = stranger.post("/signing", &json!({"sad": ""})).await;
-    assert_eq!(r.status, 403);
+    // A certificate from the right CA that no connector pins: the
+    // handshake fails (access_denied), over HTTP/1.1 and HTTP/2 alike, so
+    // no HTTP answer is ever produced for it.
+    for http2 in [false, true] {
+        let stranger = support::Client::new(w.daemon.addr, &pki.ca, &pki.unpinned, http2);
+        let e = stranger.try_send("GET", "/healthz", None).await;
+        assert!(e.is_err(), "{e:?}");
+    }
+    // What the peer is told is the TLS alert, not an HTTP status.
+    let e = alert_of(w.daemon.addr, &pki.ca.cert, Some(&pki.unpinned)).await;
+    assert!(
+        e.as_ref().is_err_and(|e| e.contains("AccessDenied")),
+        "{e:?}"
+    );
+    // A pinned certificate completes the same exchange.
+    assert_eq!(
+        alert_of(w.daemon.addr, &pki.ca.cert, Some(&pki.ssa)).await,
+        Ok(())
+    );
+    // The same test with a pinned certificate of the same CA passes.
+    assert_eq!(w.ssa.get("/healthz").await.status, 200);
     // A certificate from another CA: the handshake fails.
     let foreign = support::Client::new(w.daemon.addr, &pki.ca, &pki.foreign, false);
     let e = foreign.try_send("GET", "/healthz", None).await;
@@ -323,7 +338,7 @@ async fn connectors_and_tls_decide_who_may_call() {
     let e = expired.try_send("GET", "/healthz", None).await;
     assert!(e.is_err(), "{e:?}");
     // No client certificate at all: the handshake fails too.
-    let e = no_client_cert(w.daemon.addr, &pki.ca.cert).await;
+    let e = alert_of(w.daemon.addr, &pki.ca.cert, None).await;
     assert!(e.is_err(), "{e:?}");
     // Plain HTTP: no answer.
     let e = plain_http(w.daemon.addr).await;
@@ -355,34 +370,42 @@ async fn connectors_and_tls_decide_who_may_call() {
     w.daemon.stop().await;
 }
 
-async fn no_client_cert(
+/// Connects with `leaf` as client certificate (or none), sends one
+/// request and reads the answer: `Ok` if any answer came, else the TLS
+/// error (with TLS 1.3 the server's alert arrives with the first read).
+async fn alert_of(
     addr: std::net::SocketAddr,
     ca: &rustls_pki_types::CertificateDer<'static>,
+    leaf: Option<&support::tls::Leaf>,
 ) -> Result<(), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match leaf {
+        Some(leaf) => builder
+            .with_client_auth_cert(vec![leaf.cert.clone()], leaf.key_der())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
-    // TLS 1.3: the server's refusal arrives with the first read.
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n")
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
         .await
         .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     match tls.read_to_end(&mut buf).await {
         Ok(_) if buf.is_empty() => Err("closed".into()),
         Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(format!("{e:?}")),
     }
 }
 

@@ -805,3 +805,46 @@ fn every_route_body_names_its_schema() {
         "a route without a row (metrics is text)"
     );
 }
+
+#[test]
+fn the_token_extension_oids_and_layouts_are_documented() {
+    let doc = document();
+    let description = doc["info"]["description"].as_str().unwrap();
+    let readme = include_str!("../README.md");
+    let vectors = include_str!("../testvectors/README.md");
+    use sam_proto::asn1::oids;
+    for oid in [
+        oids::SAD_PUBLIC_KEY,
+        oids::SIGNING_SCOPE,
+        oids::IDENTIFICATION_LEVEL,
+        oids::IDENTITY_TOKEN_TYPE,
+    ] {
+        let dotted = format!("`{oid}`");
+        assert!(
+            description.contains(&dotted),
+            "{dotted} missing from openapi.yaml"
+        );
+        assert!(
+            readme.contains(&dotted),
+            "{dotted} missing from host/README.md"
+        );
+    }
+    for ty in [
+        "SignedIdentityToken ::=",
+        "CompactIdentityToken ::=",
+        "CompactExtension  ::=",
+        "SAD ::=",
+        "SADTBS ::=",
+    ] {
+        assert!(description.contains(ty), "{ty} missing from openapi.yaml");
+        assert!(readme.contains(ty), "{ty} missing from host/README.md");
+    }
+    // Every vector file the README lists is committed.
+    for line in vectors.lines().filter(|l| l.starts_with("| `")) {
+        let name = line.split('`').nth(1).unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testvectors")
+            .join(name);
+        assert!(path.is_file(), "{} listed but missing", path.display());
+    }
+}

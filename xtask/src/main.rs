@@ -2,7 +2,8 @@
 //!
 //! * `cargo xtask ci`: the test command of README.md and of `.ci/run`:
 //!   format check, clippy with warnings denied, every workspace test, the
-//!   benchmark's smoke test (`bench --quick --dev`: no target enforced), and
+//!   benchmark's smoke test (`bench --quick --dev`: no target enforced), the
+//!   hostile-load smoke test (`hostile --quick --dev`), and
 //!   the firmware built for the Cortex-M4F target (which proves it is
 //!   `no_std` for real, not just by attribute), then the fuzz smoke test
 //!   (`cargo xtask fuzz --smoke`: every target for 60 s; it needs the
@@ -21,6 +22,11 @@
 //!   clients (64) sign for S seconds (600) against one samd; fails on any
 //!   error or if samd's RSS grows by more than 10 % + 8 MiB after the
 //!   warm-up. Results in `target/soak/`. Not part of `ci` (ten minutes).
+//! * `cargo xtask hostile [--quick] [--dev]`: honest signing latency with
+//!   and without hostile peers (idle, slow-header, oversized-body and
+//!   invalid-JSON connections) on one samd; fails unless the honest p99
+//!   stays within 2× and samd's descriptors below their limit. Results in
+//!   `target/hostile/`; `ci` runs `--quick --dev` (ratio not enforced).
 //! * `cargo xtask tcb`: the size of the trusted computing base (lines of
 //!   `firmware/` and `shared-proto/`), for evaluators and for the notes.
 
@@ -36,7 +42,8 @@ usage: cargo xtask <command>
 
 commands:
   ci          format check, clippy (-D warnings), all tests, the bench
-              smoke test (bench --quick --dev), firmware for
+              smoke test (bench --quick --dev), the hostile-load smoke
+              test (hostile --quick --dev), firmware for
               thumbv7em, the TCB tests on big-endian PowerPC when
               ci/install-deps.sh has installed its cross tools, and the
               fuzz smoke test (fuzz --smoke; needs ci/install-deps.sh)
@@ -66,6 +73,15 @@ commands:
               sampled every 10 s; results in target/soak/. Fails if any
               request fails or if samd's VmRSS at the end exceeds its
               VmRSS after the 90 s warm-up × 1.10 + 8 MiB. Not part of ci
+  hostile [--quick] [--dev]
+              the listener under hostile peers, release build: 8 honest
+              clients sign alone, then beside 200 idle TLS connections, 20
+              slow-header ones, 1 MiB bodies and invalid JSON; fails if an
+              honest request fails, the honest p99 grows above 2x the
+              baseline's, or samd's descriptors reach their limit; results
+              in target/hostile/ (--quick: 100 requests per client and
+              phase; --dev: dev-profile binaries, ratio reported only, in
+              target/hostile-dev/; ci runs --quick --dev)
   tcb         count the lines of the trusted computing base
   help   this text
 ";
@@ -79,6 +95,7 @@ fn main() -> ExitCode {
         "tcb" => tcb(),
         "bench" => bench(std::env::args().skip(2).collect()),
         "soak" => soak(std::env::args().skip(2).collect()),
+        "hostile" => hostile(std::env::args().skip(2).collect()),
         "big-endian" => big_endian(),
         "fuzz" => fuzz(std::env::args().skip(2).collect()),
         "help" | "--help" | "-h" => {
@@ -279,6 +296,33 @@ fn soak(args: Vec<String>) -> Result<(), String> {
     run_bench_exe("soak", &exe, &args, "soak", "the soak test")
 }
 
+/// Builds `sam-bench`, `samd` and `samctl` (release; `--dev`: the dev
+/// profile, which `cargo test --workspace` has built already) and runs the
+/// hostile-load test, writing `target/hostile/` (`--dev`:
+/// `target/hostile-dev/`). `--quick` and `--dev` go to `sam-bench
+/// hostile`.
+fn hostile(args: Vec<String>) -> Result<(), String> {
+    for a in &args {
+        if a != "--quick" && a != "--dev" {
+            return Err(format!("hostile: unknown argument `{a}`\n\n{USAGE}"));
+        }
+    }
+    let dev = args.iter().any(|a| a == "--dev");
+    let mut build = vec!["build", "-p", "sam-bench", "-p", "sam-host"];
+    if !dev {
+        build.push("--release");
+    }
+    step("build", &build)?;
+    let (profile, out_dir) = if dev {
+        ("debug", "hostile-dev")
+    } else {
+        ("release", "hostile")
+    };
+    let exe = target_dir().join(profile).join("sam-bench");
+    let args: Vec<String> = std::iter::once("hostile".to_owned()).chain(args).collect();
+    run_bench_exe("hostile", &exe, &args, out_dir, "the hostile-load test")
+}
+
 fn ci() -> Result<(), String> {
     step("fmt", &["fmt", "--all", "--check"])?;
     step(
@@ -298,6 +342,10 @@ fn ci() -> Result<(), String> {
     // The issue's smoke test: the quick benchmark on the binaries the
     // tests just built; fails on errors, never on a target.
     bench(vec!["--quick".to_owned(), "--dev".to_owned()])?;
+    // The listener against hostile peers, short: fails on an honest
+    // request that fails or on samd's descriptors reaching their limit
+    // (about 20 s).
+    hostile(vec!["--quick".to_owned(), "--dev".to_owned()])?;
     step(
         "firmware for the HSM target",
         &[

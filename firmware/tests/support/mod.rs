@@ -77,7 +77,13 @@ impl Bench {
     /// Initialized with two administrators, the IdP imported and a policy
     /// naming the bench's signing CA.
     pub fn ready() -> Self {
-        let mut b = Self::new();
+        Self::new().into_ready()
+    }
+
+    /// [`Self::ready`] from this bench (whose IdP certificate a test may
+    /// have replaced).
+    pub fn into_ready(self) -> Self {
+        let mut b = self;
         b.init().expect("init");
         b.set_idp_keys(&[b.idp.cert.clone()]).expect("set idp keys");
         b.set_policy(
@@ -297,7 +303,25 @@ impl Bench {
         code: SubFunction,
         intent: &Intent<'_>,
     ) -> Authentication {
-        let token = self.login_token(record);
+        self.token_auth_with(
+            record,
+            code,
+            intent,
+            self.login_token(record),
+            &self.token_key,
+        )
+    }
+
+    /// [`Self::token_auth`] with a given login `token` and the `key` it
+    /// binds.
+    pub fn token_auth_with(
+        &self,
+        record: &SealedUserRecord,
+        code: SubFunction,
+        intent: &Intent<'_>,
+        token: Vec<u8>,
+        key: &SadKey,
+    ) -> Authentication {
         // A firmware that serves no challenge (not operational) refuses
         // the request anyway; the test then sees why.
         let (status, answer) = self.raw(SubFunction::GetChallenge.code(), &[]);
@@ -312,7 +336,7 @@ impl Bench {
                 value: Blob::from_vec(token).unwrap(),
             },
             actor: Some(record.clone()),
-            proof: Some(request_proof(&self.token_key.key, code, &challenge, intent)),
+            proof: Some(request_proof(&key.key, code, &challenge, intent)),
         }
     }
 
@@ -396,7 +420,12 @@ impl Bench {
 
     /// A ready bench with a Privileged User, a Signer and one P-256 key.
     pub fn with_signer() -> (Self, SealedUserRecord, SealedUserRecord, WrappedKey) {
-        let mut b = Self::ready();
+        Self::ready().into_signer()
+    }
+
+    /// [`Self::with_signer`] from this ready bench.
+    pub fn into_signer(self) -> (Self, SealedUserRecord, SealedUserRecord, WrappedKey) {
+        let mut b = self;
         let pu = b.enrol_privileged_user().expect("enrol");
         let signer = b.create_signer(&pu).expect("create signer");
         let key = b

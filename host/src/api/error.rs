@@ -19,8 +19,8 @@ use sam_proto::codes::Cause;
 /// Errors that exist only at the HTTP layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostError {
-    /// The client certificate is pinned by no connector, or the connector
-    /// may not call this operation.
+    /// The connector may not call this operation (an unpinned client
+    /// certificate already fails the TLS handshake).
     Forbidden,
     /// No such path.
     RouteNotFound,

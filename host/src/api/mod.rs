@@ -71,6 +71,9 @@ pub struct Connector {
     /// Permissions: operation names and the named permissions of
     /// [`routes`].
     pub permissions: BTreeSet<String>,
+    /// Connections it may hold at once; `None`: the server's
+    /// [`server::ServeOptions::max_connections_per_connector`].
+    pub max_connections: Option<usize>,
 }
 
 impl Connector {
@@ -97,6 +100,12 @@ impl Connectors {
     /// The set.
     pub fn new(connectors: Vec<Connector>) -> Self {
         Self(connectors.into_iter().map(Arc::new).collect())
+    }
+
+    /// The pins of every connector: the client certificates the TLS
+    /// verifier admits.
+    pub fn pins(&self) -> Vec<[u8; 32]> {
+        self.0.iter().map(|c| c.pin).collect()
     }
 
     /// The connector pinning this end-entity certificate.
@@ -189,7 +198,8 @@ impl App {
         label: &mut &'static str,
         attempted: &mut Option<Action>,
     ) -> Result<Reply, ApiError> {
-        // Unpinned clients learn nothing, not even which paths exist.
+        // Unpinned clients fail the TLS handshake (tls::PinnedClientVerifier);
+        // should one get here, it learns nothing, not even which paths exist.
         let connector = connector.ok_or_else(|| {
             ApiError::host(
                 HostError::Forbidden,

@@ -1,39 +1,64 @@
 //! The accept loop: TLS handshake, connector lookup, HTTP/1.1 or HTTP/2,
-//! and graceful shutdown.
+//! the connection limits and timeouts of [`ServeOptions`], and graceful
+//! shutdown.
 
-use super::App;
+use super::{App, Connector};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-/// Limits of the server.
+/// Limits of the server against slow, silent and greedy peers.
+///
+/// Every connection is in one of three phases, each with its own bound:
+/// the TLS handshake ([`Self::handshake_timeout`]), waiting for a request
+/// with nothing in flight ([`Self::idle_timeout`], also right after the
+/// handshake), and an HTTP/1.1 request head that has begun to arrive but
+/// is not complete ([`Self::header_timeout`]). A connection over its bound
+/// is closed, so a peer cannot hold a descriptor and a connection slot by
+/// sending nothing, or a byte now and then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeOptions {
     /// A TLS handshake must finish within this.
     pub handshake_timeout: Duration,
-    /// HTTP/1.1 request headers must arrive within this.
+    /// An HTTP/1.1 request head, from its first byte, must be complete
+    /// within this. (HTTP/2 frames its headers; a stream that never
+    /// completes them is bounded by the idle timeout.)
     pub header_timeout: Duration,
+    /// A connection with no request in flight is closed after this: after
+    /// the handshake, and between keep-alive requests (HTTP/1.1 and
+    /// HTTP/2).
+    pub idle_timeout: Duration,
     /// At shutdown, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
-    /// Connections served at once; more are closed on accept.
+    /// Connections served at once (handshakes included); more are closed
+    /// on accept.
     pub max_connections: usize,
+    /// Connections one connector may hold at once, unless the connector
+    /// sets its own; more are closed right after the handshake.
+    pub max_connections_per_connector: usize,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
             handshake_timeout: Duration::from_secs(10),
-            header_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_connector: 256,
         }
     }
 }
@@ -51,6 +76,7 @@ pub async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(options.max_connections));
+    let slots = Arc::new(ConnectorSlots::default());
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -69,7 +95,7 @@ pub async fn serve(
                         addr,
                         stop_rx.clone(),
                         options,
-                        permit,
+                        (permit, Arc::clone(&slots)),
                     ));
                 }
                 Err(e) => {
@@ -105,7 +131,7 @@ async fn connection(
     addr: SocketAddr,
     mut stop: watch::Receiver<bool>,
     options: ServeOptions,
-    _permit: OwnedSemaphorePermit,
+    (_permit, slots): (OwnedSemaphorePermit, Arc<ConnectorSlots>),
 ) {
     let _ = stream.set_nodelay(true);
     let tls = tokio::select! {
@@ -128,20 +154,66 @@ async fn connection(
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| app.connectors.by_certificate(c.as_ref()));
-    match &connector {
-        Some(c) => tracing::debug!(%addr, connector = %c.name, "connection"),
-        None => tracing::warn!(%addr, "client certificate is pinned by no connector"),
-    }
-    let service = service_fn(move |req| Arc::clone(&app).handle(connector.clone(), req));
+    let _slot = match &connector {
+        Some(c) => {
+            let limit = c
+                .max_connections
+                .unwrap_or(options.max_connections_per_connector);
+            let Some(slot) = slots.take(c, limit) else {
+                tracing::warn!(%addr, connector = %c.name, limit, "connector's connection limit reached; closing");
+                return;
+            };
+            tracing::debug!(%addr, connector = %c.name, "connection");
+            Some(slot)
+        }
+        // The TLS verifier admits pinned certificates only; this is the
+        // second line should the two ever disagree.
+        None => {
+            tracing::warn!(%addr, "client certificate is pinned by no connector");
+            None
+        }
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = Arc::clone(&activity);
+        service_fn(move |req| {
+            let busy = activity.begin();
+            let reply = Arc::clone(&app).handle(connector.clone(), req);
+            async move {
+                let r = reply.await;
+                drop(busy);
+                r
+            }
+        })
+    };
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // The protocol ALPN agreed on; without ALPN, hyper reads the preface.
+    if h2 {
+        builder = builder.http2_only();
+    } else if tls.get_ref().1.alpn_protocol().is_some() {
+        builder = builder.http1_only();
+    }
+    // hyper's own header timer also runs between keep-alive requests;
+    // [`Activity`] keeps the two bounds apart instead.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_timeout);
-    let conn = builder.serve_connection(TokioIo::new(tls), service);
+        .header_read_timeout(None);
+    let io = Watched {
+        inner: tls,
+        activity: Arc::clone(&activity),
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
+    let header_timeout = (!h2).then_some(options.header_timeout);
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        why = activity.expired(header_timeout, options.idle_timeout) => {
+            // Nothing is in flight: dropping the connection loses nothing.
+            tracing::info!(%addr, why, "closing the connection");
+            return;
+        }
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
             conn.await
@@ -149,5 +221,197 @@ async fn connection(
     };
     if let Err(e) = result {
         tracing::debug!(%addr, error = %e, "connection ended with an error");
+    }
+}
+
+/// Connections held per connector (by pin).
+#[derive(Debug, Default)]
+struct ConnectorSlots(Mutex<HashMap<[u8; 32], usize>>);
+
+impl ConnectorSlots {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot of `connector`, or `None` if it holds `limit` already.
+    fn take(self: &Arc<Self>, connector: &Connector, limit: usize) -> Option<Slot> {
+        let mut counts = self.counts();
+        let n = counts.entry(connector.pin).or_default();
+        if *n >= limit {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            slots: Arc::clone(self),
+            pin: connector.pin,
+        })
+    }
+}
+
+/// One connection of a connector; given back on drop.
+struct Slot {
+    slots: Arc<ConnectorSlots>,
+    pin: [u8; 32],
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.slots.counts();
+        if let Some(n) = counts.get_mut(&self.pin) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.pin);
+            }
+        }
+    }
+}
+
+/// What a connection is doing, for its timeouts: how many requests are in
+/// the handler, since when none is, and when the bytes of the next request
+/// head began to arrive.
+#[derive(Debug)]
+struct Activity {
+    state: Mutex<ActivityState>,
+    changed: Notify,
+}
+
+#[derive(Debug)]
+struct ActivityState {
+    in_flight: usize,
+    idle_since: Instant,
+    head_started: Option<Instant>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(ActivityState {
+                in_flight: 0,
+                idle_since: Instant::now(),
+                head_started: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ActivityState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A request reached the handler; it is in flight until the guard
+    /// drops.
+    fn begin(self: &Arc<Self>) -> Busy {
+        {
+            let mut s = self.state();
+            s.in_flight += 1;
+            s.head_started = None;
+        }
+        self.changed.notify_one();
+        Busy(Arc::clone(self))
+    }
+
+    /// Bytes arrived; with nothing in flight they start a request head.
+    fn read(&self) {
+        let mut s = self.state();
+        if s.in_flight == 0 && s.head_started.is_none() {
+            s.head_started = Some(Instant::now());
+            drop(s);
+            self.changed.notify_one();
+        }
+    }
+
+    /// Completes when the connection has been idle for `idle`, or (when
+    /// `header` is given) a request head has been arriving for longer than
+    /// `header`; names which.
+    async fn expired(&self, header: Option<Duration>, idle: Duration) -> &'static str {
+        loop {
+            let deadline = {
+                let s = self.state();
+                if s.in_flight > 0 {
+                    None
+                } else {
+                    match (s.head_started, header) {
+                        (Some(t), Some(h)) => Some((t + h, "request head not complete in time")),
+                        _ => Some((s.idle_since + idle, "idle")),
+                    }
+                }
+            };
+            match deadline {
+                None => self.changed.notified().await,
+                Some((at, why)) if Instant::now() >= at => return why,
+                Some((at, _)) => tokio::select! {
+                    () = tokio::time::sleep_until(at.into()) => {}
+                    () = self.changed.notified() => {}
+                },
+            }
+        }
+    }
+}
+
+/// A request in the handler.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        {
+            let mut s = self.0.state();
+            s.in_flight = s.in_flight.saturating_sub(1);
+            if s.in_flight == 0 {
+                s.idle_since = Instant::now();
+                s.head_started = None;
+            }
+        }
+        self.0.changed.notify_one();
+    }
+}
+
+/// The TLS stream, telling [`Activity`] when bytes arrive.
+struct Watched<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.read();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 }

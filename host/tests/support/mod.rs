@@ -80,6 +80,7 @@ impl Pki {
             name: name.into(),
             pin: sam_host::api::certificate_pin(leaf.cert.as_ref()),
             permissions: ops.iter().map(|s| s.to_string()).collect(),
+            max_connections: None,
         };
         Connectors::new(vec![
             c("ssa", &self.ssa, &["Signing", "Key_Manager_Query"]),
@@ -131,15 +132,42 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(pki: &Pki, db: &Path, platform: TestPlatform) -> Self {
+        Self::start_limited(pki, db, platform, Self::options()).await
+    }
+
+    /// The tests' server limits: the defaults, with a shorter grace.
+    pub fn options() -> ServeOptions {
+        ServeOptions {
+            shutdown_grace: Duration::from_secs(10),
+            ..ServeOptions::default()
+        }
+    }
+
+    /// A daemon with the given limits and timeouts.
+    pub async fn start_limited(
+        pki: &Pki,
+        db: &Path,
+        platform: TestPlatform,
+        options: ServeOptions,
+    ) -> Self {
         let firmware = Arc::new(Firmware::boot(platform));
         let transport = InProcess::new(Arc::new(TestEngine(Arc::clone(&firmware))));
-        let mut d = Self::start_with(pki, db, Arc::new(transport)).await;
+        let mut d = Self::start_over(pki, db, Arc::new(transport), options).await;
         d.firmware = Some(firmware);
         d
     }
 
     /// A daemon over any transport.
     pub async fn start_with(pki: &Pki, db: &Path, transport: Arc<dyn Transport>) -> Self {
+        Self::start_over(pki, db, transport, Self::options()).await
+    }
+
+    async fn start_over(
+        pki: &Pki,
+        db: &Path,
+        transport: Arc<dyn Transport>,
+        options: ServeOptions,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
         let store = Store::open(db, Arc::clone(&metrics)).unwrap();
         let app = Arc::new(App {
@@ -155,15 +183,12 @@ impl Daemon {
             vec![pki.server.cert.clone()],
             pki.server.key_der(),
             vec![pki.ca.cert.clone()],
+            pki.connectors().pins(),
         )
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let options = ServeOptions {
-            shutdown_grace: Duration::from_secs(10),
-            ..ServeOptions::default()
-        };
         let task = tokio::spawn(serve(app, listener, tls, options, async {
             let _ = stopped.await;
         }));
@@ -228,6 +253,21 @@ impl Resp {
     }
 }
 
+/// A TLS client trusting `ca`, presenting `leaf`, offering `alpn`.
+pub fn tls_connector(ca: &Ca, leaf: &Leaf, alpn: &[u8]) -> TlsConnector {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(vec![leaf.cert.clone()], leaf.key_der())
+        .unwrap();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    TlsConnector::from(Arc::new(config))
+}
+
 /// An HTTPS client with a client certificate.
 #[derive(Clone)]
 pub struct Client {
@@ -238,23 +278,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(addr: SocketAddr, ca: &Ca, leaf: &Leaf, http2: bool) -> Self {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.cert.clone()).unwrap();
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_client_auth_cert(vec![leaf.cert.clone()], leaf.key_der())
-            .unwrap();
-        config.alpn_protocols = if http2 {
-            vec![b"h2".to_vec()]
-        } else {
-            vec![b"http/1.1".to_vec()]
-        };
+        let alpn: &[u8] = if http2 { b"h2" } else { b"http/1.1" };
         Self {
             addr,
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: tls_connector(ca, leaf, alpn),
             http2,
         }
     }
@@ -339,9 +366,20 @@ pub struct World {
 impl World {
     /// A daemon with an uninitialized firmware.
     pub async fn new() -> Self {
+        Self::limited(Daemon::options()).await
+    }
+
+    /// A daemon with an uninitialized firmware and the given server limits.
+    pub async fn limited(options: ServeOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let pki = Pki::new();
-        let daemon = Daemon::start(&pki, &dir.path().join("samd.db"), TestPlatform::new(1)).await;
+        let daemon = Daemon::start_limited(
+            &pki,
+            &dir.path().join("samd.db"),
+            TestPlatform::new(1),
+            options,
+        )
+        .await;
         Self {
             admin: daemon.client(&pki, &pki.admin),
             ra: daemon.client(&pki, &pki.ra),
