@@ -17,7 +17,12 @@
 //! soak`) is the soak test instead: N clients on the full stack for S
 //! seconds, 0 errors and flat memory required (see [`soak`]). A subcommand
 //! rather than a flag: it shares none of the bench's sections or options.
+//!
+//! `sam-bench audit-timing [--records N]` (behind `cargo xtask
+//! audit-timing`) times `samctl integrity data --full` against the resumed
+//! check on N audit records (see [`audittiming`]).
 
+mod audittiming;
 mod fullstack;
 mod hostile;
 mod pipeline;
@@ -133,6 +138,9 @@ fn main() -> ExitCode {
     // re-execution below.
     if std::env::args().nth(1).as_deref() == Some("soak") {
         return soak::main(std::env::args().skip(2));
+    }
+    if std::env::args().nth(1).as_deref() == Some("audit-timing") {
+        return audittiming::main(std::env::args().skip(2));
     }
     if std::env::args().nth(1).as_deref() == Some("hostile") {
         return hostile::main(std::env::args().skip(2));

@@ -27,6 +27,10 @@
 //!   invalid-JSON connections) on one samd; fails unless the honest p99
 //!   stays within 2× and samd's descriptors below their limit. Results in
 //!   `target/hostile/`; `ci` runs `--quick --dev` (ratio not enforced).
+//! * `cargo xtask audit-timing [--records N] [--dev]`: N audit records
+//!   (100,000) through samd, then `samctl integrity data --full` timed
+//!   against the resumed check; results in `target/audit-timing/`. Not
+//!   part of `ci` (minutes).
 //! * `cargo xtask tcb`: the size of the trusted computing base (lines of
 //!   `firmware/` and `shared-proto/`), for evaluators and for the notes.
 
@@ -82,6 +86,12 @@ commands:
               in target/hostile/ (--quick: 100 requests per client and
               phase; --dev: dev-profile binaries, ratio reported only, in
               target/hostile-dev/; ci runs --quick --dev)
+  audit-timing [--records N] [--clients C] [--dev]
+              release build: N audit records (default 100000) through samd,
+              then `samctl integrity data --full` timed against the resumed
+              `samctl integrity data`, before and after 1000 more records;
+              results in target/audit-timing/ (--dev: dev-profile binaries,
+              target/audit-timing-dev/). Fails if a check is not ok. Not ci
   tcb         count the lines of the trusted computing base
   help   this text
 ";
@@ -96,6 +106,7 @@ fn main() -> ExitCode {
         "bench" => bench(std::env::args().skip(2).collect()),
         "soak" => soak(std::env::args().skip(2).collect()),
         "hostile" => hostile(std::env::args().skip(2).collect()),
+        "audit-timing" => audit_timing(std::env::args().skip(2).collect()),
         "big-endian" => big_endian(),
         "fuzz" => fuzz(std::env::args().skip(2).collect()),
         "help" | "--help" | "-h" => {
@@ -235,20 +246,45 @@ fn bench(args: Vec<String>) -> Result<(), String> {
         }
     }
     let dev = args.iter().any(|a| a == "--dev");
-    // samd and samctl for the full-stack section land beside sam-bench.
+    let exe = build_bench(dev)?;
+    let out_dir = if dev { "bench-dev" } else { "bench" };
+    run_bench_exe("bench", &exe, &args, out_dir, "the benchmark")
+}
+
+/// Builds `sam-bench`, `samd` and `samctl` (release; `dev`: the dev
+/// profile) and returns the path of `sam-bench`; samd and samctl land
+/// beside it, where it looks for them.
+fn build_bench(dev: bool) -> Result<PathBuf, String> {
     let mut build = vec!["build", "-p", "sam-bench", "-p", "sam-host"];
     if !dev {
         build.push("--release");
     }
     step("build", &build)?;
-    let target = target_dir();
-    let (profile, out_dir) = if dev {
-        ("debug", "bench-dev")
+    let profile = if dev { "debug" } else { "release" };
+    Ok(target_dir().join(profile).join("sam-bench"))
+}
+
+/// Builds like [`bench`] (release; `--dev`: the dev profile) and runs
+/// `sam-bench audit-timing`: N audit records (`--records`, default
+/// 100,000) through samd, then `samctl integrity data --full` against the
+/// resumed check, timed; writes `target/audit-timing/`
+/// (`target/audit-timing-dev/`). Not part of [`ci`]: it runs for minutes.
+fn audit_timing(args: Vec<String>) -> Result<(), String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    let dev = args.iter().any(|a| a == "--dev");
+    let exe = build_bench(dev)?;
+    let out_dir = if dev {
+        "audit-timing-dev"
     } else {
-        ("release", "bench")
+        "audit-timing"
     };
-    let exe = target.join(profile).join("sam-bench");
-    run_bench_exe("bench", &exe, &args, out_dir, "the benchmark")
+    let args: Vec<String> = std::iter::once("audit-timing".to_owned())
+        .chain(args)
+        .collect();
+    run_bench_exe("audit-timing", &exe, &args, out_dir, "the audit-timing run")
 }
 
 /// Runs `exe ARGS --out target/OUT_DIR` in the root, printing `name` and
@@ -308,17 +344,8 @@ fn hostile(args: Vec<String>) -> Result<(), String> {
         }
     }
     let dev = args.iter().any(|a| a == "--dev");
-    let mut build = vec!["build", "-p", "sam-bench", "-p", "sam-host"];
-    if !dev {
-        build.push("--release");
-    }
-    step("build", &build)?;
-    let (profile, out_dir) = if dev {
-        ("debug", "hostile-dev")
-    } else {
-        ("release", "hostile")
-    };
-    let exe = target_dir().join(profile).join("sam-bench");
+    let exe = build_bench(dev)?;
+    let out_dir = if dev { "hostile-dev" } else { "hostile" };
     let args: Vec<String> = std::iter::once("hostile".to_owned()).chain(args).collect();
     run_bench_exe("hostile", &exe, &args, out_dir, "the hostile-load test")
 }
