@@ -135,24 +135,13 @@ impl Bench {
             mbk_slot: 0,
         };
         let approvals = b.approve(SubFunction::InitFirmware, &params);
-        // The test platform's HSM operator logs on: HMAC-SHA-256 under its
-        // secret of the logon message.
-        let message = sam_proto::approval::bound_digest(
-            sam_proto::approval::OPERATOR_LOGON,
-            SubFunction::InitFirmware,
+        // The test platform's HSM operator logs on.
+        let operator = sam_testkeys::operator_logon(
+            sam_firmware::testing::TEST_OPERATOR,
+            &sam_firmware::testing::TEST_OPERATOR_SECRET,
             &approvals.challenge,
             &postcard::to_allocvec(&params).unwrap(),
-            |parts| sam_firmware::crypto::sha256(&sam_firmware::crypto::portable::Portable, parts),
         );
-        let response = {
-            use sam_firmware::crypto::Crypto as _;
-            sam_firmware::crypto::portable::Portable
-                .hmac_sha256(&sam_firmware::testing::TEST_OPERATOR_SECRET, &[&message])
-        };
-        let operator = sam_proto::command::OperatorLogon {
-            user: Blob::new(sam_firmware::testing::TEST_OPERATOR).unwrap(),
-            response: Blob::new(&response).unwrap(),
-        };
         b.call(&InitFirmware {
             params,
             operator,
