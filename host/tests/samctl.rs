@@ -846,6 +846,22 @@ async fn audit_export_verifies_offline_and_tampering_fails_both_verifiers() {
             shown["firmware"]["attestation_key_sha256"],
             hex::encode(sha2::Sha256::digest(spki.as_bytes()))
         );
+        // openssl reads the exported key as a P-256 public key, and the
+        // fingerprint is that of the DER it re-encodes.
+        let out = std::process::Command::new("openssl")
+            .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+            .arg(&key_pem)
+            .output()
+            .expect("openssl (ci/install-deps.sh installs it)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            shown["firmware"]["attestation_key_sha256"],
+            hex::encode(sha2::Sha256::digest(&out.stdout))
+        );
     }
     let other_key = f.path("other.pem");
     std::fs::write(
