@@ -42,6 +42,24 @@ pub struct Config {
     /// Peer connectors.
     #[serde(default, rename = "connector")]
     pub connectors: Vec<ConnectorSection>,
+    /// Identity tokens presented as bearer tokens.
+    #[serde(default)]
+    pub tokens: TokensSection,
+}
+
+/// `[tokens]`: the IdP certificates whose identity tokens samd accepts as
+/// `Authorization: Bearer` tokens (the key manager's scoping, the CSC
+/// service's callers). samd uses a bearer token only to choose what a
+/// caller sees; the firmware checks every token that authorizes an
+/// operation against its own IdP anchors, so a wrong list here can hide
+/// or show records but never sign. Empty (the default): every bearer
+/// token is refused.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensSection {
+    /// PEM files of IdP certificates (the same the firmware got with
+    /// `samctl idp-keys`).
+    pub idp_certificates: Vec<PathBuf>,
 }
 
 /// `[server]`.
@@ -306,6 +324,7 @@ mod tests {
         assert_eq!(config.store, StoreSection::default());
         assert_eq!(config.firmware, FirmwareSection::default());
         assert_eq!(config.log, LogSection::default());
+        assert_eq!(config.tokens, TokensSection::default());
         assert!(!config.connectors().unwrap().is_empty());
     }
 

@@ -68,6 +68,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         connectors.pins(),
     )
     .map_err(|e| ConfigError(e.to_string()))?;
+    let tokens = sam_client::bearer::TokenVerifier::from_pem_files(&config.tokens.idp_certificates)
+        .map_err(|e| ConfigError(format!("[tokens] idp_certificates: {e}")))?;
     let metrics = Arc::new(Metrics::new());
     let transport = transport(&config)?;
     let store = Store::open(&config.store.path, Arc::clone(&metrics))
@@ -79,6 +81,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         connectors,
         max_body_bytes: config.server.max_body_bytes,
         audit_sync: Arc::default(),
+        tokens: Arc::new(tokens),
     });
     crate::audit_sync::start(&app);
     let listener = TcpListener::bind(config.server.listen)

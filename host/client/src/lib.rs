@@ -57,6 +57,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod bearer;
 pub mod cms;
 mod error;
 pub mod http;

@@ -102,6 +102,8 @@ pub struct SamdConfig {
     /// place for listeners samd grows later (a CSC listener, a mail
     /// relay) until they get fields of their own here.
     pub extra_sections: Vec<String>,
+    /// `[tokens] idp_certificates`: the IdP certificates of bearer tokens.
+    pub idp_certificates: Vec<PathBuf>,
 }
 
 impl SamdConfig {
@@ -123,6 +125,7 @@ impl SamdConfig {
             log_filter: None,
             connectors,
             extra_sections: Vec::new(),
+            idp_certificates: Vec::new(),
         }
     }
 
@@ -214,6 +217,10 @@ impl SamdConfig {
                     );
                 }
             }
+        }
+        if !self.idp_certificates.is_empty() {
+            let certs: Vec<String> = self.idp_certificates.iter().map(|p| path(p)).collect();
+            let _ = write!(t, "\n[tokens]\nidp_certificates = [{}]\n", certs.join(", "));
         }
         for section in &self.extra_sections {
             t.push('\n');

@@ -86,7 +86,7 @@ impl Deployment {
         let connectors_file = self.pki.path(files::CONNECTORS);
         let connectors = std::fs::read_to_string(&connectors_file)
             .map_err(HarnessError::context(connectors_file.display()))?;
-        Ok(SamdConfig::new(
+        let mut config = SamdConfig::new(
             SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             ServerTls {
                 cert: self.pki.path(files::SERVER_CERT),
@@ -96,7 +96,9 @@ impl Deployment {
             self.dir.join(format!("{name}.db")),
             firmware,
             Connectors::Toml(connectors),
-        ))
+        );
+        config.idp_certificates = vec![self.pki.path(files::IDP_CERT)];
+        Ok(config)
     }
 
     /// A samd named `name` on a free port: [`Deployment::samd_config`],

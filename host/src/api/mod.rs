@@ -130,6 +130,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// The firmware's audit outbox: acknowledgements and recovery.
     pub audit_sync: Arc<crate::audit_sync::AuditSync>,
+    /// The IdP certificates of bearer tokens (`[tokens]`).
+    pub tokens: Arc<sam_client::bearer::TokenVerifier>,
 }
 
 impl crate::audit_sync::OutboxHost for App {

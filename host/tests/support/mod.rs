@@ -177,6 +177,7 @@ impl Daemon {
             connectors: pki.connectors(),
             max_body_bytes: 256 * 1024,
             audit_sync: Arc::default(),
+            tokens: Arc::default(),
         });
         sam_host::audit_sync::start(&app);
         let tls = sam_host::api::tls::server_config(
