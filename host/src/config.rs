@@ -45,6 +45,9 @@ pub struct Config {
     /// Identity tokens presented as bearer tokens.
     #[serde(default)]
     pub tokens: TokensSection,
+    /// The CSC API listener (crate `sam-csc`).
+    #[serde(default)]
+    pub csc: sam_csc::CscConfig,
 }
 
 /// `[tokens]`: the IdP certificates whose identity tokens samd accepts as
@@ -325,6 +328,7 @@ mod tests {
         assert_eq!(config.firmware, FirmwareSection::default());
         assert_eq!(config.log, LogSection::default());
         assert_eq!(config.tokens, TokensSection::default());
+        assert_eq!(config.csc, sam_csc::CscConfig::default());
         assert!(!config.connectors().unwrap().is_empty());
     }
 

@@ -93,8 +93,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         transport = app.firmware.transport_kind(),
         "samd started"
     );
+    let csc = crate::api::csc::CscServer::bind(&app, &config).await?;
     let options = fit_descriptor_limit(config.serve_options());
-    serve(app, listener, tls, options, shutdown).await;
+    // One shutdown for both listeners: the peering listener's future
+    // fires it, the CSC listener follows.
+    let (stop_csc, csc_stopped) = tokio::sync::watch::channel(false);
+    let csc = csc.map(|server| {
+        let mut stopped = csc_stopped;
+        tokio::spawn(server.serve(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }))
+    });
+    serve(app, listener, tls, options, async {
+        shutdown.await;
+        let _ = stop_csc.send(true);
+    })
+    .await;
+    if let Some(task) = csc {
+        let _ = task.await;
+    }
     tracing::info!("flushing the store");
     tokio::task::spawn_blocking(move || store.close())
         .await

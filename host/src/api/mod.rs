@@ -6,6 +6,7 @@
 //! * [`container`]: the peering message container; [`peering`],
 //!   [`signing`], [`keymgr`], [`admin`], [`integrity`]: the handlers.
 //! * [`error`]: every error's JSON and HTTP status.
+//! * [`csc`]: the CSC service's backend and listener (crate `sam-csc`).
 //!
 //! Who may call what is decided per connection by the client
 //! certificate's pin ([`Connector`]), per request by the route's
@@ -14,6 +15,7 @@
 
 mod admin;
 pub mod container;
+pub mod csc;
 pub mod error;
 mod integrity;
 mod json;

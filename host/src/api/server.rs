@@ -2,11 +2,15 @@
 //! the connection limits and timeouts of [`ServeOptions`], and graceful
 //! shutdown.
 
+use super::response::Reply;
 use super::{App, Connector};
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -63,6 +67,83 @@ impl Default for ServeOptions {
     }
 }
 
+/// What the accept loop serves: how a connection is admitted after its
+/// TLS handshake, and how each of its requests is answered. The peering
+/// listener ([`serve`]) admits pinned connectors within their connection
+/// limits; the CSC listener (`super::csc`) admits every client.
+pub trait Handler: Send + Sync + 'static {
+    /// What an admitted connection holds while it is open (its peer, its
+    /// connection slot).
+    type Conn: Send + Sync + 'static;
+
+    /// Admits the connection of `tls` from `addr`, or refuses it
+    /// (`None`: it is closed).
+    fn admit(
+        &self,
+        tls: &rustls::ServerConnection,
+        addr: SocketAddr,
+        options: &ServeOptions,
+    ) -> Option<Self::Conn>;
+
+    /// Answers one request of the connection `conn`.
+    fn handle(
+        self: Arc<Self>,
+        conn: Arc<Self::Conn>,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Result<Reply, Infallible>> + Send + 'static;
+}
+
+/// The peering listener's [`Handler`]: connectors by pin, their
+/// connection limits, [`App::handle`].
+struct Peering {
+    app: Arc<App>,
+    slots: Arc<ConnectorSlots>,
+}
+
+impl Handler for Peering {
+    type Conn = (Option<Arc<Connector>>, Option<Slot>);
+
+    fn admit(
+        &self,
+        tls: &rustls::ServerConnection,
+        addr: SocketAddr,
+        options: &ServeOptions,
+    ) -> Option<Self::Conn> {
+        let connector = tls
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .and_then(|c| self.app.connectors.by_certificate(c.as_ref()));
+        let slot = match &connector {
+            Some(c) => {
+                let limit = c
+                    .max_connections
+                    .unwrap_or(options.max_connections_per_connector);
+                let Some(slot) = self.slots.take(c, limit) else {
+                    tracing::warn!(%addr, connector = %c.name, limit, "connector's connection limit reached; closing");
+                    return None;
+                };
+                tracing::debug!(%addr, connector = %c.name, "connection");
+                Some(slot)
+            }
+            // The TLS verifier admits pinned certificates only; this is the
+            // second line should the two ever disagree.
+            None => {
+                tracing::warn!(%addr, "client certificate is pinned by no connector");
+                None
+            }
+        };
+        Some((connector, slot))
+    }
+
+    fn handle(
+        self: Arc<Self>,
+        conn: Arc<Self::Conn>,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Result<Reply, Infallible>> + Send + 'static {
+        Arc::clone(&self.app).handle(conn.0.clone(), req)
+    }
+}
+
 /// Serves `listener` until `shutdown` completes, then stops accepting,
 /// asks every connection to finish its in-flight requests and waits for
 /// them (at most [`ServeOptions::shutdown_grace`]).
@@ -73,10 +154,25 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) {
+    let peering = Arc::new(Peering {
+        app,
+        slots: Arc::default(),
+    });
+    serve_with(peering, listener, tls, options, shutdown).await;
+}
+
+/// [`serve`] for any [`Handler`]: the same limits, timeouts and
+/// graceful shutdown.
+pub async fn serve_with<H: Handler>(
+    handler: Arc<H>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     let limit = Arc::new(Semaphore::new(options.max_connections));
-    let slots = Arc::new(ConnectorSlots::default());
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -89,13 +185,13 @@ pub async fn serve(
                         continue;
                     };
                     tasks.spawn(connection(
-                        Arc::clone(&app),
+                        Arc::clone(&handler),
                         acceptor.clone(),
                         stream,
                         addr,
                         stop_rx.clone(),
                         options,
-                        (permit, Arc::clone(&slots)),
+                        permit,
                     ));
                 }
                 Err(e) => {
@@ -124,14 +220,14 @@ pub async fn serve(
     }
 }
 
-async fn connection(
-    app: Arc<App>,
+async fn connection<H: Handler>(
+    handler: Arc<H>,
     acceptor: TlsAcceptor,
     stream: TcpStream,
     addr: SocketAddr,
     mut stop: watch::Receiver<bool>,
     options: ServeOptions,
-    (_permit, slots): (OwnedSemaphorePermit, Arc<ConnectorSlots>),
+    _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     let tls = tokio::select! {
@@ -148,38 +244,17 @@ async fn connection(
         },
         _ = stop.changed() => return,
     };
-    let connector = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| app.connectors.by_certificate(c.as_ref()));
-    let _slot = match &connector {
-        Some(c) => {
-            let limit = c
-                .max_connections
-                .unwrap_or(options.max_connections_per_connector);
-            let Some(slot) = slots.take(c, limit) else {
-                tracing::warn!(%addr, connector = %c.name, limit, "connector's connection limit reached; closing");
-                return;
-            };
-            tracing::debug!(%addr, connector = %c.name, "connection");
-            Some(slot)
-        }
-        // The TLS verifier admits pinned certificates only; this is the
-        // second line should the two ever disagree.
-        None => {
-            tracing::warn!(%addr, "client certificate is pinned by no connector");
-            None
-        }
+    let Some(conn) = handler.admit(tls.get_ref().1, addr, &options) else {
+        return;
     };
+    let conn = Arc::new(conn);
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
     let activity = Arc::new(Activity::new());
     let service = {
         let activity = Arc::clone(&activity);
         service_fn(move |req| {
             let busy = activity.begin();
-            let reply = Arc::clone(&app).handle(connector.clone(), req);
+            let reply = Arc::clone(&handler).handle(Arc::clone(&conn), req);
             async move {
                 let r = reply.await;
                 drop(busy);

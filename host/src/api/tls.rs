@@ -190,3 +190,25 @@ pub fn server_config(
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// A server configuration without client certificates, for the CSC
+/// listener: end-user clients authenticate with bearer tokens, not with
+/// connector certificates. HTTP/2 and HTTP/1.1 by ALPN, as on the peering
+/// listener.
+pub fn server_auth_only_from_files(
+    chain: &Path,
+    key: &Path,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = read_certificates(chain)?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Pem(key.into(), e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("server certificate: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

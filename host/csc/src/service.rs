@@ -1,0 +1,893 @@
+//! The CSC service: routing, the bearer token, and the operations, on
+//! one internal model rendered as v2 or v1 JSON.
+
+use crate::algo;
+use crate::backend::{Backend, CredentialRecord};
+use crate::config::CscConfig;
+use crate::error::CscError;
+use crate::handles::{Grant, HandleError, Handles};
+use crate::seed::{self, Expected};
+use crate::wire::{
+    AuthInfoV2, AuthorizeAnswer, AuthorizeRequestV1, AuthorizeRequestV2, CertInfo,
+    CredentialInfoV1, CredentialInfoV2, InfoAnswer, InfoRequest, KeyInfo, ListAnswerV1,
+    ListAnswerV2, ListRequest, LoginAnswer, RevokeRequest, SignHashAnswer, SignHashRequestV1,
+    SignHashRequestV2,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use der::Decode;
+use sam_proto::command::MAX_HASHES;
+use sam_proto::ids::{HashAlgorithm, KeyId, UserId, Uuid};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Instant;
+
+/// The API version of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// `/csc/v1`: CSC v1.0.4.0.
+    V1,
+    /// `/csc/v2`: CSC v2.0.0.2.
+    V2,
+}
+
+/// The operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `info`.
+    Info,
+    /// `auth/login`.
+    Login,
+    /// `auth/revoke`.
+    Revoke,
+    /// `credentials/list`.
+    List,
+    /// `credentials/info`.
+    CredentialInfo,
+    /// `credentials/authorize`.
+    Authorize,
+    /// `signatures/signHash`.
+    SignHash,
+    /// `oauth2/authorize` (v2).
+    OAuthAuthorize,
+    /// `oauth2/token` (v2).
+    OAuthToken,
+}
+
+impl Op {
+    /// Every operation, in `info`'s order.
+    pub const ALL: [Op; 9] = [
+        Self::Info,
+        Self::Login,
+        Self::Revoke,
+        Self::List,
+        Self::CredentialInfo,
+        Self::Authorize,
+        Self::SignHash,
+        Self::OAuthAuthorize,
+        Self::OAuthToken,
+    ];
+
+    /// The method name (the path after `/csc/vN/`).
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Login => "auth/login",
+            Self::Revoke => "auth/revoke",
+            Self::List => "credentials/list",
+            Self::CredentialInfo => "credentials/info",
+            Self::Authorize => "credentials/authorize",
+            Self::SignHash => "signatures/signHash",
+            Self::OAuthAuthorize => "oauth2/authorize",
+            Self::OAuthToken => "oauth2/token",
+        }
+    }
+
+    /// The metrics label: a fixed string per version and operation.
+    pub const fn label(self, v: Version) -> &'static str {
+        match (v, self) {
+            (Version::V1, Self::Info) => "csc_v1_info",
+            (Version::V1, Self::Login) => "csc_v1_auth_login",
+            (Version::V1, Self::Revoke) => "csc_v1_auth_revoke",
+            (Version::V1, Self::List) => "csc_v1_credentials_list",
+            (Version::V1, Self::CredentialInfo) => "csc_v1_credentials_info",
+            (Version::V1, Self::Authorize) => "csc_v1_credentials_authorize",
+            (Version::V1, Self::SignHash) => "csc_v1_signatures_signHash",
+            (Version::V1, Self::OAuthAuthorize) => "csc_v1_oauth2_authorize",
+            (Version::V1, Self::OAuthToken) => "csc_v1_oauth2_token",
+            (Version::V2, Self::Info) => "csc_v2_info",
+            (Version::V2, Self::Login) => "csc_v2_auth_login",
+            (Version::V2, Self::Revoke) => "csc_v2_auth_revoke",
+            (Version::V2, Self::List) => "csc_v2_credentials_list",
+            (Version::V2, Self::CredentialInfo) => "csc_v2_credentials_info",
+            (Version::V2, Self::Authorize) => "csc_v2_credentials_authorize",
+            (Version::V2, Self::SignHash) => "csc_v2_signatures_signHash",
+            (Version::V2, Self::OAuthAuthorize) => "csc_v2_oauth2_authorize",
+            (Version::V2, Self::OAuthToken) => "csc_v2_oauth2_token",
+        }
+    }
+
+    /// The HTTP method: `GET` for the OAuth2 redirect, `POST` otherwise
+    /// (`info` also answers `GET`).
+    const fn method(self) -> &'static str {
+        match self {
+            Self::OAuthAuthorize => "GET",
+            _ => "POST",
+        }
+    }
+
+    /// Whether `version` has this operation.
+    const fn in_version(self, v: Version) -> bool {
+        !matches!(
+            (v, self),
+            (Version::V1, Self::OAuthAuthorize | Self::OAuthToken)
+        )
+    }
+}
+
+/// The label of requests that matched no endpoint.
+pub const UNROUTED: &str = "csc_unrouted";
+
+/// One HTTP request, as the listener hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct CscRequest<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The path.
+    pub path: &'a str,
+    /// The query string, without `?`.
+    pub query: Option<&'a str>,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// One HTTP answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CscReply {
+    /// The status.
+    pub status: u16,
+    /// `Content-Type`, if there is a body.
+    pub content_type: Option<&'static str>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// `Location` of a redirect.
+    pub location: Option<String>,
+}
+
+impl CscReply {
+    fn json(status: u16, body: &impl Serialize) -> Self {
+        Self {
+            status,
+            content_type: Some("application/json"),
+            body: serde_json::to_vec(body).unwrap_or_default(),
+            location: None,
+        }
+    }
+
+    fn no_content() -> Self {
+        Self {
+            status: 204,
+            content_type: None,
+            body: Vec::new(),
+            location: None,
+        }
+    }
+
+    fn redirect(location: String) -> Self {
+        Self {
+            status: 302,
+            content_type: None,
+            body: Vec::new(),
+            location: Some(location),
+        }
+    }
+}
+
+impl From<CscError> for CscReply {
+    fn from(e: CscError) -> Self {
+        Self::json(e.status, &e.body())
+    }
+}
+
+/// Finds the operation of `method path`.
+pub fn route(method: &str, path: &str) -> Result<(Version, Op), CscError> {
+    let (v, rest) = if let Some(rest) = path.strip_prefix("/csc/v2/") {
+        (Version::V2, rest)
+    } else if let Some(rest) = path.strip_prefix("/csc/v1/") {
+        (Version::V1, rest)
+    } else {
+        return Err(CscError::not_found(path));
+    };
+    let op = Op::ALL
+        .into_iter()
+        .find(|o| o.path() == rest && o.in_version(v))
+        .ok_or_else(|| CscError::not_found(path))?;
+    let allowed = method == op.method() || (op == Op::Info && method == "GET");
+    if !allowed {
+        return Err(CscError::method_not_allowed(method, path));
+    }
+    Ok((v, op))
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Caller {
+    user: UserId,
+}
+
+/// The `credentials/authorize` request, of either version.
+#[derive(Debug, Clone)]
+struct AuthorizeModel {
+    credential_id: String,
+    num_signatures: u32,
+    hashes: Option<Vec<String>>,
+    hash_algorithm_oid: Option<String>,
+    seed_sad: Option<String>,
+}
+
+/// The `signatures/signHash` request, of either version.
+#[derive(Debug, Clone)]
+struct SignHashModel {
+    credential_id: String,
+    handle: Option<String>,
+    hashes: Vec<String>,
+    hash_algorithm_oid: Option<String>,
+    sign_algo: String,
+}
+
+/// The parameter names that differ between the versions, for errors.
+struct Names {
+    hashes: &'static str,
+    hash_algorithm: &'static str,
+    seed_sad: &'static str,
+}
+
+const fn names(v: Version) -> Names {
+    match v {
+        Version::V1 => Names {
+            hashes: "hash",
+            hash_algorithm: "hashAlgo",
+            seed_sad: "clientData",
+        },
+        Version::V2 => Names {
+            hashes: "hashes",
+            hash_algorithm: "hashAlgorithmOID",
+            seed_sad: "authData SAD",
+        },
+    }
+}
+
+/// The key and certificate of a credential, version-neutral.
+#[derive(Debug, Clone)]
+struct CredentialView {
+    key: KeyInfo,
+    cert: CertInfo,
+}
+
+/// The CSC service over a [`Backend`].
+#[derive(Debug)]
+pub struct Csc<B> {
+    backend: B,
+    config: CscConfig,
+    chain: Vec<Vec<u8>>,
+    handles: Handles,
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, CscError> {
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| CscError::invalid_request(format!("malformed JSON request: {e}")))
+}
+
+fn b64_list(values: &[String], name: &str) -> Result<Vec<Vec<u8>>, CscError> {
+    values
+        .iter()
+        .map(|v| STANDARD.decode(v.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| CscError::invalid_parameter(name))
+}
+
+fn bearer_value(authorization: Option<&str>) -> Option<&str> {
+    let v = authorization?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(rest.trim())
+        .filter(|r| !r.is_empty())
+}
+
+fn handle_error(e: HandleError) -> CscError {
+    match e {
+        HandleError::Unknown => {
+            CscError::invalid_request("Invalid parameter SAD: unknown or already used")
+        }
+        HandleError::Expired => CscError::invalid_request("Invalid parameter SAD: SAD expired"),
+        HandleError::SeedReused => CscError::invalid_request(
+            "Invalid parameter SAD: this seed SAD was already authorized under another handle",
+        ),
+        HandleError::Full => CscError::busy("too many open authorizations; try again later"),
+        HandleError::Rng => CscError::server_error("the random number generator failed"),
+    }
+}
+
+/// GeneralizedTime text of Unix seconds.
+fn generalized_time(unix: u64) -> Option<String> {
+    let d = der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix)).ok()?;
+    Some(format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minutes(),
+        d.seconds()
+    ))
+}
+
+impl<B: Backend> Csc<B> {
+    /// The service over `backend` with `config`; `chain` are the DER
+    /// certificates listed after the signer's.
+    pub fn new(backend: B, config: CscConfig, chain: Vec<Vec<u8>>) -> Self {
+        let handles = Handles::new(config.max_open_handles);
+        Self {
+            backend,
+            config,
+            chain,
+            handles,
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &CscConfig {
+        &self.config
+    }
+
+    /// Serves one request. Never fails: every error is its CSC JSON, and
+    /// every request is counted.
+    pub async fn handle(&self, req: CscRequest<'_>) -> CscReply {
+        let started = Instant::now();
+        let (label, result) = match route(req.method, req.path) {
+            Ok((v, op)) => (op.label(v), self.dispatch(v, op, &req).await),
+            Err(e) => (UNROUTED, Err(e)),
+        };
+        let reply = result.unwrap_or_else(|e| {
+            tracing::info!(
+                method = req.method,
+                path = req.path,
+                error = e.error,
+                status = e.status,
+                detail = %e.description,
+                "CSC request refused"
+            );
+            e.into()
+        });
+        self.backend
+            .observe(label, reply.status, started.elapsed().as_secs_f64());
+        reply
+    }
+
+    async fn dispatch(
+        &self,
+        v: Version,
+        op: Op,
+        req: &CscRequest<'_>,
+    ) -> Result<CscReply, CscError> {
+        let now = unix_now();
+        match op {
+            Op::Info => ok(&self.info(v)),
+            Op::Login => ok(&self.login(req.authorization, now)?),
+            Op::Revoke => {
+                let caller = self.caller(req.authorization, now)?;
+                let r: RevokeRequest = parse(req.body)?;
+                let token = match r.token.as_deref() {
+                    Some(t) => t,
+                    None => bearer_value(req.authorization).unwrap_or_default(),
+                };
+                if self.handles.revoke(token, caller.user) {
+                    Ok(CscReply::no_content())
+                } else {
+                    Err(CscError::invalid_parameter("token"))
+                }
+            }
+            Op::List => {
+                let caller = self.caller(req.authorization, now)?;
+                let r: ListRequest = parse(req.body)?;
+                self.list(v, caller, &r, now).await
+            }
+            Op::CredentialInfo => {
+                let caller = self.caller(req.authorization, now)?;
+                let r: InfoRequest = parse(req.body)?;
+                let rec = self.own_credential(caller.user, &r.credential_id).await?;
+                let view = self.view(
+                    &rec,
+                    r.certificates.as_deref(),
+                    r.cert_info.unwrap_or(false),
+                    now,
+                )?;
+                match v {
+                    Version::V2 => ok(&self.info_v2(view, None)),
+                    Version::V1 => ok(&CredentialInfoV1 {
+                        description: String::new(),
+                        key: view.key,
+                        cert: view.cert,
+                        auth_mode: "explicit".into(),
+                        scal: "2".into(),
+                        multisign: multisign(),
+                        lang: "en-US".into(),
+                    }),
+                }
+            }
+            Op::Authorize => {
+                let caller = self.caller(req.authorization, now)?;
+                let model = match v {
+                    Version::V2 => {
+                        let r: AuthorizeRequestV2 = parse(req.body)?;
+                        let seed_sad = r
+                            .auth_data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .find(|a| a.id == "SAD")
+                            .map(|a| a.value);
+                        AuthorizeModel {
+                            credential_id: r.credential_id,
+                            num_signatures: r.num_signatures,
+                            hashes: r.hashes,
+                            hash_algorithm_oid: r.hash_algorithm_oid,
+                            seed_sad,
+                        }
+                    }
+                    Version::V1 => {
+                        let r: AuthorizeRequestV1 = parse(req.body)?;
+                        AuthorizeModel {
+                            credential_id: r.credential_id,
+                            num_signatures: r.num_signatures,
+                            hashes: r.hash,
+                            hash_algorithm_oid: None,
+                            seed_sad: r.client_data,
+                        }
+                    }
+                };
+                ok(&self.authorize(v, caller, model, now).await?)
+            }
+            Op::SignHash => {
+                let model = match v {
+                    Version::V2 => {
+                        let r: SignHashRequestV2 = parse(req.body)?;
+                        SignHashModel {
+                            credential_id: r.credential_id,
+                            handle: r.sad,
+                            hashes: r.hashes,
+                            hash_algorithm_oid: r.hash_algorithm_oid,
+                            sign_algo: r.sign_algo,
+                        }
+                    }
+                    Version::V1 => {
+                        let r: SignHashRequestV1 = parse(req.body)?;
+                        SignHashModel {
+                            credential_id: r.credential_id,
+                            handle: r.sad,
+                            hashes: r.hash,
+                            hash_algorithm_oid: r.hash_algo,
+                            sign_algo: r.sign_algo,
+                        }
+                    }
+                };
+                ok(&self.sign_hash(v, req.authorization, model, now).await?)
+            }
+            Op::OAuthAuthorize => {
+                let base = self.oauth2_idp()?;
+                let query = req.query.unwrap_or_default();
+                Ok(CscReply::redirect(format!(
+                    "{base}/oauth2/authorize?{query}"
+                )))
+            }
+            Op::OAuthToken => Err(CscError::invalid_request(
+                "the OAuth2 token exchange is not offered by this service",
+            )),
+        }
+    }
+
+    fn oauth2_idp(&self) -> Result<&str, CscError> {
+        let base = self.config.oauth2_idp_url.trim_end_matches('/');
+        if base.is_empty() {
+            Err(CscError::invalid_request("OAuth2 is not configured"))
+        } else {
+            Ok(base)
+        }
+    }
+
+    fn info(&self, v: Version) -> InfoAnswer {
+        let oauth2 = !self.config.oauth2_idp_url.is_empty();
+        let methods = Op::ALL
+            .into_iter()
+            .filter(|o| o.in_version(v))
+            .filter(|o| !matches!(o, Op::OAuthAuthorize | Op::OAuthToken) || oauth2)
+            .filter(|o| *o != Op::OAuthToken)
+            .map(|o| o.path().to_owned())
+            .collect();
+        let mut auth_type = vec!["external".to_owned()];
+        if oauth2 {
+            auth_type.push("oauth2code".into());
+        }
+        let base = self.config.public_url.trim_end_matches('/');
+        InfoAnswer {
+            specs: match v {
+                Version::V1 => "1.0.4.0",
+                Version::V2 => "2.0.0.2",
+            }
+            .into(),
+            name: self.config.name.clone(),
+            logo: format!("{base}/csc/logo.png"),
+            region: self.config.region.clone(),
+            lang: "en-US".into(),
+            description: "Remote signing through a Signature Activation Module: the seed SAD is \
+                          checked and made single use inside the firmware"
+                .into(),
+            auth_type,
+            oauth2: oauth2.then(|| format!("{base}/csc/v2")),
+            methods,
+        }
+    }
+
+    /// The caller of a bearer token: an access token of `auth/login`, or
+    /// an identity token of a trusted IdP.
+    fn caller(&self, authorization: Option<&str>, now: u64) -> Result<Caller, CscError> {
+        let value = bearer_value(authorization)
+            .ok_or_else(|| CscError::invalid_token("no bearer token"))?;
+        if let Some((user, _)) = self.handles.access(value, now) {
+            return Ok(Caller { user });
+        }
+        self.backend
+            .tokens()
+            .verify_header(authorization, now)
+            .map(|t| Caller { user: t.user_id })
+            .map_err(|e| CscError::invalid_token(format!("the access token is not valid: {e}")))
+    }
+
+    fn login(&self, authorization: Option<&str>, now: u64) -> Result<LoginAnswer, CscError> {
+        let token = self
+            .backend
+            .tokens()
+            .verify_header(authorization, now)
+            .map_err(|e| {
+                CscError::invalid_token(format!("auth/login needs an identity token: {e}"))
+            })?;
+        let expires = now
+            .saturating_add(self.config.access_token_lifetime_secs)
+            .min(token.not_after);
+        let access_token = self
+            .handles
+            .login(token.user_id, expires, now)
+            .map_err(handle_error)?;
+        Ok(LoginAnswer {
+            access_token,
+            expires_in: expires.saturating_sub(now),
+        })
+    }
+
+    async fn credentials(&self, user: UserId) -> Result<Vec<CredentialRecord>, CscError> {
+        Ok(self.backend.credentials(user).await?)
+    }
+
+    /// The caller's credential `credential_id`; another user's is as
+    /// unknown as one that does not exist.
+    async fn own_credential(
+        &self,
+        user: UserId,
+        credential_id: &str,
+    ) -> Result<CredentialRecord, CscError> {
+        let key_id: KeyId = Uuid::parse(credential_id.trim())
+            .map_err(|_| CscError::invalid_parameter("credentialID"))?;
+        self.credentials(user)
+            .await?
+            .into_iter()
+            .find(|c| c.key_id == key_id)
+            .ok_or_else(|| CscError::invalid_parameter("credentialID"))
+    }
+
+    async fn list(
+        &self,
+        v: Version,
+        caller: Caller,
+        r: &ListRequest,
+        now: u64,
+    ) -> Result<CscReply, CscError> {
+        if r.user_id
+            .as_deref()
+            .is_some_and(|u| u != caller.user.to_string())
+        {
+            return Err(CscError::invalid_parameter("userID"));
+        }
+        let mut records = self.credentials(caller.user).await?;
+        if r.only_valid == Some(true) {
+            records.retain(|c| c.active && c.certificate.is_some());
+        }
+        if let Some(max) = r.max_results {
+            records.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        let credential_ids = records.iter().map(|c| c.key_id.to_string()).collect();
+        Ok(match v {
+            Version::V1 => CscReply::json(200, &ListAnswerV1 { credential_ids }),
+            Version::V2 => {
+                let credential_infos = if r.credential_info == Some(true) {
+                    let mut infos = Vec::with_capacity(records.len());
+                    for rec in &records {
+                        let view = self.view(
+                            rec,
+                            r.certificates.as_deref(),
+                            r.cert_info.unwrap_or(false),
+                            now,
+                        )?;
+                        infos.push(self.info_v2(view, Some(rec.key_id.to_string())));
+                    }
+                    Some(infos)
+                } else {
+                    None
+                };
+                CscReply::json(
+                    200,
+                    &ListAnswerV2 {
+                        credential_ids,
+                        credential_infos,
+                    },
+                )
+            }
+        })
+    }
+
+    fn info_v2(&self, view: CredentialView, credential_id: Option<String>) -> CredentialInfoV2 {
+        CredentialInfoV2 {
+            credential_id,
+            description: String::new(),
+            key: view.key,
+            cert: view.cert,
+            auth: AuthInfoV2 {
+                mode: "explicit".into(),
+            },
+            scal: "2".into(),
+            multisign: multisign(),
+            lang: "en-US".into(),
+        }
+    }
+
+    /// Key and certificate of `rec`; `certificates` is `none`, `single`
+    /// (default) or `chain`.
+    fn view(
+        &self,
+        rec: &CredentialRecord,
+        certificates: Option<&str>,
+        cert_info: bool,
+        now: u64,
+    ) -> Result<CredentialView, CscError> {
+        let (len, curve) = algo::key_len_curve(rec.algorithm);
+        let key = KeyInfo {
+            status: if rec.active { "enabled" } else { "disabled" }.into(),
+            algo: algo::key_algos(rec.algorithm),
+            len,
+            curve,
+        };
+        let which = certificates.unwrap_or("single");
+        let mut cert = CertInfo {
+            status: None,
+            certificates: None,
+            issuer_dn: None,
+            serial_number: None,
+            subject_dn: None,
+            valid_from: None,
+            valid_to: None,
+        };
+        let Some(der) = rec.certificate.as_deref() else {
+            return match which {
+                "none" | "single" | "chain" => Ok(CredentialView { key, cert }),
+                _ => Err(CscError::invalid_parameter("certificates")),
+            };
+        };
+        let mut list = vec![STANDARD.encode(der)];
+        match which {
+            "none" => list.clear(),
+            "single" => {}
+            "chain" => list.extend(self.chain.iter().map(|c| STANDARD.encode(c))),
+            _ => return Err(CscError::invalid_parameter("certificates")),
+        }
+        if which != "none" {
+            cert.certificates = Some(list);
+        }
+        let parsed = x509_cert::Certificate::from_der(der)
+            .map_err(|_| CscError::server_error("the registered certificate does not parse"))?;
+        let tbs = parsed.tbs_certificate();
+        let validity = tbs.validity();
+        let from = validity.not_before.to_unix_duration().as_secs();
+        let to = validity.not_after.to_unix_duration().as_secs();
+        cert.status = Some(
+            if now < from {
+                "not_yet_valid"
+            } else if now > to {
+                "expired"
+            } else {
+                "valid"
+            }
+            .into(),
+        );
+        if cert_info {
+            cert.issuer_dn = Some(tbs.issuer().to_string());
+            cert.subject_dn = Some(tbs.subject().to_string());
+            cert.serial_number = Some(hex::encode_upper(tbs.serial_number().as_bytes()));
+            cert.valid_from = generalized_time(from);
+            cert.valid_to = generalized_time(to);
+        }
+        Ok(CredentialView { key, cert })
+    }
+
+    async fn authorize(
+        &self,
+        v: Version,
+        caller: Caller,
+        m: AuthorizeModel,
+        now: u64,
+    ) -> Result<AuthorizeAnswer, CscError> {
+        let n = names(v);
+        let rec = self.own_credential(caller.user, &m.credential_id).await?;
+        if m.num_signatures == 0
+            || usize::try_from(m.num_signatures).map_or(true, |k| k > MAX_HASHES)
+        {
+            return Err(CscError::invalid_parameter("numSignatures"));
+        }
+        let hashes = m.hashes.ok_or_else(|| {
+            CscError::invalid_request(format!(
+                "Missing parameter {}: SCAL 2 binds the hashes to the authorization",
+                n.hashes
+            ))
+        })?;
+        let hashes = b64_list(&hashes, n.hashes)?;
+        let hash_algorithm = self.hash_param(m.hash_algorithm_oid.as_deref(), n.hash_algorithm)?;
+        let seed_b64 = m.seed_sad.ok_or_else(|| {
+            CscError::invalid_request(format!(
+                "Missing parameter {}: the seed SAD of the signer's environment",
+                n.seed_sad
+            ))
+        })?;
+        let seed_sad = STANDARD
+            .decode(seed_b64.trim())
+            .map_err(|_| CscError::invalid_parameter(n.seed_sad))?;
+        let checked = seed::check(
+            self.backend.tokens(),
+            &seed_sad,
+            &Expected {
+                user: caller.user,
+                key_id: rec.key_id,
+                hash_algorithm,
+                hashes: &hashes,
+                num_signatures: m.num_signatures,
+            },
+            now,
+        )?;
+        let expires = now
+            .saturating_add(self.config.handle_lifetime_secs)
+            .min(checked.not_after);
+        let sad = self
+            .handles
+            .grant(
+                Grant {
+                    user: caller.user,
+                    key_id: rec.key_id,
+                    hash_algorithm: checked.hash_algorithm,
+                    hashes,
+                    seed_sad,
+                    expires,
+                    sad_not_after: checked.not_after,
+                },
+                now,
+            )
+            .map_err(handle_error)?;
+        Ok(AuthorizeAnswer {
+            sad,
+            expires_in: expires.saturating_sub(now),
+        })
+    }
+
+    fn hash_param(&self, oid: Option<&str>, name: &str) -> Result<Option<HashAlgorithm>, CscError> {
+        oid.map(|o| algo::hash_from_oid(o).ok_or_else(|| CscError::invalid_parameter(name)))
+            .transpose()
+    }
+
+    async fn sign_hash(
+        &self,
+        v: Version,
+        authorization: Option<&str>,
+        m: SignHashModel,
+        now: u64,
+    ) -> Result<SignHashAnswer, CscError> {
+        let n = names(v);
+        let grant = match m.handle.as_deref() {
+            Some(handle) => {
+                let caller = self.caller(authorization, now)?;
+                self.handles.take(handle.trim(), Some(caller.user), now)
+            }
+            // An OAuth2 credential-scope access token is the handle itself.
+            None => {
+                let token = bearer_value(authorization)
+                    .ok_or_else(|| CscError::invalid_token("no bearer token and no SAD"))?;
+                if !self.handles.is_grant(token) {
+                    return Err(CscError::invalid_request("Missing parameter SAD"));
+                }
+                self.handles.take(token, None, now)
+            }
+        }
+        .map_err(handle_error)?;
+        // The handle is used up from here on, whatever the outcome.
+        let key_id = Uuid::parse(m.credential_id.trim()).ok();
+        if key_id != Some(grant.key_id) {
+            return Err(CscError::invalid_request(
+                "Invalid parameter credentialID: not the authorized credential",
+            ));
+        }
+        let hashes = b64_list(&m.hashes, n.hashes)?;
+        if hashes != grant.hashes {
+            return Err(CscError::invalid_request(format!(
+                "Invalid parameter {}: not the authorized hashes",
+                n.hashes
+            )));
+        }
+        let hash = self.hash_param(m.hash_algorithm_oid.as_deref(), n.hash_algorithm)?;
+        if hash.is_some_and(|h| h != grant.hash_algorithm) {
+            return Err(CscError::invalid_request(format!(
+                "Invalid parameter {}: not the authorized hash algorithm",
+                n.hash_algorithm
+            )));
+        }
+        let rec = self
+            .credentials(grant.user)
+            .await?
+            .into_iter()
+            .find(|c| c.key_id == grant.key_id)
+            .ok_or_else(|| CscError::invalid_parameter("credentialID"))?;
+        match algo::sign_algo_hash(&m.sign_algo, rec.algorithm) {
+            Some(algo::SignAlgo::WithHash(h)) if h != grant.hash_algorithm => {
+                return Err(CscError::invalid_request(
+                    "Invalid parameter signAlgo: its hash is not the authorized hash algorithm",
+                ));
+            }
+            Some(_) => {}
+            None => return Err(CscError::invalid_parameter("signAlgo")),
+        }
+        let signatures = self.backend.sign(grant.seed_sad).await?;
+        if signatures.len() != grant.hashes.len() {
+            return Err(CscError::server_error(
+                "the firmware answered another number of signatures",
+            ));
+        }
+        Ok(SignHashAnswer {
+            signatures: signatures.iter().map(|s| STANDARD.encode(s)).collect(),
+        })
+    }
+}
+
+/// A 200 JSON answer.
+fn ok<T: Serialize>(body: &T) -> Result<CscReply, CscError> {
+    Ok(CscReply::json(200, body))
+}
+
+/// `multisign`: the firmware's batch limit, the most hashes one seed SAD
+/// carries.
+fn multisign() -> u32 {
+    u32::try_from(MAX_HASHES).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,283 @@
+//! samd's side of the CSC service (crate `sam-csc`): the [`Backend`] the
+//! service runs on, and its own listener.
+//!
+//! The backend gives the service exactly two things besides the bearer
+//! verifier: the caller's signer keys from the key manager's store, and
+//! [`App::sign`], the path of `POST /signing` (the firmware decides and
+//! audits; a refusal samd makes itself is reported to the firmware as on
+//! `/signing`). The listener is separate from the peering listener:
+//! server-authenticated TLS only (end users carry bearer tokens, not
+//! connector certificates), with the peering listener's timeouts and a
+//! connection and body limit of its own ([`server::serve_with`]).
+
+use super::App;
+use super::error::ErrorKind;
+use super::response::Reply;
+use super::server::{self, Handler, ServeOptions};
+use crate::config::{Config, ConfigError};
+use crate::store::{ObjectFilter, ObjectState, ObjectType, StoreError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION};
+use hyper::{Request, Response, StatusCode};
+use sam_client::bearer::TokenVerifier;
+use sam_csc::{Backend, BackendError, CredentialRecord, Csc, CscError, CscReply, CscRequest};
+use sam_proto::ErrorType;
+use sam_proto::command::SubFunction;
+use sam_proto::ids::UserId;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// Most signer keys one user's credential list holds.
+const MAX_CREDENTIALS: u32 = 1000;
+
+/// samd as the CSC service's backend.
+#[derive(Debug, Clone)]
+pub struct CscBackend {
+    app: Arc<App>,
+}
+
+fn store_error(e: StoreError) -> BackendError {
+    backend_error(super::error::ApiError::from(e))
+}
+
+fn backend_error(e: super::error::ApiError) -> BackendError {
+    BackendError {
+        error: match e.kind {
+            ErrorKind::Seed(t) => t,
+            ErrorKind::Host(_) => ErrorType::UnexpectedError,
+        },
+        detail: e.detail,
+    }
+}
+
+impl Backend for CscBackend {
+    fn credentials(
+        &self,
+        user: UserId,
+    ) -> impl Future<Output = Result<Vec<CredentialRecord>, BackendError>> + Send {
+        let app = Arc::clone(&self.app);
+        async move {
+            let keys = app
+                .store
+                .objects(ObjectFilter {
+                    object_type: Some(ObjectType::PrivateKey),
+                    user_id: Some(user.to_string()),
+                    limit: MAX_CREDENTIALS,
+                    ..ObjectFilter::default()
+                })
+                .await
+                .map_err(store_error)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for k in keys.into_iter().filter(|k| k.state.usable_for_signing()) {
+                let Some((wrapped, state)) = app
+                    .store
+                    .signer_key(k.key_id.clone())
+                    .await
+                    .map_err(store_error)?
+                else {
+                    continue;
+                };
+                let certificate = app
+                    .store
+                    .objects(ObjectFilter {
+                        object_type: Some(ObjectType::Certificate),
+                        key_id: Some(k.key_id.clone()),
+                        state: Some(ObjectState::Active),
+                        limit: 1,
+                        ..ObjectFilter::default()
+                    })
+                    .await
+                    .map_err(store_error)?
+                    .into_iter()
+                    .find_map(|c| c.value);
+                out.push(CredentialRecord {
+                    key_id: wrapped.key_id,
+                    algorithm: wrapped.algorithm,
+                    public_key: wrapped.public_key.to_vec(),
+                    active: state == ObjectState::Active,
+                    certificate,
+                });
+            }
+            Ok(out)
+        }
+    }
+
+    fn sign(
+        &self,
+        seed_sad: Vec<u8>,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, BackendError>> + Send {
+        let app = Arc::clone(&self.app);
+        async move {
+            match app.sign(seed_sad, None).await {
+                Ok((signatures, _)) => Ok(signatures),
+                Err(e) => {
+                    // As on `/signing`: a refusal samd made itself is
+                    // audited before the answer leaves.
+                    let e = if e.unreported().is_some() {
+                        app.report_refusal(SubFunction::Signing.into(), e).await
+                    } else {
+                        e
+                    };
+                    Err(backend_error(e))
+                }
+            }
+        }
+    }
+
+    fn tokens(&self) -> &TokenVerifier {
+        &self.app.tokens
+    }
+
+    fn observe(&self, endpoint: &'static str, status: u16, seconds: f64) {
+        self.app
+            .metrics
+            .observe_request(endpoint, &status.to_string(), seconds);
+    }
+}
+
+/// The CSC listener's [`Handler`]: every TLS client is admitted (the
+/// bearer token says who calls), bodies are limited.
+#[derive(Debug)]
+pub struct CscListener {
+    csc: Csc<CscBackend>,
+    max_body_bytes: usize,
+}
+
+fn to_response(reply: CscReply) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(reply.body)));
+    *r.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(t) = reply.content_type {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(t));
+    }
+    if let Some(l) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        r.headers_mut().insert(LOCATION, l);
+    }
+    r
+}
+
+impl Handler for CscListener {
+    type Conn = ();
+
+    fn admit(
+        &self,
+        _tls: &rustls::ServerConnection,
+        addr: SocketAddr,
+        _options: &ServeOptions,
+    ) -> Option<()> {
+        tracing::debug!(%addr, "CSC connection");
+        Some(())
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        _conn: Arc<()>,
+        req: Request<Incoming>,
+    ) -> Result<Reply, Infallible> {
+        {
+            let backend = self.csc.backend();
+            let _in_flight = backend.app.metrics.start_request();
+            let started = Instant::now();
+            let (parts, body) = req.into_parts();
+            let body = match Limited::new(body, self.max_body_bytes).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(e) => {
+                    let error = if e.is::<http_body_util::LengthLimitError>() {
+                        CscError::too_large(self.max_body_bytes)
+                    } else {
+                        CscError::invalid_request(format!("cannot read the body: {e}"))
+                    };
+                    backend.observe(
+                        sam_csc::service::UNROUTED,
+                        error.status,
+                        started.elapsed().as_secs_f64(),
+                    );
+                    return Ok(to_response(error.into()));
+                }
+            };
+            let authorization = parts
+                .headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
+            let reply = self
+                .csc
+                .handle(CscRequest {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query(),
+                    authorization,
+                    body: &body,
+                })
+                .await;
+            Ok(to_response(reply))
+        }
+    }
+}
+
+/// The bound CSC listener, ready to serve.
+#[derive(Debug)]
+pub struct CscServer {
+    handler: Arc<CscListener>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    options: ServeOptions,
+}
+
+impl CscServer {
+    /// Binds the CSC listener of `config` over `app`, if `[csc]` enables
+    /// it.
+    pub async fn bind(app: &Arc<App>, config: &Config) -> Result<Option<Self>, ConfigError> {
+        let c = &config.csc;
+        if !c.enabled {
+            return Ok(None);
+        }
+        let tls = super::tls::server_auth_only_from_files(&c.tls_cert, &c.tls_key)
+            .map_err(|e| ConfigError(format!("[csc] {e}")))?;
+        let mut chain = Vec::new();
+        for p in &c.chain_certificates {
+            let certs = super::tls::read_certificates(p)
+                .map_err(|e| ConfigError(format!("[csc] chain_certificates: {e}")))?;
+            chain.extend(certs.into_iter().map(|c| c.as_ref().to_vec()));
+        }
+        let listener = TcpListener::bind(c.listen)
+            .await
+            .map_err(|e| ConfigError(format!("[csc] listen on {}: {e}", c.listen)))?;
+        let options = ServeOptions {
+            max_connections: c.max_connections.max(1),
+            ..config.serve_options()
+        };
+        tracing::info!(listen = %c.listen, "CSC listener started");
+        let backend = CscBackend {
+            app: Arc::clone(app),
+        };
+        Ok(Some(Self {
+            handler: Arc::new(CscListener {
+                csc: Csc::new(backend, c.clone(), chain),
+                max_body_bytes: c.max_body_bytes.max(1),
+            }),
+            listener,
+            tls,
+            options,
+        }))
+    }
+
+    /// Serves until `shutdown` completes, then drains like the peering
+    /// listener.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        server::serve_with(
+            self.handler,
+            self.listener,
+            self.tls,
+            self.options,
+            shutdown,
+        )
+        .await;
+    }
+}
