@@ -55,12 +55,28 @@ fn is_ec(key: KeyAlgorithm) -> bool {
     key.rsa_bits().is_none()
 }
 
+/// The hash algorithms the firmware lets `key` sign (its
+/// `signing_alg::key_accepts`): an EC key only hashes as long as its
+/// curve order (P-256 with SHA-256, P-384 with SHA-384), an RSA key
+/// SHA-256, SHA-384 and SHA-512. Stating them here only lets the service
+/// advertise and refuse early; the firmware's rule is the one enforced.
+pub fn key_hashes(key: KeyAlgorithm) -> &'static [HashAlgorithm] {
+    match key {
+        KeyAlgorithm::EcP256 => &[HashAlgorithm::Sha256],
+        KeyAlgorithm::EcP384 => &[HashAlgorithm::Sha384],
+        _ => &HASHES,
+    }
+}
+
 /// The signature algorithms `key` signs with (`credentials/info`'s
-/// `key.algo`): the ECDSA or the RSA PKCS#1 v1.5 OIDs with SHA-256/384/
-/// 512, which is what the firmware does with a SAD's hash algorithm.
+/// `key.algo`): ECDSA or RSA PKCS#1 v1.5 with each of [`key_hashes`].
 pub fn key_algos(key: KeyAlgorithm) -> Vec<String> {
     let list = if is_ec(key) { ECDSA } else { RSA };
-    list.iter().map(|s| (*s).to_owned()).collect()
+    list.iter()
+        .zip(HASHES)
+        .filter(|(_, h)| key_hashes(key).contains(h))
+        .map(|(s, _)| (*s).to_owned())
+        .collect()
 }
 
 /// Key length in bits and, for EC, the curve OID.
@@ -100,7 +116,7 @@ pub fn sign_algo_hash(sign_algo: &str, key: KeyAlgorithm) -> Option<SignAlgo> {
     }
     list.iter()
         .zip(HASHES)
-        .find(|(o, _)| **o == oid)
+        .find(|(o, h)| **o == oid && key_hashes(key).contains(h))
         .map(|(_, h)| SignAlgo::WithHash(h))
 }
 
@@ -125,7 +141,10 @@ mod tests {
         );
         assert_eq!(sign_algo_hash("1.2.840.10045.4.3.2", rsa), None);
         assert_eq!(key_len_curve(rsa), (2048, None));
-        assert_eq!(key_algos(ec).len(), 3);
+        assert_eq!(key_algos(ec), ["1.2.840.10045.4.3.2"]);
+        assert_eq!(key_algos(KeyAlgorithm::EcP384), ["1.2.840.10045.4.3.3"]);
+        assert_eq!(key_algos(rsa).len(), 3);
+        assert_eq!(sign_algo_hash("1.2.840.10045.4.3.3", ec), None);
         for h in HASHES {
             assert_eq!(hash_from_oid(hash_oid(h)), Some(h));
         }

@@ -780,6 +780,12 @@ impl<B: Backend> Csc<B> {
             },
             now,
         )?;
+        if !algo::key_hashes(rec.algorithm).contains(&checked.hash_algorithm) {
+            return Err(CscError::invalid_request(format!(
+                "Invalid parameter {}: the key does not sign this hash algorithm",
+                n.hash_algorithm
+            )));
+        }
         let expires = now
             .saturating_add(self.config.handle_lifetime_secs)
             .min(checked.not_after);

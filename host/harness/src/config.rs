@@ -239,7 +239,7 @@ impl SamdConfig {
 }
 
 /// A TOML basic string.
-fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     let mut q = String::with_capacity(text.len() + 2);
     q.push('"');
     for c in text.chars() {

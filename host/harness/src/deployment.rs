@@ -101,6 +101,21 @@ impl Deployment {
         Ok(config)
     }
 
+    /// A `[csc]` section for [`SamdConfig::with_section`]: the CSC
+    /// listener enabled on `127.0.0.1:port` with the dev PKI's server
+    /// certificate (SAN `localhost`), its signing CA as the chain of
+    /// `credentials/info`, then the TOML lines `extra` (e.g.
+    /// `handle_lifetime_secs = 2`, `oauth2_idp_url = "..."`).
+    pub fn csc_section(&self, port: u16, extra: &str) -> String {
+        let path = |name: &str| crate::config::quoted(&self.pki.path(name).display().to_string());
+        format!(
+            "[csc]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"https://localhost:{port}\"\ntls_cert = {}\ntls_key = {}\nchain_certificates = [{}]\n{extra}\n",
+            path(files::SERVER_CERT),
+            path(files::SERVER_KEY),
+            path(files::CA_CERT),
+        )
+    }
+
     /// A samd named `name` on a free port: [`Deployment::samd_config`],
     /// written to `NAME.toml`, logging to `NAME.log`. Adjust
     /// [`SamdSpec::config`] before spawning it.

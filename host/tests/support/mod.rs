@@ -231,6 +231,8 @@ impl Daemon {
 pub struct Resp {
     pub status: u16,
     pub body: Bytes,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
 }
 
 impl Resp {
@@ -280,9 +282,15 @@ pub struct Client {
 impl Client {
     pub fn new(addr: SocketAddr, ca: &Ca, leaf: &Leaf, http2: bool) -> Self {
         let alpn: &[u8] = if http2 { b"h2" } else { b"http/1.1" };
+        Self::with_connector(addr, tls_connector(ca, leaf, alpn), http2)
+    }
+
+    /// A client with its own TLS configuration (e.g. no client
+    /// certificate, for the CSC listener).
+    pub fn with_connector(addr: SocketAddr, connector: TlsConnector, http2: bool) -> Self {
         Self {
             addr,
-            connector: tls_connector(ca, leaf, alpn),
+            connector,
             http2,
         }
     }
@@ -292,6 +300,17 @@ impl Client {
         &self,
         method: &str,
         path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Resp, String> {
+        self.try_send_with(method, path, &[], body).await
+    }
+
+    /// [`Self::try_send`] with extra request headers.
+    pub async fn try_send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<Resp, String> {
         let tcp = TcpStream::connect(self.addr)
@@ -304,11 +323,15 @@ impl Client {
             .await
             .map_err(|e| format!("TLS: {e}"))?;
         let io = TokioIo::new(tls);
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .unwrap();
         let resp = if self.http2 {
@@ -327,13 +350,22 @@ impl Client {
         }
         .map_err(|e| format!("request: {e}"))?;
         let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| format!("body: {e}"))?
             .to_bytes();
-        Ok(Resp { status, body })
+        Ok(Resp {
+            status,
+            body,
+            location,
+        })
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Resp {
