@@ -674,3 +674,155 @@ async fn the_firmware_refuses_what_a_compromised_service_could_make() {
     );
     b.stop().await;
 }
+
+/// The OAuth2 authorization-code flow with `scope=credential`: the CSC
+/// service redirects to the (DEV-ONLY) IdP, which redirects back with a
+/// code; `oauth2/token` exchanges it (PKCE) for the seed SAD at the IdP,
+/// checks it and answers a single-use handle as the access token that
+/// `signHash` takes as its bearer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_authorization_code_flow_end_to_end() {
+    use base64::Engine as _;
+    use sam_client::form;
+    use sha2::Digest as _;
+    let b = Bench::start("").await;
+    let info = b.post("/csc/v2/info", None, &json!({})).await.ok();
+    assert!(
+        info["authType"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("oauth2code"))
+    );
+    assert!(
+        info["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("oauth2/token"))
+    );
+
+    let hashes = vec![hash(SHA256, "oauth2 document")];
+    let redirect = "http://127.0.0.1:9/callback";
+    let verifier = "a-long-enough-pkce-code-verifier-0123456789-abcdefgh";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let details = |key: sam_proto::ids::KeyId| {
+        json!([{"type": "credential", "credentialID": key.to_string(),
+                "documentDigests": [{"hash": b64(&hashes[0]), "label": "the document"}],
+                "hashAlgorithmOID": ID_SHA256}])
+        .to_string()
+    };
+    // Follows both redirects; the code (or the IdP's status if it refused).
+    let code_for = |key, redirect: &'static str| {
+        let query = form::encode_pairs([
+            ("response_type", "code"),
+            ("client_id", "csc-test"),
+            ("redirect_uri", redirect),
+            ("scope", "credential"),
+            ("authorization_details", details(key).as_str()),
+            ("state", "st-1"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("login_hint", b.signer.to_string().as_str()),
+        ]);
+        let b = &b;
+        async move {
+            let r = b
+                .raw(
+                    "GET",
+                    &format!("/csc/v2/oauth2/authorize?{query}"),
+                    None,
+                    Vec::new(),
+                )
+                .await;
+            assert_eq!(r.status, 302);
+            let to_idp = r.location.unwrap();
+            assert_eq!(to_idp, format!("{}/oauth2/authorize?{query}", b.idp_url));
+            let (status, back) = bench::http_get(&to_idp).await;
+            if status != 302 {
+                return Err(status);
+            }
+            let back = back.unwrap();
+            let (base, q) = back.split_once('?').unwrap();
+            assert_eq!(base, redirect);
+            let q = form::parse(q).unwrap();
+            assert_eq!(form::get(&q, "state"), Some("st-1"));
+            Ok(form::get(&q, "code").unwrap().to_owned())
+        }
+    };
+    let token = |code: &str, verifier: &str| {
+        form::encode_pairs([
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", "csc-test"),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier),
+        ])
+        .into_bytes()
+    };
+    let token_path = "/csc/v2/oauth2/token";
+
+    // A wrong PKCE verifier: refused, and the code is used up.
+    let code = code_for(b.ec, redirect).await.unwrap();
+    let r = b
+        .raw("POST", token_path, None, token(&code, "wrong-verifier"))
+        .await;
+    refused(&r, 400, "invalid_grant", "PKCE");
+    let r = b
+        .raw("POST", token_path, None, token(&code, verifier))
+        .await;
+    refused(&r, 400, "invalid_grant", "unknown or used code");
+
+    // The flow.
+    let code = code_for(b.ec, redirect).await.unwrap();
+    let answer = b
+        .raw("POST", token_path, None, token(&code, verifier))
+        .await
+        .ok();
+    assert_eq!(answer["token_type"], "Bearer");
+    assert!(answer["expires_in"].as_u64().unwrap() <= 300);
+    assert_eq!(
+        answer["authorization_details"][0]["credentialID"],
+        b.ec.to_string()
+    );
+    let access = format!("Bearer {}", answer["access_token"].as_str().unwrap());
+    let sign = json!({
+        "credentialID": b.ec.to_string(),
+        "hashes": [b64(&hashes[0])],
+        "hashAlgorithmOID": ID_SHA256,
+        "signAlgo": ECDSA_SHA256,
+    });
+    let signed = b
+        .post("/csc/v2/signatures/signHash", Some(&access), &sign)
+        .await
+        .ok();
+    verify_all(
+        &b.certificate_key(b.ec).await,
+        SHA256,
+        &hashes,
+        &signed["signatures"],
+    );
+    // The handle is single use; so is the code.
+    let again = b
+        .post("/csc/v2/signatures/signHash", Some(&access), &sign)
+        .await;
+    refused(&again, 401, "invalid_token", "not valid");
+    let r = b
+        .raw("POST", token_path, None, token(&code, verifier))
+        .await;
+    refused(&r, 400, "invalid_grant", "unknown or used code");
+
+    // The IdP's SAD for another user's credential gets no handle.
+    let code = code_for(b.other_ec, redirect).await.unwrap();
+    let r = b
+        .raw("POST", token_path, None, token(&code, verifier))
+        .await;
+    refused(&r, 400, "invalid_request", "credentialID");
+    // The dev IdP redirects to loopback URIs only.
+    assert_eq!(code_for(b.ec, "http://example.com/cb").await, Err(400));
+    // A malformed token request.
+    let r = b
+        .raw("POST", token_path, None, b"grant_type=password".to_vec())
+        .await;
+    refused(&r, 400, "invalid_request", "grant_type");
+    b.stop().await;
+}

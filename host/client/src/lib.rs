@@ -60,6 +60,7 @@
 pub mod bearer;
 pub mod cms;
 mod error;
+pub mod form;
 pub mod http;
 pub mod idp;
 pub mod intent;

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod algo;
+pub mod backchannel;
 pub mod backend;
 pub mod config;
 pub mod error;

@@ -18,8 +18,9 @@ use sam_proto::ids::{HashAlgorithm, KeyId, UserId, Uuid};
 /// What the request says the SAD must authorize.
 #[derive(Debug, Clone, Copy)]
 pub struct Expected<'a> {
-    /// The caller.
-    pub user: UserId,
+    /// The caller; `None`: whoever the token names (the OAuth2 flow, where
+    /// the IdP authenticated the user).
+    pub user: Option<UserId>,
     /// The credential.
     pub key_id: KeyId,
     /// The hash algorithm, if the request names one.
@@ -37,6 +38,8 @@ pub struct Checked {
     pub hash_algorithm: HashAlgorithm,
     /// Its token's `notAfter`, Unix seconds.
     pub not_after: u64,
+    /// Its token's user.
+    pub user: UserId,
 }
 
 /// Checks the DER seed SAD `der` against `expected` at `now`.
@@ -82,7 +85,7 @@ pub fn check(
     let token = tokens
         .verify(&token_der, now)
         .map_err(|e| bad(&format!("its identity token: {e}")))?;
-    if token.user_id != expected.user {
+    if expected.user.is_some_and(|u| u != token.user_id) {
         return Err(bad("its identity token is of another user"));
     }
     let spki = token
@@ -101,5 +104,6 @@ pub fn check(
     Ok(Checked {
         hash_algorithm,
         not_after: token.not_after,
+        user: token.user_id,
     })
 }

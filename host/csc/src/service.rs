@@ -2,20 +2,22 @@
 //! one internal model rendered as v2 or v1 JSON.
 
 use crate::algo;
+use crate::backchannel;
 use crate::backend::{Backend, CredentialRecord};
 use crate::config::CscConfig;
-use crate::error::CscError;
+use crate::error::{CscError, ErrorBody};
 use crate::handles::{Grant, HandleError, Handles};
 use crate::seed::{self, Expected};
 use crate::wire::{
     AuthInfoV2, AuthorizeAnswer, AuthorizeRequestV1, AuthorizeRequestV2, CertInfo,
-    CredentialInfoV1, CredentialInfoV2, InfoAnswer, InfoRequest, KeyInfo, ListAnswerV1,
-    ListAnswerV2, ListRequest, LoginAnswer, RevokeRequest, SignHashAnswer, SignHashRequestV1,
-    SignHashRequestV2,
+    CredentialDetails, CredentialInfoV1, CredentialInfoV2, IdpSadToken, InfoAnswer, InfoRequest,
+    KeyInfo, ListAnswerV1, ListAnswerV2, ListRequest, LoginAnswer, OAuthTokenAnswer, RevokeRequest,
+    SignHashAnswer, SignHashRequestV1, SignHashRequestV2,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use der::Decode;
+use sam_client::form;
 use sam_proto::command::MAX_HASHES;
 use sam_proto::ids::{HashAlgorithm, KeyId, UserId, Uuid};
 use serde::Serialize;
@@ -243,6 +245,16 @@ struct SignHashModel {
     hashes: Vec<String>,
     hash_algorithm_oid: Option<String>,
     sign_algo: String,
+}
+
+/// A seed SAD and what it must authorize, of either flow.
+#[derive(Debug)]
+struct SeedRequest<'a> {
+    credential_id: &'a str,
+    num_signatures: u32,
+    hashes: Vec<Vec<u8>>,
+    hash_algorithm: Option<HashAlgorithm>,
+    seed_sad: Vec<u8>,
 }
 
 /// The parameter names that differ between the versions, for errors.
@@ -500,9 +512,7 @@ impl<B: Backend> Csc<B> {
                     "{base}/oauth2/authorize?{query}"
                 )))
             }
-            Op::OAuthToken => Err(CscError::invalid_request(
-                "the OAuth2 token exchange is not offered by this service",
-            )),
+            Op::OAuthToken => ok(&self.oauth2_token(req.body, now).await?),
         }
     }
 
@@ -521,7 +531,6 @@ impl<B: Backend> Csc<B> {
             .into_iter()
             .filter(|o| o.in_version(v))
             .filter(|o| !matches!(o, Op::OAuthAuthorize | Op::OAuthToken) || oauth2)
-            .filter(|o| *o != Op::OAuthToken)
             .map(|o| o.path().to_owned())
             .collect();
         let mut auth_type = vec!["external".to_owned()];
@@ -745,12 +754,8 @@ impl<B: Backend> Csc<B> {
         now: u64,
     ) -> Result<AuthorizeAnswer, CscError> {
         let n = names(v);
-        let rec = self.own_credential(caller.user, &m.credential_id).await?;
-        if m.num_signatures == 0
-            || usize::try_from(m.num_signatures).map_or(true, |k| k > MAX_HASHES)
-        {
-            return Err(CscError::invalid_parameter("numSignatures"));
-        }
+        // Another user's credential is refused before anything else.
+        self.own_credential(caller.user, &m.credential_id).await?;
         let hashes = m.hashes.ok_or_else(|| {
             CscError::invalid_request(format!(
                 "Missing parameter {}: SCAL 2 binds the hashes to the authorization",
@@ -768,18 +773,55 @@ impl<B: Backend> Csc<B> {
         let seed_sad = STANDARD
             .decode(seed_b64.trim())
             .map_err(|_| CscError::invalid_parameter(n.seed_sad))?;
+        let (sad, expires_in) = self
+            .admit_seed(
+                &n,
+                Some(caller.user),
+                SeedRequest {
+                    credential_id: &m.credential_id,
+                    num_signatures: m.num_signatures,
+                    hashes,
+                    hash_algorithm,
+                    seed_sad,
+                },
+                now,
+            )
+            .await?;
+        Ok(AuthorizeAnswer { sad, expires_in })
+    }
+
+    /// Checks a seed SAD against what it must authorize and issues a
+    /// handle for it: the one path of `credentials/authorize` and of the
+    /// OAuth2 token exchange. `caller` is the bearer's user, `None` in the
+    /// OAuth2 flow (the token's user, authenticated by the IdP). The
+    /// handle and its lifetime in seconds.
+    async fn admit_seed(
+        &self,
+        n: &Names,
+        caller: Option<UserId>,
+        r: SeedRequest<'_>,
+        now: u64,
+    ) -> Result<(String, u64), CscError> {
+        if r.num_signatures == 0
+            || usize::try_from(r.num_signatures).map_or(true, |k| k > MAX_HASHES)
+        {
+            return Err(CscError::invalid_parameter("numSignatures"));
+        }
+        let key_id: KeyId = Uuid::parse(r.credential_id.trim())
+            .map_err(|_| CscError::invalid_parameter("credentialID"))?;
         let checked = seed::check(
             self.backend.tokens(),
-            &seed_sad,
+            &r.seed_sad,
             &Expected {
-                user: caller.user,
-                key_id: rec.key_id,
-                hash_algorithm,
-                hashes: &hashes,
-                num_signatures: m.num_signatures,
+                user: caller,
+                key_id,
+                hash_algorithm: r.hash_algorithm,
+                hashes: &r.hashes,
+                num_signatures: r.num_signatures,
             },
             now,
         )?;
+        let rec = self.own_credential(checked.user, r.credential_id).await?;
         if !algo::key_hashes(rec.algorithm).contains(&checked.hash_algorithm) {
             return Err(CscError::invalid_request(format!(
                 "Invalid parameter {}: the key does not sign this hash algorithm",
@@ -789,24 +831,105 @@ impl<B: Backend> Csc<B> {
         let expires = now
             .saturating_add(self.config.handle_lifetime_secs)
             .min(checked.not_after);
-        let sad = self
+        let handle = self
             .handles
             .grant(
                 Grant {
-                    user: caller.user,
+                    user: checked.user,
                     key_id: rec.key_id,
                     hash_algorithm: checked.hash_algorithm,
-                    hashes,
-                    seed_sad,
+                    hashes: r.hashes,
+                    seed_sad: r.seed_sad,
                     expires,
                     sad_not_after: checked.not_after,
                 },
                 now,
             )
             .map_err(handle_error)?;
-        Ok(AuthorizeAnswer {
-            sad,
-            expires_in: expires.saturating_sub(now),
+        Ok((handle, expires.saturating_sub(now)))
+    }
+
+    /// `oauth2/token`: exchanges the code at the IdP (back channel), checks
+    /// the seed SAD it returns against its `authorization_details` as
+    /// `credentials/authorize` does, and answers the handle as the
+    /// credential-scope access token.
+    async fn oauth2_token(&self, body: &[u8], now: u64) -> Result<OAuthTokenAnswer, CscError> {
+        let base = self.oauth2_idp()?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| CscError::invalid_request("the form is not UTF-8"))?;
+        let f = form::parse(text).map_err(|e| CscError::invalid_request(e.to_string()))?;
+        if form::get(&f, "grant_type") != Some("authorization_code") {
+            return Err(CscError::invalid_parameter(
+                "grant_type (authorization_code)",
+            ));
+        }
+        const FIELDS: [&str; 5] = [
+            "grant_type",
+            "code",
+            "client_id",
+            "redirect_uri",
+            "code_verifier",
+        ];
+        let mut forward = Vec::with_capacity(FIELDS.len());
+        for name in FIELDS {
+            let value = form::get(&f, name)
+                .ok_or_else(|| CscError::invalid_request(format!("Missing parameter {name}")))?;
+            forward.push((name, value));
+        }
+        let (status, answer) =
+            backchannel::post_form(base, "/oauth2/token", form::encode_pairs(forward)).await?;
+        if status != 200 {
+            let e: ErrorBody = serde_json::from_slice(&answer).map_err(|_| {
+                CscError::unavailable(format!("the IdP's token endpoint answered {status}"))
+            })?;
+            return Err(if e.error == "invalid_grant" {
+                CscError::invalid_grant(e.error_description)
+            } else {
+                CscError::invalid_request(format!(
+                    "the IdP refused: {}: {}",
+                    e.error, e.error_description
+                ))
+            });
+        }
+        let token: IdpSadToken = serde_json::from_slice(&answer).map_err(|e| {
+            CscError::unavailable(format!("the IdP's answer is not understood: {e}"))
+        })?;
+        let [details] = <[CredentialDetails; 1]>::try_from(token.authorization_details)
+            .map_err(|_| CscError::invalid_request("authorization_details must hold one entry"))?;
+        if details.kind != "credential" {
+            return Err(CscError::invalid_parameter("authorization_details type"));
+        }
+        let digests: Vec<String> = details
+            .document_digests
+            .iter()
+            .map(|d| d.hash.clone())
+            .collect();
+        let hashes = b64_list(&digests, "documentDigests")?;
+        let hash_algorithm =
+            self.hash_param(Some(&details.hash_algorithm_oid), "hashAlgorithmOID")?;
+        let seed_sad = STANDARD
+            .decode(token.sad.trim())
+            .map_err(|_| CscError::invalid_request("the IdP's seed SAD is not base64"))?;
+        let num_signatures = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
+        let (access_token, expires_in) = self
+            .admit_seed(
+                &names(Version::V2),
+                None,
+                SeedRequest {
+                    credential_id: &details.credential_id,
+                    num_signatures,
+                    hashes,
+                    hash_algorithm,
+                    seed_sad,
+                },
+                now,
+            )
+            .await?;
+        Ok(OAuthTokenAnswer {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            authorization_details: vec![details],
         })
     }
 
@@ -833,6 +956,9 @@ impl<B: Backend> Csc<B> {
                 let token = bearer_value(authorization)
                     .ok_or_else(|| CscError::invalid_token("no bearer token and no SAD"))?;
                 if !self.handles.is_grant(token) {
+                    // A used or expired OAuth2 handle is no bearer at
+                    // all; a valid bearer forgot the SAD.
+                    self.caller(authorization, now)?;
                     return Err(CscError::invalid_request("Missing parameter SAD"));
                 }
                 self.handles.take(token, None, now)

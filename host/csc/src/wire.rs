@@ -321,3 +321,59 @@ pub struct SignHashAnswer {
     /// for EC keys, the raw PKCS#1 v1.5 signature for RSA keys.
     pub signatures: Vec<String>,
 }
+
+/// One document digest of OAuth2 `authorization_details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentDigest {
+    /// Base64 hash.
+    pub hash: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// OAuth2 `authorization_details` of type `credential` (CSC v2.0.0.2
+/// §8.4.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialDetails {
+    /// `credential`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The credential.
+    #[serde(rename = "credentialID")]
+    pub credential_id: String,
+    /// The hashes to sign.
+    #[serde(rename = "documentDigests")]
+    pub document_digests: Vec<DocumentDigest>,
+    /// Dotted OID of the hash algorithm.
+    #[serde(rename = "hashAlgorithmOID")]
+    pub hash_algorithm_oid: String,
+}
+
+/// What the IdP's token endpoint answers: the seed SAD the user's
+/// authorization produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpSadToken {
+    /// `SAD`.
+    pub token_type: String,
+    /// Base64 DER seed SAD.
+    pub sad: String,
+    /// Seconds the SAD's token stays valid.
+    pub expires_in: u64,
+    /// The details the SAD was made for.
+    pub authorization_details: Vec<CredentialDetails>,
+}
+
+/// `oauth2/token` answer: the credential-scope access token is the
+/// single-use handle itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthTokenAnswer {
+    /// The handle, for `Authorization: Bearer` of `signatures/signHash`.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds it stays valid.
+    pub expires_in: u64,
+    /// What it authorizes.
+    pub authorization_details: Vec<CredentialDetails>,
+}

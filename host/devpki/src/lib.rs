@@ -19,6 +19,9 @@
 //!   operation `POST /id-token/sad` (seed §7.5.1; JSON in
 //!   [`sam_client::idp`]) as a library call or as a small plain-HTTP
 //!   server on the loopback interface ([`DevIdpServer`]).
+//! * [`oauth2`]: the IdP side of the CSC OAuth2 authorization-code flow
+//!   (`GET /oauth2/authorize`, `POST /oauth2/token` on the same server),
+//!   which believes the `login_hint` user WITHOUT authentication.
 //! * [`DevCa`] turns a PKCS#10 request (for example the one the firmware
 //!   signs with a new signer key) into an end-entity certificate valid for
 //!   a year, after checking the request's signature.
@@ -41,6 +44,7 @@ macro_rules! dev_warn {
 mod ca;
 mod error;
 mod idp;
+pub mod oauth2;
 mod pki;
 mod rand;
 mod server;

@@ -1,6 +1,7 @@
 //! DEV-ONLY: the IdP's `POST /id-token/sad` over plain HTTP on the
 //! loopback interface.
 
+use crate::oauth2::{self, OAuthCodes};
 use crate::{DevIdp, DevPkiError, IdpRefusal, unix_now};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -44,7 +45,8 @@ impl Default for DevIdpOptions {
     }
 }
 
-/// A running DEV-ONLY IdP server (HTTP/1.1, no TLS, loopback only).
+/// A running DEV-ONLY IdP server (HTTP/1.1, no TLS, loopback only):
+/// `POST /id-token/sad` and the OAuth2 endpoints of [`crate::oauth2`].
 #[derive(Debug)]
 pub struct DevIdpServer {
     addr: SocketAddr,
@@ -80,6 +82,7 @@ impl DevIdpServer {
                 ""
             }
         );
+        let codes = Arc::new(OAuthCodes::default());
         let task = tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -90,10 +93,12 @@ impl DevIdpServer {
                     continue;
                 };
                 let idp = idp.clone();
+                let codes = codes.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let idp = idp.clone();
-                        async move { Ok::<_, Infallible>(handle(&idp, options, req).await) }
+                        let codes = codes.clone();
+                        async move { Ok::<_, Infallible>(handle(&idp, &codes, options, req).await) }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -138,9 +143,48 @@ impl Drop for DevIdpServer {
 
 async fn handle(
     idp: &DevIdp,
+    codes: &OAuthCodes,
     options: DevIdpOptions,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, oauth2::AUTHORIZE_PATH) => {
+            let query = req.uri().query().unwrap_or_default();
+            return match codes.authorize(idp, query, unix_now(), options.token_lifetime.as_secs()) {
+                Ok(location) => {
+                    let mut resp = Response::new(Full::new(Bytes::new()));
+                    *resp.status_mut() = StatusCode::FOUND;
+                    match hyper::header::HeaderValue::from_str(&location) {
+                        Ok(v) => {
+                            resp.headers_mut().insert(hyper::header::LOCATION, v);
+                            resp
+                        }
+                        Err(_) => json(
+                            StatusCode::BAD_REQUEST,
+                            &oauth2::OAuthError {
+                                error: "invalid_request".into(),
+                                error_description: "redirect_uri is not a valid header value"
+                                    .into(),
+                            },
+                        ),
+                    }
+                }
+                Err(e) => oauth_refusal(&e),
+            };
+        }
+        (&Method::POST, oauth2::TOKEN_PATH) => {
+            let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return refusal(&IdpRefusal::invalid(format!("body: {e}"))),
+            };
+            let text = String::from_utf8_lossy(&body);
+            return match codes.token(&text, unix_now()) {
+                Ok(answer) => json(StatusCode::OK, &answer),
+                Err(e) => oauth_refusal(&e),
+            };
+        }
+        _ => {}
+    }
     if req.uri().path() != ID_TOKEN_SAD_PATH {
         return error(StatusCode::NOT_FOUND, "RouteNotFound", "no such path");
     }
@@ -181,6 +225,11 @@ async fn handle(
             refusal(&r)
         }
     }
+}
+
+fn oauth_refusal(e: &oauth2::OAuthError) -> Response<Full<Bytes>> {
+    dev_info!("OAuth2 refused: {} {}", e.error, e.error_description);
+    json(StatusCode::BAD_REQUEST, e)
 }
 
 fn refusal(r: &IdpRefusal) -> Response<Full<Bytes>> {

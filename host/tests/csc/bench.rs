@@ -48,6 +48,8 @@ pub struct Bench {
     pub url: String,
     pub csc: Client,
     pub idp: DevIdp,
+    /// `http://127.0.0.1:PORT` of the dev IdP.
+    pub idp_url: String,
     idp_server: Option<DevIdpServer>,
     idp_client: IdpClient,
     pub signer: UserId,
@@ -70,14 +72,23 @@ impl Bench {
             sam_simulator::Simulator::add_operator(&simulator.state_dir, sam_harness::OPERATOR)
                 .unwrap();
         std::fs::write(simulator.operator_key(), secret.as_slice()).unwrap();
+        // The dev IdP (POST /id-token/sad and the OAuth2 endpoints).
+        let server = DevIdpServer::start(
+            Arc::new(deployment.pki().idp().unwrap()),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            DevIdpOptions::default(),
+        )
+        .await
+        .unwrap();
         let mut spec = deployment
             .samd("samd", simulator.in_process_link(Crypto::AwsLc))
             .unwrap();
         let csc_port = free_port().unwrap();
+        let extra = format!("oauth2_idp_url = \"{}\"\n{extra}", server.url());
         spec.config = spec
             .config
             .with_shutdown_grace_secs(2)
-            .with_section(&deployment.csc_section(csc_port, extra));
+            .with_section(&deployment.csc_section(csc_port, &extra));
         let url = spec.url();
         let mut samd = spec.spawn(deployment.bins()).unwrap();
         samd.wait_for(
@@ -114,14 +125,8 @@ impl Bench {
             setup::create_signer_with_keys(&ra, &idp, &ca, pu, other, &[KeyAlgorithm::EcP256])
                 .await
                 .unwrap();
-        let server = DevIdpServer::start(
-            Arc::new(deployment.pki().idp().unwrap()),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            DevIdpOptions::default(),
-        )
-        .await
-        .unwrap();
-        let idp_client = IdpClient::dev_plain_http(&server.url()).unwrap();
+        let idp_url = server.url();
+        let idp_client = IdpClient::dev_plain_http(&idp_url).unwrap();
         let csc_addr = SocketAddr::from(([127, 0, 0, 1], csc_port));
         let csc = Client::with_connector(csc_addr, csc_tls(&deployment), false);
         // Signing tokens must be issued after the firmware's boot second.
@@ -132,6 +137,7 @@ impl Bench {
             url,
             csc,
             idp,
+            idp_url,
             idp_server: Some(server),
             idp_client,
             signer,
@@ -391,6 +397,31 @@ fn csc_tls(deployment: &Deployment) -> tokio_rustls::TlsConnector {
     let mut config = (*sam_client::tls_config(roots, None).unwrap()).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// `GET url` over plain HTTP (the dev IdP): the status and `Location`.
+pub async fn http_get(url: &str) -> (u16, Option<String>) {
+    use http_body_util::{BodyExt, Full};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let tcp = tokio::net::TcpStream::connect(authority).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(format!("/{path}"))
+        .header("host", authority)
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let location = resp
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    (status, location)
 }
 
 /// Checks each signature over its hash with the certificate's key.
