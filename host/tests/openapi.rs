@@ -7,6 +7,9 @@
 //! `openapi.yaml` describes exactly the routes the daemon serves, and
 //! every error type it can answer with.
 
+#[path = "support/openapi.rs"]
+mod openapi_check;
+
 use sam_host::api::error::{HostError, http_status};
 use sam_host::api::routes::ROUTES;
 use sam_proto::ErrorType;
@@ -83,6 +86,7 @@ fn every_error_type_and_status_is_documented() {
 // describe a field the types do not have. Requests must also refuse an
 // unknown field and read their own JSON back.
 
+use openapi_check::{Checker, Coverage, answer, assert_covered, request};
 use sam_client::wire::admin::{
     Approval, Approvals, AuditCheck, AuditPage, AuditRow, ChainBreak, Checked, Checkpoint,
     DecodedAudit, EnrolAnswer, EnrolRequest, FirmwareStatus, IdpKeysAnswer, IdpKeysRequest,
@@ -96,195 +100,11 @@ use sam_client::wire::peering::{
     PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
 };
 use sam_client::wire::signing::SigningAnswer;
-use sam_client::wire::{B64, Health, strict};
+use sam_client::wire::{B64, Health};
 use sam_proto::ids::KeyAlgorithm;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 const UID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
-
-fn to_json(v: &impl Serialize) -> Value {
-    serde_json::to_value(v).unwrap()
-}
-
-/// Documented properties per schema location, and those an example wrote.
-#[derive(Default)]
-struct Coverage {
-    documented: BTreeMap<String, BTreeSet<String>>,
-    written: BTreeMap<String, BTreeSet<String>>,
-}
-
-struct Checker {
-    doc: serde_json::Value,
-}
-
-impl Checker {
-    fn new() -> Self {
-        let doc: serde_yaml::Value = document();
-        Self {
-            doc: serde_json::to_value(doc).unwrap(),
-        }
-    }
-
-    fn schema(&self, name: &str) -> (&Value, String) {
-        let s = &self.doc["components"]["schemas"][name];
-        assert!(s.is_object(), "no schema {name}");
-        (s, format!("#/components/schemas/{name}"))
-    }
-
-    fn resolve<'a>(&'a self, schema: &'a Value, at: String) -> (&'a Value, String) {
-        match schema.get("$ref").and_then(Value::as_str) {
-            Some(r) => {
-                let name = r.strip_prefix("#/components/schemas/").unwrap();
-                self.schema(name)
-            }
-            None => (schema, at),
-        }
-    }
-
-    /// Checks `v` against `schema`; the properties written, per location.
-    fn check(
-        &self,
-        schema: &Value,
-        at: String,
-        v: &Value,
-        cov: &mut Coverage,
-    ) -> Result<(), String> {
-        let (schema, at) = self.resolve(schema, at);
-        if v.is_null() {
-            return if schema["nullable"] == json!(true) {
-                Ok(())
-            } else {
-                Err(format!("{at}: null where the document does not allow it"))
-            };
-        }
-        for (key, exactly_one) in [("anyOf", false), ("oneOf", true)] {
-            if let Some(alternatives) = schema.get(key).and_then(Value::as_array) {
-                let mut passed = Vec::new();
-                let mut why = Vec::new();
-                for (i, alt) in alternatives.iter().enumerate() {
-                    let mut trial = Coverage::default();
-                    match self.check(alt, format!("{at}/{key}/{i}"), v, &mut trial) {
-                        Ok(()) => passed.push(trial),
-                        Err(e) => why.push(e),
-                    }
-                }
-                if passed.is_empty() || (exactly_one && passed.len() > 1) {
-                    return Err(format!(
-                        "{at}: {} alternatives fit {v}: {why:?}",
-                        passed.len()
-                    ));
-                }
-                for trial in passed {
-                    for (k, set) in trial.documented {
-                        cov.documented.entry(k).or_default().extend(set);
-                    }
-                    for (k, set) in trial.written {
-                        cov.written.entry(k).or_default().extend(set);
-                    }
-                }
-                return Ok(());
-            }
-        }
-        if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
-            && !allowed.contains(v)
-        {
-            return Err(format!("{at}: {v} is not one of {allowed:?}"));
-        }
-        let kind = schema.get("type").and_then(Value::as_str).unwrap_or("");
-        let fits = match kind {
-            "string" => v.is_string(),
-            "integer" => v.is_i64() || v.is_u64(),
-            "number" => v.is_number(),
-            "boolean" => v.is_boolean(),
-            "array" => v.is_array(),
-            "object" => v.is_object(),
-            other => return Err(format!("{at}: schema without a known type ({other:?})")),
-        };
-        if !fits {
-            return Err(format!("{at}: {v} is not of type {kind}"));
-        }
-        if let Some(items) = v.as_array() {
-            for (i, item) in items.iter().enumerate() {
-                self.check(&schema["items"], format!("{at}/items"), item, cov)
-                    .map_err(|e| format!("[{i}] {e}"))?;
-            }
-        }
-        if let Some(map) = v.as_object() {
-            let open = schema["additionalProperties"] == json!(true);
-            let props = schema.get("properties").and_then(Value::as_object);
-            if let Some(required) = schema.get("required").and_then(Value::as_array) {
-                for r in required {
-                    let r = r.as_str().unwrap();
-                    if !map.contains_key(r) {
-                        return Err(format!("{at}: required `{r}` missing in {v}"));
-                    }
-                }
-            }
-            let Some(props) = props else {
-                return if open || map.is_empty() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{at}: an object without documented properties: {v}"
-                    ))
-                };
-            };
-            cov.documented
-                .entry(at.clone())
-                .or_default()
-                .extend(props.keys().cloned());
-            for (k, field) in map {
-                match props.get(k) {
-                    Some(s) => {
-                        self.check(s, format!("{at}/{k}"), field, cov)?;
-                        cov.written.entry(at.clone()).or_default().insert(k.clone());
-                    }
-                    None if open => {}
-                    None => return Err(format!("{at}: `{k}` is not documented")),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A request type: it is an answer type that also refuses an unknown
-/// field.
-fn request<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
-    c: &Checker,
-    cov: &mut Coverage,
-    schema: &str,
-    value: &T,
-) {
-    let mut extra = answer(c, cov, schema, value);
-    extra
-        .as_object_mut()
-        .unwrap()
-        .insert("unexpected".into(), json!(1));
-    assert!(
-        serde_json::from_value::<T>(extra).is_err(),
-        "{schema} accepts an unknown field"
-    );
-}
-
-/// An answer type: it validates and reads its own JSON back; its JSON.
-fn answer<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
-    c: &Checker,
-    cov: &mut Coverage,
-    schema: &str,
-    value: &T,
-) -> Value {
-    let v = to_json(value);
-    let (s, at) = c.schema(schema);
-    c.check(s, at, &v, cov)
-        .unwrap_or_else(|e| panic!("{schema}: {e}"));
-    let text = serde_json::to_vec(&v).unwrap();
-    assert_eq!(&strict::from_slice::<T>(&text).unwrap(), value, "{schema}");
-    v
-}
 
 fn approvals() -> Approvals {
     Approvals {
@@ -298,7 +118,7 @@ fn approvals() -> Approvals {
 
 #[test]
 fn the_schemas_describe_the_wire_types() {
-    let c = Checker::new();
+    let c = Checker::from_yaml(include_str!("../openapi.yaml"));
     let mut cov = Coverage::default();
     let bytes = B64(vec![1, 2, 3]);
     let user = UserParams {
@@ -711,19 +531,12 @@ fn the_schemas_describe_the_wire_types() {
         },
     );
 
-    for (at, documented) in &cov.documented {
-        let written = cov.written.get(at).cloned().unwrap_or_default();
-        let missing: Vec<_> = documented.difference(&written).collect();
-        assert!(
-            missing.is_empty(),
-            "{at} documents {missing:?}, which no wire type writes"
-        );
-    }
+    assert_covered(&cov);
 }
 
 #[test]
 fn every_route_body_names_its_schema() {
-    let c = Checker::new();
+    let c = Checker::from_yaml(include_str!("../openapi.yaml"));
     let body = |method: &str, path: &str| {
         let op = &c.doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path}");

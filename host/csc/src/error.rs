@@ -25,6 +25,20 @@ pub struct ErrorBody {
 }
 
 impl CscError {
+    /// Every `error` code the service answers, with its HTTP statuses
+    /// (documented in `host/csc/openapi.yaml`).
+    pub const ALL: [(&'static str, u16); 9] = [
+        ("invalid_request", 400),
+        ("invalid_request", 404),
+        ("invalid_request", 405),
+        ("invalid_request", 413),
+        ("invalid_token", 401),
+        ("invalid_grant", 400),
+        ("temporarily_unavailable", 429),
+        ("temporarily_unavailable", 503),
+        ("server_error", 500),
+    ];
+
     fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
         Self {
             status,
@@ -114,6 +128,34 @@ impl From<crate::backend::BackendError> for CscError {
             E::NotOperational => Self::unavailable(description),
             E::UnexpectedError => Self::server_error(description),
             _ => Self::invalid_request(description),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CscError;
+
+    #[test]
+    fn every_constructor_is_in_the_table() {
+        for e in [
+            CscError::invalid_request("x"),
+            CscError::invalid_parameter("x"),
+            CscError::invalid_token("x"),
+            CscError::invalid_grant("x"),
+            CscError::not_found("/x"),
+            CscError::method_not_allowed("GET", "/x"),
+            CscError::too_large(1),
+            CscError::busy("x"),
+            CscError::unavailable("x"),
+            CscError::server_error("x"),
+        ] {
+            assert!(
+                CscError::ALL.contains(&(e.error, e.status)),
+                "{} {}",
+                e.error,
+                e.status
+            );
         }
     }
 }

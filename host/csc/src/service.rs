@@ -127,6 +127,21 @@ impl Op {
     }
 }
 
+/// Every endpoint served: method and path.
+pub fn endpoints() -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (v, prefix) in [(Version::V1, "/csc/v1/"), (Version::V2, "/csc/v2/")] {
+        for op in Op::ALL.into_iter().filter(|o| o.in_version(v)) {
+            let path = format!("{prefix}{}", op.path());
+            if op == Op::Info {
+                out.push(("GET", path.clone()));
+            }
+            out.push((op.method(), path));
+        }
+    }
+    out
+}
+
 /// The label of requests that matched no endpoint.
 pub const UNROUTED: &str = "csc_unrouted";
 
@@ -695,15 +710,7 @@ impl<B: Backend> Csc<B> {
             curve,
         };
         let which = certificates.unwrap_or("single");
-        let mut cert = CertInfo {
-            status: None,
-            certificates: None,
-            issuer_dn: None,
-            serial_number: None,
-            subject_dn: None,
-            valid_from: None,
-            valid_to: None,
-        };
+        let mut cert = CertInfo::default();
         let Some(der) = rec.certificate.as_deref() else {
             return match which {
                 "none" | "single" | "chain" => Ok(CredentialView { key, cert }),

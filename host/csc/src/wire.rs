@@ -46,10 +46,10 @@ pub struct LoginAnswer {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct RevokeRequest {
     /// The token to revoke; absent: the bearer token of the call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// `access_token` (the only kind this service issues).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type_hint: Option<String>,
 }
 
@@ -58,22 +58,30 @@ pub struct RevokeRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ListRequest {
     /// Must be the caller's own UserID if given.
-    #[serde(default, rename = "userID")]
+    #[serde(default, rename = "userID", skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
     /// v2: also return the credentials' info.
-    #[serde(default, rename = "credentialInfo")]
+    #[serde(
+        default,
+        rename = "credentialInfo",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub credential_info: Option<bool>,
     /// v2: which certificates with `credentialInfo`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<String>,
     /// v2: certificate details with `credentialInfo`.
-    #[serde(default, rename = "certInfo")]
+    #[serde(default, rename = "certInfo", skip_serializing_if = "Option::is_none")]
     pub cert_info: Option<bool>,
     /// v2: only credentials with a valid certificate.
-    #[serde(default, rename = "onlyValid")]
+    #[serde(default, rename = "onlyValid", skip_serializing_if = "Option::is_none")]
     pub only_valid: Option<bool>,
     /// v1: at most this many IDs.
-    #[serde(default, rename = "maxResults")]
+    #[serde(
+        default,
+        rename = "maxResults",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_results: Option<u32>,
 }
 
@@ -107,13 +115,13 @@ pub struct InfoRequest {
     #[serde(rename = "credentialID")]
     pub credential_id: String,
     /// `none`, `single` (default) or `chain`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificates: Option<String>,
     /// Certificate details (`issuerDN`, ...).
-    #[serde(default, rename = "certInfo")]
+    #[serde(default, rename = "certInfo", skip_serializing_if = "Option::is_none")]
     pub cert_info: Option<bool>,
     /// v2: the `auth` object.
-    #[serde(default, rename = "authInfo")]
+    #[serde(default, rename = "authInfo", skip_serializing_if = "Option::is_none")]
     pub auth_info: Option<bool>,
 }
 
@@ -132,7 +140,7 @@ pub struct KeyInfo {
 }
 
 /// `cert` of `credentials/info`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertInfo {
     /// `valid`, `expired`, `not_yet_valid` (or absent without a
     /// certificate).
@@ -236,13 +244,17 @@ pub struct AuthorizeRequestV2 {
     #[serde(rename = "numSignatures")]
     pub num_signatures: u32,
     /// Base64 hashes (required: SCAL 2).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hashes: Option<Vec<String>>,
     /// Dotted OID of the hash algorithm.
-    #[serde(default, rename = "hashAlgorithmOID")]
+    #[serde(
+        default,
+        rename = "hashAlgorithmOID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hash_algorithm_oid: Option<String>,
     /// `[{"id": "SAD", "value": "<base64 DER seed SAD>"}]`.
-    #[serde(default, rename = "authData")]
+    #[serde(default, rename = "authData", skip_serializing_if = "Option::is_none")]
     pub auth_data: Option<Vec<AuthData>>,
 }
 
@@ -257,10 +269,14 @@ pub struct AuthorizeRequestV1 {
     #[serde(rename = "numSignatures")]
     pub num_signatures: u32,
     /// Base64 hashes (required: SCAL 2).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<Vec<String>>,
     /// The base64 DER seed SAD.
-    #[serde(default, rename = "clientData")]
+    #[serde(
+        default,
+        rename = "clientData",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_data: Option<String>,
 }
 
@@ -283,12 +299,16 @@ pub struct SignHashRequestV2 {
     pub credential_id: String,
     /// The handle of `credentials/authorize`; absent with an OAuth2
     /// credential-scope access token.
-    #[serde(default, rename = "SAD")]
+    #[serde(default, rename = "SAD", skip_serializing_if = "Option::is_none")]
     pub sad: Option<String>,
     /// Base64 hashes.
     pub hashes: Vec<String>,
     /// Dotted OID of the hash algorithm.
-    #[serde(default, rename = "hashAlgorithmOID")]
+    #[serde(
+        default,
+        rename = "hashAlgorithmOID",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub hash_algorithm_oid: Option<String>,
     /// Dotted OID of the signature algorithm.
     #[serde(rename = "signAlgo")]
@@ -302,12 +322,12 @@ pub struct SignHashRequestV1 {
     #[serde(rename = "credentialID")]
     pub credential_id: String,
     /// The handle of `credentials/authorize`.
-    #[serde(default, rename = "SAD")]
+    #[serde(default, rename = "SAD", skip_serializing_if = "Option::is_none")]
     pub sad: Option<String>,
     /// Base64 hashes.
     pub hash: Vec<String>,
     /// Dotted OID of the hash algorithm (may be implied by `signAlgo`).
-    #[serde(default, rename = "hashAlgo")]
+    #[serde(default, rename = "hashAlgo", skip_serializing_if = "Option::is_none")]
     pub hash_algo: Option<String>,
     /// Dotted OID of the signature algorithm.
     #[serde(rename = "signAlgo")]
