@@ -181,43 +181,41 @@ impl Handler for CscListener {
         _conn: Arc<()>,
         req: Request<Incoming>,
     ) -> Result<Reply, Infallible> {
-        {
-            let backend = self.csc.backend();
-            let _in_flight = backend.app.metrics.start_request();
-            let started = Instant::now();
-            let (parts, body) = req.into_parts();
-            let body = match Limited::new(body, self.max_body_bytes).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
-                    let error = if e.is::<http_body_util::LengthLimitError>() {
-                        CscError::too_large(self.max_body_bytes)
-                    } else {
-                        CscError::invalid_request(format!("cannot read the body: {e}"))
-                    };
-                    backend.observe(
-                        sam_csc::service::UNROUTED,
-                        error.status,
-                        started.elapsed().as_secs_f64(),
-                    );
-                    return Ok(to_response(error.into()));
-                }
-            };
-            let authorization = parts
-                .headers
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok());
-            let reply = self
-                .csc
-                .handle(CscRequest {
-                    method: parts.method.as_str(),
-                    path: parts.uri.path(),
-                    query: parts.uri.query(),
-                    authorization,
-                    body: &body,
-                })
-                .await;
-            Ok(to_response(reply))
-        }
+        let backend = self.csc.backend();
+        let _in_flight = backend.app.metrics.start_request();
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, self.max_body_bytes).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                let error = if e.is::<http_body_util::LengthLimitError>() {
+                    CscError::too_large(self.max_body_bytes)
+                } else {
+                    CscError::invalid_request(format!("cannot read the body: {e}"))
+                };
+                backend.observe(
+                    sam_csc::service::UNROUTED,
+                    error.status,
+                    started.elapsed().as_secs_f64(),
+                );
+                return Ok(to_response(error.into()));
+            }
+        };
+        let authorization = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let reply = self
+            .csc
+            .handle(CscRequest {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                authorization,
+                body: &body,
+            })
+            .await;
+        Ok(to_response(reply))
     }
 }
 
