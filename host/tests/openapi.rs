@@ -95,7 +95,7 @@ use sam_client::wire::peering::{
     Challenge, Container, CredentialBody, DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams,
     PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
 };
-use sam_client::wire::signing::SigningAnswer;
+use sam_client::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use sam_client::wire::{B64, Health, strict};
 use sam_proto::ids::KeyAlgorithm;
 use serde::Serialize;
@@ -221,6 +221,16 @@ impl Checker {
                     if !map.contains_key(r) {
                         return Err(format!("{at}: required `{r}` missing in {v}"));
                     }
+                }
+            }
+            // A map (`additionalProperties` a schema): every value fits it.
+            if let Some(values) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, field) in map {
+                    self.check(values, format!("{at}/additionalProperties"), field, cov)
+                        .map_err(|e| format!("[{k}] {e}"))?;
+                }
+                if props.is_none() {
+                    return Ok(());
                 }
             }
             let Some(props) = props else {
@@ -365,6 +375,17 @@ fn the_schemas_describe_the_wire_types() {
         &Container::new(operation::SIGNING, None, sad.clone()),
     );
     request(&c, &mut cov, "SigningParams", &sad);
+    for signature_format in [None, Some(SignatureFormat::Cms), Some(SignatureFormat::Raw)] {
+        request(
+            &c,
+            &mut cov,
+            "SigningRequest",
+            &SigningRequest {
+                sad: bytes.clone(),
+                signature_format,
+            },
+        );
+    }
     request(&c, &mut cov, "UserParams", &user);
     answer(
         &c,
@@ -416,13 +437,17 @@ fn the_schemas_describe_the_wire_types() {
             audit_seq: 5,
         },
     );
-    for audit_seq in [Some(6), None] {
+    for (audit_seq, signature_format) in [
+        (Some(6), SignatureFormat::Cms),
+        (None, SignatureFormat::Raw),
+    ] {
         answer(
             &c,
             &mut cov,
             "SigningAnswer",
             &SigningAnswer {
-                signatures: vec![bytes.clone()],
+                signature_format,
+                signatures: BTreeMap::from([("0".to_owned(), bytes.clone())]),
                 audit_seq,
             },
         );
@@ -752,7 +777,7 @@ fn every_route_body_names_its_schema() {
             "UserAnswer|KeyPairAnswer|DeleteAnswer|PeeringSigningAnswer",
         ),
         ("post", "/peering/challenge", None, "Challenge"),
-        ("post", "/signing", Some("SigningParams"), "SigningAnswer"),
+        ("post", "/signing", Some("SigningRequest"), "SigningAnswer"),
         ("get", "/private-keys", None, ""),
         ("get", "/objects", None, ""),
         (

@@ -128,13 +128,21 @@ async fn the_whole_signing_story() {
     let sad = w.sad(signer, &key_id, &hashes, 1);
     let r = w
         .ssa
-        .post("/signing", &json!({"sad": b64(&sad)}))
+        .post(
+            "/signing",
+            &json!({"sad": b64(&sad), "signatureFormat": "raw"}),
+        )
         .await
         .ok();
-    let sigs = r["signatures"].as_array().unwrap();
+    assert_eq!(r["signatureFormat"], "raw");
+    let sigs = r["signatures"].as_object().unwrap();
     assert_eq!(sigs.len(), 3);
-    for (h, s) in hashes.iter().zip(sigs) {
-        assert!(support::pki::verify_p256(&spki, h, &unb64(s)));
+    for (i, h) in hashes.iter().enumerate() {
+        assert!(support::pki::verify_p256(
+            &spki,
+            h,
+            &unb64(&sigs[&i.to_string()])
+        ));
     }
 
     // The same SAD again: single use.

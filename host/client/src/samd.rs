@@ -9,7 +9,7 @@ use crate::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
 use crate::wire::peering::{
     Challenge, Container, CredentialBody, KeyPairAnswer, KeyPairParams, UserParams, operation,
 };
-use crate::wire::signing::{SigningAnswer, SigningRequest};
+use crate::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use crate::wire::{B64, Empty, strict};
 use hyper::Method;
 use rustls::ClientConfig;
@@ -138,15 +138,35 @@ impl SamClient {
         self
     }
 
-    /// `POST /signing` with a DER SAD: one signature per hash.
+    /// `POST /signing` with a DER SAD: one bare signature per hash
+    /// (`"signatureFormat": "raw"`), as [`Signatures`] describes.
     pub async fn sign_sad(&self, sad_der: &[u8]) -> Result<Signatures, ClientError> {
+        self.signing(sad_der, SignatureFormat::Raw).await
+    }
+
+    /// `POST /signing` with a DER SAD, asking for `format`: one value per
+    /// hash, in SAD order (samd's map of positions is checked to hold
+    /// exactly the positions `0..n`).
+    pub async fn signing(
+        &self,
+        sad_der: &[u8],
+        format: SignatureFormat,
+    ) -> Result<Signatures, ClientError> {
         let request = SigningRequest {
             sad: B64::of(sad_der),
+            signature_format: Some(format),
         };
         let answer: SigningAnswer = self.typed(Method::POST, "/signing", Some(&request)).await?;
+        if answer.signature_format != format {
+            return Err(ClientError::Protocol(format!(
+                "asked for {format:?} signatures, got {:?}",
+                answer.signature_format
+            )));
+        }
+        let audit_seq = answer.audit_seq;
         Ok(Signatures {
-            signatures: B64::into_vecs(answer.signatures),
-            audit_seq: answer.audit_seq,
+            signatures: answer.in_order().map_err(ClientError::Protocol)?,
+            audit_seq,
         })
     }
 
