@@ -13,7 +13,7 @@ use crate::error::printable;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::{http1, http2};
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
@@ -265,7 +265,20 @@ impl Endpoint {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let work = self.exchange(method, path, body);
+        self.request_authorized(method, path, body, None).await
+    }
+
+    /// [`Self::request`] with an `Authorization` header of value
+    /// `authorization` (e.g. `Bearer <base64 DER identity token>`, which
+    /// samd's key manager reads) if given.
+    pub async fn request_authorized(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authorization: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let work = self.exchange(method, path, body, authorization);
         match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Transport(format!(
@@ -292,6 +305,7 @@ impl Endpoint {
         method: &Method,
         path: &str,
         body: &Option<Vec<u8>>,
+        authorization: Option<&str>,
         h2: bool,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         let uri = if h2 {
@@ -302,6 +316,9 @@ impl Endpoint {
         let mut builder = Request::builder().method(method.clone()).uri(uri);
         if !h2 {
             builder = builder.header(HOST, self.location.authority.as_str());
+        }
+        if let Some(value) = authorization {
+            builder = builder.header(AUTHORIZATION, value);
         }
         let payload = match body {
             Some(b) => {
@@ -360,6 +377,7 @@ impl Endpoint {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
+        authorization: Option<&str>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         // An idle connection first. A request it could not even start to
         // send comes back and goes out on a fresh connection; one that may
@@ -376,7 +394,13 @@ impl Endpoint {
             }
         };
         if let Some(mut sender) = cached {
-            let req = self.build(&method, path, &body, matches!(sender, Sender::H2(_)))?;
+            let req = self.build(
+                &method,
+                path,
+                &body,
+                authorization,
+                matches!(sender, Sender::H2(_)),
+            )?;
             let sent = match &mut sender {
                 Sender::H1(s) => s.try_send_request(req).await,
                 Sender::H2(s) => s.try_send_request(req).await,
@@ -391,7 +415,13 @@ impl Endpoint {
             }
         }
         let mut sender = self.connect().await?;
-        let req = self.build(&method, path, &body, matches!(sender, Sender::H2(_)))?;
+        let req = self.build(
+            &method,
+            path,
+            &body,
+            authorization,
+            matches!(sender, Sender::H2(_)),
+        )?;
         let resp = match &mut sender {
             Sender::H1(s) => s.send_request(req).await,
             Sender::H2(s) => s.send_request(req).await,

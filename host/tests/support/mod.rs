@@ -177,7 +177,11 @@ impl Daemon {
             connectors: pki.connectors(),
             max_body_bytes: 256 * 1024,
             audit_sync: Arc::default(),
-            tokens: Arc::default(),
+            // The World's IdP: its tokens are the key manager's bearer tokens.
+            tokens: Arc::new(
+                sam_client::bearer::TokenVerifier::from_certificates_der(&[Idp::p256(1).cert])
+                    .unwrap(),
+            ),
         });
         sam_host::audit_sync::start(&app);
         let tls = sam_host::api::tls::server_config(
@@ -275,6 +279,8 @@ pub struct Client {
     addr: SocketAddr,
     connector: TlsConnector,
     pub http2: bool,
+    /// The `Authorization` header sent with every request, if any.
+    pub authorization: Option<String>,
 }
 
 impl Client {
@@ -284,6 +290,15 @@ impl Client {
             addr,
             connector: tls_connector(ca, leaf, alpn),
             http2,
+            authorization: None,
+        }
+    }
+
+    /// The same client, sending `Authorization: <value>`.
+    pub fn with_authorization(&self, value: impl Into<String>) -> Self {
+        Self {
+            authorization: Some(value.into()),
+            ..self.clone()
         }
     }
 
@@ -304,11 +319,15 @@ impl Client {
             .await
             .map_err(|e| format!("TLS: {e}"))?;
         let io = TokioIo::new(tls);
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(method)
             .uri(path)
             .header("host", "localhost")
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        if let Some(value) = &self.authorization {
+            req = req.header("authorization", value.as_str());
+        }
+        let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .unwrap();
         let resp = if self.http2 {
@@ -389,6 +408,7 @@ impl World {
             pki,
             daemon,
             admins: [Admin::new(1), Admin::new(2)],
+            // The IdP whose certificate the Daemon's `[tokens]` trusts.
             idp: Idp::p256(1),
             next_user: 1,
         }
@@ -580,6 +600,16 @@ impl World {
         json!({"type": "identity_token", "value": b64(&token)})
     }
 
+    /// The SSA's client presenting `user`'s identity token as the key
+    /// manager's bearer token, valid around now by the host's clock (which
+    /// samd checks bearer tokens with; the firmware's clock is simulated).
+    pub fn bearer(&self, user: Uuid) -> Client {
+        let now = host_now();
+        let token = self.idp.token(user, now - 60, now + 600, None);
+        self.ssa
+            .with_authorization(sam_client::bearer::bearer_header(&token))
+    }
+
     /// The SAD key the IdP binds in the tests' login tokens.
     pub fn token_key() -> pki::SadKey {
         pki::SadKey::new(0xE1)
@@ -699,6 +729,14 @@ impl World {
         w.daemon.platform().advance(10);
         (w, pu, signer, key)
     }
+}
+
+/// Unix seconds by the host's clock.
+pub fn host_now() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_secs()).unwrap()
 }
 
 pub fn blobs<const N: usize, const M: usize>(items: &[Vec<u8>]) -> List<Blob<N>, M> {
