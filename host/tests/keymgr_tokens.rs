@@ -42,15 +42,7 @@ async fn two_signers() -> (World, Uuid, Uuid, Uuid, Uuid, Value, Value) {
     let b = w.create_signer(pu).await;
     let key_b = w.generate(pu, b).await;
     w.register(b, &key_b).await.ok();
-    let pu2 = w.new_user_id();
-    let body = w
-        .container(
-            "Create_New_Privileged_User",
-            pu,
-            json!({"userid": pu2.to_string(), "certificates": [b64(&w.idp.cert)]}),
-        )
-        .await;
-    w.ra.post("/peering", &body).await.ok();
+    let pu2 = w.create_privileged_user(pu).await;
     (w, pu, a, b, pu2, key_a, key_b)
 }
 

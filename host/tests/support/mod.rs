@@ -661,10 +661,20 @@ impl World {
 
     /// A new Signer created by the Privileged User `by`.
     pub async fn create_signer(&mut self, by: Uuid) -> Uuid {
+        self.create_user("Create_New_Signer", by).await
+    }
+
+    /// A new Privileged User created by the Privileged User `by`.
+    pub async fn create_privileged_user(&mut self, by: Uuid) -> Uuid {
+        self.create_user("Create_New_Privileged_User", by).await
+    }
+
+    /// A new user trusting [`Self::idp`], made by `operation` of `by`.
+    async fn create_user(&mut self, operation: &str, by: Uuid) -> Uuid {
         let user = self.new_user_id();
         let body = self
             .container(
-                "Create_New_Signer",
+                operation,
                 by,
                 json!({"userid": user.to_string(), "certificates": [b64(&self.idp.cert)]}),
             )
