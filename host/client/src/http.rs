@@ -552,6 +552,33 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// A DER document (identity token, SAD) from the bytes of a file holding
+/// DER, base64 (standard, or URL-safe without padding; whitespace
+/// ignored) or PEM (any label: the first section's base64). `None` if it
+/// is none of these.
+pub fn der_document(bytes: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    if bytes.first() == Some(&0x30) {
+        return Some(bytes.to_vec());
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let body: String = if text.contains("-----BEGIN ") {
+        text.lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN "))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END "))
+            .collect()
+    } else {
+        text.into_owned()
+    };
+    let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD
+        .decode(&body)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(body.trim_end_matches('=')))
+        .ok()
+}
+
 /// Every certificate in a PEM file.
 pub fn read_pem_certificates(
     path: &std::path::Path,

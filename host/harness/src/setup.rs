@@ -172,3 +172,103 @@ pub async fn activate(
         .map_err(HarnessError::context("Register_Certificate"))?;
     Ok(())
 }
+
+/// A samd on its in-process simulated HSM, set up for signing: firmware
+/// initialized ([`initialize_firmware`]), a Signer created by the first
+/// Privileged User with one ACTIVE key per algorithm
+/// ([`create_signer_with_keys`]), and the firmware's boot second passed,
+/// so that tokens issued now are fresh enough to sign with.
+#[derive(Debug)]
+pub struct SigningDeployment {
+    /// The folder, its dev PKI and binaries.
+    pub deployment: crate::Deployment,
+    /// The running samd (killed on drop).
+    pub samd: crate::Samd,
+    /// samd's base URL.
+    pub url: String,
+    /// The dev PKI's IdP (whose certificate samd's `[tokens]` trusts).
+    pub idp: DevIdp,
+    /// The first Privileged User.
+    pub privileged_user: UserId,
+    /// The Signer.
+    pub signer: UserId,
+    /// The Signer's keys, in the order of the algorithms asked for; each
+    /// has its dev-CA certificate registered.
+    pub keys: Vec<GeneratedKey>,
+}
+
+impl SigningDeployment {
+    /// Sets it all up in `dir` with the binaries `bins` (samd, samctl and
+    /// sam-simulator): the Signer `signer` (any UUID: the HSM is new) with
+    /// keys of `algorithms`; the async steps run on `rt`.
+    pub fn start(
+        dir: &std::path::Path,
+        bins: crate::Binaries,
+        signer: UserId,
+        algorithms: &[KeyAlgorithm],
+        rt: &tokio::runtime::Runtime,
+    ) -> Result<Self> {
+        use crate::{Connector, Crypto, Tool};
+        bins.require(&[Tool::Samd, Tool::Samctl, Tool::Simulator])?;
+        let deployment = crate::Deployment::create(dir, bins)?;
+        let simulator = deployment.simulator();
+        simulator.init(deployment.bins())?;
+        let spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
+        let url = spec.url();
+        let mut samd = spec.spawn(deployment.bins())?;
+        samd.wait_for(
+            &deployment.identity(Connector::Management),
+            "/healthz",
+            std::time::Duration::from_secs(30),
+        )?;
+        let privileged_user = initialize_firmware(
+            &deployment.samctl(&url, Connector::Management),
+            deployment.pki(),
+            &simulator,
+        )?;
+        let idp = deployment
+            .pki()
+            .idp()
+            .map_err(HarnessError::context("dev IdP"))?;
+        let ca = deployment
+            .pki()
+            .ca()
+            .map_err(HarnessError::context("dev signing CA"))?;
+        let ra = deployment.identity(Connector::Privileged).client(&url)?;
+        let keys = rt.block_on(create_signer_with_keys(
+            &ra,
+            &idp,
+            &ca,
+            privileged_user,
+            signer,
+            algorithms,
+        ))?;
+        // Signing tokens must be issued after the firmware's boot second.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        Ok(Self {
+            deployment,
+            samd,
+            url,
+            idp,
+            privileged_user,
+            signer,
+            keys,
+        })
+    }
+
+    /// A login token of `user` as the IdP's login would give it (level
+    /// substantial, valid from 5 s ago for 10 minutes, no SAD key): what a
+    /// user hands to `sam-sign` or `RemoteSignatureApi::login`.
+    pub fn login_token(&self, user: UserId) -> Result<Vec<u8>> {
+        let now = unix_now();
+        self.idp
+            .issue_token(&TokenParams {
+                user_id: user,
+                level: IdentificationLevel::Substantial,
+                not_before: now.saturating_sub(5),
+                not_after: now + 600,
+                sad_public_key: None,
+            })
+            .map_err(HarnessError::context("login token"))
+    }
+}
