@@ -384,3 +384,105 @@ fn signed_data(parts: SignedDataParts<'_>) -> Result<Vec<u8>, ClientError> {
     };
     Ok(content_info.to_der()?)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use sam_testkeys::{SadKey, SigningCa, sign_prehash};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// The `SignerInfo` of a `hash_signature` CMS.
+    fn signer_info(der: &[u8]) -> (SignedData, SignerInfo) {
+        let ci = ContentInfo::from_der(der).unwrap();
+        assert_eq!(ci.content_type, ID_SIGNED_DATA);
+        let sd: SignedData = ci.content.decode_as().unwrap();
+        let si = sd.signer_infos.0.get(0).unwrap().clone();
+        (sd, si)
+    }
+
+    #[test]
+    fn a_hash_signature_names_the_certificate_and_has_no_signed_attributes() {
+        let key = SadKey::new(5);
+        let ca = SigningCa::new(1);
+        let cert = ca.issue_now(&key.spki(), NOW);
+        let hash = digest(HashAlgorithm::Sha256, b"document");
+        let sig = sign_prehash(&key.key, &hash);
+        let der = hash_signature(
+            HashAlgorithm::Sha256,
+            &hash,
+            &sig,
+            SignerRef::Certificate(&cert),
+        )
+        .unwrap();
+        let (sd, si) = signer_info(&der);
+        assert_eq!(sd.version, CmsVersion::V1);
+        assert!(sd.encap_content_info.econtent.is_none());
+        assert_eq!(sd.certificates.unwrap().0.len(), 1);
+        assert!(si.signed_attrs.is_none());
+        assert_eq!(si.signature.as_bytes(), sig.as_slice());
+        let c = Certificate::from_der(&cert).unwrap();
+        match si.sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                assert_eq!(&ias.serial_number, c.tbs_certificate().serial_number());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_certificate_the_signer_is_named_by_rfc7093_method_1() {
+        let key = SadKey::new(6);
+        let spki = key.spki();
+        let hash = digest(HashAlgorithm::Sha256, b"memo");
+        let sig = sign_prehash(&key.key, &hash);
+        let der = hash_signature(
+            HashAlgorithm::Sha256,
+            &hash,
+            &sig,
+            SignerRef::PublicKey(&spki),
+        )
+        .unwrap();
+        let (sd, si) = signer_info(&der);
+        assert_eq!((sd.version, si.version), (CmsVersion::V3, CmsVersion::V3));
+        assert!(sd.certificates.is_none());
+        // The P-256 point is the SPKI's last 65 bytes.
+        let expected = &digest(HashAlgorithm::Sha256, &spki[spki.len() - 65..])[..20];
+        match si.sid {
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                assert_eq!(ski.0.as_bytes(), expected);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signature_that_does_not_verify_or_a_bad_digest_is_refused() {
+        let key = SadKey::new(7);
+        let spki = key.spki();
+        let hash = digest(HashAlgorithm::Sha256, b"one");
+        let other = digest(HashAlgorithm::Sha256, b"two");
+        let sig = sign_prehash(&key.key, &other);
+        let signer = SignerRef::PublicKey(&spki);
+        assert!(matches!(
+            hash_signature(HashAlgorithm::Sha256, &hash, &sig, signer),
+            Err(ClientError::BadSignature)
+        ));
+        assert!(matches!(
+            hash_signature(HashAlgorithm::Sha384, &hash, &sig, signer),
+            Err(ClientError::InvalidInput(_))
+        ));
+        let wrong_key = SadKey::new(8).spki();
+        let sig = sign_prehash(&key.key, &hash);
+        assert!(matches!(
+            hash_signature(
+                HashAlgorithm::Sha256,
+                &hash,
+                &sig,
+                SignerRef::PublicKey(&wrong_key)
+            ),
+            Err(ClientError::BadSignature)
+        ));
+    }
+}

@@ -605,3 +605,25 @@ pub fn read_pem_key(
     rustls_pki_types::PrivateKeyDer::from_pem_file(path)
         .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::der_document;
+
+    #[test]
+    fn der_documents_come_as_der_base64_or_pem() {
+        let der = [0x30, 3, 2, 1, 7];
+        assert_eq!(der_document(&der).unwrap(), der);
+        assert_eq!(der_document(b"MAMCAQc=\n").unwrap(), der);
+        assert_eq!(der_document(b" MAMC\n AQc= ").unwrap(), der);
+        assert_eq!(der_document(b"MAMCAQc").unwrap(), der);
+        let pem = b"junk\n-----BEGIN TOKEN-----\nMAMC\nAQc=\n-----END TOKEN-----\n";
+        assert_eq!(der_document(pem).unwrap(), der);
+        assert_eq!(der_document(b"not a token!"), None);
+        assert_eq!(
+            der_document(b"-----BEGIN X-----\n%%\n-----END X-----\n"),
+            None
+        );
+    }
+}

@@ -162,3 +162,28 @@ pub fn verify_message(
 pub(crate) fn spki_der(spki: &spki::SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, ClientError> {
     Ok(spki.to_der()?)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_digest_equals_the_one_shot_digest() {
+        // Longer than one 64 KiB read, and not a multiple of it.
+        let data: Vec<u8> = (0..200_001u32).map(|i| (i % 251) as u8).collect();
+        for hash in [
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ] {
+            let streamed = digest_reader(hash, data.as_slice()).unwrap();
+            assert_eq!(streamed, digest(hash, &data));
+            assert_eq!(streamed.len(), hash.output_len());
+        }
+        assert_eq!(
+            digest_reader(HashAlgorithm::Sha256, &b""[..]).unwrap(),
+            digest(HashAlgorithm::Sha256, b"")
+        );
+    }
+}

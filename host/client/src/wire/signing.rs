@@ -88,3 +88,59 @@ impl SigningAnswer {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn answer(ids: &[&str]) -> SigningAnswer {
+        SigningAnswer {
+            signature_format: SignatureFormat::Raw,
+            signatures: ids
+                .iter()
+                .map(|id| ((*id).to_owned(), B64(id.as_bytes().to_vec())))
+                .collect(),
+            audit_seq: None,
+        }
+    }
+
+    #[test]
+    fn positions_come_back_in_sad_order() {
+        // "10" sorts before "2" as text; the order is by number.
+        let ids: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let values = answer(&refs).in_order().unwrap();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(v, i.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn ids_that_are_not_exactly_the_positions_are_refused() {
+        for bad in [
+            &["1"][..],
+            &["0", "2"],
+            &["00"],
+            &["+0"],
+            &["x"],
+            &["0", "-1"],
+        ] {
+            assert!(answer(bad).in_order().is_err(), "{bad:?}");
+        }
+        assert_eq!(answer(&[]).in_order().unwrap(), Vec::<Vec<u8>>::new());
+    }
+
+    #[test]
+    fn the_format_defaults_to_cms_and_is_spelled_in_lower_case() {
+        let r: SigningRequest = serde_json::from_str(r#"{"sad": "MAA="}"#).unwrap();
+        assert_eq!(r.signature_format.unwrap_or_default(), SignatureFormat::Cms);
+        let r: SigningRequest =
+            serde_json::from_str(r#"{"sad": "MAA=", "signatureFormat": "raw"}"#).unwrap();
+        assert_eq!(r.signature_format, Some(SignatureFormat::Raw));
+        assert!(
+            serde_json::from_str::<SigningRequest>(r#"{"sad": "MAA=", "signatureFormat": "RAW"}"#)
+                .is_err()
+        );
+    }
+}
