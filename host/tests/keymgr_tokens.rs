@@ -108,6 +108,14 @@ async fn missing_invalid_or_expired_tokens_are_401_and_the_connector_pin_still_a
             r.json()
         );
         assert_eq!(r.json()["error"]["code"], 1005, "{why}");
+        let challenge = r
+            .headers
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap());
+        assert!(
+            challenge.unwrap_or("").starts_with("Bearer "),
+            "{why}: {challenge:?}"
+        );
     };
     unauthorized(w.ssa.get("/private-keys").await, "no header");
     unauthorized(w.ssa.get("/objects").await, "no header on /objects");

@@ -235,7 +235,8 @@ impl ApiError {
             ErrorKind::Seed(e) => e.code(),
             ErrorKind::Host(h) => h.code(),
         };
-        json_response(
+        let challenge = self.kind == ErrorKind::Host(HostError::Unauthorized);
+        let mut reply = json_response(
             self.status(),
             &ErrorAnswer {
                 error: ErrorBody {
@@ -244,7 +245,15 @@ impl ApiError {
                     detail: self.detail,
                 },
             },
-        )
+        );
+        // RFC 6750 §3: a 401 names the scheme the client must use.
+        if challenge {
+            reply.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer realm=\"samd key manager\""),
+            );
+        }
+        reply
     }
 }
 

@@ -234,6 +234,7 @@ impl Daemon {
 #[derive(Debug)]
 pub struct Resp {
     pub status: u16,
+    pub headers: hyper::HeaderMap,
     pub body: Bytes,
 }
 
@@ -346,13 +347,18 @@ impl Client {
         }
         .map_err(|e| format!("request: {e}"))?;
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let body = resp
             .into_body()
             .collect()
             .await
             .map_err(|e| format!("body: {e}"))?
             .to_bytes();
-        Ok(Resp { status, body })
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn send(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Resp {
