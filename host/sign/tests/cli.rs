@@ -228,6 +228,29 @@ fn remote_signature_api_and_sam_sign_end_to_end() {
         "{again:?}"
     );
 
+    // The real samd's key manager (its `[tokens]` trusts the dev IdP)
+    // lists the Signer's two keys for the Signer's token and for the
+    // Privileged User who created the Signer, none for anybody else.
+    let signer_token = s.d.login_token(s.d.signer).unwrap();
+    let mut listed: Vec<String> =
+        s.rt.block_on(ssa.private_keys(&signer_token, ""))
+            .unwrap()
+            .iter()
+            .map(|o| o["keyid"].as_str().unwrap().to_owned())
+            .collect();
+    listed.sort();
+    let mut expected: Vec<String> = s.d.keys.iter().map(|k| k.key_id.to_string()).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let pu_token = s.d.login_token(s.d.privileged_user).unwrap();
+    let pu_view = s.rt.block_on(ssa.private_keys(&pu_token, "")).unwrap();
+    assert_eq!(pu_view.len(), 2);
+    let stranger = Uuid::parse("0c0c0c0c-0c0c-4c0c-8c0c-0c0c0c0c0c0c").unwrap();
+    let none =
+        s.rt.block_on(ssa.private_keys(&s.d.login_token(stranger).unwrap(), ""))
+            .unwrap();
+    assert!(none.is_empty());
+
     // Errors: stderr and exit 1, nothing on stdout.
     let out = sad_cmd(&key, "not base64!");
     assert_eq!(out.status.code(), Some(1), "{out:?}");
