@@ -256,6 +256,34 @@ impl SigningDeployment {
         })
     }
 
+    /// The development IdP's `POST /id-token/sad` on a free loopback port,
+    /// served on `rt` (which must keep running, e.g. a multi-thread
+    /// runtime): its URL is what `sam-sign --idp` and
+    /// `IdpClient::dev_plain_http` take.
+    pub fn serve_idp(&self, rt: &tokio::runtime::Runtime) -> Result<sam_devpki::DevIdpServer> {
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let idp = self
+            .deployment
+            .pki()
+            .idp()
+            .map_err(HarnessError::context("dev IdP"))?;
+        rt.block_on(sam_devpki::DevIdpServer::start(
+            std::sync::Arc::new(idp),
+            listen,
+            sam_devpki::DevIdpOptions::default(),
+        ))
+        .map_err(HarnessError::context("dev IdP server"))
+    }
+
+    /// [`Self::login_token`] of `user`, written to `path` as one line of
+    /// base64 (what `sam-sign --token` reads).
+    pub fn write_login_token(&self, user: UserId, path: &std::path::Path) -> Result<()> {
+        use base64::Engine as _;
+        let token = self.login_token(user)?;
+        let text = base64::engine::general_purpose::STANDARD.encode(token);
+        std::fs::write(path, text + "\n").map_err(HarnessError::context(path.display()))
+    }
+
     /// A login token of `user` as the IdP's login would give it (level
     /// substantial, valid from 5 s ago for 10 minutes, no SAD key): what a
     /// user hands to `sam-sign` or `RemoteSignatureApi::login`.

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sam_client::wire::signing::SignatureFormat;
 use sam_client::{ClientError, IdpClient, RemoteSignatureApi, SamClient};
-use sam_devpki::{DevIdpOptions, DevIdpServer, files};
+use sam_devpki::{DevIdpServer, files};
 use sam_harness::setup::SigningDeployment;
 use sam_harness::{Binaries, Connector, openssl};
 use sam_proto::ErrorType;
@@ -65,13 +65,7 @@ impl Setup {
             &rt,
         )
         .unwrap();
-        let idp = rt
-            .block_on(DevIdpServer::start(
-                Arc::new(d.deployment.pki().idp().unwrap()),
-                "127.0.0.1:0".parse().unwrap(),
-                DevIdpOptions::default(),
-            ))
-            .unwrap();
+        let idp = d.serve_idp(&rt).unwrap();
         Self {
             d,
             idp,
@@ -95,8 +89,7 @@ impl Setup {
     /// A login token of the Signer, written to a file (base64 text).
     fn token_file(&self, name: &str) -> String {
         let path = self.dir.join(name);
-        let token = self.d.login_token(self.d.signer).unwrap();
-        std::fs::write(&path, STANDARD.encode(token)).unwrap();
+        self.d.write_login_token(self.d.signer, &path).unwrap();
         path.display().to_string()
     }
 
