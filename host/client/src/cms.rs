@@ -269,44 +269,73 @@ pub enum SignerRef<'a> {
 /// signature value (`signature`: DER `Ecdsa-Sig-Value` or raw PKCS#1
 /// v1.5), and who signed (`signer`). The signature is verified against the
 /// signer's public key first: a mismatch is [`ClientError::BadSignature`]
-/// rather than a CMS nobody can verify.
+/// rather than a CMS nobody can verify. For many signatures by one signer,
+/// [`HashSigner`] reads the certificate once.
 pub fn hash_signature(
     hash: HashAlgorithm,
     document_digest: &[u8],
     signature: &[u8],
     signer: SignerRef<'_>,
 ) -> Result<Vec<u8>, ClientError> {
-    if document_digest.len() != hash.output_len() {
-        return Err(ClientError::InvalidInput(format!(
-            "a {hash:?} digest has {} bytes, not {}",
-            hash.output_len(),
-            document_digest.len()
-        )));
+    HashSigner::new(signer)?.cms(hash, document_digest, signature)
+}
+
+/// A signer of [`hash_signature`] CMS, its certificate (or public key)
+/// read once.
+#[derive(Debug, Clone)]
+pub struct HashSigner {
+    spki: Vec<u8>,
+    kind: KeyKind,
+    sid: SignerIdentifier,
+    certificates: Vec<Certificate>,
+}
+
+impl HashSigner {
+    /// The signer `signer`: its certificate is parsed (or its SKI
+    /// computed) here.
+    pub fn new(signer: SignerRef<'_>) -> Result<Self, ClientError> {
+        let (spki, sid, certificates) = match signer {
+            SignerRef::Certificate(der) => {
+                let cert = Certificate::from_der(der)?;
+                let spki = spki_der(cert.tbs_certificate().subject_public_key_info())?;
+                (spki, issuer_and_serial(&cert), vec![cert])
+            }
+            SignerRef::PublicKey(spki) => (
+                spki.to_vec(),
+                SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(
+                    subject_key_identifier(spki)?,
+                )?)),
+                Vec::new(),
+            ),
+        };
+        let kind = KeyKind::of_spki(&spki)?;
+        Ok(Self {
+            spki,
+            kind,
+            sid,
+            certificates,
+        })
     }
-    let (spki, sid, certificates) = match signer {
-        SignerRef::Certificate(der) => {
-            let cert = Certificate::from_der(der)?;
-            let spki = spki_der(cert.tbs_certificate().subject_public_key_info())?;
-            (spki, issuer_and_serial(&cert), vec![cert])
-        }
-        SignerRef::PublicKey(spki) => (
-            spki.to_vec(),
-            SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(
-                subject_key_identifier(spki)?,
-            )?)),
-            Vec::new(),
-        ),
-    };
-    let kind = KeyKind::of_spki(&spki)?;
-    verify_prehash(&spki, hash, document_digest, signature)?;
-    signed_data(SignedDataParts {
-        hash,
-        kind,
-        sid,
-        signed_attrs: None,
-        signature,
-        certificates: &certificates,
-    })
+
+    /// The CMS of `signature` over `document_digest` (see
+    /// [`hash_signature`]).
+    pub fn cms(
+        &self,
+        hash: HashAlgorithm,
+        document_digest: &[u8],
+        signature: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        // verify_prehash refuses a digest of the wrong length.
+        verify_prehash(&self.spki, hash, document_digest, signature)?;
+        signed_data(SignedDataParts {
+            hash,
+            kind: self.kind,
+            sid: self.sid.clone(),
+            signed_attrs: None,
+            signature,
+            certificates: &self.certificates,
+        })
+    }
 }
 
 /// The subjectKeyIdentifier of a DER `SubjectPublicKeyInfo` by RFC 7093

@@ -165,6 +165,8 @@ impl App {
                 )));
             }
         };
+        let signer = cms::HashSigner::new(signer)
+            .map_err(|e| unexpected(format!("the signer of key {key_id}: {e}")))?;
         if signatures.len() != sad.tbs.tbs_hash_values.len() {
             return Err(unexpected(format!(
                 "{} signatures for {} hashes",
@@ -176,7 +178,8 @@ impl App {
             .iter()
             .zip(&sad.tbs.tbs_hash_values)
             .map(|(signature, hash_value)| {
-                cms::hash_signature(hash, hash_value.as_bytes(), signature, signer)
+                signer
+                    .cms(hash, hash_value.as_bytes(), signature)
                     .map_err(|e| unexpected(format!("building the CMS: {e}")))
             })
             .collect()
