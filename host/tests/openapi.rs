@@ -99,7 +99,7 @@ use sam_client::wire::peering::{
     Challenge, Container, CredentialBody, DeleteAnswer, DeleteParams, KeyPairAnswer, KeyPairParams,
     PeeringSigningAnswer, PrivilegedUserParams, SigningParams, UserAnswer, UserParams, operation,
 };
-use sam_client::wire::signing::SigningAnswer;
+use sam_client::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use sam_client::wire::{B64, Health};
 use sam_proto::ids::KeyAlgorithm;
 use serde_json::{Value, json};
@@ -185,6 +185,17 @@ fn the_schemas_describe_the_wire_types() {
         &Container::new(operation::SIGNING, None, sad.clone()),
     );
     request(&c, &mut cov, "SigningParams", &sad);
+    for signature_format in [None, Some(SignatureFormat::Cms), Some(SignatureFormat::Raw)] {
+        request(
+            &c,
+            &mut cov,
+            "SigningRequest",
+            &SigningRequest {
+                sad: bytes.clone(),
+                signature_format,
+            },
+        );
+    }
     request(&c, &mut cov, "UserParams", &user);
     answer(
         &c,
@@ -236,13 +247,17 @@ fn the_schemas_describe_the_wire_types() {
             audit_seq: 5,
         },
     );
-    for audit_seq in [Some(6), None] {
+    for (audit_seq, signature_format) in [
+        (Some(6), SignatureFormat::Cms),
+        (None, SignatureFormat::Raw),
+    ] {
         answer(
             &c,
             &mut cov,
             "SigningAnswer",
             &SigningAnswer {
-                signatures: vec![bytes.clone()],
+                signature_format,
+                signatures: BTreeMap::from([("0".to_owned(), bytes.clone())]),
                 audit_seq,
             },
         );
@@ -565,7 +580,7 @@ fn every_route_body_names_its_schema() {
             "UserAnswer|KeyPairAnswer|DeleteAnswer|PeeringSigningAnswer",
         ),
         ("post", "/peering/challenge", None, "Challenge"),
-        ("post", "/signing", Some("SigningParams"), "SigningAnswer"),
+        ("post", "/signing", Some("SigningRequest"), "SigningAnswer"),
         ("get", "/private-keys", None, ""),
         ("get", "/objects", None, ""),
         (

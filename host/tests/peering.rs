@@ -72,10 +72,10 @@ async fn the_whole_signing_story() {
 
     // The key manager: the key is PRE_ACTIVE, so /private-keys (ACTIVE by
     // default) does not list it yet.
-    let listed = w.ssa.get("/private-keys").await.ok();
+    let km = w.bearer(signer);
+    let listed = km.get("/private-keys").await.ok();
     assert_eq!(listed["objects"].as_array().unwrap().len(), 0);
-    let objs = w
-        .ssa
+    let objs = km
         .get(&format!(
             "/objects?keyid={key_id}&return=id&return=state&return=objecttype"
         ))
@@ -104,7 +104,7 @@ async fn the_whole_signing_story() {
     let r = &r["object"];
     assert_eq!(r["state"], "ACTIVE");
     assert!(r["dateattributes"]["not-after"].is_string());
-    let listed = w.ssa.get("/private-keys").await.ok();
+    let listed = km.get("/private-keys").await.ok();
     assert_eq!(listed["objects"][0]["id"], key_id);
     assert_eq!(listed["objects"][0]["value"], serde_json::Value::Null);
     // A certificate for another key is refused.
@@ -128,13 +128,21 @@ async fn the_whole_signing_story() {
     let sad = w.sad(signer, &key_id, &hashes, 1);
     let r = w
         .ssa
-        .post("/signing", &json!({"sad": b64(&sad)}))
+        .post(
+            "/signing",
+            &json!({"sad": b64(&sad), "signatureFormat": "raw"}),
+        )
         .await
         .ok();
-    let sigs = r["signatures"].as_array().unwrap();
+    assert_eq!(r["signatureFormat"], "raw");
+    let sigs = r["signatures"].as_object().unwrap();
     assert_eq!(sigs.len(), 3);
-    for (h, s) in hashes.iter().zip(sigs) {
-        assert!(support::pki::verify_p256(&spki, h, &unb64(s)));
+    for (i, h) in hashes.iter().enumerate() {
+        assert!(support::pki::verify_p256(
+            &spki,
+            h,
+            &unb64(&sigs[&i.to_string()])
+        ));
     }
 
     // The same SAD again: single use.
@@ -168,7 +176,11 @@ async fn the_whole_signing_story() {
         .await;
     let r = w.ra.post("/peering", &body).await;
     assert_eq!((r.status, r.error().as_str()), (404, "NotFound"));
-    let objs = w.ssa.get(&format!("/objects?keyid={key_id}")).await.ok();
+    let objs = w
+        .bearer(signer)
+        .get(&format!("/objects?keyid={key_id}"))
+        .await
+        .ok();
     assert!(
         objs["objects"]
             .as_array()

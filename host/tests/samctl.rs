@@ -383,9 +383,20 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
         .json();
     let key_id = key["keyid"].as_str().unwrap().to_owned();
     assert!(!unb64(&key["publickey"]).is_empty());
+    // The key manager's queries carry the asking user's token, valid by
+    // the host's clock (samd checks bearer tokens with it).
+    let pu_bearer = f.path("pu.bearer");
+    let host_now = support::host_now();
+    std::fs::write(
+        &pu_bearer,
+        support::b64(&w.idp.token(pu, host_now - 60, host_now + 600, None)),
+    )
+    .unwrap();
     let keys = ra
         .run(os(&[
             &"private-keys",
+            &"--token",
+            &pu_bearer,
             &"--state",
             &"PRE_ACTIVE",
             &"--user-id",
@@ -398,6 +409,8 @@ async fn firmware_management_integrator_commands_and_data_integrity() {
     let csrs = ra
         .run(os(&[
             &"objects",
+            &"--token",
+            &pu_bearer,
             &"--key-id",
             &key_id,
             &"--type",

@@ -194,6 +194,16 @@ impl TokenVerifier {
     }
 }
 
+/// The `Authorization` header value that presents the DER identity token
+/// `token_der`: `Bearer <standard base64>`.
+pub fn bearer_header(token_der: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "Bearer {}",
+        base64::engine::general_purpose::STANDARD.encode(token_der)
+    )
+}
+
 /// The DER token of an `Authorization` header value.
 pub fn bearer_der(header: Option<&str>) -> Result<Vec<u8>, BearerError> {
     use base64::Engine as _;

@@ -22,6 +22,13 @@
 //! openssl cms -verify -binary -inform DER -in doc.p7s -content doc.txt -CAfile ca.pem
 //! ```
 //!
+//! [`hash_signature`] is the other form, the one samd's `/signing`
+//! returns (seed §7.2 Table 24): no signed attributes, so the signature
+//! is directly over the document's hash (RFC 5652 §5.4), which is the hash
+//! the SAD named. It needs only what samd has: the hash algorithm, the
+//! SAM's signature and the key's certificate (or, without one, its public
+//! key, named by a subjectKeyIdentifier, see [`subject_key_identifier`]).
+//!
 //! Every structure is a typed value of the RustCrypto `cms` / `x509-cert`
 //! crates or a `der`-derived type of this module; no DER is written by
 //! hand.
@@ -42,6 +49,7 @@ use spki::AlgorithmIdentifierOwned;
 use std::time::{SystemTime, UNIX_EPOCH};
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::time::Time;
 
 /// `id-data` (RFC 5652 §4).
@@ -224,43 +232,286 @@ impl Prepared {
     pub fn finish(&self, signature: &[u8]) -> Result<Vec<u8>, ClientError> {
         let signed_hash = digest(self.hash, &self.signed_attrs.to_der()?);
         verify_prehash(&self.signer_spki, self.hash, &signed_hash, signature)?;
-        let tbs = self.signer.tbs_certificate();
-        let signer_info = SignerInfo {
-            version: CmsVersion::V1,
-            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-                issuer: tbs.issuer().clone(),
-                serial_number: tbs.serial_number().clone(),
-            }),
-            digest_alg: digest_algorithm(self.hash),
+        let mut certificates = vec![self.signer.clone()];
+        certificates.extend(self.chain.iter().cloned());
+        signed_data(SignedDataParts {
+            hash: self.hash,
+            kind: self.kind,
+            sid: issuer_and_serial(&self.signer),
             signed_attrs: Some(self.signed_attrs.clone()),
-            signature_algorithm: signature_algorithm(self.hash, self.kind.scheme()),
-            signature: OctetString::new(signature)?,
-            unsigned_attrs: None,
-        };
-        let mut certificates = SetOfVec::new();
-        for cert in std::iter::once(&self.signer).chain(self.chain.iter()) {
-            let choice = CertificateChoices::Certificate(cert.clone());
-            if !certificates.iter().any(|c| c == &choice) {
-                certificates.insert(choice)?;
+            signature,
+            certificates: &certificates,
+        })
+    }
+}
+
+/// How [`hash_signature`] names the signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerRef<'a> {
+    /// The signer's DER certificate: the `SignerInfo` names it by issuer
+    /// and serial number, and the CMS carries it.
+    Certificate(&'a [u8]),
+    /// Only the signer's DER `SubjectPublicKeyInfo` (a key without a
+    /// registered certificate): the `SignerInfo` names it by a
+    /// subjectKeyIdentifier computed with [`subject_key_identifier`], and
+    /// the CMS carries no certificate. A verifier must get the
+    /// certificate elsewhere (`openssl cms -verify -certfile`).
+    PublicKey(&'a [u8]),
+}
+
+/// The detached CMS `SignedData` (DER `ContentInfo`) of a signature made
+/// directly over a document's hash: what samd's `/signing` returns.
+///
+/// Without signed attributes, RFC 5652 §5.4 has the signature computed
+/// over the message digest of the content itself, which is exactly the
+/// hash the SAD named (`document_digest`, made with `hash`). So the CMS
+/// needs nothing the SAM did not sign: the digest algorithm, the
+/// signature value (`signature`: DER `Ecdsa-Sig-Value` or raw PKCS#1
+/// v1.5), and who signed (`signer`). The signature is verified against the
+/// signer's public key first: a mismatch is [`ClientError::BadSignature`]
+/// rather than a CMS nobody can verify. For many signatures by one signer,
+/// [`HashSigner`] reads the certificate once.
+pub fn hash_signature(
+    hash: HashAlgorithm,
+    document_digest: &[u8],
+    signature: &[u8],
+    signer: SignerRef<'_>,
+) -> Result<Vec<u8>, ClientError> {
+    HashSigner::new(signer)?.cms(hash, document_digest, signature)
+}
+
+/// A signer of [`hash_signature`] CMS, its certificate (or public key)
+/// read once.
+#[derive(Debug, Clone)]
+pub struct HashSigner {
+    spki: Vec<u8>,
+    kind: KeyKind,
+    sid: SignerIdentifier,
+    certificates: Vec<Certificate>,
+}
+
+impl HashSigner {
+    /// The signer `signer`: its certificate is parsed (or its SKI
+    /// computed) here.
+    pub fn new(signer: SignerRef<'_>) -> Result<Self, ClientError> {
+        let (spki, sid, certificates) = match signer {
+            SignerRef::Certificate(der) => {
+                let cert = Certificate::from_der(der)?;
+                let spki = spki_der(cert.tbs_certificate().subject_public_key_info())?;
+                (spki, issuer_and_serial(&cert), vec![cert])
             }
+            SignerRef::PublicKey(spki) => (
+                spki.to_vec(),
+                SignerIdentifier::SubjectKeyIdentifier(SubjectKeyIdentifier(OctetString::new(
+                    subject_key_identifier(spki)?,
+                )?)),
+                Vec::new(),
+            ),
+        };
+        let kind = KeyKind::of_spki(&spki)?;
+        Ok(Self {
+            spki,
+            kind,
+            sid,
+            certificates,
+        })
+    }
+
+    /// The CMS of `signature` over `document_digest` (see
+    /// [`hash_signature`]).
+    pub fn cms(
+        &self,
+        hash: HashAlgorithm,
+        document_digest: &[u8],
+        signature: &[u8],
+    ) -> Result<Vec<u8>, ClientError> {
+        // verify_prehash refuses a digest of the wrong length.
+        verify_prehash(&self.spki, hash, document_digest, signature)?;
+        signed_data(SignedDataParts {
+            hash,
+            kind: self.kind,
+            sid: self.sid.clone(),
+            signed_attrs: None,
+            signature,
+            certificates: &self.certificates,
+        })
+    }
+}
+
+/// The subjectKeyIdentifier of a DER `SubjectPublicKeyInfo` by RFC 7093
+/// §2 method 1: the leftmost 160 bits of the SHA-256 hash of the
+/// `subjectPublicKey` BIT STRING's value (tag, length and unused-bits
+/// octet excluded). Chosen over RFC 5280's SHA-1 method to need no SHA-1;
+/// a certificate issued for the key with the same method carries the same
+/// identifier.
+pub fn subject_key_identifier(spki_der: &[u8]) -> Result<Vec<u8>, ClientError> {
+    let spki = spki::SubjectPublicKeyInfoOwned::from_der(spki_der)?;
+    let mut id = digest(HashAlgorithm::Sha256, spki.subject_public_key.raw_bytes());
+    id.truncate(20);
+    Ok(id)
+}
+
+/// The `sid` of a certificate: its issuer and serial number.
+fn issuer_and_serial(cert: &Certificate) -> SignerIdentifier {
+    let tbs = cert.tbs_certificate();
+    SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+        issuer: tbs.issuer().clone(),
+        serial_number: tbs.serial_number().clone(),
+    })
+}
+
+/// What one `SignerInfo`'s `SignedData` is made of.
+struct SignedDataParts<'a> {
+    hash: HashAlgorithm,
+    kind: KeyKind,
+    sid: SignerIdentifier,
+    signed_attrs: Option<SignedAttributes>,
+    signature: &'a [u8],
+    certificates: &'a [Certificate],
+}
+
+/// The DER `ContentInfo` of a detached `SignedData` with one `SignerInfo`.
+/// Versions follow RFC 5652 §5.1 and §5.3: 1 for an issuer-and-serial
+/// `sid`, 3 for a subjectKeyIdentifier.
+fn signed_data(parts: SignedDataParts<'_>) -> Result<Vec<u8>, ClientError> {
+    let version = match parts.sid {
+        SignerIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V1,
+        SignerIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V3,
+    };
+    let signer_info = SignerInfo {
+        version,
+        sid: parts.sid,
+        digest_alg: digest_algorithm(parts.hash),
+        signed_attrs: parts.signed_attrs,
+        signature_algorithm: signature_algorithm(parts.hash, parts.kind.scheme()),
+        signature: OctetString::new(parts.signature)?,
+        unsigned_attrs: None,
+    };
+    let mut certificates = SetOfVec::new();
+    for cert in parts.certificates {
+        let choice = CertificateChoices::Certificate(cert.clone());
+        if !certificates.iter().any(|c| c == &choice) {
+            certificates.insert(choice)?;
         }
-        let mut digest_algorithms = SetOfVec::new();
-        digest_algorithms.insert(digest_algorithm(self.hash))?;
-        let signed_data = SignedData {
-            version: CmsVersion::V1,
-            digest_algorithms,
-            encap_content_info: EncapsulatedContentInfo {
-                econtent_type: ID_DATA,
-                econtent: None,
-            },
-            certificates: Some(CertificateSet(certificates)),
-            crls: None,
-            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
-        };
-        let content_info = ContentInfo {
-            content_type: ID_SIGNED_DATA,
-            content: Any::encode_from(&signed_data)?,
-        };
-        Ok(content_info.to_der()?)
+    }
+    let mut digest_algorithms = SetOfVec::new();
+    digest_algorithms.insert(digest_algorithm(parts.hash))?;
+    let signed_data = SignedData {
+        version,
+        digest_algorithms,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: ID_DATA,
+            econtent: None,
+        },
+        certificates: (!certificates.is_empty()).then_some(CertificateSet(certificates)),
+        crls: None,
+        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
+    };
+    let content_info = ContentInfo {
+        content_type: ID_SIGNED_DATA,
+        content: Any::encode_from(&signed_data)?,
+    };
+    Ok(content_info.to_der()?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use sam_testkeys::{SadKey, SigningCa, sign_prehash};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// The `SignerInfo` of a `hash_signature` CMS.
+    fn signer_info(der: &[u8]) -> (SignedData, SignerInfo) {
+        let ci = ContentInfo::from_der(der).unwrap();
+        assert_eq!(ci.content_type, ID_SIGNED_DATA);
+        let sd: SignedData = ci.content.decode_as().unwrap();
+        let si = sd.signer_infos.0.get(0).unwrap().clone();
+        (sd, si)
+    }
+
+    #[test]
+    fn a_hash_signature_names_the_certificate_and_has_no_signed_attributes() {
+        let key = SadKey::new(5);
+        let ca = SigningCa::new(1);
+        let cert = ca.issue_now(&key.spki(), NOW);
+        let hash = digest(HashAlgorithm::Sha256, b"document");
+        let sig = sign_prehash(&key.key, &hash);
+        let der = hash_signature(
+            HashAlgorithm::Sha256,
+            &hash,
+            &sig,
+            SignerRef::Certificate(&cert),
+        )
+        .unwrap();
+        let (sd, si) = signer_info(&der);
+        assert_eq!(sd.version, CmsVersion::V1);
+        assert!(sd.encap_content_info.econtent.is_none());
+        assert_eq!(sd.certificates.unwrap().0.len(), 1);
+        assert!(si.signed_attrs.is_none());
+        assert_eq!(si.signature.as_bytes(), sig.as_slice());
+        let c = Certificate::from_der(&cert).unwrap();
+        match si.sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                assert_eq!(&ias.serial_number, c.tbs_certificate().serial_number());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_certificate_the_signer_is_named_by_rfc7093_method_1() {
+        let key = SadKey::new(6);
+        let spki = key.spki();
+        let hash = digest(HashAlgorithm::Sha256, b"memo");
+        let sig = sign_prehash(&key.key, &hash);
+        let der = hash_signature(
+            HashAlgorithm::Sha256,
+            &hash,
+            &sig,
+            SignerRef::PublicKey(&spki),
+        )
+        .unwrap();
+        let (sd, si) = signer_info(&der);
+        assert_eq!((sd.version, si.version), (CmsVersion::V3, CmsVersion::V3));
+        assert!(sd.certificates.is_none());
+        // The P-256 point is the SPKI's last 65 bytes.
+        let expected = &digest(HashAlgorithm::Sha256, &spki[spki.len() - 65..])[..20];
+        match si.sid {
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                assert_eq!(ski.0.as_bytes(), expected);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signature_that_does_not_verify_or_a_bad_digest_is_refused() {
+        let key = SadKey::new(7);
+        let spki = key.spki();
+        let hash = digest(HashAlgorithm::Sha256, b"one");
+        let other = digest(HashAlgorithm::Sha256, b"two");
+        let sig = sign_prehash(&key.key, &other);
+        let signer = SignerRef::PublicKey(&spki);
+        assert!(matches!(
+            hash_signature(HashAlgorithm::Sha256, &hash, &sig, signer),
+            Err(ClientError::BadSignature)
+        ));
+        assert!(matches!(
+            hash_signature(HashAlgorithm::Sha384, &hash, &sig, signer),
+            Err(ClientError::InvalidInput(_))
+        ));
+        let wrong_key = SadKey::new(8).spki();
+        let sig = sign_prehash(&key.key, &hash);
+        assert!(matches!(
+            hash_signature(
+                HashAlgorithm::Sha256,
+                &hash,
+                &sig,
+                SignerRef::PublicKey(&wrong_key)
+            ),
+            Err(ClientError::BadSignature)
+        ));
     }
 }

@@ -13,7 +13,7 @@ use crate::error::printable;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::{http1, http2};
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::ClientConfig;
@@ -265,7 +265,20 @@ impl Endpoint {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let work = self.exchange(method, path, body);
+        self.request_authorized(method, path, body, None).await
+    }
+
+    /// [`Self::request`] with an `Authorization` header of value
+    /// `authorization` (e.g. `Bearer <base64 DER identity token>`, which
+    /// samd's key manager reads) if given.
+    pub async fn request_authorized(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authorization: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let work = self.exchange(method, path, body, authorization);
         match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Transport(format!(
@@ -292,6 +305,7 @@ impl Endpoint {
         method: &Method,
         path: &str,
         body: &Option<Vec<u8>>,
+        authorization: Option<&str>,
         h2: bool,
     ) -> Result<Request<Full<Bytes>>, ClientError> {
         let uri = if h2 {
@@ -302,6 +316,9 @@ impl Endpoint {
         let mut builder = Request::builder().method(method.clone()).uri(uri);
         if !h2 {
             builder = builder.header(HOST, self.location.authority.as_str());
+        }
+        if let Some(value) = authorization {
+            builder = builder.header(AUTHORIZATION, value);
         }
         let payload = match body {
             Some(b) => {
@@ -360,6 +377,7 @@ impl Endpoint {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
+        authorization: Option<&str>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
         // An idle connection first. A request it could not even start to
         // send comes back and goes out on a fresh connection; one that may
@@ -376,7 +394,13 @@ impl Endpoint {
             }
         };
         if let Some(mut sender) = cached {
-            let req = self.build(&method, path, &body, matches!(sender, Sender::H2(_)))?;
+            let req = self.build(
+                &method,
+                path,
+                &body,
+                authorization,
+                matches!(sender, Sender::H2(_)),
+            )?;
             let sent = match &mut sender {
                 Sender::H1(s) => s.try_send_request(req).await,
                 Sender::H2(s) => s.try_send_request(req).await,
@@ -391,7 +415,13 @@ impl Endpoint {
             }
         }
         let mut sender = self.connect().await?;
-        let req = self.build(&method, path, &body, matches!(sender, Sender::H2(_)))?;
+        let req = self.build(
+            &method,
+            path,
+            &body,
+            authorization,
+            matches!(sender, Sender::H2(_)),
+        )?;
         let resp = match &mut sender {
             Sender::H1(s) => s.send_request(req).await,
             Sender::H2(s) => s.send_request(req).await,
@@ -522,6 +552,33 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// A DER document (identity token, SAD) from the bytes of a file holding
+/// DER, base64 (standard, or URL-safe without padding; whitespace
+/// ignored) or PEM (any label: the first section's base64). `None` if it
+/// is none of these.
+pub fn der_document(bytes: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    if bytes.first() == Some(&0x30) {
+        return Some(bytes.to_vec());
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let body: String = if text.contains("-----BEGIN ") {
+        text.lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN "))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END "))
+            .collect()
+    } else {
+        text.into_owned()
+    };
+    let body: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD
+        .decode(&body)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(body.trim_end_matches('=')))
+        .ok()
+}
+
 /// Every certificate in a PEM file.
 pub fn read_pem_certificates(
     path: &std::path::Path,
@@ -547,4 +604,26 @@ pub fn read_pem_key(
     use rustls_pki_types::pem::PemObject;
     rustls_pki_types::PrivateKeyDer::from_pem_file(path)
         .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::der_document;
+
+    #[test]
+    fn der_documents_come_as_der_base64_or_pem() {
+        let der = [0x30, 3, 2, 1, 7];
+        assert_eq!(der_document(&der).unwrap(), der);
+        assert_eq!(der_document(b"MAMCAQc=\n").unwrap(), der);
+        assert_eq!(der_document(b" MAMC\n AQc= ").unwrap(), der);
+        assert_eq!(der_document(b"MAMCAQc").unwrap(), der);
+        let pem = b"junk\n-----BEGIN TOKEN-----\nMAMC\nAQc=\n-----END TOKEN-----\n";
+        assert_eq!(der_document(pem).unwrap(), der);
+        assert_eq!(der_document(b"not a token!"), None);
+        assert_eq!(
+            der_document(b"-----BEGIN X-----\n%%\n-----END X-----\n"),
+            None
+        );
+    }
 }

@@ -14,7 +14,9 @@
 //! 4. [`SamClient::sign_sad`]: samd's `POST /signing` over mutual TLS; one
 //!    signature per hash.
 //!
-//! [`SamClient::sign`] does all four. [`cms`] turns a document, the
+//! [`SamClient::sign`] does all four. [`remote`] is the seed §7.6 Remote
+//! Signature API on top: `login(id_token)` → [`RemoteSigner`], whose
+//! `sign(hash_algorithm, key_id, hashes)` returns a detached CMS per hash. [`cms`] turns a document, the
 //! signer's certificate and the SAM's signature into a detached CMS
 //! `SignedData` that `openssl cms -verify` accepts.
 //!
@@ -64,14 +66,16 @@ pub mod form;
 pub mod http;
 pub mod idp;
 pub mod intent;
+pub mod remote;
 pub mod sad;
 mod samd;
 pub mod verify;
 pub mod wire;
 
 pub use error::ClientError;
-pub use http::{DEFAULT_TIMEOUT, read_pem_certificates, read_pem_key, tls_config};
+pub use http::{DEFAULT_TIMEOUT, der_document, read_pem_certificates, read_pem_key, tls_config};
 pub use hyper::Method;
 pub use idp::{IdpClient, IdpLogin};
+pub use remote::{RemoteSignatureApi, RemoteSigner, SadMaker};
 pub use sad::{SIGNING_SCOPE, SadKey, SignRequest};
 pub use samd::{Credential, GeneratedKey, SamClient, Signatures};

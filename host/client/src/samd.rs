@@ -9,7 +9,7 @@ use crate::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
 use crate::wire::peering::{
     Challenge, Container, CredentialBody, KeyPairAnswer, KeyPairParams, UserParams, operation,
 };
-use crate::wire::signing::{SigningAnswer, SigningRequest};
+use crate::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use crate::wire::{B64, Empty, strict};
 use hyper::Method;
 use rustls::ClientConfig;
@@ -138,15 +138,35 @@ impl SamClient {
         self
     }
 
-    /// `POST /signing` with a DER SAD: one signature per hash.
+    /// `POST /signing` with a DER SAD: one bare signature per hash
+    /// (`"signatureFormat": "raw"`), as [`Signatures`] describes.
     pub async fn sign_sad(&self, sad_der: &[u8]) -> Result<Signatures, ClientError> {
+        self.signing(sad_der, SignatureFormat::Raw).await
+    }
+
+    /// `POST /signing` with a DER SAD, asking for `format`: one value per
+    /// hash, in SAD order (samd's map of positions is checked to hold
+    /// exactly the positions `0..n`).
+    pub async fn signing(
+        &self,
+        sad_der: &[u8],
+        format: SignatureFormat,
+    ) -> Result<Signatures, ClientError> {
         let request = SigningRequest {
             sad: B64::of(sad_der),
+            signature_format: Some(format),
         };
         let answer: SigningAnswer = self.typed(Method::POST, "/signing", Some(&request)).await?;
+        if answer.signature_format != format {
+            return Err(ClientError::Protocol(format!(
+                "asked for {format:?} signatures, got {:?}",
+                answer.signature_format
+            )));
+        }
+        let audit_seq = answer.audit_seq;
         Ok(Signatures {
-            signatures: B64::into_vecs(answer.signatures),
-            audit_seq: answer.audit_seq,
+            signatures: answer.in_order().map_err(ClientError::Protocol)?,
+            audit_seq,
         })
     }
 
@@ -320,15 +340,39 @@ impl SamClient {
         self.typed(Method::POST, "/objects", Some(&request)).await
     }
 
-    /// `GET /objects?<query>` (seed §7.4.2), e.g. `keyid=...&objecttype=CERTIFICATE`;
-    /// the `objects` array.
-    pub async fn objects(&self, query: &str) -> Result<Vec<Value>, ClientError> {
+    /// `GET /objects?<query>` (seed §7.4.2), e.g. `keyid=...&objecttype=CERTIFICATE`,
+    /// asked by the holder of the DER identity token `token` (sent as
+    /// `Authorization: Bearer`; samd shows that user's objects, a
+    /// Privileged User's also those of the Signers it manages); the
+    /// `objects` array.
+    pub async fn objects(&self, token: &[u8], query: &str) -> Result<Vec<Value>, ClientError> {
+        self.key_manager_query("/objects", token, query).await
+    }
+
+    /// `GET /private-keys?<query>` (seed §7.4.1, ACTIVE keys unless the
+    /// query names a state), asked by the holder of `token` as for
+    /// [`Self::objects`].
+    pub async fn private_keys(&self, token: &[u8], query: &str) -> Result<Vec<Value>, ClientError> {
+        self.key_manager_query("/private-keys", token, query).await
+    }
+
+    async fn key_manager_query(
+        &self,
+        path: &str,
+        token: &[u8],
+        query: &str,
+    ) -> Result<Vec<Value>, ClientError> {
         let path = if query.is_empty() {
-            "/objects".to_owned()
+            path.to_owned()
         } else {
-            format!("/objects?{query}")
+            format!("{path}?{query}")
         };
-        let answer: ObjectsAnswer = self.typed(Method::GET, &path, None::<&()>).await?;
+        let authorization = crate::bearer::bearer_header(token);
+        let (status, answer) = self
+            .endpoint
+            .request_authorized(Method::GET, &path, None, Some(&authorization))
+            .await?;
+        let answer: ObjectsAnswer = self.read_answer(&path, status, &answer)?;
         Ok(answer.objects.into_iter().map(Value::Object).collect())
     }
 
@@ -358,13 +402,24 @@ impl SamClient {
             .transpose()
             .map_err(|e| ClientError::Protocol(format!("request JSON: {e}")))?;
         let (status, answer) = self.endpoint.request(method, path, body).await?;
+        self.read_answer(path, status, &answer)
+    }
+
+    /// A success answer as `A` (read strictly), a refusal as the error
+    /// samd sent.
+    fn read_answer<A: DeserializeOwned>(
+        &self,
+        path: &str,
+        status: hyper::StatusCode,
+        answer: &[u8],
+    ) -> Result<A, ClientError> {
         if !status.is_success() {
-            return Err(ClientError::from_samd_answer(status.as_u16(), &answer));
+            return Err(ClientError::from_samd_answer(status.as_u16(), answer));
         }
-        strict::from_slice(&answer).map_err(|e| {
+        strict::from_slice(answer).map_err(|e| {
             ClientError::Protocol(format!(
                 "unexpected answer to {path} ({e}): {}",
-                crate::error::printable(&answer)
+                crate::error::printable(answer)
             ))
         })
     }

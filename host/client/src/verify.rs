@@ -74,6 +74,27 @@ pub fn digest(hash: HashAlgorithm, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The `hash` digest of everything `reader` yields, read in 64 KiB pieces:
+/// memory stays bounded whatever the size of the document.
+pub fn digest_reader<R: std::io::Read>(hash: HashAlgorithm, reader: R) -> std::io::Result<Vec<u8>> {
+    fn run<D: Digest, R: std::io::Read>(mut d: D, mut reader: R) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(d.finalize().to_vec()),
+                Ok(n) => d.update(buf.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    match hash {
+        HashAlgorithm::Sha256 => run(Sha256::new(), reader),
+        HashAlgorithm::Sha384 => run(Sha384::new(), reader),
+        HashAlgorithm::Sha512 => run(Sha512::new(), reader),
+    }
+}
+
 /// Checks `signature` over the digest `prehash` (made with `hash`) with the
 /// key `spki_der`: a DER `Ecdsa-Sig-Value` for an EC key, a PKCS#1 v1.5
 /// signature (DigestInfo of `hash`) for RSA. Anything that does not verify
@@ -140,4 +161,29 @@ pub fn verify_message(
 /// DER of a `SubjectPublicKeyInfo` given by reference.
 pub(crate) fn spki_der(spki: &spki::SubjectPublicKeyInfoOwned) -> Result<Vec<u8>, ClientError> {
     Ok(spki.to_der()?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_streamed_digest_equals_the_one_shot_digest() {
+        // Longer than one 64 KiB read, and not a multiple of it.
+        let data: Vec<u8> = (0..200_001u32).map(|i| (i % 251) as u8).collect();
+        for hash in [
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ] {
+            let streamed = digest_reader(hash, data.as_slice()).unwrap();
+            assert_eq!(streamed, digest(hash, &data));
+            assert_eq!(streamed.len(), hash.output_len());
+        }
+        assert_eq!(
+            digest_reader(HashAlgorithm::Sha256, &b""[..]).unwrap(),
+            digest(HashAlgorithm::Sha256, b"")
+        );
+    }
 }

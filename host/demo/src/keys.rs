@@ -82,10 +82,18 @@ impl Demo {
                 .block_on(ra.register_certificate(&credential, key.key_id, &key.certificate))
                 .map_err(|e| format!("POST /objects ({name}): {e}"))?;
         }
+        // The key manager shows the asker's keys: the signer's token.
+        let (token, _) = self.token(signer, "signer-query")?;
         let active = self
             .samctl(
                 Connector::Privileged,
-                &[&"private-keys", &"--user-id", &signer.to_string()],
+                &[
+                    &"private-keys",
+                    &"--token",
+                    &token,
+                    &"--user-id",
+                    &signer.to_string(),
+                ],
             )?
             .checked("private-keys")?
             .parse_json()?;

@@ -7,8 +7,9 @@
 //! sam-client's `SamClient` over mutual TLS with the development PKI's
 //! certificates, against a stand-in samd (rustls with the WebPKI client
 //! verifier, as samd configures it) that answers `/signing` the way samd
-//! does: `{"signatures", "audit_seq"}` or `{"error": {"type", "code",
-//! "detail"}}`. HTTP/2 and HTTP/1.1.
+//! does for `"signatureFormat": "raw"`: `{"signatureFormat", "signatures":
+//! {"0": ...}, "audit_seq"}` or `{"error": {"type", "code", "detail"}}`.
+//! HTTP/2 and HTTP/1.1.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -106,18 +107,21 @@ async fn answer(idp: &DevIdp, req: Request<hyper::body::Incoming>) -> Response<F
     if sad.tbs.key_id == KEY_REPLAY {
         return seed_error(ErrorType::ReplayedSad, StatusCode::CONFLICT);
     }
-    let signatures: Vec<String> = sad
+    // samd's clients ask for bare values; samd keys them by position.
+    assert_eq!(value["signatureFormat"], "raw");
+    let signatures: serde_json::Map<String, serde_json::Value> = sad
         .tbs
         .tbs_hash_values
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             let sig: DerSignature = sam_key().sign_prehash(h.as_bytes()).unwrap();
-            STANDARD.encode(sig.as_bytes())
+            (i.to_string(), json!(STANDARD.encode(sig.as_bytes())))
         })
         .collect();
     reply(
         StatusCode::OK,
-        json!({"signatures": signatures, "audit_seq": 42}),
+        json!({"signatureFormat": "raw", "signatures": signatures, "audit_seq": 42}),
     )
 }
 

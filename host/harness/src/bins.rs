@@ -12,10 +12,13 @@ pub enum Tool {
     Samctl,
     /// The simulated HSM (`init`, `serve`).
     Simulator,
+    /// The signer's command line (`sam-sign sign`, `sam-sign sad`), which
+    /// a deployment does not run but tests of other front doors call.
+    SamSign,
 }
 
 impl Tool {
-    /// All three, in the order error messages name them.
+    /// The three a deployment runs, in the order error messages name them.
     pub const ALL: [Tool; 3] = [Tool::Samd, Tool::Samctl, Tool::Simulator];
 
     /// The executable's file name.
@@ -24,6 +27,7 @@ impl Tool {
             Self::Samd => "samd",
             Self::Samctl => "samctl",
             Self::Simulator => "sam-simulator",
+            Self::SamSign => "sam-sign",
         }
     }
 }

@@ -20,6 +20,7 @@
 //! * [`Deployment`]: a folder with a dev PKI ([`sam_devpki::DevPki`]) in
 //!   which simulators and samd instances get their files by name, so a
 //!   deployment of several nodes is several specs.
+//! * [`openssl`]: openssl as the independent CMS verifier of tests.
 //! * [`setup`]: the dual-control firmware setup through samctl, login
 //!   tokens, SADs, a Signer with keys.
 //!
@@ -32,6 +33,7 @@ mod config;
 mod deployment;
 mod error;
 mod identity;
+pub mod openssl;
 mod ports;
 mod process;
 mod samctl;

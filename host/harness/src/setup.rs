@@ -172,3 +172,131 @@ pub async fn activate(
         .map_err(HarnessError::context("Register_Certificate"))?;
     Ok(())
 }
+
+/// A samd on its in-process simulated HSM, set up for signing: firmware
+/// initialized ([`initialize_firmware`]), a Signer created by the first
+/// Privileged User with one ACTIVE key per algorithm
+/// ([`create_signer_with_keys`]), and the firmware's boot second passed,
+/// so that tokens issued now are fresh enough to sign with.
+#[derive(Debug)]
+pub struct SigningDeployment {
+    /// The folder, its dev PKI and binaries.
+    pub deployment: crate::Deployment,
+    /// The running samd (killed on drop).
+    pub samd: crate::Samd,
+    /// samd's base URL.
+    pub url: String,
+    /// The dev PKI's IdP (whose certificate samd's `[tokens]` trusts).
+    pub idp: DevIdp,
+    /// The first Privileged User.
+    pub privileged_user: UserId,
+    /// The Signer.
+    pub signer: UserId,
+    /// The Signer's keys, in the order of the algorithms asked for; each
+    /// has its dev-CA certificate registered.
+    pub keys: Vec<GeneratedKey>,
+}
+
+impl SigningDeployment {
+    /// Sets it all up in `dir` with the binaries `bins` (samd, samctl and
+    /// sam-simulator): the Signer `signer` (any UUID: the HSM is new) with
+    /// keys of `algorithms`; the async steps run on `rt`.
+    pub fn start(
+        dir: &std::path::Path,
+        bins: crate::Binaries,
+        signer: UserId,
+        algorithms: &[KeyAlgorithm],
+        rt: &tokio::runtime::Runtime,
+    ) -> Result<Self> {
+        use crate::{Connector, Crypto, Tool};
+        bins.require(&[Tool::Samd, Tool::Samctl, Tool::Simulator])?;
+        let deployment = crate::Deployment::create(dir, bins)?;
+        let simulator = deployment.simulator();
+        simulator.init(deployment.bins())?;
+        let spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
+        let url = spec.url();
+        let mut samd = spec.spawn(deployment.bins())?;
+        samd.wait_for(
+            &deployment.identity(Connector::Management),
+            "/healthz",
+            std::time::Duration::from_secs(30),
+        )?;
+        let privileged_user = initialize_firmware(
+            &deployment.samctl(&url, Connector::Management),
+            deployment.pki(),
+            &simulator,
+        )?;
+        let idp = deployment
+            .pki()
+            .idp()
+            .map_err(HarnessError::context("dev IdP"))?;
+        let ca = deployment
+            .pki()
+            .ca()
+            .map_err(HarnessError::context("dev signing CA"))?;
+        let ra = deployment.identity(Connector::Privileged).client(&url)?;
+        let keys = rt.block_on(create_signer_with_keys(
+            &ra,
+            &idp,
+            &ca,
+            privileged_user,
+            signer,
+            algorithms,
+        ))?;
+        // Signing tokens must be issued after the firmware's boot second.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        Ok(Self {
+            deployment,
+            samd,
+            url,
+            idp,
+            privileged_user,
+            signer,
+            keys,
+        })
+    }
+
+    /// The development IdP's `POST /id-token/sad` on a free loopback port,
+    /// served on `rt` (which must keep running, e.g. a multi-thread
+    /// runtime): its URL is what `sam-sign --idp` and
+    /// `IdpClient::dev_plain_http` take.
+    pub fn serve_idp(&self, rt: &tokio::runtime::Runtime) -> Result<sam_devpki::DevIdpServer> {
+        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let idp = self
+            .deployment
+            .pki()
+            .idp()
+            .map_err(HarnessError::context("dev IdP"))?;
+        rt.block_on(sam_devpki::DevIdpServer::start(
+            std::sync::Arc::new(idp),
+            listen,
+            sam_devpki::DevIdpOptions::default(),
+        ))
+        .map_err(HarnessError::context("dev IdP server"))
+    }
+
+    /// [`Self::login_token`] of `user`, written to `path` as one line of
+    /// base64 (what `sam-sign --token` reads).
+    pub fn write_login_token(&self, user: UserId, path: &std::path::Path) -> Result<()> {
+        use base64::Engine as _;
+        let token = self.login_token(user)?;
+        let text = base64::engine::general_purpose::STANDARD.encode(token);
+        std::fs::write(path, text + "\n").map_err(HarnessError::context(path.display()))
+    }
+
+    /// A login token of `user` as the IdP's login would give it (level
+    /// substantial, valid from 5 s ago for 10 minutes, no SAD key): what a
+    /// user hands to `sam-sign` or `RemoteSignatureApi::login`.
+    pub fn login_token(&self, user: UserId) -> Result<Vec<u8>> {
+        let now = unix_now();
+        self.idp
+            .issue_token(&TokenParams {
+                user_id: user,
+                level: IdentificationLevel::Substantial,
+                not_before: now.saturating_sub(5),
+                not_after: now + 600,
+                sad_public_key: None,
+            })
+            .map_err(HarnessError::context("login token"))
+    }
+}

@@ -28,15 +28,21 @@ pub enum HostError {
     MethodNotAllowed,
     /// The request body exceeds the configured limit.
     PayloadTooLarge,
+    /// A bearer-token endpoint (the key manager's queries) got no
+    /// `Authorization: Bearer` identity token, or one that does not verify
+    /// against `[tokens] idp_certificates` (untrusted issuer, bad
+    /// signature, expired, not yet valid, level too low, malformed).
+    Unauthorized,
 }
 
 impl HostError {
     /// Every host-only error.
-    pub const ALL: [HostError; 4] = [
+    pub const ALL: [HostError; 5] = [
         Self::Forbidden,
         Self::RouteNotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
+        Self::Unauthorized,
     ];
 
     /// The name in the `type` field.
@@ -46,6 +52,7 @@ impl HostError {
             Self::RouteNotFound => "RouteNotFound",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::Unauthorized => "Unauthorized",
         }
     }
 
@@ -56,6 +63,7 @@ impl HostError {
             Self::RouteNotFound => 1002,
             Self::MethodNotAllowed => 1003,
             Self::PayloadTooLarge => 1004,
+            Self::Unauthorized => 1005,
         }
     }
 
@@ -66,6 +74,7 @@ impl HostError {
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 }
@@ -226,7 +235,8 @@ impl ApiError {
             ErrorKind::Seed(e) => e.code(),
             ErrorKind::Host(h) => h.code(),
         };
-        json_response(
+        let challenge = self.kind == ErrorKind::Host(HostError::Unauthorized);
+        let mut reply = json_response(
             self.status(),
             &ErrorAnswer {
                 error: ErrorBody {
@@ -235,7 +245,15 @@ impl ApiError {
                     detail: self.detail,
                 },
             },
-        )
+        );
+        // RFC 6750 §3: a 401 names the scheme the client must use.
+        if challenge {
+            reply.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                hyper::header::HeaderValue::from_static("Bearer realm=\"samd key manager\""),
+            );
+        }
+        reply
     }
 }
 

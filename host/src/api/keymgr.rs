@@ -6,10 +6,14 @@
 //! key's state itself (PRE_ACTIVE until it registered a certificate,
 //! forgotten once deleted) and refuses to sign with a key that is not
 //! active, whatever state the host reports.
+//!
+//! The queries are scoped by the caller's identity token (`Authorization:
+//! Bearer`, seed §7.4), see [`App::list_objects`]; registration is
+//! authorized by the firmware through the request's `credential`.
 
 use super::App;
 use super::container::RawCredential;
-use super::error::ApiError;
+use super::error::{ApiError, HostError};
 use super::json::{b64, parse_body};
 use super::response::{Reply, ok_json};
 use crate::store::{ManagedObject, ObjectFilter, ObjectState, ObjectType, WriteBatch, WriteOp};
@@ -19,7 +23,7 @@ use sam_proto::ErrorType;
 use sam_proto::bounded::Blob;
 use sam_proto::codes::Cause;
 use sam_proto::command::RegisterCertificate;
-use sam_proto::ids::Uuid;
+use sam_proto::ids::{Role, Uuid};
 use sam_proto::records::MAX_CERT_LEN;
 use serde_json::{Map, Value, json};
 use std::time::Duration;
@@ -155,17 +159,60 @@ fn object_json(o: &ManagedObject, fields: &[String]) -> Map<String, Value> {
 }
 
 impl App {
-    /// `GET /objects` and `GET /private-keys`.
+    /// `GET /objects` and `GET /private-keys`, scoped by the caller's
+    /// bearer token (seed §7.4: `authorization: "Bearer: MII..."`) to the
+    /// users [`Self::visible_users`] returns. A `userid` filter outside
+    /// that scope matches nothing, as if those objects did not exist.
     pub(super) async fn list_objects(
         &self,
         query: Option<&str>,
+        authorization: Option<&str>,
         private_keys: bool,
     ) -> Result<Reply, ApiError> {
+        let visible = self.visible_users(authorization).await?;
         let q = parse_query(query, private_keys)?;
-        let objects = self.store.objects(q.filter).await?;
+        let users: Vec<String> = match &q.filter.user_id {
+            Some(asked) => visible.into_iter().filter(|v| v == asked).collect(),
+            None => visible,
+        };
+        let mut objects = Vec::new();
+        for user in users {
+            let filter = ObjectFilter {
+                user_id: Some(user),
+                ..q.filter.clone()
+            };
+            objects.extend(self.store.objects(filter).await?);
+        }
+        objects.sort_by(|a, b| a.id.cmp(&b.id));
+        objects.truncate(usize::try_from(q.filter.limit).unwrap_or(usize::MAX));
         Ok(ok_json(&ObjectsAnswer {
             objects: objects.iter().map(|o| object_json(o, &q.fields)).collect(),
         }))
+    }
+
+    /// Whose objects the holder of the bearer token in `authorization`
+    /// may see: its own, and for a Privileged User also those of the
+    /// Signers it manages ([`crate::store::Store::managed_signers`]). The
+    /// token is checked against `[tokens] idp_certificates` (issuer,
+    /// signature, validity at samd's clock, identification level); a
+    /// missing or refused token is [`HostError::Unauthorized`].
+    ///
+    /// This is a filter of what samd shows, not a security boundary: samd
+    /// is untrusted, and every signature still needs a SAD the firmware
+    /// checks. It keeps one SSA's users from listing another's keys.
+    async fn visible_users(&self, authorization: Option<&str>) -> Result<Vec<String>, ApiError> {
+        let now = u64::try_from(crate::store::unix_now()).unwrap_or(0);
+        let token = self
+            .tokens
+            .verify_header(authorization, now)
+            .map_err(|e| ApiError::host(HostError::Unauthorized, e.to_string()))?;
+        let user = token.user_id.to_string();
+        let role = self.store.user(user.clone()).await?.map(|r| r.record.role);
+        let mut users = vec![user.clone()];
+        if role == Some(Role::PrivilegedUser) {
+            users.extend(self.store.managed_signers(user).await?);
+        }
+        Ok(users)
     }
 
     /// `POST /objects`: registers a certificate for a key. The key is

@@ -251,6 +251,12 @@ impl App {
             _ => None,
         };
         let query = req.uri().query().map(str::to_owned);
+        // A header that is not visible ASCII counts as absent.
+        let authorization = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = self.body(req).await?;
         match def.route {
             Route::Peering => {
@@ -264,8 +270,14 @@ impl App {
             }
             Route::PeeringChallenge | Route::AdminChallenge => self.challenge().await,
             Route::Signing => self.ssa_signing(&body).await,
-            Route::PrivateKeys => self.list_objects(query.as_deref(), true).await,
-            Route::ListObjects => self.list_objects(query.as_deref(), false).await,
+            Route::PrivateKeys => {
+                self.list_objects(query.as_deref(), authorization.as_deref(), true)
+                    .await
+            }
+            Route::ListObjects => {
+                self.list_objects(query.as_deref(), authorization.as_deref(), false)
+                    .await
+            }
             Route::RegisterObject => self.register_object(&body).await,
             Route::AdminStatus => self.admin_status().await,
             Route::AdminInit => self.admin_init(&body).await,

@@ -9,9 +9,10 @@
 use super::App;
 use super::error::ApiError;
 use super::json::{B64, parse_body};
-use super::peering::SigningParams;
 use super::response::{Reply, ok_json};
-use sam_client::wire::signing::SigningAnswer;
+use crate::store::{ObjectFilter, ObjectState, ObjectType};
+use sam_client::cms;
+use sam_client::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use sam_proto::ErrorType;
 use sam_proto::asn1::Sad;
 use sam_proto::bounded::Blob;
@@ -81,14 +82,119 @@ impl App {
         }
     }
 
-    /// `POST /signing`: `{"sad": "<base64>"}` in, `{"signatures": [...]}`
-    /// out, one base64 signature per hash of the SAD, in SAD order.
+    /// `POST /signing` (seed §7.2.1, Table 24): `{"sad": "<base64>",
+    /// "signatureFormat": "cms" | "raw"}` in, `{"signatureFormat",
+    /// "signatures": {"0": "<base64>", ...}, "audit_seq"}` out, keyed by
+    /// the hash's zero-based position in the SAD (see
+    /// [`sam_client::wire::signing`]).
+    ///
+    /// The CMS is built after the firmware signed, from the SAD's hash
+    /// algorithm and hashes, the signature and the key's registered
+    /// certificate (or, without one, its public key): nothing in it needs
+    /// trust in samd, since a verifier checks the signature against the
+    /// certificate, which the signing CA issued.
     pub(super) async fn ssa_signing(&self, body: &[u8]) -> Result<Reply, ApiError> {
-        let p: SigningParams = parse_body(body)?;
+        let p: SigningRequest = parse_body(body)?;
+        let format = p.signature_format.unwrap_or_default();
+        // Parsed again here (sign() keeps only what it attaches): a SAD
+        // the firmware signed with parsed there too.
+        let parsed = Sad::from_der_strict(&p.sad.0).ok();
         let (signatures, seq) = self.sign(p.sad.0, None).await?;
+        let values = match (format, parsed) {
+            (SignatureFormat::Raw, _) => signatures,
+            (SignatureFormat::Cms, Some(sad)) => self.containers(&sad, signatures).await?,
+            (SignatureFormat::Cms, None) => {
+                return Err(unexpected("the signed SAD does not parse".into()));
+            }
+        };
         Ok(ok_json(&SigningAnswer {
-            signatures: signatures.into_iter().map(B64).collect(),
+            signature_format: format,
+            signatures: values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), B64(v)))
+                .collect(),
             audit_seq: Some(seq),
         }))
+    }
+
+    /// One detached CMS per signature of `sad`'s hashes, naming the key's
+    /// ACTIVE certificate, or its public key if it has none.
+    async fn containers(
+        &self,
+        sad: &Sad,
+        signatures: Vec<Vec<u8>>,
+    ) -> Result<Vec<Vec<u8>>, ApiError> {
+        let hash = sad
+            .hash_algorithm()
+            .map_err(|_| unexpected("the signed SAD has no usable hash algorithm".into()))?;
+        let key_id = Uuid::parse(&sad.tbs.key_id)
+            .map_err(|_| unexpected("the signed SAD has no usable KeyID".into()))?
+            .to_string();
+        let object = |object_type| ObjectFilter {
+            object_type: Some(object_type),
+            state: Some(ObjectState::Active),
+            key_id: Some(key_id.clone()),
+            limit: 1,
+            ..ObjectFilter::default()
+        };
+        let certificate = self
+            .store
+            .objects(object(ObjectType::Certificate))
+            .await?
+            .into_iter()
+            .find_map(|o| o.value);
+        let public_key = match certificate {
+            Some(_) => None,
+            None => {
+                let mut filter = object(ObjectType::PublicKey);
+                filter.state = None;
+                self.store
+                    .objects(filter)
+                    .await?
+                    .into_iter()
+                    .find_map(|o| o.value)
+            }
+        };
+        let signer = match (&certificate, &public_key) {
+            (Some(c), _) => cms::SignerRef::Certificate(c),
+            (None, Some(k)) => cms::SignerRef::PublicKey(k),
+            (None, None) => {
+                return Err(unexpected(format!(
+                    "key {key_id} has neither a certificate nor a public key"
+                )));
+            }
+        };
+        let signer = cms::HashSigner::new(signer)
+            .map_err(|e| unexpected(format!("the signer of key {key_id}: {e}")))?;
+        if signatures.len() != sad.tbs.tbs_hash_values.len() {
+            return Err(unexpected(format!(
+                "{} signatures for {} hashes",
+                signatures.len(),
+                sad.tbs.tbs_hash_values.len()
+            )));
+        }
+        signatures
+            .iter()
+            .zip(&sad.tbs.tbs_hash_values)
+            .map(|(signature, hash_value)| {
+                signer
+                    .cms(hash, hash_value.as_bytes(), signature)
+                    .map_err(|e| unexpected(format!("building the CMS: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// An UnexpectedError after the firmware signed: the signature exists
+/// and is audited, samd cannot package it.
+fn unexpected(log: String) -> ApiError {
+    ApiError {
+        log_detail: Some(log),
+        ..ApiError::seed(
+            ErrorType::UnexpectedError,
+            "the signature was made but samd could not build its CMS; see samd's log",
+        )
+        .accounted()
     }
 }

@@ -170,13 +170,13 @@ Prints {sigbin: [base64 signatures], audit_seq}.")]
     /// Key manager: managed objects (seed §7.4.2).
     #[command(after_long_help = "\
 Example:
-  samctl objects --key-id 9a1f...-... --type CERTIFICATE_REQUEST")]
+  samctl objects --token pu.token --key-id 9a1f...-... --type CERTIFICATE_REQUEST")]
     Objects(ObjectsArgs),
     /// Key manager: signer keys, ACTIVE by default (seed §7.4.1).
     #[command(after_long_help = "\
 Example:
-  samctl private-keys --user-id 0b6e...-...
-  samctl private-keys --state PRE_ACTIVE")]
+  samctl private-keys --token pu.token --user-id 0b6e...-...
+  samctl private-keys --token signer.token --state PRE_ACTIVE")]
     PrivateKeys(PrivateKeysArgs),
     /// Key manager: register a certificate for a key (seed §7.4.3).
     #[command(after_long_help = "\
@@ -656,9 +656,15 @@ pub struct SignArgs {
     pub sad: PathBuf,
 }
 
-/// Filters shared by the key manager queries.
+/// Who asks, and the filters, of the key manager queries.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ObjectFilter {
+    /// The asking user's identity token (DER, base64 or PEM), sent as
+    /// `Authorization: Bearer`: samd shows that user's objects (a
+    /// Privileged User's also those of the Signers it manages). Its SAD
+    /// key is not needed.
+    #[arg(long, value_name = "FILE")]
+    pub token: PathBuf,
     /// Object id.
     #[arg(long, value_name = "ID")]
     pub id: Option<String>,

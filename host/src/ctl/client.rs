@@ -180,6 +180,18 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> CtlResult<Answer> {
+        self.send_authorized(method, path, body, None).await
+    }
+
+    /// [`Self::send`] with an `Authorization` header (the key manager's
+    /// `Bearer <identity token>`).
+    pub async fn send_authorized(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authorization: Option<&str>,
+    ) -> CtlResult<Answer> {
         let location = self.endpoint.location();
         if self.verbose >= 2 {
             eprintln!(
@@ -188,7 +200,10 @@ impl Client {
                 location.prefix()
             );
         }
-        let (status, body) = self.endpoint.request(method, path, body).await?;
+        let (status, body) = self
+            .endpoint
+            .request_authorized(method, path, body, authorization)
+            .await?;
         if self.verbose >= 2 {
             eprintln!("samctl: HTTP {}", status.as_u16());
         }

@@ -3,7 +3,7 @@
 
 use super::error::{CtlError, CtlResult};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rustls_pki_types::pem::{PemObject, SectionKind};
 use std::io::Write as _;
@@ -206,29 +206,8 @@ pub fn all_certificates(paths: &[std::path::PathBuf]) -> CtlResult<Vec<Vec<u8>>>
 /// A DER document (identity token, SAD) from a file holding DER, base64
 /// (standard or URL-safe) or PEM (any label).
 pub fn der_document(path: &Path, what: &str) -> CtlResult<Vec<u8>> {
-    let bytes = read(path)?;
-    if bytes.first() == Some(&0x30) {
-        return Ok(bytes);
-    }
-    if is_pem(&bytes) {
-        let text = String::from_utf8_lossy(&bytes);
-        let body: String = text
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect::<Vec<_>>()
-            .concat();
-        return STANDARD
-            .decode(body.trim())
-            .map_err(|e| bad(path, format!("{what}: bad PEM: {e}")));
-    }
-    let text: String = String::from_utf8_lossy(&bytes)
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    STANDARD
-        .decode(&text)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
-        .map_err(|_| bad(path, format!("{what} is neither DER nor base64")))
+    sam_client::der_document(&read(path)?)
+        .ok_or_else(|| bad(path, format!("{what} is neither DER, base64 nor PEM")))
 }
 
 /// PEM text of one DER section.

@@ -224,6 +224,57 @@ pub fn checkpoint_page(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The Signers the Privileged User `actor` manages, as the audit trail
+/// tells: the target users of its successful `Create_New_Signer`,
+/// `Signer_Maintenance`, `Generate_Signer_Key_Pair`,
+/// `Delete_Signer_Key_Pair` and `Register_Certificate` whose stored role
+/// is `Signer`. The user records themselves do not say who created a
+/// signer (the firmware lets any Privileged User maintain any Signer); the
+/// firmware's audit records, MACed, name actor and target of each
+/// operation, so they are the one record of who manages whom.
+///
+/// Reads the whole audit table: linear in its size (a few µs per record).
+/// A deployment with millions of records would want an index of these
+/// pairs written with the records; see the key manager's README section.
+pub fn managed_signers(conn: &Connection, actor: &str) -> Result<Vec<String>, StoreError> {
+    use sam_proto::command::SubFunction;
+    use sam_proto::records::Action;
+    let mut targets = std::collections::BTreeSet::new();
+    let mut stmt = conn.prepare_cached("SELECT seq, record FROM audit ORDER BY seq")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let blob: Vec<u8> = row.get(1)?;
+        let entry = decode_audit(seq, &blob)?.entry;
+        let manages = matches!(
+            entry.action,
+            Action::Command(
+                SubFunction::CreateSigner
+                    | SubFunction::SignerMaintenance
+                    | SubFunction::GenerateKeyPair
+                    | SubFunction::DeleteKeyPair
+                    | SubFunction::RegisterCertificate
+            )
+        );
+        if manages
+            && entry.failure.is_none()
+            && entry.actor.is_some_and(|a| a.to_string() == actor)
+            && let Some(target) = entry.target_user
+        {
+            targets.insert(target.to_string());
+        }
+    }
+    let mut role = conn.prepare_cached("SELECT role FROM users WHERE user_id = ?1")?;
+    let mut out = Vec::new();
+    for t in targets {
+        let r: Option<String> = role.query_row(params![t], |r| r.get(0)).optional()?;
+        if r.as_deref() == Some("Signer") {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
 /// Decodes a stored checkpoint.
 pub fn decode_checkpoint(next_seq: i64, blob: &[u8]) -> Result<AuditCheckpoint, StoreError> {
     decode_exact(blob, AuditCheckpoint::MAX_SIZE)
@@ -267,6 +318,11 @@ impl Store {
     /// Managed objects matching `filter`.
     pub async fn objects(&self, filter: ObjectFilter) -> Result<Vec<ManagedObject>, StoreError> {
         self.read(move |c| objects(c, &filter)).await
+    }
+
+    /// The Signers `actor` manages (see [`managed_signers`]).
+    pub async fn managed_signers(&self, actor: String) -> Result<Vec<String>, StoreError> {
+        self.read(move |c| managed_signers(c, &actor)).await
     }
 
     /// Number of certificates registered for `key_id`.

@@ -130,6 +130,16 @@ impl Checker {
                     }
                 }
             }
+            // A map (`additionalProperties` a schema): every value fits it.
+            if let Some(values) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, field) in map {
+                    self.check(values, format!("{at}/additionalProperties"), field, cov)
+                        .map_err(|e| format!("[{k}] {e}"))?;
+                }
+                if props.is_none() {
+                    return Ok(());
+                }
+            }
             let Some(props) = props else {
                 return if open || map.is_empty() {
                     Ok(())

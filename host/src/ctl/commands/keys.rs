@@ -9,23 +9,33 @@ use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
 use crate::ctl::settings::Settings;
+use sam_client::Method;
 use sam_client::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
+use std::path::Path;
 
 pub(super) async fn objects(s: &Settings, a: ObjectsArgs) -> CtlResult<u8> {
     let mut q = query(&a.filter)?;
     if let Some(t) = &a.object_type {
         q.push(("objecttype", t.clone()));
     }
-    let answer: ObjectsAnswer = Client::new(s)?.get(&with_query("/objects", &q)).await?;
-    print_json(&answer)
+    print_json(&query_as(s, &a.filter.token, &with_query("/objects", &q)).await?)
 }
 
 pub(super) async fn private_keys(s: &Settings, a: PrivateKeysArgs) -> CtlResult<u8> {
     let q = query(&a.filter)?;
-    let answer: ObjectsAnswer = Client::new(s)?
-        .get(&with_query("/private-keys", &q))
-        .await?;
-    print_json(&answer)
+    print_json(&query_as(s, &a.filter.token, &with_query("/private-keys", &q)).await?)
+}
+
+/// `GET path` presenting the identity token in the file `token` as the
+/// key manager's bearer token (seed §7.4): samd shows what that user may
+/// see.
+async fn query_as(s: &Settings, token: &Path, path: &str) -> CtlResult<ObjectsAnswer> {
+    let der = files::der_document(token, "identity token")?;
+    let authorization = sam_client::bearer::bearer_header(&der);
+    Client::new(s)?
+        .send_authorized(Method::GET, path, None, Some(&authorization))
+        .await?
+        .into_json()
 }
 
 pub(super) async fn register_certificate(
