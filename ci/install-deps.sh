@@ -35,3 +35,14 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 fi
+
+# The third-party CSC client of the CSC test (host/csc/tests): pyHanko's
+# CSCSigner signs a PDF through /csc/v1 and validates it. Pinned versions,
+# into the Python that `python3` runs; skipped where it is present.
+if ! python3 -c 'import pyhanko.sign.signers.csc_signer, aiohttp' >/dev/null 2>&1; then
+    pyhanko=("pyhanko==0.38.0" "pyhanko-certvalidator==0.33.0" "aiohttp==3.14.5")
+    # A Debian-managed python3 (PEP 668) takes it only with the override.
+    python3 -m pip install --quiet --disable-pip-version-check "${pyhanko[@]}" ||
+        python3 -m pip install --quiet --disable-pip-version-check \
+            --break-system-packages "${pyhanko[@]}"
+fi

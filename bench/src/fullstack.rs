@@ -44,6 +44,9 @@ pub struct Full {
     pub results: Vec<FullResult>,
     /// samd's VmHWM at the end, MiB.
     pub peak_rss_mib: f64,
+    /// CSC `signatures/signHash` beside `/signing` (section 3b), or why
+    /// it is missing.
+    pub csc: Result<Vec<crate::csc::CscResult>, String>,
 }
 
 /// A memory field of `/proc/PID/status` (`VmHWM`: peak resident set,
@@ -87,6 +90,8 @@ pub struct Stack {
     pub pid: u32,
     /// `https://127.0.0.1:PORT`.
     pub url: String,
+    /// `https://localhost:PORT` of samd's CSC listener.
+    pub csc_url: String,
     /// The deployment (its development PKI: certificates and keys of every
     /// party).
     pub deployment: Deployment,
@@ -116,10 +121,13 @@ impl Stack {
         std::fs::write(simulator.operator_key(), secret.as_slice())
             .map_err(|e| format!("operator key: {e}"))?;
         let mut spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
+        let csc_port = sam_harness::free_port()?;
         spec.config = spec
             .config
             .with_shutdown_grace_secs(2)
-            .with_log_filter("warn");
+            .with_log_filter("warn")
+            .with_section(&deployment.csc_section(csc_port, ""));
+        let csc_url = format!("https://localhost:{csc_port}");
         let url = spec.url();
         let mut samd = spec.spawn(deployment.bins())?;
         samd.wait_for(
@@ -161,6 +169,7 @@ impl Stack {
             samd,
             pid,
             url,
+            csc_url,
             deployment,
             idp,
             signer,
@@ -200,7 +209,8 @@ impl Stack {
 /// measure refusals.
 pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full, String> {
     let planned: usize =
-        CONFIGS.len() * budget.repeats * CLIENTS.iter().map(|&n| per_run(quick, n)).sum::<usize>();
+        CONFIGS.len() * budget.repeats * CLIENTS.iter().map(|&n| per_run(quick, n)).sum::<usize>()
+            + crate::csc::planned(budget.repeats, quick);
     if planned > crate::pipeline::PER_BOOT {
         return Err(format!(
             "{planned} SADs planned for one samd boot, more than the firmware's replay set holds"
@@ -250,11 +260,16 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
             results.push(r);
         }
     }
+    let csc = crate::csc::run(&stack, &stack.csc_url, budget.repeats, quick, &results);
+    if let Err(why) = &csc {
+        eprintln!("sam-bench: CSC not measured: {why}");
+    }
     let peak_rss_mib = status_mib(stack.pid, "VmHWM");
     stack.stop();
     Ok(Full {
         results,
         peak_rss_mib,
+        csc,
     })
 }
 

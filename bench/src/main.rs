@@ -23,6 +23,7 @@
 //! check on N audit records (see [`audittiming`]).
 
 mod audittiming;
+mod csc;
 mod fullstack;
 mod hostile;
 mod pipeline;

@@ -204,8 +204,29 @@ pub fn json(r: &Results) -> Value {
     let full_errors: usize = r
         .full
         .as_ref()
-        .map(|f| f.results.iter().map(|x| x.errors).sum())
+        .map(|f| {
+            f.results.iter().map(|x| x.errors).sum::<usize>()
+                + f.csc
+                    .as_ref()
+                    .map_or(0, |c| c.iter().map(|x| x.errors).sum::<usize>())
+        })
         .unwrap_or(0);
+    let csc = match r.full.as_ref().map(|f| &f.csc) {
+        Ok(Ok(c)) => Value::Array(c.iter().map(|x| json!({
+            "clients": x.clients, "signatures_per_s": x.req_s.json(), "p50_ms": x.p50_ms.json(),
+            "signing_requests_per_s_median": num(x.signing_req_s),
+            "csc_over_signing": num(x.ratio()), "errors": x.errors,
+        })).collect()),
+        Ok(Err(why)) => json!({ "missing": why }),
+        Err(why) => json!({ "missing": why }),
+    };
+    let csc_ratio = |n: usize| match r.full.as_ref().map(|f| &f.csc) {
+        Ok(Ok(c)) => c
+            .iter()
+            .find(|x| x.clients == n)
+            .map_or(f64::NAN, |x| x.ratio()),
+        _ => f64::NAN,
+    };
     let errors: usize = r.pipeline.iter().map(|p| p.errors).sum::<usize>() + full_errors;
     let c64 = full_find(r, KeyAlgorithm::EcP256, 1, 64);
     let p99_over_p50 = c64.map_or(f64::NAN, |f| f.p99_ms.median() / f.p50_ms.median());
@@ -270,6 +291,9 @@ pub fn json(r: &Results) -> Value {
         "pipeline": pipeline,
         "softhsm2": anchor,
         "full_stack": full,
+        "csc_signhash_over_signing_1c": num(csc_ratio(1)),
+        "csc_signhash_over_signing_8c": num(csc_ratio(8)),
+        "csc": csc,
     })
 }
 
@@ -423,6 +447,7 @@ the primitives' sum is the other part of the cost. Simulator restarts in this se
                 "\nsamd peak RSS (VmHWM): {} MiB.\n",
                 fmt_num(f.peak_rss_mib)
             );
+            csc_markdown(&mut s, &f.csc);
         }
         Err(why) => {
             let _ = writeln!(
@@ -455,6 +480,32 @@ the primitives' sum is the other part of the cost. Simulator restarts in this se
     notes(&mut s, r);
     s.push_str("\nPlot: `throughput.svg` (throughput against concurrency).\n");
     s
+}
+
+/// Section 3b: CSC `signHash` beside `/signing`.
+fn csc_markdown(s: &mut String, csc: &Result<Vec<crate::csc::CscResult>, String>) {
+    s.push_str("### 3b. CSC v2 `credentials/authorize` + `signatures/signHash` beside `/signing` (same samd, P-256, 1 hash per SAD)\n\n");
+    match csc {
+        Ok(c) => {
+            s.push_str("| clients | CSC signatures/s | CSC p50 ms | `/signing` requests/s | CSC / `/signing` | errors |\n| --- | --- | --- | --- | --- | --- |\n");
+            for x in c {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    x.clients,
+                    x.req_s.cell(),
+                    x.p50_ms.cell(),
+                    fmt_num(x.signing_req_s),
+                    fmt_num(x.ratio()),
+                    x.errors
+                );
+            }
+            s.push_str("\nA CSC signature is two HTTPS exchanges on the CSC listener (server-authenticated TLS, a bearer-token check on each) ending in the same firmware call as one `/signing` request.\n\n");
+        }
+        Err(why) => {
+            let _ = writeln!(s, "Not measured: {why}.\n");
+        }
+    }
 }
 
 /// What limits the figures, from this run's own numbers.

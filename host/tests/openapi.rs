@@ -103,6 +103,7 @@ use sam_client::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use sam_client::wire::{B64, Health};
 use sam_proto::ids::KeyAlgorithm;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 const UID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
 

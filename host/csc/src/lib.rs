@@ -20,6 +20,7 @@
 pub mod algo;
 pub mod backchannel;
 pub mod backend;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod handles;

@@ -25,6 +25,8 @@ pub struct Demo {
     pub deployment: Deployment,
     /// samd's configuration; `samctl start` runs it.
     pub samd: SamdSpec,
+    /// `https://localhost:PORT` of samd's CSC listener.
+    pub csc_url: String,
     pub idp: Arc<DevIdp>,
     pub ca: DevCa,
     pub rt: tokio::runtime::Runtime,
@@ -135,10 +137,13 @@ impl Demo {
             .map_err(|e| format!("tokio: {e}"))?;
         let firmware = deployment.simulator().in_process_link(Crypto::AwsLc);
         let mut samd = deployment.samd("samd", firmware)?;
+        let csc_port = sam_harness::free_port()?;
         samd.config = samd
             .config
             .with_comment("samd configuration of the SAM demo (DEVELOPMENT ONLY).")
-            .with_log_filter("info");
+            .with_log_filter("info")
+            .with_section(&deployment.csc_section(csc_port, ""));
+        let csc_url = format!("https://localhost:{csc_port}");
         let detail = format!(
             "TLS CA, samd server and 3 connector certificates, IdP key, signing CA, 2 \
              administrator keys in work/pki; ca.pem copied to {}",
@@ -151,6 +156,7 @@ impl Demo {
                 bins,
                 deployment,
                 samd,
+                csc_url,
                 idp,
                 ca,
                 rt,

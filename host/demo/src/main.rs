@@ -14,7 +14,10 @@
 //!   privileged-user connector;
 //! * signing with the `sam-client` library (SAD key, IdP, SAD, `POST
 //!   /signing`, detached CMS), as an SSA would, checked with `openssl cms
-//!   -verify` against the development CA.
+//!   -verify` against the development CA;
+//! * signing through samd's CSC API v2 listener (`credentials/list`,
+//!   `credentials/authorize` with the seed SAD, `signatures/signHash`), as
+//!   a CSC signature application would.
 //!
 //! Every step prints one line with ✓ or ✗; the exit code is 0 only if
 //! every step behaved. samd's own log goes to `<out>/work/samd.log`.
@@ -24,6 +27,7 @@
 mod administration;
 mod args;
 mod console;
+mod csc;
 mod demo;
 mod keys;
 mod lifecycle;
@@ -38,7 +42,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The number of steps of the story.
-const STEPS: usize = 23;
+const STEPS: usize = 24;
 
 /// How many documents the batch SAD signs.
 const BATCH: usize = 5;
@@ -81,7 +85,7 @@ fn main() -> ExitCode {
             println!("  ca.pem                  the development signing CA");
             println!(
                 "  doc-N.txt, doc-N.p7s    {} documents and their detached CMS signatures",
-                BATCH + 1
+                BATCH + 2
             );
             println!("  audit.jsonl             the firmware's audit records, exported");
             println!(
@@ -186,6 +190,11 @@ fn run(args: &Args, story: &mut Story) -> Result<PathBuf, Failed> {
     story.step(
         "Every CMS verified with openssl cms -verify against the dev CA",
         demo.openssl_verify_all(),
+    )?;
+    story.begin();
+    story.step(
+        "A document signed through the CSC API v2 (credentials/authorize + signatures/signHash)",
+        demo.sign_via_csc(&ssa, signer, &p256, BATCH + 2),
     )?;
     story.begin();
     story.step("RSA-3072 key deleted", demo.delete_key(signer, &rsa))?;

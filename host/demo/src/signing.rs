@@ -209,7 +209,7 @@ impl Demo {
 }
 
 /// `openssl cms -verify` of `doc-N.p7s` over `doc-N.txt` against `ca.pem`.
-fn openssl_verify(out: &Path, n: usize) -> Result<(), String> {
+pub fn openssl_verify(out: &Path, n: usize) -> Result<(), String> {
     let result = Command::new("openssl")
         .args(["cms", "-verify", "-binary", "-inform", "DER", "-in"])
         .arg(out.join(format!("doc-{n}.p7s")))

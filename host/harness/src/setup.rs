@@ -195,6 +195,9 @@ pub struct SigningDeployment {
     /// The Signer's keys, in the order of the algorithms asked for; each
     /// has its dev-CA certificate registered.
     pub keys: Vec<GeneratedKey>,
+    /// `https://localhost:PORT` of samd's CSC listener, if enabled
+    /// ([`Self::start_with_csc`]).
+    pub csc_url: Option<String>,
 }
 
 impl SigningDeployment {
@@ -208,12 +211,43 @@ impl SigningDeployment {
         algorithms: &[KeyAlgorithm],
         rt: &tokio::runtime::Runtime,
     ) -> Result<Self> {
+        Self::start_inner(dir, bins, signer, algorithms, rt, false)
+    }
+
+    /// [`Self::start`] with samd's CSC listener enabled on a free port
+    /// ([`crate::Deployment::csc_section`]); its URL in
+    /// [`Self::csc_url`].
+    pub fn start_with_csc(
+        dir: &std::path::Path,
+        bins: crate::Binaries,
+        signer: UserId,
+        algorithms: &[KeyAlgorithm],
+        rt: &tokio::runtime::Runtime,
+    ) -> Result<Self> {
+        Self::start_inner(dir, bins, signer, algorithms, rt, true)
+    }
+
+    fn start_inner(
+        dir: &std::path::Path,
+        bins: crate::Binaries,
+        signer: UserId,
+        algorithms: &[KeyAlgorithm],
+        rt: &tokio::runtime::Runtime,
+        csc: bool,
+    ) -> Result<Self> {
         use crate::{Connector, Crypto, Tool};
         bins.require(&[Tool::Samd, Tool::Samctl, Tool::Simulator])?;
         let deployment = crate::Deployment::create(dir, bins)?;
         let simulator = deployment.simulator();
         simulator.init(deployment.bins())?;
-        let spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
+        let mut spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
+        let csc_url = if csc {
+            let port = crate::free_port()?;
+            spec.config = spec.config.with_section(&deployment.csc_section(port, ""));
+            Some(format!("https://localhost:{port}"))
+        } else {
+            None
+        };
         let url = spec.url();
         let mut samd = spec.spawn(deployment.bins())?;
         samd.wait_for(
@@ -253,6 +287,7 @@ impl SigningDeployment {
             privileged_user,
             signer,
             keys,
+            csc_url,
         })
     }
 
