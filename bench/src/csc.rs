@@ -13,7 +13,7 @@ use sam_devpki::unix_now;
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Client counts of the comparison.
 pub const CLIENTS: [usize; 2] = [1, 8];
@@ -150,61 +150,30 @@ async fn load(
     work: Vec<(Vec<u8>, Vec<u8>)>,
     cap: Duration,
 ) -> (usize, f64, Vec<f64>, usize) {
-    let queue = Arc::new(std::sync::Mutex::new(work));
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for client in clients.iter().take(n) {
-        let client = client.clone();
-        let queue = queue.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0usize;
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop());
-                let Some((sad, hash)) = next else { break };
-                if t0.elapsed() > cap {
-                    break;
-                }
-                let s = Instant::now();
-                let hashes = [hash];
-                let signed = async {
-                    let handle = client
-                        .authorize(key_id, HashAlgorithm::Sha256, &hashes, &sad)
-                        .await?;
-                    client
-                        .sign_hash(
-                            key_id,
-                            HashAlgorithm::Sha256,
-                            ECDSA_WITH_SHA256,
-                            &hashes,
-                            &handle,
-                        )
-                        .await
-                }
-                .await;
-                match signed {
-                    Ok(_) => lat.push(s.elapsed().as_secs_f64()),
-                    Err(e) => {
-                        errors += 1;
-                        if errors == 1 {
-                            eprintln!("sam-bench: CSC request failed: {e}");
-                        }
-                    }
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        match t.await {
-            Ok((lat, e)) => {
-                all.extend(lat);
-                errors += e;
-            }
-            Err(_) => errors += 1,
-        }
-    }
-    (all.len(), t0.elapsed().as_secs_f64(), all, errors)
+    crate::fullstack::drain(
+        clients,
+        n,
+        work,
+        cap,
+        "CSC",
+        move |client, (sad, hash)| async move {
+            let hashes = [hash];
+            let handle = client
+                .authorize(key_id, HashAlgorithm::Sha256, &hashes, &sad)
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .sign_hash(
+                    key_id,
+                    HashAlgorithm::Sha256,
+                    ECDSA_WITH_SHA256,
+                    &hashes,
+                    &handle,
+                )
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await
 }

@@ -318,28 +318,64 @@ async fn load(
     sads: Vec<Vec<u8>>,
     cap: Duration,
 ) -> (usize, f64, Vec<f64>, usize) {
-    let queue = Arc::new(std::sync::Mutex::new(sads));
+    drain(
+        clients,
+        n,
+        sads,
+        cap,
+        "full stack",
+        |client, sad| async move {
+            client
+                .sign_sad(&sad)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )
+    .await
+}
+
+/// The load loop of section 3 and 3b: the first `n` of `clients` take
+/// items off one queue and run `call` on each until the queue is empty
+/// or `cap` has passed. (done, seconds, latencies in s, errors); the
+/// first error of each client is printed, labelled `what`.
+pub async fn drain<C, T, F, Fut>(
+    clients: &[Arc<C>],
+    n: usize,
+    items: Vec<T>,
+    cap: Duration,
+    what: &'static str,
+    call: F,
+) -> (usize, f64, Vec<f64>, usize)
+where
+    C: Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(Arc<C>, T) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let queue = Arc::new(std::sync::Mutex::new(items));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for client in clients.iter().take(n) {
         let client = client.clone();
         let queue = queue.clone();
+        let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0usize;
             loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop());
-                let Some(sad) = next else { break };
+                let Some(item) = next else { break };
                 if t0.elapsed() > cap {
                     break;
                 }
                 let s = Instant::now();
-                match client.sign_sad(&sad).await {
-                    Ok(_) => lat.push(s.elapsed().as_secs_f64()),
+                match call(client.clone(), item).await {
+                    Ok(()) => lat.push(s.elapsed().as_secs_f64()),
                     Err(e) => {
                         errors += 1;
                         if errors == 1 {
-                            eprintln!("sam-bench: full stack request failed: {e}");
+                            eprintln!("sam-bench: {what} request failed: {e}");
                         }
                     }
                 }
