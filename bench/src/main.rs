@@ -6,9 +6,13 @@
 //! anchor. Writes `report.json`, `report.md` and `throughput.svg` into the
 //! output directory (default `target/bench`).
 //!
-//! Usage: `sam-bench [--quick] [--dev] [--out DIR]`. `--dev` only labels
-//! the report: `cargo xtask bench --dev` runs the dev-profile binaries
-//! (CI's smoke test), whose figures are not comparable to release ones.
+//! Usage: `sam-bench [--quick] [--dev] [--pipeline] [--out DIR]`. `--dev`
+//! only labels the report: `cargo xtask bench --dev` runs the dev-profile
+//! binaries (CI's smoke test), whose figures are not comparable to release
+//! ones. `--pipeline` runs only the primitives and section 2's scaling
+//! rows (P-256 key and IdP, one hash, 1/2/8/64 threads) and prints them
+//! with their ratio to one thread: a minute, for comparing two builds of
+//! the firmware's group commit run after run.
 //!
 //! `sam-bench hostile [--quick] [--dev]` (behind `cargo xtask hostile`) is
 //! the listener under hostile peers (see [`hostile`]).
@@ -107,6 +111,8 @@ pub fn time_ops<F: FnMut() -> Result<(), String>>(
 struct Args {
     quick: bool,
     dev: bool,
+    /// `--pipeline`: only the scaling rows of section 2, printed.
+    pipeline: bool,
     out: PathBuf,
 }
 
@@ -114,6 +120,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         quick: false,
         dev: false,
+        pipeline: false,
         out: PathBuf::from("target/bench"),
     };
     let mut it = std::env::args().skip(1);
@@ -121,10 +128,11 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--quick" => args.quick = true,
             "--dev" => args.dev = true,
+            "--pipeline" => args.pipeline = true,
             "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: sam-bench [--quick] [--dev] [--out DIR]\n\n{}",
+                    "usage: sam-bench [--quick] [--dev] [--pipeline] [--out DIR]\n\n{}",
                     soak::USAGE
                 ));
             }
@@ -378,6 +386,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     } else {
         Budget::full()
     };
+    if args.pipeline {
+        return pipeline_only(&budget, &args.out);
+    }
     let results = measure(&budget, args.quick, args.dev, &args.out)?;
     let json = report::json(&results);
     for key in report::REQUIRED_KEYS {
@@ -418,6 +429,42 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--pipeline`: the primitives (for the overhead ratio) and the scaling
+/// rows of section 2 only, printed as a table; no report is written. A
+/// minute instead of the whole bench's quarter hour, for comparing builds
+/// of the firmware's group commit run after run.
+fn pipeline_only(budget: &Budget, work: &std::path::Path) -> Result<ExitCode, String> {
+    eprintln!("sam-bench: primitives");
+    let prims = prims::run(budget)?;
+    eprintln!("sam-bench: firmware pipeline, scaling rows");
+    let tmp = tempfile::Builder::new()
+        .prefix("state-")
+        .tempdir_in(work)
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let mut fx = pipeline::Fixture::new(&tmp.path().join("hsm"))?;
+    let rows = pipeline::scaling(&mut fx, budget, &prims)?;
+    let one = rows.first().map_or(f64::NAN, |r| r.req_s.median());
+    println!("| pipeline P-256, 1 hash | req/s (median) | × 1 thread | pipeline_overhead_ratio | errors |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut errors = 0;
+    for r in &rows {
+        let rate = r.req_s.median();
+        println!(
+            "| {} threads | {rate:.0} | {:.2} | {:.2} | {} |",
+            r.threads,
+            rate / one,
+            r.overhead(),
+            r.errors
+        );
+        errors += r.errors;
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]

@@ -640,6 +640,34 @@ pub fn run(
     Ok(out)
 }
 
+/// The thread counts of the group-commit scaling rows (P-256 key, P-256
+/// IdP, one hash), in the order `sam-bench --pipeline` prints them.
+pub const SCALING_THREADS: [usize; 4] = [1, 2, 8, 64];
+
+/// Only the scaling rows of section 2 (`sam-bench --pipeline`): the
+/// one-hash P-256 pipeline at [`SCALING_THREADS`] threads, the figures the
+/// group commit of the audit counters decides.
+pub fn scaling(
+    fx: &mut Fixture,
+    budget: &Budget,
+    prims: &[PrimResult],
+) -> Result<Vec<PipeResult>, String> {
+    SCALING_THREADS
+        .iter()
+        .map(|&threads| {
+            measure(
+                fx,
+                budget,
+                prims,
+                KeyAlgorithm::EcP256,
+                IdpAlg::P256,
+                1,
+                threads,
+            )
+        })
+        .collect()
+}
+
 /// The bare cost of the platform's durable store: `SimPlatform::store` of
 /// the counters slot (one in-place write and one `fdatasync`, see the
 /// simulator's `state_file.rs`), on a second state directory beside the

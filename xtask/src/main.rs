@@ -13,10 +13,12 @@
 //!   the embedded default (results in `target/demo/`).
 //! * `cargo xtask crashtest --cycles N [--seed S]`: the crash-kill
 //!   harness (`host/crashtest/`); CI runs 50 cycles after the tests.
-//! * `cargo xtask bench [--quick] [--dev]`: the benchmark (issue 5):
-//!   builds `sam-bench`, `samd` and `samctl` with `--release` (`--dev`:
-//!   the dev profile, CI's smoke test) and runs it; results in
+//! * `cargo xtask bench [--quick] [--dev] [--pipeline]`: the benchmark
+//!   (issue 5): builds `sam-bench`, `samd` and `samctl` with `--release`
+//!   (`--dev`: the dev profile, CI's smoke test) and runs it; results in
 //!   `target/bench/` (`report.json`, `report.md`, `throughput.svg`).
+//!   `--pipeline`: only the primitives and section 2's scaling rows
+//!   (P-256, one hash, 1/2/8/64 threads), printed, no report written.
 //! * `cargo xtask soak [--clients N] [--seconds S]`: the soak test: builds
 //!   like `bench` (release) and runs `sam-bench soak`: N mutual-TLS
 //!   clients (64) sign for S seconds (600) against one samd; fails on any
@@ -64,12 +66,14 @@ commands:
   fuzz [--smoke | --seconds N] [TARGET...]
               run the cargo-fuzz targets of fuzz/ (nightly), each for N
               seconds (--smoke: 60); all targets unless some are named
-  bench [--quick] [--dev]
+  bench [--quick] [--dev] [--pipeline]
               the benchmark, release build: crypto primitives on both
               back-ends, the firmware pipeline in-process, the SoftHSM2
               anchor, samd under N mutual-TLS clients; results in
               target/bench/ (--quick: fewer, shorter runs; --dev: the
-              dev-profile binaries, a smoke test, in target/bench-dev/)
+              dev-profile binaries, a smoke test, in target/bench-dev/;
+              --pipeline: only the primitives and the pipeline's scaling
+              rows, P-256 with one hash at 1/2/8/64 threads, printed)
   soak [--clients N] [--seconds S] [--max-requests R] [--producers P]
               the soak test, release build: N mutual-TLS clients (default
               64) sign with P-256, one fresh SAD per request, against one
@@ -241,7 +245,7 @@ fn crashtest(args: Vec<String>) -> Result<(), String> {
 /// a panic, a failed request or a missing report key, never on a target.
 fn bench(args: Vec<String>) -> Result<(), String> {
     for a in &args {
-        if a != "--quick" && a != "--dev" {
+        if a != "--quick" && a != "--dev" && a != "--pipeline" {
             return Err(format!("bench: unknown argument `{a}`\n\n{USAGE}"));
         }
     }
