@@ -316,6 +316,19 @@ pub struct Results {
     pub elapsed: f64,
 }
 
+/// Section 2's fixture on a temporary state directory under `work` (kept
+/// while the returned directory lives).
+fn pipeline_fixture(
+    work: &std::path::Path,
+) -> Result<(tempfile::TempDir, pipeline::Fixture), String> {
+    let tmp = tempfile::Builder::new()
+        .prefix("state-")
+        .tempdir_in(work)
+        .map_err(|e| format!("temporary directory: {e}"))?;
+    let fx = pipeline::Fixture::new(&tmp.path().join("hsm"))?;
+    Ok((tmp, fx))
+}
+
 /// Measures everything with `budget`; state directories go under `work`.
 pub fn measure(
     budget: &Budget,
@@ -327,11 +340,7 @@ pub fn measure(
     eprintln!("sam-bench: 1/4 primitives");
     let prims = prims::run(budget)?;
     eprintln!("sam-bench: 2/4 firmware pipeline");
-    let tmp = tempfile::Builder::new()
-        .prefix("state-")
-        .tempdir_in(work)
-        .map_err(|e| format!("temporary directory: {e}"))?;
-    let mut fx = pipeline::Fixture::new(&tmp.path().join("hsm"))?;
+    let (tmp, mut fx) = pipeline_fixture(work)?;
     let pipeline = pipeline::run(&mut fx, budget, &prims)?;
     let reboots = fx.reboots;
     drop(fx);
@@ -439,14 +448,12 @@ fn pipeline_only(budget: &Budget, work: &std::path::Path) -> Result<ExitCode, St
     eprintln!("sam-bench: primitives");
     let prims = prims::run(budget)?;
     eprintln!("sam-bench: firmware pipeline, scaling rows");
-    let tmp = tempfile::Builder::new()
-        .prefix("state-")
-        .tempdir_in(work)
-        .map_err(|e| format!("temporary directory: {e}"))?;
-    let mut fx = pipeline::Fixture::new(&tmp.path().join("hsm"))?;
+    let (_tmp, mut fx) = pipeline_fixture(work)?;
     let rows = pipeline::scaling(&mut fx, budget, &prims)?;
     let one = rows.first().map_or(f64::NAN, |r| r.req_s.median());
-    println!("| pipeline P-256, 1 hash | req/s (median) | × 1 thread | pipeline_overhead_ratio | errors |");
+    println!(
+        "| pipeline P-256, 1 hash | req/s (median) | × 1 thread | pipeline_overhead_ratio | errors |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: |");
     let mut errors = 0;
     for r in &rows {

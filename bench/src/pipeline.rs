@@ -627,15 +627,7 @@ pub fn run(
     // More callers than cores: shows whether the firmware's group commit
     // of the audit counters shares one durable store among waiting calls.
     for threads in [8, 64] {
-        out.push(measure(
-            fx,
-            budget,
-            prims,
-            KeyAlgorithm::EcP256,
-            IdpAlg::P256,
-            1,
-            threads,
-        )?);
+        out.push(scaling_row(fx, budget, prims, threads)?);
     }
     Ok(out)
 }
@@ -654,18 +646,19 @@ pub fn scaling(
 ) -> Result<Vec<PipeResult>, String> {
     SCALING_THREADS
         .iter()
-        .map(|&threads| {
-            measure(
-                fx,
-                budget,
-                prims,
-                KeyAlgorithm::EcP256,
-                IdpAlg::P256,
-                1,
-                threads,
-            )
-        })
+        .map(|&threads| scaling_row(fx, budget, prims, threads))
         .collect()
+}
+
+/// One scaling row: P-256 key, P-256 IdP, one hash, `threads` threads.
+fn scaling_row(
+    fx: &mut Fixture,
+    budget: &Budget,
+    prims: &[PrimResult],
+    threads: usize,
+) -> Result<PipeResult, String> {
+    let (key, idp) = (KeyAlgorithm::EcP256, IdpAlg::P256);
+    measure(fx, budget, prims, key, idp, 1, threads)
 }
 
 /// The bare cost of the platform's durable store: `SimPlatform::store` of
