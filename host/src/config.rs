@@ -48,6 +48,10 @@ pub struct Config {
     /// The CSC API listener (crate `sam-csc`).
     #[serde(default)]
     pub csc: sam_csc::CscConfig,
+    /// The document-signing service (crate `sam-docsign`) on the CSC
+    /// listener.
+    #[serde(default)]
+    pub sak: sam_docsign::SakConfig,
 }
 
 /// `[tokens]`: the IdP certificates whose identity tokens samd accepts as
@@ -329,6 +333,7 @@ mod tests {
         assert_eq!(config.log, LogSection::default());
         assert_eq!(config.tokens, TokensSection::default());
         assert_eq!(config.csc, sam_csc::CscConfig::default());
+        assert_eq!(config.sak, sam_docsign::SakConfig::default());
         assert!(!config.connectors().unwrap().is_empty());
     }
 

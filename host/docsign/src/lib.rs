@@ -20,11 +20,25 @@
 //! the signer's environment made.
 #![forbid(unsafe_code)]
 
+pub mod cades;
+pub mod checker;
+pub mod client;
+pub mod config;
+pub mod documents;
 pub mod error;
 pub mod format;
+pub mod pades;
+pub mod process;
+pub mod service;
+pub mod smime;
+pub mod tsp;
+pub mod wire;
+pub mod xades;
 
 pub use error::DocError;
+pub use config::SakConfig;
 pub use format::{ContainerFormat, Level, Packaging};
+pub use service::{Sak, SakError, SakReply, SakRequest};
 
 /// The signer's certificate and the CA certificates a container carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

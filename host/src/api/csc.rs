@@ -23,6 +23,8 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION};
 use hyper::{Request, Response, StatusCode};
 use sam_client::bearer::TokenVerifier;
 use sam_csc::{Backend, BackendError, CredentialRecord, Csc, CscError, CscReply, CscRequest};
+use sam_docsign::tsp::{TsaClient, TsaConfig};
+use sam_docsign::{Sak, SakConfig, SakError, SakReply, SakRequest};
 use sam_proto::ErrorType;
 use sam_proto::command::SubFunction;
 use sam_proto::ids::UserId;
@@ -146,7 +148,20 @@ impl Backend for CscBackend {
 #[derive(Debug)]
 pub struct CscListener {
     csc: Csc<CscBackend>,
+    /// The SAK paths (`[sak]`), if enabled.
+    sak: Option<Sak<CscBackend>>,
     max_body_bytes: usize,
+}
+
+fn sak_response(reply: SakReply) -> Reply {
+    let status = reply.status;
+    let mut r = Response::new(Full::new(Bytes::from(reply.body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status != 204 {
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    r
 }
 
 fn to_response(reply: CscReply) -> Reply {
@@ -185,6 +200,37 @@ impl Handler for CscListener {
         let _in_flight = backend.app.metrics.start_request();
         let started = Instant::now();
         let (parts, body) = req.into_parts();
+        if let Some(sak) = self
+            .sak
+            .as_ref()
+            .filter(|_| sam_docsign::service::serves(parts.uri.path()))
+        {
+            let limit = sak.config().max_body_bytes.max(1);
+            let reply = match Limited::new(body, limit).collect().await {
+                Ok(c) => {
+                    sak.handle(SakRequest {
+                        method: parts.method.as_str(),
+                        path: parts.uri.path(),
+                        body: &c.to_bytes(),
+                    })
+                    .await
+                }
+                Err(e) => {
+                    let error = if e.is::<http_body_util::LengthLimitError>() {
+                        SakError::too_large(limit)
+                    } else {
+                        SakError::invalid(format!("cannot read the body: {e}"))
+                    };
+                    backend.observe(
+                        sam_docsign::service::UNROUTED,
+                        error.status,
+                        started.elapsed().as_secs_f64(),
+                    );
+                    error.into()
+                }
+            };
+            return Ok(sak_response(reply));
+        }
         let body = match Limited::new(body, self.max_body_bytes).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) => {
@@ -219,6 +265,34 @@ impl Handler for CscListener {
     }
 }
 
+/// The SAK service of `[sak]` over `backend`: the chain its containers
+/// carry, and the time-stamp authority of the `-B-T` levels.
+fn sak_service(backend: CscBackend, c: &SakConfig) -> Result<Sak<CscBackend>, ConfigError> {
+    let pem_files = |files: &[std::path::PathBuf], key: &str| -> Result<Vec<Vec<u8>>, ConfigError> {
+        let mut out = Vec::new();
+        for p in files {
+            let certs = super::tls::read_certificates(p)
+                .map_err(|e| ConfigError(format!("[sak] {key}: {e}")))?;
+            out.extend(certs.into_iter().map(|c| c.as_ref().to_vec()));
+        }
+        Ok(out)
+    };
+    let chain = pem_files(&c.chain_certificates, "chain_certificates")?;
+    let tsa = if c.tsa_url.is_empty() {
+        None
+    } else {
+        let config = TsaConfig {
+            url: c.tsa_url.clone(),
+            trust_anchors: pem_files(&c.tsa_trust_anchors, "tsa_trust_anchors")?,
+            timeout: std::time::Duration::from_secs(c.tsa_timeout_secs.max(1)),
+            policy: None,
+        };
+        Some(TsaClient::new(config).map_err(|e| ConfigError(format!("[sak] tsa_url: {e}")))?)
+    };
+    tracing::info!(tsa = %c.tsa_url, "SAK document signing enabled on the CSC listener");
+    Sak::new(backend, c.clone(), chain, tsa).map_err(|e| ConfigError(format!("[sak] {e}")))
+}
+
 /// The bound CSC listener, ready to serve.
 #[derive(Debug)]
 pub struct CscServer {
@@ -234,6 +308,12 @@ impl CscServer {
     pub async fn bind(app: &Arc<App>, config: &Config) -> Result<Option<Self>, ConfigError> {
         let c = &config.csc;
         if !c.enabled {
+            if config.sak.enabled {
+                return Err(ConfigError(
+                    "[sak] enabled needs [csc] enabled: the SAK paths are served on the CSC listener"
+                        .into(),
+                ));
+            }
             return Ok(None);
         }
         let tls = super::tls::server_auth_only_from_files(&c.tls_cert, &c.tls_key)
@@ -255,9 +335,15 @@ impl CscServer {
         let backend = CscBackend {
             app: Arc::clone(app),
         };
+        let sak = if config.sak.enabled {
+            Some(sak_service(backend.clone(), &config.sak)?)
+        } else {
+            None
+        };
         Ok(Some(Self {
             handler: Arc::new(CscListener {
                 csc: Csc::new(backend, c.clone(), chain),
+                sak,
                 max_body_bytes: c.max_body_bytes.max(1),
             }),
             listener,

@@ -1,0 +1,277 @@
+//! The trusted checker (seed §7.3.6): looks at each document before it
+//! is signed and says what it is and whether it may be signed, in a
+//! report the service authenticates so that `create-signature(s)` can
+//! tell it was not altered on its way through the client.
+//!
+//! What is refused, and why a signer should not sign it:
+//! * a PDF that is encrypted (what is shown is not what is hashed), has
+//!   JavaScript or launch actions (what is shown can change after
+//!   signing), embedded files (content the viewer may not show), or
+//!   does not parse;
+//! * XML that is not well-formed or has a document type declaration
+//!   (entities expand into content the signer did not see);
+//! * an empty document.
+//!
+//! Anything else is accepted with its detected MIME type. The PDF is
+//! parsed with `lopdf` and the XML with `roxmltree`; nothing here parses
+//! by hand.
+//!
+//! The report's `signature` is HMAC-SHA-256 under a key the service
+//! makes at start: only this service instance can make or check it (a
+//! service behind a load balancer needs a shared key; not built). It is
+//! not a security boundary of the SAM — the firmware signs only what
+//! the signer's SAD names — but a policy check of the service.
+
+use crate::DocError;
+use crate::wire::{CheckDocument, ProofReport};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The MIME types the checker tells apart.
+pub mod mime {
+    /// `%PDF-` within the first KiB (ISO 32000-1 §7.5.2).
+    pub const PDF: &str = "application/pdf";
+    /// Starts with `<` after an optional BOM and white space.
+    pub const XML: &str = "application/xml";
+    /// Valid UTF-8 that is neither.
+    pub const TEXT: &str = "text/plain";
+    /// Everything else.
+    pub const BINARY: &str = "application/octet-stream";
+}
+
+/// What the checker found about one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The detected MIME type.
+    pub mime_type: &'static str,
+    /// Why it must not be signed; `None`: it may.
+    pub refusal: Option<String>,
+}
+
+/// Detects the type of `data` and checks it.
+pub fn check(data: &[u8]) -> Finding {
+    let mime_type = detect(data);
+    let refusal = if data.is_empty() {
+        Some("the document is empty".to_owned())
+    } else {
+        match mime_type {
+            mime::PDF => check_pdf(data).err(),
+            mime::XML => check_xml(data).err(),
+            _ => None,
+        }
+    };
+    Finding { mime_type, refusal }
+}
+
+/// The MIME type by content (never by file name, which the client
+/// chooses).
+pub fn detect(data: &[u8]) -> &'static str {
+    let head = data.get(..1024).unwrap_or(data);
+    if head.windows(5).any(|w| w == b"%PDF-") {
+        return mime::PDF;
+    }
+    let text = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    match (first, std::str::from_utf8(data)) {
+        (Some(b'<'), Ok(_)) => mime::XML,
+        (_, Ok(_)) => mime::TEXT,
+        _ => mime::BINARY,
+    }
+}
+
+fn check_pdf(data: &[u8]) -> Result<(), String> {
+    let doc = lopdf::Document::load_mem(data).map_err(|e| format!("not a readable PDF: {e}"))?;
+    if doc.trailer.has(b"Encrypt") || doc.is_encrypted() {
+        return Err("the PDF is encrypted".into());
+    }
+    for object in doc.objects.values() {
+        let dict = match object {
+            lopdf::Object::Dictionary(d) => d,
+            lopdf::Object::Stream(s) => &s.dict,
+            _ => continue,
+        };
+        if dict.has(b"JS") || dict.has(b"JavaScript") {
+            return Err("the PDF has JavaScript".into());
+        }
+        let action = dict.get(b"S").ok().and_then(|s| s.as_name().ok());
+        if action == Some(b"Launch".as_slice()) {
+            return Err("the PDF has a launch action".into());
+        }
+        if action == Some(b"JavaScript".as_slice()) {
+            return Err("the PDF has JavaScript".into());
+        }
+        let kind = dict.get(b"Type").ok().and_then(|t| t.as_name().ok());
+        if dict.has(b"EmbeddedFiles") || kind == Some(b"EmbeddedFile".as_slice()) {
+            return Err("the PDF has embedded files".into());
+        }
+    }
+    Ok(())
+}
+
+fn check_xml(data: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(data).map_err(|_| "the XML is not UTF-8".to_owned())?;
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    // roxmltree refuses a DTD unless allowed: entity expansion stays out.
+    roxmltree::Document::parse(text)
+        .map(|_| ())
+        .map_err(|e| format!("the XML is not well-formed or has a DTD: {e}"))
+}
+
+/// SHA-256 of `data`, lowercase hex: a report's `hashValue`.
+pub fn hash_value(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The bytes a report's tag covers: its entries and time, in the order
+/// of the JSON fields (serde_json writes them deterministically).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Covered<'a> {
+    checked_documents: &'a [CheckDocument],
+    creation_time: u64,
+}
+
+/// Makes and checks the reports of one service instance.
+#[derive(Clone)]
+pub struct Checker {
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker").finish_non_exhaustive()
+    }
+}
+
+impl Checker {
+    /// A checker with the report key `key`.
+    pub fn new(key: &[u8; 32]) -> Result<Self, DocError> {
+        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .map_err(|_| DocError::InvalidInput("the report key is unusable".into()))?;
+        Ok(Self { mac })
+    }
+
+    /// A checker with a fresh random key (the service's, made at start).
+    pub fn random() -> Result<Self, DocError> {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rustls::crypto::aws_lc_rs::default_provider()
+            .secure_random
+            .fill(key.as_mut_slice())
+            .map_err(|_| DocError::InvalidInput("the RNG failed".into()))?;
+        Self::new(&key)
+    }
+
+    fn mac_over(&self, entries: &[CheckDocument], creation_time: u64) -> Hmac<Sha256> {
+        let covered = serde_json::to_vec(&Covered {
+            checked_documents: entries,
+            creation_time,
+        })
+        .unwrap_or_default();
+        let mut mac = self.mac.clone();
+        mac.update(&covered);
+        mac
+    }
+
+    /// The signed report on `documents` (id, data) at `now`.
+    pub fn report<'a>(
+        &self,
+        documents: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        now: u64,
+    ) -> ProofReport {
+        let checked_documents: Vec<CheckDocument> = documents
+            .into_iter()
+            .map(|(id, data)| {
+                let f = check(data);
+                CheckDocument {
+                    document_id: id.to_owned(),
+                    error_message: f.refusal.clone().unwrap_or_default(),
+                    hash_value: hash_value(data),
+                    mime_type: f.mime_type.to_owned(),
+                    proof_result: f.refusal.is_none(),
+                }
+            })
+            .collect();
+        let tag = self.mac_over(&checked_documents, now).finalize().into_bytes();
+        ProofReport {
+            checked_documents,
+            creation_time: now,
+            signature: STANDARD.encode(tag),
+        }
+    }
+
+    /// Whether `report` was made by this checker (the tag is compared in
+    /// constant time).
+    pub fn authentic(&self, report: &ProofReport) -> bool {
+        let Ok(tag) = STANDARD.decode(&report.signature) else {
+            return false;
+        };
+        self.mac_over(&report.checked_documents, report.creation_time)
+            .verify_slice(&tag)
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN_PDF: &[u8] = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+
+    #[test]
+    fn types_are_detected_by_content() {
+        assert_eq!(detect(PLAIN_PDF), mime::PDF);
+        assert_eq!(detect(b"\xEF\xBB\xBF  <a/>"), mime::XML);
+        assert_eq!(detect(b"hello"), mime::TEXT);
+        assert_eq!(detect(&[0xff, 0xfe, 0x00]), mime::BINARY);
+    }
+
+    #[test]
+    fn dangerous_documents_are_refused_with_a_reason() {
+        let js = String::from_utf8_lossy(PLAIN_PDF).replace(
+            "/Pages 2 0 R >>",
+            "/Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>",
+        );
+        let launch = String::from_utf8_lossy(PLAIN_PDF).replace(
+            "/Pages 2 0 R >>",
+            "/Pages 2 0 R /OpenAction << /S /Launch /F (calc.exe) >> >>",
+        );
+        let embedded = String::from_utf8_lossy(PLAIN_PDF).replace(
+            "/Pages 2 0 R >>",
+            "/Pages 2 0 R /Names << /EmbeddedFiles << /Names [] >> >> >>",
+        );
+        let cases: [(&[u8], &str); 6] = [
+            (js.as_bytes(), "JavaScript"),
+            (launch.as_bytes(), "launch"),
+            (embedded.as_bytes(), "embedded"),
+            (b"<a><b></a>", "well-formed"),
+            (b"<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>", "DTD"),
+            (b"", "empty"),
+        ];
+        for (doc, why) in cases {
+            let f = check(doc);
+            let refusal = f.refusal.unwrap_or_default();
+            assert!(refusal.contains(why), "{why}: {refusal:?}");
+        }
+        assert_eq!(check(PLAIN_PDF).refusal, None);
+        assert_eq!(check(b"<a>ok</a>").refusal, None);
+    }
+
+    #[test]
+    fn a_report_is_authentic_until_a_field_changes() {
+        let checker = Checker::new(&[7; 32]).unwrap();
+        let report = checker.report([("1", b"hello".as_slice()), ("2", b"<a/>")], 1_700_000_000);
+        assert!(checker.authentic(&report));
+        assert_eq!(report.checked_documents[0].hash_value, hash_value(b"hello"));
+        let mut flipped = report.clone();
+        flipped.checked_documents[1].proof_result = false;
+        assert!(!checker.authentic(&flipped));
+        let mut later = report.clone();
+        later.creation_time += 1;
+        assert!(!checker.authentic(&later));
+        let other = Checker::new(&[8; 32]).unwrap();
+        assert!(!other.authentic(&report));
+    }
+}

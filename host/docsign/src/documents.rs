@@ -1,0 +1,133 @@
+//! One document of a request: decoded within the size limit, and
+//! prepared in its container format.
+
+use crate::wire::Document;
+use crate::{ContainerFormat, DocError, Packaging, Prepared, SignerCert};
+use crate::{cades, pades, smime, xades};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sam_proto::ids::HashAlgorithm;
+use std::time::SystemTime;
+
+/// Decodes the base64 `data` of `doc`, refusing more than `limit` bytes
+/// before decoding anything.
+pub fn decode(doc: &Document, limit: usize) -> Result<Vec<u8>, DocError> {
+    // Four base64 characters carry three bytes.
+    let most = doc.data.len().div_ceil(4).saturating_mul(3);
+    if most > limit.saturating_add(2) {
+        return Err(DocError::TooLarge {
+            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+        });
+    }
+    let data = STANDARD
+        .decode(doc.data.trim())
+        .map_err(|e| DocError::InvalidInput(format!("document {:?}: data is not base64 ({e})", doc.id)))?;
+    if data.len() > limit {
+        return Err(DocError::TooLarge {
+            limit: u64::try_from(limit).unwrap_or(u64::MAX),
+        });
+    }
+    Ok(data)
+}
+
+/// Prepares `document` (named `file_name`) in `format` for the signer of
+/// `signer`, signing time `signing_time`.
+pub fn prepare(
+    format: ContainerFormat,
+    document: &[u8],
+    file_name: &str,
+    signer: &SignerCert,
+    hash: HashAlgorithm,
+    signing_time: SystemTime,
+) -> Result<Box<dyn Prepared>, DocError> {
+    Ok(match format {
+        ContainerFormat::Cades(packaging, level) => {
+            let digest = sam_client::verify::digest(hash, document);
+            let content = (packaging == Packaging::Enveloping).then_some(document);
+            Box::new(cades::prepare(
+                &digest,
+                content,
+                signer,
+                hash,
+                level,
+                signing_time,
+            )?)
+        }
+        ContainerFormat::Pades(level) => {
+            Box::new(pades::prepare(document, signer, hash, level, signing_time)?)
+        }
+        ContainerFormat::Xades(packaging, level) => Box::new(xades::prepare(
+            document,
+            file_name,
+            signer,
+            hash,
+            packaging,
+            level,
+            signing_time,
+        )?),
+        ContainerFormat::Smime => Box::new(smime::prepare(document, signer, hash, signing_time)?),
+    })
+}
+
+/// The hash algorithm a SAK `HashAlgorithm` names (an OID, a name, or
+/// both in agreement).
+pub fn hash_algorithm(oid: Option<&str>, name: Option<&str>) -> Result<HashAlgorithm, DocError> {
+    const TABLE: [(&str, &str, HashAlgorithm); 3] = [
+        ("2.16.840.1.101.3.4.2.1", "SHA-256", HashAlgorithm::Sha256),
+        ("2.16.840.1.101.3.4.2.2", "SHA-384", HashAlgorithm::Sha384),
+        ("2.16.840.1.101.3.4.2.3", "SHA-512", HashAlgorithm::Sha512),
+    ];
+    let by_oid = oid.map(|o| {
+        TABLE
+            .iter()
+            .find(|(t, _, _)| *t == o.trim())
+            .map(|(_, _, h)| *h)
+            .ok_or_else(|| DocError::InvalidInput(format!("unsupported hash algorithm OID {o}")))
+    });
+    let by_name = name.map(|n| {
+        let n = n.trim().replace(['-', '_'], "");
+        TABLE
+            .iter()
+            .find(|(_, t, _)| t.replace('-', "").eq_ignore_ascii_case(&n))
+            .map(|(_, _, h)| *h)
+            .ok_or_else(|| DocError::InvalidInput(format!("unsupported hash algorithm {n}")))
+    });
+    match (by_oid.transpose()?, by_name.transpose()?) {
+        (Some(a), Some(b)) if a != b => Err(DocError::InvalidInput(
+            "hashAlgorithm: the OID and the name disagree".into(),
+        )),
+        (Some(h), _) | (None, Some(h)) => Ok(h),
+        (None, None) => Err(DocError::InvalidInput(
+            "hashAlgorithm needs an oid or a name".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_algorithms_by_oid_name_or_both() {
+        assert_eq!(hash_algorithm(Some("2.16.840.1.101.3.4.2.1"), None), Ok(HashAlgorithm::Sha256));
+        assert_eq!(hash_algorithm(None, Some("sha384")), Ok(HashAlgorithm::Sha384));
+        assert_eq!(hash_algorithm(None, Some("SHA-512")), Ok(HashAlgorithm::Sha512));
+        assert!(hash_algorithm(Some("2.16.840.1.101.3.4.2.1"), Some("SHA-384")).is_err());
+        assert!(hash_algorithm(None, Some("MD5")).is_err());
+        assert!(hash_algorithm(None, None).is_err());
+    }
+
+    #[test]
+    fn documents_over_the_limit_are_refused_before_decoding() {
+        let doc = |data: &str| Document {
+            id: "1".into(),
+            file_name: String::new(),
+            data: data.into(),
+            signature_container_format: None,
+        };
+        assert_eq!(decode(&doc("aGVsbG8="), 5), Ok(b"hello".to_vec()));
+        assert_eq!(decode(&doc("aGVsbG8="), 4), Err(DocError::TooLarge { limit: 4 }));
+        assert_eq!(decode(&doc(&"A".repeat(400)), 10), Err(DocError::TooLarge { limit: 10 }));
+        assert!(matches!(decode(&doc("not base64!"), 100), Err(DocError::InvalidInput(_))));
+    }
+}
