@@ -15,9 +15,9 @@ mod openapi_check;
 use openapi_check::{Checker, Coverage, answer, assert_covered, request};
 use sam_docsign::SakError;
 use sam_docsign::wire::{
-    BasicSign, CheckAnswer, CheckDocument, CheckRequest, CreateRequest, Document,
-    HashAlgorithmRef, KeyAnswer, KeyObject, KeyRequest, PendingDocument, ProofReport, SadData,
-    SadSignature, Signatures,
+    BasicSign, CheckAnswer, CheckDocument, CheckRequest, CreateRequest, Document, HashAlgorithmRef,
+    KeyAnswer, KeyObject, KeyRequest, PendingDocument, ProofReport, SadData, SadSignature,
+    Signatures,
 };
 use std::collections::BTreeSet;
 
@@ -73,7 +73,10 @@ fn every_reason_and_status_is_documented() {
         assert!(description.contains(&row), "table row {row:?} missing");
         used.insert(reason);
     }
-    assert_eq!(reasons, used, "the schema lists reasons the service never answers");
+    assert_eq!(
+        reasons, used,
+        "the schema lists reasons the service never answers"
+    );
 }
 
 #[test]

@@ -83,32 +83,57 @@ pub fn detect(data: &[u8]) -> &'static str {
 }
 
 fn check_pdf(data: &[u8]) -> Result<(), String> {
-    let doc = lopdf::Document::load_mem(data).map_err(|e| format!("not a readable PDF: {e}"))?;
+    let doc = lopdf::Document::load_mem(data).map_err(|e| {
+        // lopdf may fail on an encrypted file it cannot decrypt; say why.
+        if data.windows(8).any(|w| w == b"/Encrypt") {
+            "the PDF is encrypted".to_owned()
+        } else {
+            format!("not a readable PDF: {e}")
+        }
+    })?;
     if doc.trailer.has(b"Encrypt") || doc.is_encrypted() {
         return Err("the PDF is encrypted".into());
     }
-    for object in doc.objects.values() {
-        let dict = match object {
-            lopdf::Object::Dictionary(d) => d,
-            lopdf::Object::Stream(s) => &s.dict,
-            _ => continue,
-        };
-        if dict.has(b"JS") || dict.has(b"JavaScript") {
-            return Err("the PDF has JavaScript".into());
-        }
-        let action = dict.get(b"S").ok().and_then(|s| s.as_name().ok());
-        if action == Some(b"Launch".as_slice()) {
-            return Err("the PDF has a launch action".into());
-        }
-        if action == Some(b"JavaScript".as_slice()) {
-            return Err("the PDF has JavaScript".into());
-        }
-        let kind = dict.get(b"Type").ok().and_then(|t| t.as_name().ok());
-        if dict.has(b"EmbeddedFiles") || kind == Some(b"EmbeddedFile".as_slice()) {
-            return Err("the PDF has embedded files".into());
-        }
+    doc.objects
+        .values()
+        .try_for_each(|o| check_pdf_object(o, 0))
+}
+
+/// Nesting deeper than this is refused rather than followed.
+const MAX_PDF_NESTING: usize = 64;
+
+/// Checks one object and the dictionaries and arrays inside it (direct
+/// objects; indirect ones are checked as objects of the document).
+fn check_pdf_object(object: &lopdf::Object, depth: usize) -> Result<(), String> {
+    if depth > MAX_PDF_NESTING {
+        return Err("the PDF nests objects too deeply".into());
     }
-    Ok(())
+    let dict = match object {
+        lopdf::Object::Dictionary(d) => d,
+        lopdf::Object::Stream(s) => &s.dict,
+        lopdf::Object::Array(items) => {
+            return items
+                .iter()
+                .try_for_each(|o| check_pdf_object(o, depth + 1));
+        }
+        _ => return Ok(()),
+    };
+    if dict.has(b"JS") || dict.has(b"JavaScript") {
+        return Err("the PDF has JavaScript".into());
+    }
+    let action = dict.get(b"S").ok().and_then(|s| s.as_name().ok());
+    if action == Some(b"Launch".as_slice()) {
+        return Err("the PDF has a launch action".into());
+    }
+    if action == Some(b"JavaScript".as_slice()) {
+        return Err("the PDF has JavaScript".into());
+    }
+    let kind = dict.get(b"Type").ok().and_then(|t| t.as_name().ok());
+    if dict.has(b"EmbeddedFiles") || kind == Some(b"EmbeddedFile".as_slice()) {
+        return Err("the PDF has embedded files".into());
+    }
+    dict.iter()
+        .try_for_each(|(_, v)| check_pdf_object(v, depth + 1))
 }
 
 fn check_xml(data: &[u8]) -> Result<(), String> {
@@ -194,7 +219,10 @@ impl Checker {
                 }
             })
             .collect();
-        let tag = self.mac_over(&checked_documents, now).finalize().into_bytes();
+        let tag = self
+            .mac_over(&checked_documents, now)
+            .finalize()
+            .into_bytes();
         ProofReport {
             checked_documents,
             creation_time: now,
@@ -218,11 +246,45 @@ impl Checker {
 mod tests {
     use super::*;
 
-    const PLAIN_PDF: &[u8] = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n";
+    use lopdf::{Dictionary, Document, Object, dictionary};
+
+    /// A one-page PDF written by lopdf, `extra` added to its catalog.
+    fn pdf(extra: impl FnOnce(&mut Dictionary)) -> Vec<u8> {
+        pdf_with(extra, |_| {})
+    }
+
+    fn pdf_with(
+        extra: impl FnOnce(&mut Dictionary),
+        trailer: impl FnOnce(&mut Dictionary),
+    ) -> Vec<u8> {
+        let mut doc = Document::with_version("1.7");
+        let pages_id = doc.new_object_id();
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages",
+                "Kids" => vec![page_id.into()],
+                "Count" => 1,
+            }),
+        );
+        let mut catalog = dictionary! { "Type" => "Catalog", "Pages" => pages_id };
+        extra(&mut catalog);
+        let catalog_id = doc.add_object(catalog);
+        doc.trailer.set("Root", catalog_id);
+        trailer(&mut doc.trailer);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).unwrap();
+        out
+    }
 
     #[test]
     fn types_are_detected_by_content() {
-        assert_eq!(detect(PLAIN_PDF), mime::PDF);
+        assert_eq!(detect(&pdf(|_| {})), mime::PDF);
         assert_eq!(detect(b"\xEF\xBB\xBF  <a/>"), mime::XML);
         assert_eq!(detect(b"hello"), mime::TEXT);
         assert_eq!(detect(&[0xff, 0xfe, 0x00]), mime::BINARY);
@@ -230,22 +292,42 @@ mod tests {
 
     #[test]
     fn dangerous_documents_are_refused_with_a_reason() {
-        let js = String::from_utf8_lossy(PLAIN_PDF).replace(
-            "/Pages 2 0 R >>",
-            "/Pages 2 0 R /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>",
+        let js = pdf(|c| {
+            c.set(
+                "OpenAction",
+                dictionary! { "S" => "JavaScript", "JS" => Object::string_literal("app.alert(1)") },
+            );
+        });
+        let launch = pdf(|c| {
+            c.set(
+                "OpenAction",
+                dictionary! { "S" => "Launch", "F" => Object::string_literal("calc.exe") },
+            );
+        });
+        let embedded = pdf(|c| {
+            c.set(
+                "Names",
+                dictionary! { "EmbeddedFiles" => dictionary! { "Names" => Vec::<Object>::new() } },
+            );
+        });
+        let encrypted = pdf_with(
+            |_| {},
+            |t| {
+                t.set(
+                    "Encrypt",
+                    dictionary! {
+                        "Filter" => "Standard", "V" => 1, "R" => 2, "P" => -4,
+                        "O" => Object::string_literal(vec![0u8; 32]),
+                        "U" => Object::string_literal(vec![0u8; 32]),
+                    },
+                );
+            },
         );
-        let launch = String::from_utf8_lossy(PLAIN_PDF).replace(
-            "/Pages 2 0 R >>",
-            "/Pages 2 0 R /OpenAction << /S /Launch /F (calc.exe) >> >>",
-        );
-        let embedded = String::from_utf8_lossy(PLAIN_PDF).replace(
-            "/Pages 2 0 R >>",
-            "/Pages 2 0 R /Names << /EmbeddedFiles << /Names [] >> >> >>",
-        );
-        let cases: [(&[u8], &str); 6] = [
-            (js.as_bytes(), "JavaScript"),
-            (launch.as_bytes(), "launch"),
-            (embedded.as_bytes(), "embedded"),
+        let cases: [(&[u8], &str); 7] = [
+            (&encrypted, "encrypted"),
+            (&js, "JavaScript"),
+            (&launch, "launch"),
+            (&embedded, "embedded"),
             (b"<a><b></a>", "well-formed"),
             (b"<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>", "DTD"),
             (b"", "empty"),
@@ -255,7 +337,7 @@ mod tests {
             let refusal = f.refusal.unwrap_or_default();
             assert!(refusal.contains(why), "{why}: {refusal:?}");
         }
-        assert_eq!(check(PLAIN_PDF).refusal, None);
+        assert_eq!(check(&pdf(|_| {})).refusal, None);
         assert_eq!(check(b"<a>ok</a>").refusal, None);
     }
 

@@ -9,11 +9,11 @@
 //! chose. The SAD then names exactly those hashes, and the firmware signs
 //! nothing else.
 
+use crate::DocError;
 use crate::wire::{
     BasicSign, CheckAnswer, CheckRequest, CreateRequest, Document, ErrorBody, KeyAnswer, KeyObject,
     KeyRequest, ProofReport, SadData, SadSignature, Signatures,
 };
-use crate::DocError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use der::Decode;
@@ -121,11 +121,17 @@ impl SakClient {
                 reason: b.reason,
                 message: b.message,
             }),
-            Err(_) => Err(protocol(format!("{path}: HTTP {status} without an error body"))),
+            Err(_) => Err(protocol(format!(
+                "{path}: HTTP {status} without an error body"
+            ))),
         }
     }
 
-    async fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T, SakClientError> {
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, SakClientError> {
         self.call(sam_client::Method::POST, path, Some(body))
             .await?
             .ok_or_else(|| protocol(format!("{path}: no body")))
@@ -134,7 +140,12 @@ impl SakClient {
     /// `POST /smartcard/remote-signature/key`: opens a process for the
     /// signer key `key_id` with its DER `certificate`, authorized by the
     /// DER identity token `id_token` that binds the signer's SAD key.
-    pub async fn open(&self, id_token: &[u8], key_id: KeyId, certificate: &[u8]) -> Result<KeyObject, SakClientError> {
+    pub async fn open(
+        &self,
+        id_token: &[u8],
+        key_id: KeyId,
+        certificate: &[u8],
+    ) -> Result<KeyObject, SakClientError> {
         let answer: KeyAnswer = self
             .post(
                 "/smartcard/remote-signature/key",
@@ -164,7 +175,10 @@ impl SakClient {
 
     /// `POST /digest/create-signatures`: waits until the signer's SAD
     /// arrived; document id → container.
-    pub async fn create_signatures(&self, request: &CreateRequest) -> Result<BTreeMap<String, Vec<u8>>, SakClientError> {
+    pub async fn create_signatures(
+        &self,
+        request: &CreateRequest,
+    ) -> Result<BTreeMap<String, Vec<u8>>, SakClientError> {
         let answer: Signatures = self.post("/digest/create-signatures", request).await?;
         decode_signatures(answer)
     }
@@ -175,8 +189,13 @@ impl SakClient {
         let until = Instant::now() + wait;
         let path = format!("/digest/remote-signature/{uuid}");
         loop {
-            match self.call::<SadData>(sam_client::Method::GET, &path, None::<&()>).await {
-                Err(SakClientError::Refused { reason, .. }) if reason == "wrong_stage" && Instant::now() < until => {
+            match self
+                .call::<SadData>(sam_client::Method::GET, &path, None::<&()>)
+                .await
+            {
+                Err(SakClientError::Refused { reason, .. })
+                    if reason == "wrong_stage" && Instant::now() < until =>
+                {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Ok(Some(d)) => return Ok(d),
@@ -187,7 +206,11 @@ impl SakClient {
     }
 
     /// `POST /digest/remote-signature/{uuid}` with the SAD signature.
-    pub async fn send_sad_signature(&self, uuid: &str, signature: &[u8]) -> Result<(), SakClientError> {
+    pub async fn send_sad_signature(
+        &self,
+        uuid: &str,
+        signature: &[u8],
+    ) -> Result<(), SakClientError> {
         self.call::<serde_json::Value>(
             sam_client::Method::POST,
             &format!("/digest/remote-signature/{uuid}"),
@@ -200,7 +223,10 @@ impl SakClient {
     }
 
     /// `POST /digest/remote-signature/basic/sign` with a complete DER SAD.
-    pub async fn basic_sign(&self, sad: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, SakClientError> {
+    pub async fn basic_sign(
+        &self,
+        sad: &[u8],
+    ) -> Result<BTreeMap<String, Vec<u8>>, SakClientError> {
         let answer: Signatures = self
             .post(
                 "/digest/remote-signature/basic/sign",
@@ -230,7 +256,11 @@ fn decode_signatures(answer: Signatures) -> Result<BTreeMap<String, Vec<u8>>, Sa
 /// hash is accounted for, signs its `SADTBS` with the SAD key `key`; the
 /// signature for `POST /digest/remote-signature/{uuid}`, and the complete
 /// DER SAD for `basic/sign`.
-pub fn approve(sad_data: &SadData, documents: &[(&str, &[u8])], key: &SadKey) -> Result<(Vec<u8>, Vec<u8>), DocError> {
+pub fn approve(
+    sad_data: &SadData,
+    documents: &[(&str, &[u8])],
+    key: &SadKey,
+) -> Result<(Vec<u8>, Vec<u8>), DocError> {
     use der::Encode;
     let tbs_der = STANDARD
         .decode(&sad_data.sad_data)
@@ -239,7 +269,9 @@ pub fn approve(sad_data: &SadData, documents: &[(&str, &[u8])], key: &SadKey) ->
     let hash = sam_proto::asn1::signature_hash(&tbs.hash_algorithm)
         .map(|(h, _)| h)
         .map_err(|_| DocError::InvalidInput("the SAD's hash algorithm is unsupported".into()))?;
-    if tbs.tbs_hash_values.len() != sad_data.documents.len() || documents.len() != sad_data.documents.len() {
+    if tbs.tbs_hash_values.len() != sad_data.documents.len()
+        || documents.len() != sad_data.documents.len()
+    {
         return Err(DocError::InvalidInput(
             "the SAD names another number of hashes than there are documents".into(),
         ));
@@ -257,7 +289,9 @@ pub fn approve(sad_data: &SadData, documents: &[(&str, &[u8])], key: &SadKey) ->
         let (_, mine) = documents
             .iter()
             .find(|(id, _)| *id == pending.id)
-            .ok_or_else(|| DocError::InvalidInput(format!("{:?} is not one of my documents", pending.id)))?;
+            .ok_or_else(|| {
+                DocError::InvalidInput(format!("{:?} is not one of my documents", pending.id))
+            })?;
         let document_hash = STANDARD
             .decode(&pending.document_hash)
             .map_err(|_| DocError::InvalidInput("documentHash is not base64".into()))?;

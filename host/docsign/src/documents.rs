@@ -19,9 +19,9 @@ pub fn decode(doc: &Document, limit: usize) -> Result<Vec<u8>, DocError> {
             limit: u64::try_from(limit).unwrap_or(u64::MAX),
         });
     }
-    let data = STANDARD
-        .decode(doc.data.trim())
-        .map_err(|e| DocError::InvalidInput(format!("document {:?}: data is not base64 ({e})", doc.id)))?;
+    let data = STANDARD.decode(doc.data.trim()).map_err(|e| {
+        DocError::InvalidInput(format!("document {:?}: data is not base64 ({e})", doc.id))
+    })?;
     if data.len() > limit {
         return Err(DocError::TooLarge {
             limit: u64::try_from(limit).unwrap_or(u64::MAX),
@@ -109,9 +109,18 @@ mod tests {
 
     #[test]
     fn hash_algorithms_by_oid_name_or_both() {
-        assert_eq!(hash_algorithm(Some("2.16.840.1.101.3.4.2.1"), None), Ok(HashAlgorithm::Sha256));
-        assert_eq!(hash_algorithm(None, Some("sha384")), Ok(HashAlgorithm::Sha384));
-        assert_eq!(hash_algorithm(None, Some("SHA-512")), Ok(HashAlgorithm::Sha512));
+        assert_eq!(
+            hash_algorithm(Some("2.16.840.1.101.3.4.2.1"), None),
+            Ok(HashAlgorithm::Sha256)
+        );
+        assert_eq!(
+            hash_algorithm(None, Some("sha384")),
+            Ok(HashAlgorithm::Sha384)
+        );
+        assert_eq!(
+            hash_algorithm(None, Some("SHA-512")),
+            Ok(HashAlgorithm::Sha512)
+        );
         assert!(hash_algorithm(Some("2.16.840.1.101.3.4.2.1"), Some("SHA-384")).is_err());
         assert!(hash_algorithm(None, Some("MD5")).is_err());
         assert!(hash_algorithm(None, None).is_err());
@@ -126,8 +135,17 @@ mod tests {
             signature_container_format: None,
         };
         assert_eq!(decode(&doc("aGVsbG8="), 5), Ok(b"hello".to_vec()));
-        assert_eq!(decode(&doc("aGVsbG8="), 4), Err(DocError::TooLarge { limit: 4 }));
-        assert_eq!(decode(&doc(&"A".repeat(400)), 10), Err(DocError::TooLarge { limit: 10 }));
-        assert!(matches!(decode(&doc("not base64!"), 100), Err(DocError::InvalidInput(_))));
+        assert_eq!(
+            decode(&doc("aGVsbG8="), 4),
+            Err(DocError::TooLarge { limit: 4 })
+        );
+        assert_eq!(
+            decode(&doc(&"A".repeat(400)), 10),
+            Err(DocError::TooLarge { limit: 10 })
+        );
+        assert!(matches!(
+            decode(&doc("not base64!"), 100),
+            Err(DocError::InvalidInput(_))
+        ));
     }
 }

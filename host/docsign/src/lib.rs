@@ -35,8 +35,8 @@ pub mod tsp;
 pub mod wire;
 pub mod xades;
 
-pub use error::DocError;
 pub use config::SakConfig;
+pub use error::DocError;
 pub use format::{ContainerFormat, Level, Packaging};
 pub use service::{Sak, SakError, SakReply, SakRequest};
 

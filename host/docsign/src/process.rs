@@ -121,7 +121,13 @@ impl Processes {
     }
 
     /// Opens process `uuid` for `owner` until `expires`.
-    pub fn open(&self, uuid: String, owner: Owner, expires: u64, now: u64) -> Result<(), ProcessError> {
+    pub fn open(
+        &self,
+        uuid: String,
+        owner: Owner,
+        expires: u64,
+        now: u64,
+    ) -> Result<(), ProcessError> {
         let mut t = self.lock();
         Self::expire(&mut t, now);
         if t.entries.len() >= self.max_open {
@@ -145,7 +151,9 @@ impl Processes {
         let e = t.entries.get(uuid).ok_or(ProcessError::Unknown)?;
         match e.stage {
             Stage::Open => Ok(e.owner.clone()),
-            _ => Err(ProcessError::WrongStage("its documents are already prepared")),
+            _ => Err(ProcessError::WrongStage(
+                "its documents are already prepared",
+            )),
         }
     }
 
@@ -156,7 +164,9 @@ impl Processes {
         Self::expire(&mut t, now);
         let e = t.entries.get_mut(uuid).ok_or(ProcessError::Unknown)?;
         if !matches!(e.stage, Stage::Open) {
-            return Err(ProcessError::WrongStage("its documents are already prepared"));
+            return Err(ProcessError::WrongStage(
+                "its documents are already prepared",
+            ));
         }
         e.stage = Stage::Prepared(batch);
         t.by_tbs.insert(digest, uuid.to_owned());
@@ -165,7 +175,11 @@ impl Processes {
 
     /// What the signer's environment is shown of the prepared process
     /// `uuid`: the DER `SADTBS` and the documents.
-    pub fn pending(&self, uuid: &str, now: u64) -> Result<(Vec<u8>, Vec<PendingDocument>), ProcessError> {
+    pub fn pending(
+        &self,
+        uuid: &str,
+        now: u64,
+    ) -> Result<(Vec<u8>, Vec<PendingDocument>), ProcessError> {
         let mut t = self.lock();
         Self::expire(&mut t, now);
         let e = t.entries.get(uuid).ok_or(ProcessError::Unknown)?;

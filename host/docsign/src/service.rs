@@ -163,8 +163,12 @@ fn process_error(e: ProcessError) -> SakError {
             "not_found",
             "no such remote signature process (never opened, expired or finished)",
         ),
-        ProcessError::WrongStage(why) => SakError::new(409, "wrong_stage", format!("the process: {why}")),
-        ProcessError::Full => SakError::new(503, "busy", "too many remote signature processes are open"),
+        ProcessError::WrongStage(why) => {
+            SakError::new(409, "wrong_stage", format!("the process: {why}"))
+        }
+        ProcessError::Full => {
+            SakError::new(503, "busy", "too many remote signature processes are open")
+        }
     }
 }
 
@@ -230,7 +234,11 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<(Op, Option<&'a str>), S
         if method == "POST" {
             Ok((op, None))
         } else {
-            Err(SakError::new(405, "method_not_allowed", format!("{method} is not allowed on {path}")))
+            Err(SakError::new(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ))
         }
     };
     match path {
@@ -244,9 +252,17 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<(Op, Option<&'a str>), S
             Some(uuid) if !uuid.is_empty() && !uuid.contains('/') => match method {
                 "GET" => Ok((Op::SadData, Some(uuid))),
                 "POST" => Ok((Op::SadSignature, Some(uuid))),
-                _ => Err(SakError::new(405, "method_not_allowed", format!("{method} is not allowed on {path}"))),
+                _ => Err(SakError::new(
+                    405,
+                    "method_not_allowed",
+                    format!("{method} is not allowed on {path}"),
+                )),
             },
-            _ => Err(SakError::new(404, "not_found", format!("no operation {path}"))),
+            _ => Err(SakError::new(
+                404,
+                "not_found",
+                format!("no operation {path}"),
+            )),
         },
     }
 }
@@ -271,10 +287,7 @@ fn decode_b64(what: &str, text: &str) -> Result<Vec<u8>, SakError> {
 fn certificate_der(text: &str) -> Result<Vec<u8>, SakError> {
     let text = text.trim();
     if text.starts_with("-----BEGIN") {
-        let body: String = text
-            .lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect();
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
         decode_b64("certificate", &body)
     } else {
         decode_b64("certificate", text)
@@ -358,7 +371,9 @@ impl<B: Backend> Sak<B> {
                 .create(parse(body))
                 .await
                 .map(|s| SakReply::json(200, &s)),
-            Op::SadData => self.sad_data(uuid.unwrap_or_default()).map(|d| SakReply::json(200, &d)),
+            Op::SadData => self
+                .sad_data(uuid.unwrap_or_default())
+                .map(|d| SakReply::json(200, &d)),
             Op::SadSignature => self
                 .sad_signature(uuid.unwrap_or_default(), parse(body))
                 .await
@@ -366,7 +381,10 @@ impl<B: Backend> Sak<B> {
                     status: 204,
                     body: Vec::new(),
                 }),
-            Op::BasicSign => self.basic_sign(parse(body)).await.map(|s| SakReply::json(200, &s)),
+            Op::BasicSign => self
+                .basic_sign(parse(body))
+                .await
+                .map(|s| SakReply::json(200, &s)),
         };
         result.unwrap_or_else(SakReply::from)
     }
@@ -392,7 +410,13 @@ impl<B: Backend> Sak<B> {
             .backend
             .credentials(token.user_id)
             .await
-            .map_err(|e| SakError::new(500, "signing_refused", format!("{}: {}", e.error.name(), e.detail)))?
+            .map_err(|e| {
+                SakError::new(
+                    500,
+                    "signing_refused",
+                    format!("{}: {}", e.error.name(), e.detail),
+                )
+            })?
             .into_iter()
             .find(|c| c.key_id == key_id)
             .ok_or_else(|| SakError::invalid("keyId is not a signer key of the token's user"))?;
@@ -467,9 +491,11 @@ impl<B: Backend> Sak<B> {
             _ => return Err(SakError::invalid("give either document or documents")),
         };
         let docs = self.documents(docs)?;
-        let report = self
-            .checker
-            .report(docs.iter().map(|(d, data)| (d.id.as_str(), data.as_slice())), now());
+        let report = self.checker.report(
+            docs.iter()
+                .map(|(d, data)| (d.id.as_str(), data.as_slice())),
+            now(),
+        );
         Ok(CheckAnswer {
             proof_report: report,
         })
@@ -493,17 +519,27 @@ impl<B: Backend> Sak<B> {
             };
         };
         if !self.checker.authentic(report) {
-            return Err(SakError::invalid("proofReport was not made by this service or was altered"));
+            return Err(SakError::invalid(
+                "proofReport was not made by this service or was altered",
+            ));
         }
-        if report.creation_time.saturating_add(self.config.proof_report_lifetime_secs) < now {
-            return Err(SakError::invalid("proofReport is too old; check the documents again"));
+        if report
+            .creation_time
+            .saturating_add(self.config.proof_report_lifetime_secs)
+            < now
+        {
+            return Err(SakError::invalid(
+                "proofReport is too old; check the documents again",
+            ));
         }
         for (d, data) in docs {
             let entry = report
                 .checked_documents
                 .iter()
                 .find(|c| c.document_id == d.id)
-                .ok_or_else(|| SakError::invalid(format!("proofReport does not cover document {:?}", d.id)))?;
+                .ok_or_else(|| {
+                    SakError::invalid(format!("proofReport does not cover document {:?}", d.id))
+                })?;
             if entry.hash_value != crate::checker::hash_value(data) {
                 return Err(SakError::invalid(format!(
                     "document {:?} is not the one the proofReport checked",
@@ -514,7 +550,10 @@ impl<B: Backend> Sak<B> {
                 return Err(SakError::new(
                     400,
                     "document_refused",
-                    format!("document {:?} failed the check: {}", d.id, entry.error_message),
+                    format!(
+                        "document {:?} failed the check: {}",
+                        d.id, entry.error_message
+                    ),
                 ));
             }
         }
@@ -551,15 +590,20 @@ impl<B: Backend> Sak<B> {
         let signing_time = SystemTime::now();
         let mut prepared = Vec::with_capacity(docs.len());
         for ((d, data), format) in docs.iter().zip(formats) {
-            let p = documents::prepare(format, data, &d.file_name, &owner.signer, hash, signing_time)
-                .map_err(|e| match e {
-                    DocError::InvalidDocument(m) => SakError::new(
-                        400,
-                        "document_refused",
-                        format!("document {:?}: {m}", d.id),
-                    ),
-                    other => SakError::from(other),
-                })?;
+            let p = documents::prepare(
+                format,
+                data,
+                &d.file_name,
+                &owner.signer,
+                hash,
+                signing_time,
+            )
+            .map_err(|e| match e {
+                DocError::InvalidDocument(m) => {
+                    SakError::new(400, "document_refused", format!("document {:?}: {m}", d.id))
+                }
+                other => SakError::from(other),
+            })?;
             prepared.push(PreparedDocument {
                 pending: PendingDocument {
                     id: d.id.clone(),
@@ -575,9 +619,13 @@ impl<B: Backend> Sak<B> {
         let request = SignRequest {
             key_id: owner.key_id,
             hash_algorithm: hash,
-            hashes: prepared.iter().map(|d| d.prepared.to_be_signed_hash().to_vec()).collect(),
+            hashes: prepared
+                .iter()
+                .map(|d| d.prepared.to_be_signed_hash().to_vec())
+                .collect(),
         };
-        let token = sam_client::sad::parse_token(&owner.token_der).map_err(|e| SakError::invalid(e.to_string()))?;
+        let token = sam_client::sad::parse_token(&owner.token_der)
+            .map_err(|e| SakError::invalid(e.to_string()))?;
         let tbs_der = sam_client::sad::build_sad_tbs(token, &request)
             .and_then(|t| Ok(t.to_der()?))
             .map_err(|e| SakError::invalid(format!("the SADTBS: {e}")))?;
@@ -597,7 +645,11 @@ impl<B: Backend> Sak<B> {
         tracing::info!(process = %uuid, documents = docs.len(), "batch prepared; waiting for the SAD");
         match tokio::time::timeout(Duration::from_secs(self.config.sad_wait_secs), rx).await {
             Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(SakError::new(500, "signing_refused", "the process ended without an outcome")),
+            Ok(Err(_)) => Err(SakError::new(
+                500,
+                "signing_refused",
+                "the process ended without an outcome",
+            )),
             Err(_) => {
                 // Whoever takes the batch after this finds no process.
                 self.processes.close(&uuid);
@@ -620,13 +672,18 @@ impl<B: Backend> Sak<B> {
     }
 
     /// §7.3.4: the SAD signature of the signer's environment; signs.
-    async fn sad_signature(&self, uuid: &str, req: Result<SadSignature, SakError>) -> Result<(), SakError> {
+    async fn sad_signature(
+        &self,
+        uuid: &str,
+        req: Result<SadSignature, SakError>,
+    ) -> Result<(), SakError> {
         let req = req?;
         let signature = decode_b64("sadSignature", &req.sad_signature)?;
         let now = now();
         let (owner, tbs_der) = self.processes.peek(uuid, now).map_err(process_error)?;
         check_sad_signature(&owner.sad_key, &tbs_der, &signature)?;
-        let tbs = SadTbs::from_der(&tbs_der).map_err(|e| SakError::invalid(format!("the SADTBS: {e}")))?;
+        let tbs = SadTbs::from_der(&tbs_der)
+            .map_err(|e| SakError::invalid(format!("the SADTBS: {e}")))?;
         let sad = Sad {
             tbs,
             signature: OctetString::new(signature).map_err(|e| SakError::invalid(e.to_string()))?,
@@ -641,11 +698,19 @@ impl<B: Backend> Sak<B> {
     async fn basic_sign(&self, req: Result<BasicSign, SakError>) -> Result<Signatures, SakError> {
         let req = req?;
         let sad_der = decode_b64("sad", &req.sad)?;
-        let sad = Sad::from_der(&sad_der).map_err(|e| SakError::invalid(format!("sad is not a seed SAD: {e}")))?;
-        let tbs_der = sad.tbs.to_der().map_err(|e| SakError::invalid(e.to_string()))?;
+        let sad = Sad::from_der(&sad_der)
+            .map_err(|e| SakError::invalid(format!("sad is not a seed SAD: {e}")))?;
+        let tbs_der = sad
+            .tbs
+            .to_der()
+            .map_err(|e| SakError::invalid(e.to_string()))?;
         let now = now();
         let uuid = self.processes.find(&tbs_der, now).map_err(|_| {
-            SakError::new(404, "not_found", "no prepared batch has this SAD's SADTBS (create-signature(s) first)")
+            SakError::new(
+                404,
+                "not_found",
+                "no prepared batch has this SAD's SADTBS (create-signature(s) first)",
+            )
         })?;
         let (owner, _) = self.processes.peek(&uuid, now).map_err(process_error)?;
         check_sad_signature(&owner.sad_key, &tbs_der, sad.signature.as_bytes())?;
@@ -655,7 +720,12 @@ impl<B: Backend> Sak<B> {
     /// Takes the batch of `uuid`, has the firmware sign it with `sad`,
     /// finishes the containers and hands the outcome to the waiting
     /// `create-signature(s)` call too.
-    async fn sign_process(&self, uuid: &str, sad: Vec<u8>, now: u64) -> Result<Signatures, SakError> {
+    async fn sign_process(
+        &self,
+        uuid: &str,
+        sad: Vec<u8>,
+        now: u64,
+    ) -> Result<Signatures, SakError> {
         let (_, mut batch) = self.processes.take(uuid, now).map_err(process_error)?;
         let outcome = self.sign_batch(&batch, sad).await;
         self.processes.close(uuid);
@@ -669,7 +739,11 @@ impl<B: Backend> Sak<B> {
 
     async fn sign_batch(&self, batch: &Batch, sad: Vec<u8>) -> Result<Signatures, SakError> {
         let signatures = self.backend.sign(sad).await.map_err(|e| {
-            SakError::new(500, "signing_refused", format!("{}: {}", e.error.name(), e.detail))
+            SakError::new(
+                500,
+                "signing_refused",
+                format!("{}: {}", e.error.name(), e.detail),
+            )
         })?;
         if signatures.len() != batch.documents.len() {
             return Err(SakError::new(
@@ -702,6 +776,7 @@ fn check_sad_signature(sad_key: &[u8], tbs_der: &[u8], signature: &[u8]) -> Resu
         Ok(_) => HashAlgorithm::Sha256,
         Err(_) => return Err(SakError::invalid("the token's SAD key is unsupported")),
     };
-    verify_message(sad_key, hash, tbs_der, signature)
-        .map_err(|_| SakError::invalid("the SAD signature does not verify with the token's SAD key"))
+    verify_message(sad_key, hash, tbs_der, signature).map_err(|_| {
+        SakError::invalid("the SAD signature does not verify with the token's SAD key")
+    })
 }

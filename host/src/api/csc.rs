@@ -268,15 +268,16 @@ impl Handler for CscListener {
 /// The SAK service of `[sak]` over `backend`: the chain its containers
 /// carry, and the time-stamp authority of the `-B-T` levels.
 fn sak_service(backend: CscBackend, c: &SakConfig) -> Result<Sak<CscBackend>, ConfigError> {
-    let pem_files = |files: &[std::path::PathBuf], key: &str| -> Result<Vec<Vec<u8>>, ConfigError> {
-        let mut out = Vec::new();
-        for p in files {
-            let certs = super::tls::read_certificates(p)
-                .map_err(|e| ConfigError(format!("[sak] {key}: {e}")))?;
-            out.extend(certs.into_iter().map(|c| c.as_ref().to_vec()));
-        }
-        Ok(out)
-    };
+    let pem_files =
+        |files: &[std::path::PathBuf], key: &str| -> Result<Vec<Vec<u8>>, ConfigError> {
+            let mut out = Vec::new();
+            for p in files {
+                let certs = super::tls::read_certificates(p)
+                    .map_err(|e| ConfigError(format!("[sak] {key}: {e}")))?;
+                out.extend(certs.into_iter().map(|c| c.as_ref().to_vec()));
+            }
+            Ok(out)
+        };
     let chain = pem_files(&c.chain_certificates, "chain_certificates")?;
     let tsa = if c.tsa_url.is_empty() {
         None
