@@ -1,6 +1,8 @@
 //! A real deployment with the CSC listener enabled, and the signer's
 //! environment of the CSC tests: the parts a CSC client and a signer's
-//! wallet play, with our own client library.
+//! wallet play, with our own client library. Shared by the CSC and the
+//! SAK tests; each uses part of it.
+#![allow(dead_code)]
 
 use crate::support::{Client, Resp};
 use base64::Engine as _;
@@ -47,6 +49,8 @@ pub struct Bench {
     pub deployment: Deployment,
     pub url: String,
     pub csc: Client,
+    /// The CSC listener's port (`https://localhost:PORT`).
+    pub csc_port: u16,
     pub idp: DevIdp,
     /// `http://127.0.0.1:PORT` of the dev IdP.
     pub idp_url: String,
@@ -60,7 +64,8 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// Starts it; `extra` are more `[csc]` lines.
+    /// Starts it; `extra` are more `[csc]` lines (and sections after
+    /// it), where `{idp_url}` stands for the dev IdP's URL.
     pub async fn start(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bins = Binaries::at(Path::new(SAMD).parent().unwrap()).unwrap();
@@ -84,7 +89,11 @@ impl Bench {
             .samd("samd", simulator.in_process_link(Crypto::AwsLc))
             .unwrap();
         let csc_port = free_port().unwrap();
-        let extra = format!("oauth2_idp_url = \"{}\"\n{extra}", server.url());
+        let extra = format!(
+            "oauth2_idp_url = \"{}\"\n{}",
+            server.url(),
+            extra.replace("{idp_url}", &server.url())
+        );
         spec.config = spec
             .config
             .with_shutdown_grace_secs(2)
@@ -136,6 +145,7 @@ impl Bench {
             _samd: samd,
             url,
             csc,
+            csc_port,
             idp,
             idp_url,
             idp_server: Some(server),
@@ -198,6 +208,21 @@ impl Bench {
         alg: HashAlgorithm,
         hashes: &[Vec<u8>],
     ) -> Vec<u8> {
+        let (key, token) = self.sad_token(user).await;
+        key.sign_sad(
+            &token,
+            &SignRequest {
+                key_id,
+                hash_algorithm: alg,
+                hashes: hashes.to_vec(),
+            },
+        )
+        .unwrap()
+    }
+
+    /// The signer's environment's first step: a fresh SAD key and `user`'s
+    /// identity token binding it (seed §7.5.1 over HTTP).
+    pub async fn sad_token(&self, user: UserId) -> (SadKey, Vec<u8>) {
         let key = SadKey::generate().unwrap();
         let login = self
             .idp
@@ -208,15 +233,20 @@ impl Bench {
             .embed_sad_key(&IdpLogin::IdToken(login), &key.public_key_der().unwrap())
             .await
             .unwrap();
-        key.sign_sad(
-            &token,
-            &SignRequest {
-                key_id,
-                hash_algorithm: alg,
-                hashes: hashes.to_vec(),
-            },
-        )
-        .unwrap()
+        (key, token)
+    }
+
+    /// The DER certificate of `user`'s key `key_id` (CSC `credentials/info`).
+    pub async fn certificate(&self, user: UserId, key_id: KeyId) -> Vec<u8> {
+        let info = self
+            .post(
+                "/csc/v2/credentials/info",
+                Some(&self.bearer(user)),
+                &json!({"credentialID": key_id.to_string(), "certificates": "single"}),
+            )
+            .await
+            .ok();
+        unb64(&info["cert"]["certificates"][0])
     }
 
     /// `POST path` on the CSC listener with `bearer` (an `Authorization`
