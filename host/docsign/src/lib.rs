@@ -22,6 +22,7 @@
 
 pub mod error;
 pub mod format;
+pub mod xades;
 
 pub use error::DocError;
 pub use format::{ContainerFormat, Level, Packaging};
