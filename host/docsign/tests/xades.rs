@@ -1,0 +1,362 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! XAdES signatures from `sam_docsign::xades`, checked by tools nobody
+//! here wrote: xmlsec1 verifies the XML signature (references, signature
+//! value, certificate chain), openssl plays the SAM (signs the hash) and
+//! the time-stamp authority, `openssl ts -verify` checks the embedded
+//! token over the `ds:SignatureValue` that python3-lxml canonicalizes
+//! from the signed XML on its own.
+
+use sam_docsign::xades::{self, XadesPrepared};
+use sam_docsign::{DocError, Level, Packaging, Prepared, SignerCert};
+use sam_proto::ids::HashAlgorithm;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::SystemTime;
+
+const XADES_NS: &str = "http://uri.etsi.org/01903/v1.3.2#";
+
+/// Runs `cmd`; a tool that is not installed fails the test with the
+/// Debian package that brings it.
+fn run(cmd: &mut Command, package: &str) -> Output {
+    match cmd.output() {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run {cmd:?} ({e}): install the Debian package {package}"),
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = run(
+        Command::new("openssl").args(args).current_dir(dir),
+        "openssl",
+    );
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const EXTENSIONS: &str = "\
+[signer]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,nonRepudiation
+[tsa]
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=critical,timeStamping
+";
+
+/// A test CA (P-256) in a fresh folder, issuing the signer's certificate
+/// for a key of `key_kind` (`ec` P-256 or `rsa`); the key stands for the
+/// SAM's.
+struct Pki {
+    dir: tempfile::TempDir,
+    signer: SignerCert,
+}
+
+const P256: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+
+impl Pki {
+    fn new(key_kind: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ext.cnf"), EXTENSIONS).unwrap();
+        let mut ca = vec!["req", "-x509"];
+        ca.extend_from_slice(P256);
+        ca.extend_from_slice(&[
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=XAdES test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+        openssl(d, &ca);
+        let newkey: &[&str] = if key_kind == "rsa" {
+            &["-newkey", "rsa:2048"]
+        } else {
+            P256
+        };
+        Self::issue(d, "signer", "signer", newkey, "/CN=XAdES test signer/O=SAM");
+        let certificate = std::fs::read(d.join("signer.der")).unwrap();
+        Self {
+            dir,
+            signer: SignerCert {
+                certificate,
+                chain: vec![],
+            },
+        }
+    }
+
+    /// A key `name.key` and its certificate `name.pem` / `name.der` from
+    /// the CA, with the extensions of `section` of [`EXTENSIONS`].
+    fn issue(d: &Path, name: &str, section: &str, newkey: &[&str], subject: &str) {
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        let mut args = vec!["req", "-new"];
+        args.extend_from_slice(newkey);
+        args.extend_from_slice(&["-nodes", "-keyout", &key, "-out", &csr, "-subj", subject]);
+        openssl(d, &args);
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                section,
+                "-out",
+                &pem,
+            ],
+        );
+        let der = format!("{name}.der");
+        openssl(d, &["x509", "-in", &pem, "-outform", "DER", "-out", &der]);
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The SAM's part: openssl signs the prepared hash as it is (DER
+    /// ECDSA, or PKCS#1 v1.5 over the DigestInfo of `digest`).
+    fn sam_sign(&self, key: &str, hash: &[u8], digest: &str) -> Vec<u8> {
+        std::fs::write(self.path("tbs.bin"), hash).unwrap();
+        let opt = format!("digest:{digest}");
+        openssl(
+            self.dir.path(),
+            &[
+                "pkeyutl", "-sign", "-inkey", key, "-in", "tbs.bin", "-out", "sig.bin", "-pkeyopt",
+                &opt,
+            ],
+        );
+        std::fs::read(self.path("sig.bin")).unwrap()
+    }
+
+    /// `xmlsec1 --verify` of `signed` (written as `file`) in the PKI's
+    /// folder, trusting only the test CA: (accepted, xmlsec1's output).
+    fn xmlsec_verify(&self, file: &str, signed: &[u8]) -> (bool, String) {
+        std::fs::write(self.path(file), signed).unwrap();
+        let id_attr = format!("{XADES_NS}:SignedProperties");
+        let out = run(
+            Command::new("xmlsec1")
+                .args([
+                    "--verify",
+                    "--trusted-pem",
+                    "ca.pem",
+                    "--id-attr:Id",
+                    &id_attr,
+                    file,
+                ])
+                .current_dir(self.dir.path()),
+            "xmlsec1",
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Accepted means both references checked: the document and the
+        // signed properties.
+        let ok = out.status.success() && text.contains("SignedInfo References (ok/all): 2/2");
+        (ok, text)
+    }
+}
+
+fn prepare(
+    pki: &Pki,
+    doc: &[u8],
+    name: &str,
+    hash: HashAlgorithm,
+    packaging: Packaging,
+    level: Level,
+) -> XadesPrepared {
+    xades::prepare(
+        doc,
+        name,
+        &pki.signer,
+        hash,
+        packaging,
+        level,
+        SystemTime::now(),
+    )
+    .unwrap()
+}
+
+const DOCUMENT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+<!-- an invoice -->\n\
+<inv:Invoice xmlns:inv=\"urn:example:invoice\" xmlns=\"urn:example:default\" version='2'>\n\
+  <inv:Payee>Zoë &amp; Søn, Ærø</inv:Payee>\r\n\
+  <Amount currency=\"EUR\">100.00</Amount>\n\
+  <Note><![CDATA[pay <soon>]]></Note><!-- </inv:Invoice> -->\n\
+</inv:Invoice>\n\
+<?pi after?>\n";
+
+#[test]
+fn enveloped_b_b_verifies_with_xmlsec1_for_p256_and_rsa() {
+    for kind in ["ec", "rsa"] {
+        let pki = Pki::new(kind);
+        let p = prepare(
+            &pki,
+            DOCUMENT.as_bytes(),
+            "",
+            HashAlgorithm::Sha256,
+            Packaging::Enveloped,
+            Level::BB,
+        );
+        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+        let signed = p.finish(&sig, None).unwrap();
+        let (ok, out) = pki.xmlsec_verify("signed.xml", &signed);
+        assert!(ok, "{kind}: xmlsec1 refuses the enveloped signature: {out}");
+        // The document keeps its own bytes around the signature.
+        let text = String::from_utf8(signed.clone()).unwrap();
+        let (head, tail) = DOCUMENT.rsplit_once("</inv:Invoice>").unwrap();
+        assert!(text.starts_with(&format!("{head}<ds:Signature ")), "{text}");
+        let end = format!("</ds:Signature></inv:Invoice>{tail}");
+        assert!(text.ends_with(&end), "{text}");
+
+        // One byte of the signed content changed: xmlsec1 refuses.
+        let tampered = text.replacen("100.00", "900.00", 1);
+        assert_ne!(tampered, text);
+        let (ok, out) = pki.xmlsec_verify("tampered.xml", tampered.as_bytes());
+        assert!(!ok, "{kind}: xmlsec1 accepts a modified document: {out}");
+    }
+}
+
+#[test]
+fn enveloped_into_an_empty_document_element_with_sha384() {
+    let pki = Pki::new("ec");
+    let doc = b"<root a=\"1\"/>";
+    let p = prepare(
+        &pki,
+        doc,
+        "",
+        HashAlgorithm::Sha384,
+        Packaging::Enveloped,
+        Level::BB,
+    );
+    let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha384");
+    let signed = p.finish(&sig, None).unwrap();
+    let (ok, out) = pki.xmlsec_verify("empty.xml", &signed);
+    assert!(ok, "xmlsec1 refuses: {out}");
+    let tampered = String::from_utf8(signed)
+        .unwrap()
+        .replacen("a=\"1\"", "a=\"2\"", 1);
+    let (ok, out) = pki.xmlsec_verify("empty-tampered.xml", tampered.as_bytes());
+    assert!(!ok, "xmlsec1 accepts a modified attribute: {out}");
+}
+
+#[test]
+fn detached_b_b_verifies_with_xmlsec1_next_to_its_document() {
+    for kind in ["ec", "rsa"] {
+        let pki = Pki::new(kind);
+        let document: Vec<u8> = (0..5000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let p = prepare(
+            &pki,
+            &document,
+            "contract.pdf",
+            HashAlgorithm::Sha256,
+            Packaging::Detached,
+            Level::BB,
+        );
+        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+        let signed = p.finish(&sig, None).unwrap();
+        std::fs::write(pki.path("contract.pdf"), &document).unwrap();
+        let (ok, out) = pki.xmlsec_verify("contract.pdf.xml", &signed);
+        assert!(ok, "{kind}: xmlsec1 refuses the detached signature: {out}");
+
+        let mut tampered = document.clone();
+        tampered[4321] ^= 1;
+        std::fs::write(pki.path("contract.pdf"), &tampered).unwrap();
+        let (ok, out) = pki.xmlsec_verify("contract.pdf.xml", &signed);
+        assert!(
+            !ok,
+            "{kind}: xmlsec1 accepts a modified detached document: {out}"
+        );
+    }
+}
+
+/// A signature from another key is refused before any XML is made.
+#[test]
+fn a_signature_by_another_key_is_refused() {
+    let pki = Pki::new("ec");
+    let p = prepare(
+        &pki,
+        DOCUMENT.as_bytes(),
+        "",
+        HashAlgorithm::Sha256,
+        Packaging::Enveloped,
+        Level::BB,
+    );
+    Pki::issue(pki.dir.path(), "other", "signer", P256, "/CN=other");
+    let sig = pki.sam_sign("other.key", p.to_be_signed_hash(), "sha256");
+    assert!(matches!(
+        p.finish(&sig, None),
+        Err(DocError::BadSignature(_))
+    ));
+    let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+    assert!(p.finish(&sig, None).is_ok());
+}
+
+#[test]
+fn malformed_xml_is_refused_by_prepare() {
+    let pki = Pki::new("ec");
+    let cases: &[&[u8]] = &[
+        b"",
+        b"not xml",
+        b"<a><b></a>",
+        b"<a></a><b/>",
+        b"<a x='1' x='2'/>",
+        b"<p:a/>",
+        b"<a>&undefined;</a>",
+        b"<!DOCTYPE a [<!ENTITY e \"x\">]><a>&e;</a>",
+        b"<a>\xff</a>",
+    ];
+    let try_prepare = |doc: &[u8]| {
+        xades::prepare(
+            doc,
+            "",
+            &pki.signer,
+            HashAlgorithm::Sha256,
+            Packaging::Enveloped,
+            Level::BB,
+            SystemTime::now(),
+        )
+    };
+    for doc in cases {
+        let r = try_prepare(doc);
+        assert!(
+            matches!(r, Err(DocError::InvalidDocument(_))),
+            "{:?}: {r:?}",
+            String::from_utf8_lossy(doc)
+        );
+    }
+    assert!(try_prepare(b"<a/>").is_ok());
+    let huge = vec![b' '; xades::MAX_XML_BYTES + 1];
+    let r = try_prepare(&huge);
+    assert!(matches!(r, Err(DocError::TooLarge { .. })), "{r:?}");
+}
