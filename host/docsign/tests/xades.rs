@@ -360,3 +360,207 @@ fn malformed_xml_is_refused_by_prepare() {
     let r = try_prepare(&huge);
     assert!(matches!(r, Err(DocError::TooLarge { .. })), "{r:?}");
 }
+
+/// The test TSA's `openssl ts -reply` configuration.
+const TSA_CONFIG: &str = "\
+[tsa]
+default_tsa = tsa_config
+[tsa_config]
+serial = tsaserial
+crypto_device = builtin
+signer_digest = sha256
+default_policy = 1.2.3.4.1
+digests = sha256, sha384, sha512
+accuracy = secs:1
+ordering = no
+tsa_name = no
+ess_cert_id_chain = no
+ess_cert_id_alg = sha256
+";
+
+/// Takes the exclusive-canonical `ds:SignatureValue` (argv 2) and the
+/// decoded `EncapsulatedTimeStamp` (argv 3) out of a signed XML (argv 1).
+const EXTRACT: &str = r#"
+import sys, base64
+from lxml import etree
+DS = "http://www.w3.org/2000/09/xmldsig#"
+XADES = "http://uri.etsi.org/01903/v1.3.2#"
+doc = etree.parse(sys.argv[1])
+values = doc.findall(".//{%s}SignatureValue" % DS)
+tokens = doc.findall(".//{%s}QualifyingProperties/{%s}UnsignedProperties/{%s}UnsignedSignatureProperties/{%s}SignatureTimeStamp/{%s}EncapsulatedTimeStamp" % (XADES, XADES, XADES, XADES, XADES))
+assert len(values) == 1 and len(tokens) == 1, (len(values), len(tokens))
+with open(sys.argv[2], "wb") as f:
+    f.write(etree.tostring(values[0], method="c14n", exclusive=True, with_comments=False))
+with open(sys.argv[3], "wb") as f:
+    f.write(base64.b64decode(tokens[0].text))
+"#;
+
+impl Pki {
+    /// openssl as the TSA: a `TimeStampToken` (SHA-256 imprint) over
+    /// `data`, signed by a TSA certificate of the test CA.
+    fn timestamp(&self, data: &[u8]) -> Vec<u8> {
+        let d = self.dir.path();
+        if !self.path("tsa.pem").exists() {
+            Pki::issue(d, "tsa", "tsa", P256, "/CN=XAdES test TSA");
+            std::fs::write(self.path("tsa.cnf"), TSA_CONFIG).unwrap();
+            std::fs::write(self.path("tsaserial"), "01\n").unwrap();
+        }
+        std::fs::write(self.path("tsdata.bin"), data).unwrap();
+        openssl(
+            d,
+            &[
+                "ts",
+                "-query",
+                "-data",
+                "tsdata.bin",
+                "-sha256",
+                "-cert",
+                "-out",
+                "req.tsq",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "ts",
+                "-reply",
+                "-config",
+                "tsa.cnf",
+                "-queryfile",
+                "req.tsq",
+                "-signer",
+                "tsa.pem",
+                "-inkey",
+                "tsa.key",
+                "-token_out",
+                "-out",
+                "token.der",
+            ],
+        );
+        std::fs::read(self.path("token.der")).unwrap()
+    }
+
+    /// `openssl ts -verify` of the token embedded in `signed_file` over
+    /// its `ds:SignatureValue`, both taken out by python3-lxml; `tamper`
+    /// changes the canonical data first. (verified, openssl's output).
+    fn ts_verify_embedded(&self, signed_file: &str, tamper: bool) -> (bool, String) {
+        let d = self.dir.path();
+        let out = run(
+            Command::new("python3")
+                .args(["-c", EXTRACT, signed_file, "sv.c14n", "embedded.tst"])
+                .current_dir(d),
+            "python3-lxml",
+        );
+        assert!(
+            out.status.success(),
+            "python3-lxml (Debian package python3-lxml) could not extract: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if tamper {
+            let mut data = std::fs::read(self.path("sv.c14n")).unwrap();
+            let i = data.len() / 2;
+            data[i] ^= 1;
+            std::fs::write(self.path("sv.c14n"), data).unwrap();
+        }
+        let out = run(
+            Command::new("openssl")
+                .args([
+                    "ts",
+                    "-verify",
+                    "-in",
+                    "embedded.tst",
+                    "-token_in",
+                    "-data",
+                    "sv.c14n",
+                    "-CAfile",
+                    "ca.pem",
+                ])
+                .current_dir(d),
+            "openssl",
+        );
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.status.success() && text.contains("Verification: OK"),
+            text,
+        )
+    }
+}
+
+#[test]
+fn b_t_carries_a_time_stamp_over_the_signature_value_enveloped_and_detached() {
+    let pki = Pki::new("ec");
+    let document = b"<payload>time-stamped</payload>".to_vec();
+    std::fs::write(pki.path("payload.xml"), &document).unwrap();
+    for (packaging, file) in [
+        (Packaging::Enveloped, "bt-enveloped.xml"),
+        (Packaging::Detached, "bt-detached.xml"),
+    ] {
+        let p = prepare(
+            &pki,
+            &document,
+            "payload.xml",
+            HashAlgorithm::Sha256,
+            packaging,
+            Level::BT,
+        );
+        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+        // -B-T without its token is refused.
+        assert!(matches!(p.finish(&sig, None), Err(DocError::Timestamp(_))));
+        let token = pki.timestamp(&p.timestamped_data(&sig).unwrap());
+        let signed = p.finish(&sig, Some(&token)).unwrap();
+        let (ok, out) = pki.xmlsec_verify(file, &signed);
+        assert!(
+            ok,
+            "{packaging:?}: xmlsec1 refuses the B-T signature: {out}"
+        );
+        let (ok, out) = pki.ts_verify_embedded(file, false);
+        assert!(ok, "{packaging:?}: openssl ts -verify refuses: {out}");
+        let (ok, out) = pki.ts_verify_embedded(file, true);
+        assert!(
+            !ok,
+            "{packaging:?}: the token verifies over other data: {out}"
+        );
+    }
+}
+
+/// Long text in the signed document. libxml2 hands its canonical form
+/// over in pieces, which the `libxml` binding decodes one by one: a
+/// multi-byte character split between two pieces turns into U+FFFD. A
+/// document where that happens is refused (never signed over the wrong
+/// text); short non-ASCII text nodes and long ASCII ones sign.
+#[test]
+fn long_text_signs_and_verifies_or_is_refused_never_signed_wrong() {
+    let pki = Pki::new("ec");
+    let short_non_ascii = "<p>Ærø – 😀 – Zoë</p>".repeat(2_000);
+    let long_ascii = "a&amp;b ".repeat(20_000);
+    let long_non_ascii = "é€😀".repeat(20_000);
+    for (name, body, must_sign) in [
+        ("many-short.xml", short_non_ascii, true),
+        ("long-ascii.xml", long_ascii, true),
+        ("long-non-ascii.xml", long_non_ascii, false),
+    ] {
+        let doc = format!("<t>{body}</t>");
+        let r = xades::prepare(
+            doc.as_bytes(),
+            "",
+            &pki.signer,
+            HashAlgorithm::Sha256,
+            Packaging::Enveloped,
+            Level::BB,
+            SystemTime::now(),
+        );
+        let p = match r {
+            Ok(p) => p,
+            Err(DocError::InvalidDocument(m)) if !must_sign && m.contains("U+FFFD") => continue,
+            Err(e) => panic!("{name}: {e:?}"),
+        };
+        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+        let signed = p.finish(&sig, None).unwrap();
+        let (ok, out) = pki.xmlsec_verify(name, &signed);
+        assert!(ok, "{name}: xmlsec1 refuses: {out}");
+    }
+}
