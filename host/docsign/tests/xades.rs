@@ -207,6 +207,19 @@ fn prepare(
     .unwrap()
 }
 
+/// An enveloped SHA-256 B-B signature of `doc`, as prepare answers.
+fn enveloped(pki: &Pki, doc: &[u8]) -> Result<XadesPrepared, DocError> {
+    xades::prepare(
+        doc,
+        "",
+        &pki.signer,
+        HashAlgorithm::Sha256,
+        Packaging::Enveloped,
+        Level::BB,
+        SystemTime::now(),
+    )
+}
+
 const DOCUMENT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 <!-- an invoice -->\n\
 <inv:Invoice xmlns:inv=\"urn:example:invoice\" xmlns=\"urn:example:default\" version='2'>\n\
@@ -244,6 +257,14 @@ fn enveloped_b_b_verifies_with_xmlsec1_for_p256_and_rsa() {
         assert_ne!(tampered, text);
         let (ok, out) = pki.xmlsec_verify("tampered.xml", tampered.as_bytes());
         assert!(!ok, "{kind}: xmlsec1 accepts a modified document: {out}");
+        // Nor a modified signed property.
+        let tampered = text.replacen("<xades:SigningTime>2", "<xades:SigningTime>1", 1);
+        assert_ne!(tampered, text);
+        let (ok, out) = pki.xmlsec_verify("tampered-props.xml", tampered.as_bytes());
+        assert!(
+            !ok,
+            "{kind}: xmlsec1 accepts modified signed properties: {out}"
+        );
     }
 }
 
@@ -278,20 +299,20 @@ fn detached_b_b_verifies_with_xmlsec1_next_to_its_document() {
         let p = prepare(
             &pki,
             &document,
-            "contract.pdf",
+            "contract v1.pdf",
             HashAlgorithm::Sha256,
             Packaging::Detached,
             Level::BB,
         );
         let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
         let signed = p.finish(&sig, None).unwrap();
-        std::fs::write(pki.path("contract.pdf"), &document).unwrap();
+        std::fs::write(pki.path("contract v1.pdf"), &document).unwrap();
         let (ok, out) = pki.xmlsec_verify("contract.pdf.xml", &signed);
         assert!(ok, "{kind}: xmlsec1 refuses the detached signature: {out}");
 
         let mut tampered = document.clone();
         tampered[4321] ^= 1;
-        std::fs::write(pki.path("contract.pdf"), &tampered).unwrap();
+        std::fs::write(pki.path("contract v1.pdf"), &tampered).unwrap();
         let (ok, out) = pki.xmlsec_verify("contract.pdf.xml", &signed);
         assert!(
             !ok,
@@ -336,17 +357,7 @@ fn malformed_xml_is_refused_by_prepare() {
         b"<!DOCTYPE a [<!ENTITY e \"x\">]><a>&e;</a>",
         b"<a>\xff</a>",
     ];
-    let try_prepare = |doc: &[u8]| {
-        xades::prepare(
-            doc,
-            "",
-            &pki.signer,
-            HashAlgorithm::Sha256,
-            Packaging::Enveloped,
-            Level::BB,
-            SystemTime::now(),
-        )
-    };
+    let try_prepare = |doc: &[u8]| enveloped(&pki, doc);
     for doc in cases {
         let r = try_prepare(doc);
         assert!(
@@ -356,6 +367,7 @@ fn malformed_xml_is_refused_by_prepare() {
         );
     }
     assert!(try_prepare(b"<a/>").is_ok());
+    assert!(try_prepare("\u{FEFF}<a/>".as_bytes()).is_ok());
     let huge = vec![b' '; xades::MAX_XML_BYTES + 1];
     let r = try_prepare(&huge);
     assert!(matches!(r, Err(DocError::TooLarge { .. })), "{r:?}");
@@ -544,16 +556,7 @@ fn long_text_signs_and_verifies_or_is_refused_never_signed_wrong() {
         ("long-non-ascii.xml", long_non_ascii, false),
     ] {
         let doc = format!("<t>{body}</t>");
-        let r = xades::prepare(
-            doc.as_bytes(),
-            "",
-            &pki.signer,
-            HashAlgorithm::Sha256,
-            Packaging::Enveloped,
-            Level::BB,
-            SystemTime::now(),
-        );
-        let p = match r {
+        let p = match enveloped(&pki, doc.as_bytes()) {
             Ok(p) => p,
             Err(DocError::InvalidDocument(m)) if !must_sign && m.contains("U+FFFD") => continue,
             Err(e) => panic!("{name}: {e:?}"),
