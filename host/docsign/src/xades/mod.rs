@@ -87,6 +87,9 @@ pub fn prepare(
     level: Level,
     signing_time: SystemTime,
 ) -> Result<XadesPrepared, DocError> {
+    if packaging == Packaging::Enveloping {
+        return Err(not_enveloping());
+    }
     let cert = Certificate::from_der(&signer.certificate)
         .map_err(|e| DocError::InvalidInput(format!("signer certificate: {e}")))?;
     for (i, c) in signer.chain.iter().enumerate() {
@@ -118,11 +121,7 @@ pub fn prepare(
                 mime_type(file_name),
             )
         }
-        Packaging::Enveloping => {
-            return Err(DocError::InvalidInput(
-                "XAdES is enveloped or detached here, not enveloping".into(),
-            ));
-        }
+        Packaging::Enveloping => return Err(not_enveloping()),
     };
 
     let time = xsd_date_time(signing_time)?;
@@ -191,6 +190,10 @@ pub fn prepare(
         skeleton,
         host,
     })
+}
+
+fn not_enveloping() -> DocError {
+    DocError::InvalidInput("XAdES is enveloped or detached here, not enveloping".into())
 }
 
 /// The document cut at the point the signature goes, and its canonical
@@ -274,6 +277,22 @@ struct EcdsaSigValue<'a> {
     s: UintRef<'a>,
 }
 
+/// The DER `Ecdsa-Sig-Value` `der` as `r || s`, each left-padded to
+/// `width` bytes.
+fn ecdsa_raw(der: &[u8], width: usize) -> Result<Vec<u8>, DocError> {
+    let v = EcdsaSigValue::from_der(der)
+        .map_err(|e| DocError::BadSignature(format!("ECDSA signature: {e}")))?;
+    let mut raw = Vec::with_capacity(2 * width);
+    for n in [v.r.as_bytes(), v.s.as_bytes()] {
+        let pad = width.checked_sub(n.len()).ok_or_else(|| {
+            DocError::BadSignature("an ECDSA integer longer than the curve".into())
+        })?;
+        raw.resize(raw.len() + pad, 0);
+        raw.extend_from_slice(n);
+    }
+    Ok(raw)
+}
+
 impl XadesPrepared {
     /// The checked signature as `ds:SignatureValue` content: XML-DSig 1.1
     /// §6.4.3 wants ECDSA as `r || s`, each the size of the curve's
@@ -285,17 +304,7 @@ impl XadesPrepared {
             KeyKind::P256 => 32,
             KeyKind::P384 => 48,
         };
-        let v = EcdsaSigValue::from_der(signature)
-            .map_err(|e| DocError::BadSignature(format!("ECDSA signature: {e}")))?;
-        let mut raw = Vec::with_capacity(2 * width);
-        for n in [v.r.as_bytes(), v.s.as_bytes()] {
-            let pad = width.checked_sub(n.len()).ok_or_else(|| {
-                DocError::BadSignature("an ECDSA integer longer than the curve".into())
-            })?;
-            raw.resize(raw.len() + pad, 0);
-            raw.extend_from_slice(n);
-        }
-        Ok(B64.encode(raw))
+        Ok(B64.encode(ecdsa_raw(signature, width)?))
     }
 
     fn canonical_in_place(&self, xml: &str, below: &str) -> Result<String, DocError> {
@@ -351,5 +360,44 @@ impl Prepared for XadesPrepared {
             ));
         }
         Ok(xml.into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecdsa_integers_are_padded_to_the_curve_size() {
+        // SEQUENCE { INTEGER 0x00ff (positive, so a leading zero), INTEGER 1 }
+        let der = [0x30, 0x07, 0x02, 0x02, 0x00, 0xff, 0x02, 0x01, 0x01];
+        let raw = ecdsa_raw(&der, 4).unwrap();
+        assert_eq!(raw, [0, 0, 0, 0xff, 0, 0, 0, 1]);
+        assert!(matches!(ecdsa_raw(&der, 0), Err(DocError::BadSignature(_))));
+        assert!(matches!(
+            ecdsa_raw(&der[..5], 4),
+            Err(DocError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn enveloping_is_not_a_xades_packaging_here() {
+        let signer = SignerCert {
+            certificate: vec![],
+            chain: vec![],
+        };
+        let r = prepare(
+            b"<a/>",
+            "",
+            &signer,
+            HashAlgorithm::Sha256,
+            Packaging::Enveloping,
+            Level::BB,
+            SystemTime::now(),
+        );
+        let Err(DocError::InvalidInput(m)) = r else {
+            panic!("{r:?}")
+        };
+        assert!(m.contains("not enveloping"), "{m}");
     }
 }
