@@ -52,7 +52,7 @@ extendedKeyUsage=critical,timeStamping
 ";
 
 /// A test CA (P-256) in a fresh folder, issuing the signer's certificate
-/// for a key of `key_kind` (`ec` P-256 or `rsa`); the key stands for the
+/// for a key of `key_kind` (`ec` P-256, `ec384` P-384 or `rsa` 2048); the key stands for the
 /// SAM's.
 struct Pki {
     dir: tempfile::TempDir,
@@ -84,10 +84,10 @@ impl Pki {
             "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         openssl(d, &ca);
-        let newkey: &[&str] = if key_kind == "rsa" {
-            &["-newkey", "rsa:2048"]
-        } else {
-            P256
+        let newkey: &[&str] = match key_kind {
+            "rsa" => &["-newkey", "rsa:2048"],
+            "ec384" => &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
+            _ => P256,
         };
         Self::issue(d, "signer", "signer", newkey, "/CN=XAdES test signer/O=SAM");
         let certificate = std::fs::read(d.join("signer.der")).unwrap();
@@ -268,10 +268,12 @@ fn enveloped_b_b_verifies_with_xmlsec1_for_p256_and_rsa() {
     }
 }
 
+/// P-384 with SHA-384, into an empty document element that binds the
+/// signature's own prefixes to other namespaces.
 #[test]
-fn enveloped_into_an_empty_document_element_with_sha384() {
-    let pki = Pki::new("ec");
-    let doc = b"<root a=\"1\"/>";
+fn enveloped_p384_into_an_empty_element_that_rebinds_ds_and_xades() {
+    let pki = Pki::new("ec384");
+    let doc = b"<root xmlns:ds=\"urn:not-xmldsig\" xmlns:xades=\"urn:not-xades\" a=\"1\"/>";
     let p = prepare(
         &pki,
         doc,
