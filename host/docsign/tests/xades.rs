@@ -40,6 +40,9 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 const EXTENSIONS: &str = "\
+[intermediate]
+basicConstraints=critical,CA:TRUE,pathlen:0
+keyUsage=critical,keyCertSign,cRLSign
 [signer]
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,nonRepudiation
@@ -101,6 +104,13 @@ impl Pki {
     /// A key `name.key` and its certificate `name.pem` / `name.der` from
     /// the CA, with the extensions of `section` of [`EXTENSIONS`].
     fn issue(d: &Path, name: &str, section: &str, newkey: &[&str], subject: &str) {
+        Self::issue_by(d, "ca", name, section, newkey, subject);
+    }
+
+    /// [`Pki::issue`] by the CA whose key and certificate are
+    /// `issuer.key` and `issuer.pem`.
+    fn issue_by(d: &Path, issuer: &str, name: &str, section: &str, newkey: &[&str], subject: &str) {
+        let (issuer_pem, issuer_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
         let (key, csr, pem) = (
             format!("{name}.key"),
             format!("{name}.csr"),
@@ -118,9 +128,9 @@ impl Pki {
                 "-in",
                 &csr,
                 "-CA",
-                "ca.pem",
+                &issuer_pem,
                 "-CAkey",
-                "ca.key",
+                &issuer_key,
                 "-CAcreateserial",
                 "-days",
                 "30",
@@ -210,6 +220,13 @@ fn enveloped(pki: &Pki, doc: &[u8]) -> Result<XadesPrepared, DocError> {
     )
 }
 
+/// [`DOCUMENT`] signed enveloped, B-B, SHA-256, by the PKI's signer.
+fn signed_document(pki: &Pki) -> Vec<u8> {
+    let p = enveloped(pki, DOCUMENT.as_bytes()).unwrap();
+    let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+    p.finish(&sig, None).unwrap()
+}
+
 const DOCUMENT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 <!-- an invoice -->\n\
 <inv:Invoice xmlns:inv=\"urn:example:invoice\" xmlns=\"urn:example:default\" version='2'>\n\
@@ -223,16 +240,7 @@ const DOCUMENT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
 fn enveloped_b_b_verifies_with_xmlsec1_for_p256_and_rsa() {
     for kind in ["ec", "rsa"] {
         let pki = Pki::new(kind);
-        let p = prepare(
-            &pki,
-            DOCUMENT.as_bytes(),
-            "",
-            HashAlgorithm::Sha256,
-            Packaging::Enveloped,
-            Level::BB,
-        );
-        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
-        let signed = p.finish(&sig, None).unwrap();
+        let signed = signed_document(&pki);
         let (ok, out) = pki.xmlsec_verify("signed.xml", &signed);
         assert!(ok, "{kind}: xmlsec1 refuses the enveloped signature: {out}");
         // The document keeps its own bytes around the signature.
@@ -558,4 +566,39 @@ fn long_text_signs_and_verifies_or_is_refused_never_signed_wrong() {
         let (ok, out) = pki.xmlsec_verify(name, &signed);
         assert!(ok, "{name}: xmlsec1 refuses: {out}");
     }
+}
+
+/// A signer under an intermediate CA: the chain goes into `ds:KeyInfo`
+/// and xmlsec1 builds the path to the root it trusts from there.
+#[test]
+fn the_chain_in_key_info_leads_xmlsec1_to_the_root() {
+    let mut pki = Pki::new("ec");
+    let d = pki.dir.path().to_path_buf();
+    Pki::issue(
+        &d,
+        "inter",
+        "intermediate",
+        P256,
+        "/CN=XAdES test intermediate",
+    );
+    Pki::issue_by(
+        &d,
+        "inter",
+        "signer",
+        "signer",
+        P256,
+        "/CN=XAdES chained signer",
+    );
+    pki.signer = SignerCert {
+        certificate: std::fs::read(d.join("signer.der")).unwrap(),
+        chain: vec![std::fs::read(d.join("inter.der")).unwrap()],
+    };
+    let signed = signed_document(&pki);
+    let (ok, out) = pki.xmlsec_verify("chained.xml", &signed);
+    assert!(ok, "xmlsec1 refuses the chained signer: {out}");
+    // Without the intermediate in KeyInfo there is no path to the root.
+    pki.signer.chain.clear();
+    let signed = signed_document(&pki);
+    let (ok, out) = pki.xmlsec_verify("unchained.xml", &signed);
+    assert!(!ok, "xmlsec1 accepts a signer it has no path for: {out}");
 }
