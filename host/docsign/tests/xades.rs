@@ -602,3 +602,46 @@ fn the_chain_in_key_info_leads_xmlsec1_to_the_root() {
     let (ok, out) = pki.xmlsec_verify("unchained.xml", &signed);
     assert!(!ok, "xmlsec1 accepts a signer it has no path for: {out}");
 }
+
+/// libxml2 from several threads at once, as in the service: the same
+/// input prepared at the same instant gives the same hash everywhere, and
+/// that signature verifies.
+#[test]
+fn preparing_in_parallel_threads_is_deterministic() {
+    let pki = Pki::new("ec");
+    let at = SystemTime::now();
+    let make = || {
+        xades::prepare(
+            DOCUMENT.as_bytes(),
+            "",
+            &pki.signer,
+            HashAlgorithm::Sha256,
+            Packaging::Enveloped,
+            Level::BB,
+            at,
+        )
+        .unwrap()
+    };
+    let hashes: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..5)
+                        .map(|_| make().to_be_signed_hash().to_vec())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(hashes.len(), 20);
+    assert!(hashes.iter().all(|h| *h == hashes[0]));
+    let p = make();
+    assert_eq!(p.to_be_signed_hash(), hashes[0]);
+    let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+    let (ok, out) = pki.xmlsec_verify("parallel.xml", &p.finish(&sig, None).unwrap());
+    assert!(ok, "xmlsec1 refuses: {out}");
+}
