@@ -293,18 +293,21 @@ fn enveloped_p384_into_an_empty_element_that_rebinds_ds_and_xades() {
 
 #[test]
 fn detached_b_b_verifies_with_xmlsec1_next_to_its_document() {
-    for kind in ["ec", "rsa"] {
+    for (kind, hash, name) in [
+        ("ec", HashAlgorithm::Sha256, "sha256"),
+        ("rsa", HashAlgorithm::Sha512, "sha512"),
+    ] {
         let pki = Pki::new(kind);
         let document: Vec<u8> = (0..5000u32).flat_map(|i| i.to_le_bytes()).collect();
         let p = prepare(
             &pki,
             &document,
             "contract v1.pdf",
-            HashAlgorithm::Sha256,
+            hash,
             Packaging::Detached,
             Level::BB,
         );
-        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), "sha256");
+        let sig = pki.sam_sign("signer.key", p.to_be_signed_hash(), name);
         let signed = p.finish(&sig, None).unwrap();
         std::fs::write(pki.path("contract v1.pdf"), &document).unwrap();
         let (ok, out) = pki.xmlsec_verify("contract.pdf.xml", &signed);
