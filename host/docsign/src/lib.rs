@@ -22,6 +22,8 @@
 
 pub mod error;
 pub mod format;
+pub mod smime;
+pub mod tsp;
 
 pub use error::DocError;
 pub use format::{ContainerFormat, Level, Packaging};
