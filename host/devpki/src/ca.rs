@@ -147,18 +147,12 @@ impl DevCa {
             return Err(DevPkiError::Refused("the CSR subject is empty".into()));
         }
         let subject = csr.info.subject.clone();
-        let profile = EndEntity {
-            issuer: self.cert.tbs_certificate().subject().clone(),
-            subject: subject.clone(),
-            time_stamping: false,
-        };
-        let cert = CertificateBuilder::new(
-            profile,
-            rand::serial()?,
-            validity(now, SIGNER_CERT_VALIDITY)?,
+        let cert = self.issue(
             csr.info.public_key,
-        )?
-        .build::<_, DerSignature>(&self.key)?;
+            subject.clone(),
+            validity(now, SIGNER_CERT_VALIDITY)?,
+            false,
+        )?;
         dev_info!("issued a signer certificate for {subject} ({kind:?} key)");
         Ok(cert.to_der()?)
     }
@@ -176,20 +170,32 @@ impl DevCa {
         subject: Name,
         now: u64,
     ) -> Result<Vec<u8>, DevPkiError> {
-        let profile = EndEntity {
-            issuer: self.cert.tbs_certificate().subject().clone(),
-            subject: subject.clone(),
-            time_stamping: true,
-        };
-        let cert = CertificateBuilder::new(
-            profile,
-            rand::serial()?,
-            validity(now, crate::TSA_CERT_VALIDITY)?,
+        let cert = self.issue(
             spki,
-        )?
-        .build::<_, DerSignature>(&self.key)?;
+            subject.clone(),
+            validity(now, crate::TSA_CERT_VALIDITY)?,
+            true,
+        )?;
         dev_info!("issued a time-stamping certificate for {subject}");
         Ok(cert.to_der()?)
+    }
+
+    fn issue(
+        &self,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        subject: Name,
+        validity: Validity,
+        time_stamping: bool,
+    ) -> Result<Certificate, DevPkiError> {
+        let profile = EndEntity {
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            subject,
+            time_stamping,
+        };
+        Ok(
+            CertificateBuilder::new(profile, rand::serial()?, validity, spki)?
+                .build::<_, DerSignature>(&self.key)?,
+        )
     }
 }
 

@@ -218,11 +218,7 @@ async fn handle(
         return error(StatusCode::NOT_FOUND, "RouteNotFound", "no such path");
     }
     if req.method() != Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "use POST",
-        );
+        return not_post();
     }
     let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
         Ok(b) => b.to_bytes(),
@@ -260,11 +256,7 @@ async fn handle(
 /// request it cannot read.
 async fn time_stamp(tsa: &DevTsa, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     if req.method() != Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "use POST",
-        );
+        return not_post();
     }
     let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
         Ok(b) => b.to_bytes(),
@@ -291,6 +283,14 @@ async fn time_stamp(tsa: &DevTsa, req: Request<hyper::body::Incoming>) -> Respon
             &e.to_string(),
         ),
     }
+}
+
+fn not_post() -> Response<Full<Bytes>> {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "use POST",
+    )
 }
 
 fn oauth_refusal(e: &oauth2::OAuthError) -> Response<Full<Bytes>> {

@@ -1,0 +1,408 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! The development TSA checked by `openssl ts`, and sam-docsign's
+//! time-stamp client against it over HTTP: what it accepts, openssl
+//! accepts; what a broken or foreign TSA sends, it refuses.
+
+mod support;
+
+use sam_devpki::{
+    DevCa, DevIdpOptions, DevIdpServer, DevPki, DevPkiOptions, DevTsa, TSA_PATH, TsaFault, files,
+};
+use sam_docsign::DocError;
+use sam_docsign::tsp::{TsaClient, TsaConfig, verify_token};
+use sam_proto::ids::HashAlgorithm;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use support::{openssl, openssl_ok};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A development PKI in a fresh folder.
+fn pki() -> (tempfile::TempDir, DevPki) {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::create(dir.path(), &DevPkiOptions::default()).unwrap();
+    (dir, pki)
+}
+
+/// The DER of the first certificate of a PEM file.
+fn cert_der(path: &Path) -> Vec<u8> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_file(path).unwrap().to_vec()
+}
+
+#[test]
+fn openssl_ts_verify_accepts_a_reply_to_an_openssl_query_and_refuses_other_data() {
+    let (dir, pki) = pki();
+    let d = dir.path();
+    let data = d.join("data.txt");
+    std::fs::write(&data, b"the document to time-stamp\n").unwrap();
+    let query = d.join("req.tsq");
+    openssl_ok(&[
+        "ts",
+        "-query",
+        "-data",
+        s(&data),
+        "-sha256",
+        "-cert",
+        "-out",
+        s(&query),
+    ]);
+    let tsa = pki.tsa().unwrap();
+    let reply = tsa.respond(&std::fs::read(&query).unwrap()).unwrap();
+    let reply_path = d.join("reply.tsr");
+    std::fs::write(&reply_path, &reply).unwrap();
+    let ca = pki.path(files::CA_CERT);
+
+    for against in [["-data", s(&data)], ["-queryfile", s(&query)]] {
+        let out = openssl_ok(&[
+            "ts",
+            "-verify",
+            "-in",
+            s(&reply_path),
+            against[0],
+            against[1],
+            "-CAfile",
+            s(&ca),
+        ]);
+        assert!(out.contains("Verification: OK"), "{out}");
+    }
+
+    // openssl reads the token's fields as the TSA meant them.
+    let text = openssl_ok(&["ts", "-reply", "-in", s(&reply_path), "-text"]);
+    assert!(text.contains("Status: Granted."), "{text}");
+    assert!(
+        text.contains(&sam_devpki::DEV_TSA_POLICY.to_string()),
+        "{text}"
+    );
+    let query_text = openssl_ok(&["ts", "-query", "-in", s(&query), "-text"]);
+    let nonce_line = |t: &str| {
+        t.lines()
+            .find(|l| l.trim_start().starts_with("Nonce:"))
+            .map(|l| l.trim().to_owned())
+            .unwrap()
+    };
+    assert_eq!(nonce_line(&text), nonce_line(&query_text));
+
+    // Other data, a changed reply, another CA: refused.
+    let other = d.join("other.txt");
+    std::fs::write(&other, b"the document to time-stamp!\n").unwrap();
+    let (ok, out) = openssl(&[
+        "ts",
+        "-verify",
+        "-in",
+        s(&reply_path),
+        "-data",
+        s(&other),
+        "-CAfile",
+        s(&ca),
+    ]);
+    assert!(!ok, "openssl accepted a token for other data: {out}");
+    let mut changed = reply.clone();
+    let at = changed.len() - 10;
+    changed[at] ^= 0x01;
+    let changed_path = d.join("changed.tsr");
+    std::fs::write(&changed_path, &changed).unwrap();
+    let (ok, out) = openssl(&[
+        "ts",
+        "-verify",
+        "-in",
+        s(&changed_path),
+        "-data",
+        s(&data),
+        "-CAfile",
+        s(&ca),
+    ]);
+    assert!(!ok, "openssl accepted a changed reply: {out}");
+    let (ok, out) = openssl(&[
+        "ts",
+        "-verify",
+        "-in",
+        s(&reply_path),
+        "-data",
+        s(&data),
+        "-CAfile",
+        s(&pki.path(files::TLS_CA_CERT)),
+    ]);
+    assert!(!ok, "openssl accepted the token with another CA: {out}");
+}
+
+#[test]
+fn the_tsa_certificate_has_the_critical_time_stamping_usage() {
+    let (_dir, pki) = pki();
+    let out = openssl_ok(&[
+        "x509",
+        "-in",
+        s(&pki.path(files::TSA_CERT)),
+        "-noout",
+        "-ext",
+        "extendedKeyUsage",
+    ]);
+    assert!(
+        out.contains("critical") && out.contains("Time Stamping"),
+        "{out}"
+    );
+    let out = openssl_ok(&[
+        "verify",
+        "-purpose",
+        "timestampsign",
+        "-CAfile",
+        s(&pki.path(files::CA_CERT)),
+        s(&pki.path(files::TSA_CERT)),
+    ]);
+    assert!(out.contains(": OK"), "{out}");
+}
+
+#[test]
+fn malformed_or_unsupported_requests_are_rejected_with_a_status() {
+    let (dir, pki) = pki();
+    let d = dir.path();
+    let tsa = pki.tsa().unwrap();
+    let data = d.join("data.txt");
+    std::fs::write(&data, b"x").unwrap();
+    let sha1_query = d.join("sha1.tsq");
+    openssl_ok(&[
+        "ts",
+        "-query",
+        "-data",
+        s(&data),
+        "-sha1",
+        "-out",
+        s(&sha1_query),
+    ]);
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "garbage",
+            b"not DER at all".to_vec(),
+            "the data submitted has the wrong format",
+        ),
+        (
+            "empty",
+            Vec::new(),
+            "the data submitted has the wrong format",
+        ),
+        (
+            "sha1",
+            std::fs::read(&sha1_query).unwrap(),
+            "unrecognized or unsupported algorithm",
+        ),
+    ];
+    for (name, request, failure) in cases {
+        let reply = tsa.respond(&request).unwrap();
+        let path = d.join(format!("{name}.tsr"));
+        std::fs::write(&path, &reply).unwrap();
+        let text = openssl_ok(&["ts", "-reply", "-in", s(&path), "-text"]);
+        assert!(text.contains("Status: Rejected."), "{name}: {text}");
+        assert!(text.contains(failure), "{name}: {text}");
+        assert!(text.contains("TST info:\nNot included."), "{name}: {text}");
+    }
+}
+
+/// The development IdP server with the TSA `tsa` at `/tsa`.
+async fn serve(pki: &DevPki, tsa: DevTsa) -> DevIdpServer {
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    DevIdpServer::start_with_tsa(
+        Arc::new(pki.idp().unwrap()),
+        listen,
+        DevIdpOptions::default(),
+        Some(Arc::new(tsa)),
+    )
+    .await
+    .unwrap()
+}
+
+fn client(server: &DevIdpServer, anchor: &[u8]) -> TsaClient {
+    TsaClient::new(TsaConfig {
+        url: format!("{}{TSA_PATH}", server.url()),
+        trust_anchors: vec![anchor.to_vec()],
+        timeout: Duration::from_secs(20),
+        policy: None,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_client_gets_a_token_that_openssl_accepts() {
+    let (dir, pki) = pki();
+    let d = dir.path();
+    let ca = cert_der(&pki.path(files::CA_CERT));
+    let server = serve(&pki, pki.tsa().unwrap()).await;
+    let data = b"signature value to time-stamp".to_vec();
+    let before = SystemTime::now() - Duration::from_secs(2);
+    let stamp = client(&server, &ca)
+        .stamp(HashAlgorithm::Sha256, &data)
+        .await
+        .unwrap();
+    assert!(
+        stamp.gen_time >= before && stamp.gen_time <= SystemTime::now() + Duration::from_secs(2)
+    );
+    assert!(!stamp.serial.is_empty());
+
+    let data_path = d.join("data.bin");
+    std::fs::write(&data_path, &data).unwrap();
+    let token_path = d.join("token.der");
+    std::fs::write(&token_path, &stamp.token).unwrap();
+    let ca_pem = pki.path(files::CA_CERT);
+    let out = openssl_ok(&[
+        "ts",
+        "-verify",
+        "-token_in",
+        "-in",
+        s(&token_path),
+        "-data",
+        s(&data_path),
+        "-CAfile",
+        s(&ca_pem),
+    ]);
+    assert!(out.contains("Verification: OK"), "{out}");
+    std::fs::write(&data_path, b"signature value to time-stamp?").unwrap();
+    let (ok, out) = openssl(&[
+        "ts",
+        "-verify",
+        "-token_in",
+        "-in",
+        s(&token_path),
+        "-data",
+        s(&data_path),
+        "-CAfile",
+        s(&ca_pem),
+    ]);
+    assert!(!ok, "openssl accepted the token for other data: {out}");
+
+    // The same token through verify_token: right digest yes, other no.
+    let digest = Sha256::digest(&data).to_vec();
+    let summary =
+        verify_token(&stamp.token, HashAlgorithm::Sha256, &digest, &[ca.clone()]).unwrap();
+    assert_eq!(summary.serial, stamp.serial);
+    assert_eq!(summary.gen_time, stamp.gen_time);
+    let other = Sha256::digest(b"other").to_vec();
+    let err = verify_token(&stamp.token, HashAlgorithm::Sha256, &other, &[ca]).unwrap_err();
+    assert!(
+        matches!(&err, DocError::Timestamp(m) if m.contains("imprint")),
+        "{err}"
+    );
+
+    // A digest passed as such (CSC signatures/timestamp).
+    let c = client(&server, &cert_der(&pki.path(files::CA_CERT)));
+    let sha512 = sha2::Sha512::digest(&data).to_vec();
+    let stamp = c
+        .stamp_digest(HashAlgorithm::Sha512, &sha512)
+        .await
+        .unwrap();
+    verify_token(
+        &stamp.token,
+        HashAlgorithm::Sha512,
+        &sha512,
+        &[cert_der(&pki.path(files::CA_CERT))],
+    )
+    .unwrap();
+    server.stop().await;
+}
+
+/// The error of a stamp from `tsa` served by `pki`'s IdP server, with
+/// `anchor` trusted.
+async fn refusal(pki: &DevPki, tsa: DevTsa, anchor: &[u8]) -> String {
+    let server = serve(pki, tsa).await;
+    let result = client(&server, anchor)
+        .stamp(HashAlgorithm::Sha256, b"data")
+        .await;
+    server.stop().await;
+    match result {
+        Err(DocError::Timestamp(m)) => m,
+        other => panic!("expected a time-stamp refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_client_refuses_what_a_wrong_tsa_sends() {
+    let (_dir, pki) = pki();
+    let ca = cert_der(&pki.path(files::CA_CERT));
+    let tsa = || pki.tsa().unwrap();
+
+    let m = refusal(&pki, tsa().with_fault(TsaFault::WrongImprint), &ca).await;
+    assert!(m.contains("message imprint"), "{m}");
+    let m = refusal(&pki, tsa().with_fault(TsaFault::WrongNonce), &ca).await;
+    assert!(m.contains("nonce"), "{m}");
+    let m = refusal(&pki, tsa().with_fault(TsaFault::Reject), &ca).await;
+    assert!(m.contains("rejection") && m.contains("badRequest"), "{m}");
+
+    // A TSA whose certificate another CA issued.
+    let foreign = DevCa::generate().unwrap();
+    let m = refusal(&pki, DevTsa::generate(&foreign).unwrap(), &ca).await;
+    assert!(m.contains("trust anchor"), "{m}");
+
+    // A certificate of the right CA without the time-stamping usage: a
+    // signer certificate from a CSR.
+    let ca_issuer = pki.ca().unwrap();
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "not a TSA");
+    let csr = params.serialize_request(&key).unwrap();
+    let cert = ca_issuer.issue_from_csr(csr.der()).unwrap();
+    let cert_pem = pem(&cert);
+    let no_eku = DevTsa::from_pem(&cert_pem, &key.serialize_pem()).unwrap();
+    let m = refusal(&pki, no_eku, &ca).await;
+    assert!(m.contains("extendedKeyUsage"), "{m}");
+
+    // And the good one passes with the same client code.
+    let server = serve(&pki, tsa()).await;
+    client(&server, &ca)
+        .stamp(HashAlgorithm::Sha256, b"data")
+        .await
+        .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_policy_or_an_unreachable_tsa_is_refused() {
+    let (_dir, pki) = pki();
+    let ca = cert_der(&pki.path(files::CA_CERT));
+    let server = serve(&pki, pki.tsa().unwrap()).await;
+    let c = TsaClient::new(TsaConfig {
+        url: format!("{}{TSA_PATH}", server.url()),
+        trust_anchors: vec![ca.clone()],
+        timeout: Duration::from_secs(20),
+        policy: Some("1.2.3.4".into()),
+    })
+    .unwrap();
+    let err = c.stamp(HashAlgorithm::Sha256, b"d").await.unwrap_err();
+    assert!(
+        matches!(&err, DocError::Timestamp(m) if m.contains("unacceptedPolicy")),
+        "{err}"
+    );
+    let addr = server.local_addr();
+    server.stop().await;
+    let c = TsaClient::new(TsaConfig {
+        url: format!("http://{addr}{TSA_PATH}"),
+        trust_anchors: vec![ca],
+        timeout: Duration::from_secs(5),
+        policy: None,
+    })
+    .unwrap();
+    let err = c.stamp(HashAlgorithm::Sha256, b"d").await.unwrap_err();
+    assert!(matches!(err, DocError::Timestamp(_)), "{err}");
+}
+
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
