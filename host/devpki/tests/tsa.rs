@@ -253,30 +253,23 @@ async fn the_client_gets_a_token_that_openssl_accepts() {
     let token_path = d.join("token.der");
     std::fs::write(&token_path, &stamp.token).unwrap();
     let ca_pem = pki.path(files::CA_CERT);
-    let out = openssl_ok(&[
-        "ts",
-        "-verify",
-        "-token_in",
-        "-in",
-        s(&token_path),
-        "-data",
-        s(&data_path),
-        "-CAfile",
-        s(&ca_pem),
-    ]);
-    assert!(out.contains("Verification: OK"), "{out}");
+    let verify_token_file = || {
+        openssl(&[
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            s(&token_path),
+            "-data",
+            s(&data_path),
+            "-CAfile",
+            s(&ca_pem),
+        ])
+    };
+    let (ok, out) = verify_token_file();
+    assert!(ok && out.contains("Verification: OK"), "{out}");
     std::fs::write(&data_path, b"signature value to time-stamp?").unwrap();
-    let (ok, out) = openssl(&[
-        "ts",
-        "-verify",
-        "-token_in",
-        "-in",
-        s(&token_path),
-        "-data",
-        s(&data_path),
-        "-CAfile",
-        s(&ca_pem),
-    ]);
+    let (ok, out) = verify_token_file();
     assert!(!ok, "openssl accepted the token for other data: {out}");
 
     // The same token through verify_token: right digest yes, other no.
@@ -325,7 +318,7 @@ async fn refusal(pki: &DevPki, tsa: DevTsa, anchor: &[u8]) -> String {
 
 #[tokio::test]
 async fn the_client_refuses_what_a_wrong_tsa_sends() {
-    let (_dir, pki) = pki();
+    let (dir, pki) = pki();
     let ca = cert_der(&pki.path(files::CA_CERT));
     let tsa = || pki.tsa().unwrap();
 
@@ -351,7 +344,9 @@ async fn the_client_refuses_what_a_wrong_tsa_sends() {
         .push(rcgen::DnType::CommonName, "not a TSA");
     let csr = params.serialize_request(&key).unwrap();
     let cert = ca_issuer.issue_from_csr(csr.der()).unwrap();
-    let cert_pem = pem(&cert);
+    let cert_path = dir.path().join("not-a-tsa.pem");
+    support::write_cert_pem(&cert_path, &cert);
+    let cert_pem = std::fs::read_to_string(&cert_path).unwrap();
     let no_eku = DevTsa::from_pem(&cert_pem, &key.serialize_pem()).unwrap();
     let m = refusal(&pki, no_eku, &ca).await;
     assert!(m.contains("extendedKeyUsage"), "{m}");
@@ -393,16 +388,4 @@ async fn a_wrong_policy_or_an_unreachable_tsa_is_refused() {
     .unwrap();
     let err = c.stamp(HashAlgorithm::Sha256, b"d").await.unwrap_err();
     assert!(matches!(err, DocError::Timestamp(_)), "{err}");
-}
-
-fn pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
 }
