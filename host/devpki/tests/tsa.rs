@@ -274,8 +274,13 @@ async fn the_client_gets_a_token_that_openssl_accepts() {
 
     // The same token through verify_token: right digest yes, other no.
     let digest = Sha256::digest(&data).to_vec();
-    let summary =
-        verify_token(&stamp.token, HashAlgorithm::Sha256, &digest, &[ca.clone()]).unwrap();
+    let summary = verify_token(
+        &stamp.token,
+        HashAlgorithm::Sha256,
+        &digest,
+        std::slice::from_ref(&ca),
+    )
+    .unwrap();
     assert_eq!(summary.serial, stamp.serial);
     assert_eq!(summary.gen_time, stamp.gen_time);
     let other = Sha256::digest(b"other").to_vec();
