@@ -27,6 +27,21 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `openssl ts -verify` of the reply file `reply` for the file `data`
+/// with the trust anchors of `ca`.
+fn ts_verify(reply: &Path, data: &Path, ca: &Path) -> (bool, String) {
+    openssl(&[
+        "ts",
+        "-verify",
+        "-in",
+        s(reply),
+        "-data",
+        s(data),
+        "-CAfile",
+        s(ca),
+    ])
+}
+
 /// A development PKI in a fresh folder.
 fn pki() -> (tempfile::TempDir, DevPki) {
     let dir = tempfile::tempdir().unwrap();
@@ -97,43 +112,16 @@ fn openssl_ts_verify_accepts_a_reply_to_an_openssl_query_and_refuses_other_data(
     // Other data, a changed reply, another CA: refused.
     let other = d.join("other.txt");
     std::fs::write(&other, b"the document to time-stamp!\n").unwrap();
-    let (ok, out) = openssl(&[
-        "ts",
-        "-verify",
-        "-in",
-        s(&reply_path),
-        "-data",
-        s(&other),
-        "-CAfile",
-        s(&ca),
-    ]);
+    let (ok, out) = ts_verify(&reply_path, &other, &ca);
     assert!(!ok, "openssl accepted a token for other data: {out}");
     let mut changed = reply.clone();
     let at = changed.len() - 10;
     changed[at] ^= 0x01;
     let changed_path = d.join("changed.tsr");
     std::fs::write(&changed_path, &changed).unwrap();
-    let (ok, out) = openssl(&[
-        "ts",
-        "-verify",
-        "-in",
-        s(&changed_path),
-        "-data",
-        s(&data),
-        "-CAfile",
-        s(&ca),
-    ]);
+    let (ok, out) = ts_verify(&changed_path, &data, &ca);
     assert!(!ok, "openssl accepted a changed reply: {out}");
-    let (ok, out) = openssl(&[
-        "ts",
-        "-verify",
-        "-in",
-        s(&reply_path),
-        "-data",
-        s(&data),
-        "-CAfile",
-        s(&pki.path(files::TLS_CA_CERT)),
-    ]);
+    let (ok, out) = ts_verify(&reply_path, &data, &pki.path(files::TLS_CA_CERT));
     assert!(!ok, "openssl accepted the token with another CA: {out}");
 }
 
@@ -393,4 +381,146 @@ async fn a_wrong_policy_or_an_unreachable_tsa_is_refused() {
     .unwrap();
     let err = c.stamp(HashAlgorithm::Sha256, b"d").await.unwrap_err();
     assert!(matches!(err, DocError::Timestamp(_)), "{err}");
+}
+
+/// The DER `TimeStampReq` for the SHA-256 digest `digest`.
+fn request(digest: &[u8], cert_req: bool) -> Vec<u8> {
+    use der::Encode;
+    use sam_docsign::tsp::asn1::{MessageImprint, TimeStampReq};
+    TimeStampReq {
+        version: 1,
+        message_imprint: MessageImprint {
+            hash_algorithm: sam_proto::asn1::digest_algorithm(HashAlgorithm::Sha256),
+            hashed_message: der::asn1::OctetString::new(digest).unwrap(),
+        },
+        req_policy: None,
+        nonce: None,
+        cert_req,
+        extensions: None,
+    }
+    .to_der()
+    .unwrap()
+}
+
+/// The token of a granted DER `TimeStampResp`.
+fn token_of(reply: &[u8]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let resp = sam_docsign::tsp::asn1::TimeStampResp::from_der(reply).unwrap();
+    assert_eq!(resp.status.status, 0, "{:?}", resp.status);
+    resp.time_stamp_token.unwrap().to_der().unwrap()
+}
+
+#[test]
+fn a_token_without_certificates_needs_the_tsa_certificate_configured() {
+    let (_dir, pki) = pki();
+    let tsa = pki.tsa().unwrap();
+    let ca = cert_der(&pki.path(files::CA_CERT));
+    let digest = Sha256::digest(b"doc").to_vec();
+    let token = token_of(&tsa.respond(&request(&digest, false)).unwrap());
+    let err = verify_token(
+        &token,
+        HashAlgorithm::Sha256,
+        &digest,
+        std::slice::from_ref(&ca),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, DocError::Timestamp(m) if m.contains("neither in the token")),
+        "{err}"
+    );
+    // The TSA certificate pinned as a trust anchor itself.
+    verify_token(
+        &token,
+        HashAlgorithm::Sha256,
+        &digest,
+        &[tsa.certificate_der()],
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_token_made_outside_the_tsa_certificate_validity_is_refused() {
+    let (_dir, pki) = pki();
+    let tsa = pki.tsa().unwrap();
+    let ca = cert_der(&pki.path(files::CA_CERT));
+    let digest = Sha256::digest(b"doc").to_vec();
+    let later = SystemTime::now() + sam_devpki::TSA_CERT_VALIDITY + Duration::from_secs(86_400);
+    let token = token_of(&tsa.respond_at(&request(&digest, true), later).unwrap());
+    let err = verify_token(&token, HashAlgorithm::Sha256, &digest, &[ca]).unwrap_err();
+    assert!(
+        matches!(&err, DocError::Timestamp(m) if m.contains("not valid at the token's genTime")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tsa_under_an_intermediate_ca_verifies_with_the_root_alone() {
+    use der::Encode;
+    use rcgen::{BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A root of its own: the test writes its PEM for openssl.
+    let root_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut root = CertificateParams::new(Vec::<String>::new()).unwrap();
+    root.distinguished_name
+        .push(DnType::CommonName, "DEV-ONLY test root");
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    root.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let root_cert = root.self_signed(&root_key).unwrap();
+    let root_pem = d.join("root.pem");
+    std::fs::write(&root_pem, root_cert.pem()).unwrap();
+    let root_issuer = Issuer::from_params(&root, &root_key);
+    let mid_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut mid = CertificateParams::new(Vec::<String>::new()).unwrap();
+    mid.distinguished_name
+        .push(DnType::CommonName, "DEV-ONLY intermediate TSA CA");
+    mid.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    mid.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    let mid_cert = mid.signed_by(&mid_key, &root_issuer).unwrap();
+
+    let tsa_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "DEV-ONLY TSA under an intermediate");
+    let eku =
+        x509_cert::ext::pkix::ExtendedKeyUsage(vec![sam_docsign::tsp::asn1::ID_KP_TIME_STAMPING])
+            .to_der()
+            .unwrap();
+    let mut ext = CustomExtension::from_oid_content(&[2, 5, 29, 37], eku);
+    ext.set_criticality(true);
+    leaf.custom_extensions = vec![ext];
+    let leaf_cert = leaf
+        .signed_by(&tsa_key, &Issuer::from_params(&mid, &mid_key))
+        .unwrap();
+    let tsa = DevTsa::from_pem(&leaf_cert.pem(), &tsa_key.serialize_pem())
+        .unwrap()
+        .with_chain(&[mid_cert.der().to_vec()])
+        .unwrap();
+
+    let data = d.join("data.txt");
+    std::fs::write(&data, b"under an intermediate").unwrap();
+    let digest = Sha256::digest(b"under an intermediate").to_vec();
+    let reply = tsa.respond(&request(&digest, true)).unwrap();
+    let token = token_of(&reply);
+    let ca = root_cert.der().to_vec();
+    verify_token(
+        &token,
+        HashAlgorithm::Sha256,
+        &digest,
+        std::slice::from_ref(&ca),
+    )
+    .unwrap();
+    let reply_path = d.join("reply.tsr");
+    std::fs::write(&reply_path, &reply).unwrap();
+    let (ok, out) = ts_verify(&reply_path, &data, &root_pem);
+    assert!(ok && out.contains("Verification: OK"), "{out}");
+
+    // Without the intermediate in the token, the root alone is not enough.
+    let bare = DevTsa::from_pem(&leaf_cert.pem(), &tsa_key.serialize_pem()).unwrap();
+    let token = token_of(&bare.respond(&request(&digest, true)).unwrap());
+    let err = verify_token(&token, HashAlgorithm::Sha256, &digest, &[ca]).unwrap_err();
+    assert!(
+        matches!(&err, DocError::Timestamp(m) if m.contains("trust anchor")),
+        "{err}"
+    );
 }
