@@ -428,3 +428,92 @@ fn nonce() -> Result<Int, DocError> {
     }
     Ok(Int::new(&bytes)?)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn anchor() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn config(url: &str, anchors: Vec<Vec<u8>>, policy: Option<&str>) -> TsaConfig {
+        TsaConfig {
+            url: url.into(),
+            trust_anchors: anchors,
+            timeout: DEFAULT_TIMEOUT,
+            policy: policy.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_configuration_that_cannot_work_is_refused_at_once() {
+        let a = anchor();
+        assert!(TsaClient::new(config("http://127.0.0.1:1/tsa", vec![a.clone()], None)).is_ok());
+        for (cfg, words) in [
+            (
+                config("https://tsa.example/", vec![a.clone()], None),
+                "with_tls",
+            ),
+            (
+                config("ftp://tsa.example/", vec![a.clone()], None),
+                "scheme",
+            ),
+            (
+                config("http://127.0.0.1/tsa", vec![], None),
+                "no trust anchor",
+            ),
+            (
+                config("http://127.0.0.1/tsa", vec![b"junk".to_vec()], None),
+                "not a DER",
+            ),
+            (
+                config("http://127.0.0.1/tsa", vec![a.clone()], Some("x.y")),
+                "policy",
+            ),
+        ] {
+            match TsaClient::new(cfg) {
+                Err(DocError::InvalidInput(m)) => assert!(m.contains(words), "{m}"),
+                other => panic!("{words}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_digest_of_the_wrong_length_is_refused_before_any_request() {
+        let c = TsaClient::new(config("http://127.0.0.1:1/tsa", vec![anchor()], None)).unwrap();
+        let err = c
+            .stamp_digest(HashAlgorithm::Sha384, &[0; 32])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DocError::InvalidInput(_)), "{err}");
+    }
+
+    #[test]
+    fn the_tsa_section_reads_its_pem_files_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = anchor();
+        let path = dir.path().join("ca.pem");
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&a);
+        std::fs::write(
+            &path,
+            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"),
+        )
+        .unwrap();
+        let json = serde_json::json!({
+            "url": "http://127.0.0.1:8480/tsa",
+            "trust_anchors": [path],
+        });
+        let section: TsaSection = serde_json::from_value(json).unwrap();
+        let cfg = section.load().unwrap();
+        assert_eq!(cfg.trust_anchors, vec![a]);
+        assert_eq!(cfg.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(cfg.policy, None);
+        let unknown = serde_json::json!({"url": "x", "trust_anchors": [], "tls": true});
+        assert!(serde_json::from_value::<TsaSection>(unknown).is_err());
+    }
+}

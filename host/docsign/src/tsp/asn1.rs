@@ -353,3 +353,60 @@ pub fn attribute<T: Tagged + EncodeValue>(
     values.insert(Any::encode_from(value)?)?;
     Ok(Attribute { oid, values })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use der::{Decode, Encode};
+
+    fn gen_time(text: &str) -> der::Result<GenTime> {
+        GenTime::from_der(&Any::new(Tag::GeneralizedTime, text.as_bytes())?.to_der()?)
+    }
+
+    #[test]
+    fn a_gen_time_keeps_its_fraction_and_refuses_what_der_forbids() {
+        let whole = gen_time("20240102030405Z").unwrap().0;
+        let reference: GeneralizedTime =
+            Any::new(Tag::GeneralizedTime, b"20240102030405Z".as_slice())
+                .unwrap()
+                .decode_as()
+                .unwrap();
+        assert_eq!(whole, reference.to_system_time());
+        assert_eq!(
+            gen_time("20240102030405.5Z").unwrap().0,
+            whole + Duration::from_millis(500)
+        );
+        assert_eq!(
+            gen_time("20240102030405.000000001Z").unwrap().0,
+            whole + Duration::from_nanos(1)
+        );
+        for bad in [
+            "20240102030405.50Z",
+            "20240102030405.Z",
+            "20240102030405.1234567891Z",
+            "20240102030405+0100",
+            "2024010203040Z",
+            "20240102030405",
+            "",
+        ] {
+            assert!(gen_time(bad).is_err(), "{bad}");
+        }
+        // Encoding drops the fraction.
+        let der = gen_time("20240102030405.5Z").unwrap().to_der().unwrap();
+        assert_eq!(GenTime::from_der(&der).unwrap().0, whole);
+    }
+
+    #[test]
+    fn a_rejection_sets_exactly_its_failure_bit() {
+        for (bit, name) in FAILURE_BITS {
+            let info = PkiStatusInfo::rejection(bit, "no").unwrap();
+            assert_eq!(info.status, status::REJECTION);
+            assert_eq!(info.failure_names(), vec![name]);
+            let bits: Vec<bool> = info.fail_info.as_ref().unwrap().bits().collect();
+            assert_eq!(bits.len(), bit + 1, "no trailing zero bits in DER");
+            let back = PkiStatusInfo::from_der(&info.to_der().unwrap()).unwrap();
+            assert_eq!(back, info);
+        }
+    }
+}

@@ -16,11 +16,12 @@ use sam_client::cms::{
     EssCertIdV2, ID_AA_SIGNING_CERTIFICATE_V2, ID_CONTENT_TYPE, ID_MESSAGE_DIGEST, ID_SIGNED_DATA,
     SigningCertificateV2,
 };
-use sam_client::verify::{digest, verify_prehash};
+use sam_client::verify::{KeyKind, digest, verify_prehash};
 use sam_proto::asn1::{SchemeKind, signature_hash};
 use sam_proto::ids::HashAlgorithm;
 use std::time::SystemTime;
 use x509_cert::Certificate;
+use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectKeyIdentifier};
 
 /// `rsaEncryption`, which OpenSSL and others put in a `SignerInfo`'s
@@ -149,6 +150,14 @@ pub(crate) fn verify_parsed(
     let tsa_der = tsa.to_der()?;
     check_signer_info(si, &tst_der, &tsa, &tsa_der)?;
 
+    // RFC 3161 §2.4.2: a TSA name, when given, names the signer.
+    if let Some(GeneralName::DirectoryName(name)) = &tst.tsa
+        && name != tsa.tbs_certificate().subject()
+    {
+        return Err(refuse(
+            "the TSTInfo's tsa name is not the subject of the TSA's certificate",
+        ));
+    }
     let gen_time = tst.gen_time.0;
     check_time_stamping_usage(&tsa)?;
     check_path(&tsa, &tsa_der, &candidates, anchors, gen_time)?;
@@ -188,17 +197,18 @@ fn check_signer_info(
             "the token's digest algorithm is a signature algorithm",
         ));
     }
-    let signature_hash_ok = if si.signature_algorithm.oid == RSA_ENCRYPTION {
-        true
+    let spki = tsa.tbs_certificate().subject_public_key_info().to_der()?;
+    let key_scheme = KeyKind::of_spki(&spki)
+        .map_err(|e| refuse(format!("the TSA's key: {e}")))?
+        .scheme();
+    let algorithm_ok = if si.signature_algorithm.oid == RSA_ENCRYPTION {
+        key_scheme == SchemeKind::RsaPkcs1v15
     } else {
-        match signature_hash(&si.signature_algorithm) {
-            Ok((h, Some(SchemeKind::Ecdsa | SchemeKind::RsaPkcs1v15))) => h == hash,
-            _ => false,
-        }
+        signature_hash(&si.signature_algorithm) == Ok((hash, Some(key_scheme)))
     };
-    if !signature_hash_ok {
+    if !algorithm_ok {
         return Err(refuse(
-            "the token's signature algorithm is not supported or does not match its digest algorithm",
+            "the token's signature algorithm is not supported or does not fit its digest algorithm and the TSA's key",
         ));
     }
     let attrs = si
@@ -247,7 +257,6 @@ fn check_signer_info(
             ));
         }
     }
-    let spki = tsa.tbs_certificate().subject_public_key_info().to_der()?;
     let signed_hash = digest(hash, &attrs.to_der()?);
     verify_prehash(&spki, hash, &signed_hash, si.signature.as_bytes())
         .map_err(|_| refuse("the token's signature does not verify with the TSA's certificate"))
