@@ -76,8 +76,8 @@ DEV-ONLY — NOT FOR PRODUCTION
 
 Everything in this folder was made by sam-devpki for development and
 testing of the SAM on one machine. The private keys lie unencrypted in
-plain files; the identity provider and the signing CA trust whoever can
-reach them. Never import any of these certificates into a production
+plain files; the identity provider, the signing CA and the time-stamp
+authority trust whoever can reach them. Never import any of these certificates into a production
 SAM, never trust this TLS CA outside a development machine, and never
 sign anything of value with keys certified by this CA.
 ";

@@ -51,7 +51,8 @@ impl Default for DevIdpOptions {
 }
 
 /// A running DEV-ONLY IdP server (HTTP/1.1, no TLS, loopback only):
-/// `POST /id-token/sad` and the OAuth2 endpoints of [`crate::oauth2`].
+/// `POST /id-token/sad`, the OAuth2 endpoints of [`crate::oauth2`] and,
+/// when started with one, the development TSA at [`TSA_PATH`].
 #[derive(Debug)]
 pub struct DevIdpServer {
     addr: SocketAddr,

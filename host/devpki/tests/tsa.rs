@@ -524,3 +524,77 @@ fn a_tsa_under_an_intermediate_ca_verifies_with_the_root_alone() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_client_reaches_a_tsa_over_https() {
+    use http_body_util::BodyExt;
+    use hyper_util::rt::TokioIo;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (_dir, pki) = pki();
+    let chain: Vec<_> = CertificateDer::pem_file_iter(pki.path(files::SERVER_CERT))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(pki.path(files::SERVER_KEY)).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tsa = Arc::new(pki.tsa().unwrap());
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = acceptor.accept(tcp).await.unwrap();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let tsa = tsa.clone();
+                async move {
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let mut resp = hyper::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from(tsa.respond(&body).unwrap()),
+                    ));
+                    resp.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/timestamp-reply"),
+                    );
+                    Ok::<_, std::convert::Infallible>(resp)
+                }
+            });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    });
+
+    let tls_roots = vec![cert_der(&pki.path(files::TLS_CA_CERT))];
+    let tls =
+        sam_client::tls_config(tls_roots.into_iter().map(Into::into).collect(), None).unwrap();
+    let client = TsaClient::with_tls(
+        TsaConfig {
+            url: format!("https://localhost:{port}/tsa"),
+            trust_anchors: vec![cert_der(&pki.path(files::CA_CERT))],
+            timeout: Duration::from_secs(20),
+            policy: None,
+        },
+        tls,
+    )
+    .unwrap();
+    let stamp = client
+        .stamp(HashAlgorithm::Sha256, b"over TLS")
+        .await
+        .unwrap();
+    let digest = Sha256::digest(b"over TLS").to_vec();
+    verify_token(
+        &stamp.token,
+        HashAlgorithm::Sha256,
+        &digest,
+        &[cert_der(&pki.path(files::CA_CERT))],
+    )
+    .unwrap();
+}
