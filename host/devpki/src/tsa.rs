@@ -58,7 +58,7 @@ pub enum TsaFault {
     WrongImprint,
     /// The token's nonce is not the request's.
     WrongNonce,
-    /// Every request is rejected (`systemFailure`-free rejection with
+    /// Every request is rejected (status rejection, failInfo
     /// `badRequest`).
     Reject,
 }
