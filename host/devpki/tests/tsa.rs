@@ -598,3 +598,36 @@ async fn the_client_reaches_a_tsa_over_https() {
     )
     .unwrap();
 }
+
+#[test]
+fn truncated_or_flipped_input_is_refused_without_a_panic() {
+    let (_dir, pki) = pki();
+    let tsa = pki.tsa().unwrap();
+    let ca = cert_der(&pki.path(files::CA_CERT));
+    let digest = Sha256::digest(b"doc").to_vec();
+    let req = request(&digest, true);
+    for cut in 0..req.len() {
+        let reply = tsa.respond(&req[..cut]).unwrap();
+        let resp =
+            <sam_docsign::tsp::asn1::TimeStampResp as der::Decode>::from_der(&reply).unwrap();
+        assert_eq!(resp.status.status, 2, "a request cut at {cut} was granted");
+    }
+    let token = token_of(&tsa.respond(&req).unwrap());
+    let anchors = std::slice::from_ref(&ca);
+    verify_token(&token, HashAlgorithm::Sha256, &digest, anchors).unwrap();
+    for cut in (0..token.len()).step_by(7) {
+        assert!(verify_token(&token[..cut], HashAlgorithm::Sha256, &digest, anchors).is_err());
+    }
+    // Every single-bit change of the token is either undecodable or
+    // refused by a check (the certificates included: a changed byte in
+    // one breaks its signature or the ESS hash).
+    for at in (0..token.len()).step_by(3) {
+        let mut changed = token.clone();
+        changed[at] ^= 0x04;
+        assert!(
+            verify_token(&changed, HashAlgorithm::Sha256, &digest, anchors).is_err(),
+            "a change at byte {at} of {} went through",
+            token.len()
+        );
+    }
+}

@@ -8,7 +8,7 @@
 use super::asn1::{ID_CE_EXT_KEY_USAGE, ID_CT_TST_INFO, ID_KP_TIME_STAMPING, TstInfo};
 use crate::DocError;
 use cms::cert::CertificateChoices;
-use cms::content_info::ContentInfo;
+use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::{Int, ObjectIdentifier, OctetString};
 use der::{Decode, Encode};
@@ -130,6 +130,27 @@ pub(crate) fn verify_parsed(
     let (Some(si), None) = (infos.next(), infos.next()) else {
         return Err(refuse("the token must have exactly one SignerInfo"));
     };
+    // RFC 5652 §5.1 and §5.3: the versions follow from the content type
+    // and the signer identifier, and digestAlgorithms lists what the
+    // signers use. None of it is signed: checked to refuse a token that
+    // disagrees with itself.
+    let si_version = match si.sid {
+        SignerIdentifier::IssuerAndSerialNumber(_) => CmsVersion::V1,
+        SignerIdentifier::SubjectKeyIdentifier(_) => CmsVersion::V3,
+    };
+    if si.version != si_version
+        || !matches!(
+            signed.version,
+            CmsVersion::V3 | CmsVersion::V4 | CmsVersion::V5
+        )
+    {
+        return Err(refuse("the token's CMS versions do not fit its content"));
+    }
+    if !signed.digest_algorithms.iter().any(|a| a == &si.digest_alg) {
+        return Err(refuse(
+            "the token's digestAlgorithms do not list its signer's digest algorithm",
+        ));
+    }
     let candidates: Vec<Certificate> = signed
         .certificates
         .iter()
