@@ -93,10 +93,13 @@ fn crlf(text: &[u8]) -> Vec<u8> {
 /// the entity with CRLF line endings, and that a changed byte of the
 /// entity inside the message is refused.
 fn round_trip(entity: &[u8]) -> Vec<u8> {
+    round_trip_with(entity, HashAlgorithm::Sha256)
+}
+
+fn round_trip_with(entity: &[u8], hash: HashAlgorithm) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let (signer, key) = signer(dir.path());
-    let prepared =
-        smime::prepare(entity, &signer, HashAlgorithm::Sha256, SystemTime::now()).unwrap();
+    let prepared = smime::prepare(entity, &signer, hash, SystemTime::now()).unwrap();
     let message = prepared.finish(&sam_sign(&key, &prepared), None).unwrap();
 
     let (ok, out, text) = openssl_verify(dir.path(), &message);
@@ -237,4 +240,14 @@ fn a_wrong_signature_or_a_time_stamp_is_refused() {
     whole.extend_from_slice(&parts.body);
     let (ok, _, text) = openssl_verify(dir.path(), &whole);
     assert!(ok, "{text}");
+}
+
+#[test]
+fn sha384_is_named_in_micalg() {
+    let message = round_trip_with(
+        b"Content-Type: text/plain\n\nwith SHA-384\n",
+        HashAlgorithm::Sha384,
+    );
+    let text = String::from_utf8_lossy(&message);
+    assert!(text.contains("; micalg=sha-384; "), "{text}");
 }
