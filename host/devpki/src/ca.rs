@@ -7,6 +7,7 @@ use p256::ecdsa::{DerSignature, SigningKey};
 use p256::pkcs8::DecodePrivateKey;
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256};
 use sam_client::verify::{KeyKind, verify_message};
+use sam_docsign::tsp::asn1::ID_KP_TIME_STAMPING;
 use sam_proto::asn1::signature_hash;
 use std::fmt;
 use std::path::Path;
@@ -18,7 +19,8 @@ use x509_cert::builder::profile::cabf::Root;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::TbsCertificate;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectKeyIdentifier,
 };
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
@@ -72,19 +74,11 @@ impl DevCa {
 
     /// The CA of a PEM certificate and its PEM (PKCS#8) key.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, DevPkiError> {
-        let pair = KeyPair::from_pem(key_pem)?;
-        let key = SigningKey::from_pkcs8_der(pair.serialized_der())
-            .map_err(|e| DevPkiError::Crypto(format!("CA key (P-256 expected): {e}")))?;
+        let key = p256_key(key_pem)?;
         let cert = Certificate::from_der(&crate::pki::pem_certificate(cert_pem)?)?;
-        let spki = cert.tbs_certificate().subject_public_key_info().to_der()?;
-        let own = spki::SubjectPublicKeyInfoOwned::from_key(key.verifying_key())
-            .map_err(|e| DevPkiError::Crypto(format!("CA public key: {e}")))?
-            .to_der()?;
-        if spki != own {
-            return Err(DevPkiError::Crypto(
-                "the CA key does not belong to the CA certificate".into(),
-            ));
-        }
+        check_key_fits(&key, &cert).map_err(|_| {
+            DevPkiError::Crypto("the CA key does not belong to the CA certificate".into())
+        })?;
         Ok(Self {
             key,
             key_pem: key_pem.to_owned(),
@@ -153,20 +147,77 @@ impl DevCa {
             return Err(DevPkiError::Refused("the CSR subject is empty".into()));
         }
         let subject = csr.info.subject.clone();
-        let profile = EndEntity {
-            issuer: self.cert.tbs_certificate().subject().clone(),
-            subject: subject.clone(),
-        };
-        let cert = CertificateBuilder::new(
-            profile,
-            rand::serial()?,
-            validity(now, SIGNER_CERT_VALIDITY)?,
+        let cert = self.issue(
             csr.info.public_key,
-        )?
-        .build::<_, DerSignature>(&self.key)?;
+            subject.clone(),
+            validity(now, SIGNER_CERT_VALIDITY)?,
+            false,
+        )?;
         dev_info!("issued a signer certificate for {subject} ({kind:?} key)");
         Ok(cert.to_der()?)
     }
+}
+
+impl DevCa {
+    /// A time-stamping certificate (DER) for `spki` and `subject`, valid
+    /// from `now` (Unix seconds) for [`crate::TSA_CERT_VALIDITY`]: the
+    /// signer profile with keyUsage `digitalSignature` alone and the
+    /// critical extended key usage `id-kp-timeStamping` that RFC 3161
+    /// §2.3 requires.
+    pub fn issue_time_stamping(
+        &self,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        subject: Name,
+        now: u64,
+    ) -> Result<Vec<u8>, DevPkiError> {
+        let cert = self.issue(
+            spki,
+            subject.clone(),
+            validity(now, crate::TSA_CERT_VALIDITY)?,
+            true,
+        )?;
+        dev_info!("issued a time-stamping certificate for {subject}");
+        Ok(cert.to_der()?)
+    }
+
+    fn issue(
+        &self,
+        spki: spki::SubjectPublicKeyInfoOwned,
+        subject: Name,
+        validity: Validity,
+        time_stamping: bool,
+    ) -> Result<Certificate, DevPkiError> {
+        let profile = EndEntity {
+            issuer: self.cert.tbs_certificate().subject().clone(),
+            subject,
+            time_stamping,
+        };
+        Ok(
+            CertificateBuilder::new(profile, rand::serial()?, validity, spki)?
+                .build::<_, DerSignature>(&self.key)?,
+        )
+    }
+}
+
+/// The P-256 signing key of a PKCS#8 PEM.
+pub(crate) fn p256_key(key_pem: &str) -> Result<SigningKey, DevPkiError> {
+    let pair = KeyPair::from_pem(key_pem)?;
+    SigningKey::from_pkcs8_der(pair.serialized_der())
+        .map_err(|e| DevPkiError::Crypto(format!("key (P-256 expected): {e}")))
+}
+
+/// Refuses a key that is not the one of `cert`.
+pub(crate) fn check_key_fits(key: &SigningKey, cert: &Certificate) -> Result<(), DevPkiError> {
+    let spki = cert.tbs_certificate().subject_public_key_info().to_der()?;
+    let own = spki::SubjectPublicKeyInfoOwned::from_key(key.verifying_key())
+        .map_err(|e| DevPkiError::Crypto(format!("public key: {e}")))?
+        .to_der()?;
+    if spki != own {
+        return Err(DevPkiError::Crypto(
+            "the key does not belong to the certificate".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// From five minutes before `now` for `length`.
@@ -182,10 +233,11 @@ fn validity(now: u64, length: Duration) -> Result<Validity, DevPkiError> {
     ))
 }
 
-/// The profile of a signer certificate.
+/// The profile of a signer or time-stamping certificate.
 struct EndEntity {
     issuer: Name,
     subject: Name,
+    time_stamping: bool,
 }
 
 impl BuilderProfile for EndEntity {
@@ -212,9 +264,21 @@ impl BuilderProfile for EndEntity {
         }
         .to_extension(tbs.subject(), &extensions)?;
         extensions.push(basic);
-        let usage = KeyUsage(KeyUsages::DigitalSignature | KeyUsages::NonRepudiation)
-            .to_extension(tbs.subject(), &extensions)?;
+        let usages = if self.time_stamping {
+            KeyUsages::DigitalSignature.into()
+        } else {
+            KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
+        };
+        let usage = KeyUsage(usages).to_extension(tbs.subject(), &extensions)?;
         extensions.push(usage);
+        if self.time_stamping {
+            // x509-cert marks extendedKeyUsage non-critical; RFC 3161
+            // §2.3 wants it critical.
+            let mut eku = ExtendedKeyUsage(vec![ID_KP_TIME_STAMPING])
+                .to_extension(tbs.subject(), &extensions)?;
+            eku.critical = true;
+            extensions.push(eku);
+        }
         let ski = SubjectKeyIdentifier::try_from(spk)?.to_extension(tbs.subject(), &extensions)?;
         extensions.push(ski);
         let aki = AuthorityKeyIdentifier::try_from(issuer_spk)?

@@ -13,8 +13,9 @@
 //!   samd's server certificate (SAN `localhost`, `127.0.0.1`, `::1`),
 //!   client certificates for the SSA, privileged-user and management
 //!   connectors, two administrator P-256 keys for samctl's dual control,
-//!   the IdP's key and self-signed certificate, and a signing CA for
-//!   signer certificates (file names in [`files`]).
+//!   the IdP's key and self-signed certificate, a signing CA for
+//!   signer certificates and a time-stamping certificate it issued (file
+//!   names in [`files`]).
 //! * [`DevIdp`] issues identity tokens (seed §8.2) and answers the IdP
 //!   operation `POST /id-token/sad` (seed §7.5.1; JSON in
 //!   [`sam_client::idp`]) as a library call or as a small plain-HTTP
@@ -25,6 +26,10 @@
 //! * [`DevCa`] turns a PKCS#10 request (for example the one the firmware
 //!   signs with a new signer key) into an end-entity certificate valid for
 //!   a year, after checking the request's signature.
+//! * [`DevTsa`] is an RFC 3161 time-stamp authority whose certificate the
+//!   signing CA issues; it answers `POST /tsa` on the IdP server
+//!   ([`DevIdpServer::start_with_tsa`]) or a library call, with tokens of
+//!   the policy [`DEV_TSA_POLICY`] that `openssl ts -verify` accepts.
 #![forbid(unsafe_code)]
 
 /// Logs at info level with the `[DEV-ONLY]` prefix.
@@ -48,12 +53,14 @@ pub mod oauth2;
 mod pki;
 mod rand;
 mod server;
+mod tsa;
 
 pub use ca::{DevCa, SIGNER_CERT_VALIDITY};
 pub use error::DevPkiError;
 pub use idp::{DevIdp, IdpKeyType, IdpRefusal, TokenParams};
 pub use pki::{DevPki, DevPkiOptions, files};
-pub use server::{DevIdpOptions, DevIdpServer};
+pub use server::{DevIdpOptions, DevIdpServer, TSA_PATH};
+pub use tsa::{DEV_TSA_POLICY, DevTsa, TSA_CERT_VALIDITY, TsaFault};
 
 /// The organization in the subject of every certificate made here.
 pub const DEV_ORGANIZATION: &str = "SAM Development DEV-ONLY NOT FOR PRODUCTION";

@@ -1,6 +1,6 @@
 //! DEV-ONLY: the development PKI folder.
 
-use crate::{DEV_ORGANIZATION, DevCa, DevIdp, DevPkiError, IdpKeyType, rand, unix_now};
+use crate::{DEV_ORGANIZATION, DevCa, DevIdp, DevPkiError, DevTsa, IdpKeyType, rand, unix_now};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
@@ -47,6 +47,11 @@ pub mod files {
     pub const CA_CERT: &str = "ca.pem";
     /// The signing CA's key.
     pub const CA_KEY: &str = "ca.key";
+    /// The development TSA's certificate (issued by the signing CA,
+    /// critical extended key usage `id-kp-timeStamping`).
+    pub const TSA_CERT: &str = "tsa.pem";
+    /// The development TSA's key.
+    pub const TSA_KEY: &str = "tsa.key";
     /// `[[connector]]` entries for samd's configuration, with the pins of
     /// the three client certificates.
     pub const CONNECTORS: &str = "samd-connectors.toml";
@@ -71,8 +76,8 @@ DEV-ONLY — NOT FOR PRODUCTION
 
 Everything in this folder was made by sam-devpki for development and
 testing of the SAM on one machine. The private keys lie unencrypted in
-plain files; the identity provider and the signing CA trust whoever can
-reach them. Never import any of these certificates into a production
+plain files; the identity provider, the signing CA and the time-stamp
+authority trust whoever can reach them. Never import any of these certificates into a production
 SAM, never trust this TLS CA outside a development machine, and never
 sign anything of value with keys certified by this CA.
 ";
@@ -101,6 +106,8 @@ impl DevPki {
             files::IDP_KEY,
             files::CA_CERT,
             files::CA_KEY,
+            files::TSA_CERT,
+            files::TSA_KEY,
             files::CONNECTORS,
         ];
         names.extend(files::ADMIN_KEYS);
@@ -201,6 +208,10 @@ impl DevPki {
         write(&pki.path(files::CA_CERT), &ca.certificate_pem()?)?;
         write_key(&pki.path(files::CA_KEY), &ca.key_pem())?;
 
+        let tsa = DevTsa::generate(&ca)?;
+        write(&pki.path(files::TSA_CERT), &tsa.certificate_pem()?)?;
+        write_key(&pki.path(files::TSA_KEY), &tsa.key_pem())?;
+
         dev_info!("development PKI ready in {}", dir.display());
         Ok(pki)
     }
@@ -239,6 +250,11 @@ impl DevPki {
     /// The signing CA of this PKI.
     pub fn ca(&self) -> Result<DevCa, DevPkiError> {
         DevCa::load(&self.path(files::CA_CERT), &self.path(files::CA_KEY))
+    }
+
+    /// The time-stamp authority of this PKI.
+    pub fn tsa(&self) -> Result<DevTsa, DevPkiError> {
+        DevTsa::load(&self.path(files::TSA_CERT), &self.path(files::TSA_KEY))
     }
 
     /// The PKCS#8 DER of administrator `index` (0 or 1).

@@ -2,7 +2,7 @@
 //! loopback interface.
 
 use crate::oauth2::{self, OAuthCodes};
-use crate::{DevIdp, DevPkiError, IdpRefusal, unix_now};
+use crate::{DevIdp, DevPkiError, DevTsa, IdpRefusal, unix_now};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::CONTENT_TYPE;
@@ -25,6 +25,11 @@ use tokio::task::JoinHandle;
 /// Largest request body (a token and a key are well under 8 KiB).
 const MAX_REQUEST: usize = 64 * 1024;
 
+/// Where [`DevIdpServer::start_with_tsa`] serves the development TSA:
+/// `POST` a DER `TimeStampReq` (`application/timestamp-query`), get a
+/// DER `TimeStampResp` (`application/timestamp-reply`).
+pub const TSA_PATH: &str = "/tsa";
+
 /// Options of the development IdP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DevIdpOptions {
@@ -46,7 +51,8 @@ impl Default for DevIdpOptions {
 }
 
 /// A running DEV-ONLY IdP server (HTTP/1.1, no TLS, loopback only):
-/// `POST /id-token/sad` and the OAuth2 endpoints of [`crate::oauth2`].
+/// `POST /id-token/sad`, the OAuth2 endpoints of [`crate::oauth2`] and,
+/// when started with one, the development TSA at [`TSA_PATH`].
 #[derive(Debug)]
 pub struct DevIdpServer {
     addr: SocketAddr,
@@ -61,6 +67,16 @@ impl DevIdpServer {
         idp: Arc<DevIdp>,
         listen: SocketAddr,
         options: DevIdpOptions,
+    ) -> Result<Self, DevPkiError> {
+        Self::start_with_tsa(idp, listen, options, None).await
+    }
+
+    /// [`Self::start`], also serving `tsa` at [`TSA_PATH`] when given.
+    pub async fn start_with_tsa(
+        idp: Arc<DevIdp>,
+        listen: SocketAddr,
+        options: DevIdpOptions,
+        tsa: Option<Arc<DevTsa>>,
     ) -> Result<Self, DevPkiError> {
         if !listen.ip().is_loopback() {
             return Err(DevPkiError::Refused(format!(
@@ -82,6 +98,11 @@ impl DevIdpServer {
                 ""
             }
         );
+        if tsa.is_some() {
+            dev_warn!(
+                "development TSA on http://{addr}{TSA_PATH}: its tokens are worthless outside development"
+            );
+        }
         let codes = Arc::new(OAuthCodes::default());
         let task = tokio::spawn(async move {
             loop {
@@ -94,11 +115,20 @@ impl DevIdpServer {
                 };
                 let idp = idp.clone();
                 let codes = codes.clone();
+                let tsa = tsa.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let idp = idp.clone();
                         let codes = codes.clone();
-                        async move { Ok::<_, Infallible>(handle(&idp, &codes, options, req).await) }
+                        let tsa = tsa.clone();
+                        async move {
+                            if req.uri().path() == TSA_PATH
+                                && let Some(tsa) = tsa
+                            {
+                                return Ok::<_, Infallible>(time_stamp(&tsa, req).await);
+                            }
+                            Ok::<_, Infallible>(handle(&idp, &codes, options, req).await)
+                        }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -189,11 +219,7 @@ async fn handle(
         return error(StatusCode::NOT_FOUND, "RouteNotFound", "no such path");
     }
     if req.method() != Method::POST {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "use POST",
-        );
+        return not_post();
     }
     let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
         Ok(b) => b.to_bytes(),
@@ -225,6 +251,47 @@ async fn handle(
             refusal(&r)
         }
     }
+}
+
+/// `POST /tsa`: the development TSA's answer, a rejection status for a
+/// request it cannot read.
+async fn time_stamp(tsa: &DevTsa, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::POST {
+        return not_post();
+    }
+    let body = match Limited::new(req.into_body(), MAX_REQUEST).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "InvalidRequest",
+                &format!("body: {e}"),
+            );
+        }
+    };
+    match tsa.respond(&body) {
+        Ok(answer) => {
+            let mut resp = Response::new(Full::new(Bytes::from(answer)));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/timestamp-reply"),
+            );
+            resp
+        }
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &e.to_string(),
+        ),
+    }
+}
+
+fn not_post() -> Response<Full<Bytes>> {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "use POST",
+    )
 }
 
 fn oauth_refusal(e: &oauth2::OAuthError) -> Response<Full<Bytes>> {

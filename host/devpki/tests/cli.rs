@@ -149,8 +149,29 @@ async fn idp_subcommand_serves_id_token_sad() {
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
+    // The development TSA of the folder answers on the same server.
+    let ca = {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        CertificateDer::from_pem_file(dir.join(sam_devpki::files::CA_CERT))
+            .unwrap()
+            .to_vec()
+    };
+    let stamped = match sam_docsign::tsp::TsaClient::new(sam_docsign::tsp::TsaConfig {
+        url: format!("http://{listen}{}", sam_devpki::TSA_PATH),
+        trust_anchors: vec![ca],
+        timeout: Duration::from_secs(20),
+        policy: None,
+    }) {
+        Ok(tsa) => tsa
+            .stamp(sam_proto::ids::HashAlgorithm::Sha256, b"cli")
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
     let _ = child.kill();
     let _ = child.wait();
+    stamped.expect("the idp subcommand's /tsa");
     let token = result.expect("the idp subcommand did not answer");
     let idp = DevPki::load(&dir).unwrap().idp().unwrap();
     assert_eq!(

@@ -33,8 +33,8 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "p256")]
         idp_key: IdpKey,
     },
-    /// Serve the IdP's POST /id-token/sad over plain HTTP on loopback
-    /// until interrupted.
+    /// Serve the IdP's POST /id-token/sad (and the development TSA's
+    /// POST /tsa) over plain HTTP on loopback until interrupted.
     Idp {
         /// The development PKI folder.
         dir: PathBuf,
@@ -134,21 +134,29 @@ fn run(cli: Cli) -> Result<(), String> {
             token_lifetime,
             accept_user_id,
         } => {
-            let idp = DevPki::load(&dir)
-                .and_then(|p| p.idp())
-                .map_err(|e| e.to_string())?;
+            let pki = DevPki::load(&dir).map_err(|e| e.to_string())?;
+            let idp = pki.idp().map_err(|e| e.to_string())?;
+            // Folders made before the TSA existed have no tsa.pem.
+            let tsa = pki
+                .path(sam_devpki::files::TSA_CERT)
+                .exists()
+                .then(|| pki.tsa())
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .map(Arc::new);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
             runtime.block_on(async move {
-                let server = DevIdpServer::start(
+                let server = DevIdpServer::start_with_tsa(
                     Arc::new(idp),
                     listen,
                     DevIdpOptions {
                         token_lifetime: Duration::from_secs(token_lifetime),
                         accept_user_id: accept_user_id.map(Into::into),
                     },
+                    tsa,
                 )
                 .await
                 .map_err(|e| e.to_string())?;
