@@ -29,7 +29,7 @@ use std::time::Duration;
 /// The `[sak]` section: chain and TSA from the dev PKI and dev IdP.
 fn sak_section(b_extra: &str) -> String {
     format!(
-        "\n[sak]\nenabled = true\nsad_wait_secs = 20\ntsa_url = \"{{idp_url}}/tsa\"\n{b_extra}\n"
+        "\n[sak]\nenabled = true\nsad_wait_secs = 20\nchain_certificates = [\"{{ca_pem}}\"]\ntsa_url = \"{{idp_url}}/tsa\"\ntsa_trust_anchors = [\"{{ca_pem}}\"]\n{b_extra}\n"
     )
 }
 

@@ -27,6 +27,9 @@ pub struct Demo {
     pub samd: SamdSpec,
     /// `https://localhost:PORT` of samd's CSC listener.
     pub csc_url: String,
+    /// The port of the dev IdP (and TSA), chosen before samd starts: its
+    /// `[sak] tsa_url` names it.
+    pub idp_port: u16,
     pub idp: Arc<DevIdp>,
     pub ca: DevCa,
     pub rt: tokio::runtime::Runtime,
@@ -138,11 +141,17 @@ impl Demo {
         let firmware = deployment.simulator().in_process_link(Crypto::AwsLc);
         let mut samd = deployment.samd("samd", firmware)?;
         let csc_port = sam_harness::free_port()?;
+        let idp_port = sam_harness::free_port()?;
+        let ca_pem = pki.path(files::CA_CERT).display().to_string();
+        let sak = format!(
+            "\n[sak]\nenabled = true\nchain_certificates = [{0:?}]\ntsa_url = \"http://127.0.0.1:{idp_port}/tsa\"\ntsa_trust_anchors = [{0:?}]\n",
+            ca_pem
+        );
         samd.config = samd
             .config
             .with_comment("samd configuration of the SAM demo (DEVELOPMENT ONLY).")
             .with_log_filter("info")
-            .with_section(&deployment.csc_section(csc_port, ""));
+            .with_section(&deployment.csc_section(csc_port, &sak));
         let csc_url = format!("https://localhost:{csc_port}");
         let detail = format!(
             "TLS CA, samd server and 3 connector certificates, IdP key, signing CA, 2 \
@@ -157,6 +166,7 @@ impl Demo {
                 deployment,
                 samd,
                 csc_url,
+                idp_port,
                 idp,
                 ca,
                 rt,

@@ -29,6 +29,7 @@ mod args;
 mod console;
 mod csc;
 mod demo;
+mod documents;
 mod keys;
 mod lifecycle;
 mod signing;
@@ -42,7 +43,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The number of steps of the story.
-const STEPS: usize = 24;
+const STEPS: usize = 25;
 
 /// How many documents the batch SAD signs.
 const BATCH: usize = 5;
@@ -86,6 +87,9 @@ fn main() -> ExitCode {
             println!(
                 "  doc-N.txt, doc-N.p7s    {} documents and their detached CMS signatures",
                 BATCH + 2
+            );
+            println!(
+                "  contract-signed.pdf, invoice-signed.xml, minutes.txt.p7s  the document chapter's signed files"
             );
             println!("  audit.jsonl             the firmware's audit records, exported");
             println!(
@@ -195,6 +199,11 @@ fn run(args: &Args, story: &mut Story) -> Result<PathBuf, Failed> {
     story.step(
         "A document signed through the CSC API v2 (credentials/authorize + signatures/signHash)",
         demo.sign_via_csc(&ssa, signer, &p256, BATCH + 2),
+    )?;
+    story.begin();
+    story.step(
+        "A PDF, an XML invoice and a text file signed with ONE SAD through the SAK (PAdES-B-T, XAdES-B-T, CAdES-B-T)",
+        demo.sign_documents_via_sak(&ssa, signer, &p256),
     )?;
     story.begin();
     story.step("RSA-3072 key deleted", demo.delete_key(signer, &rsa))?;

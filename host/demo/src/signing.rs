@@ -10,6 +10,7 @@ use sam_proto::ErrorType;
 use sam_proto::ids::{HashAlgorithm, KeyId, UserId};
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 
 /// The SSA's clients.
 pub struct Ssa {
@@ -21,15 +22,17 @@ impl Demo {
     pub fn start_idp(&self) -> Result<((DevIdpServer, Ssa), String), String> {
         let server = self
             .rt
-            .block_on(DevIdpServer::start(
+            .block_on(DevIdpServer::start_with_tsa(
                 self.idp.clone(),
-                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                std::net::SocketAddr::from(([127, 0, 0, 1], self.idp_port)),
                 DevIdpOptions::default(),
+                Some(Arc::new(self.pki().tsa().map_err(|e| e.to_string())?)),
             ))
             .map_err(|e| e.to_string())?;
         let detail = format!(
-            "POST {}/id-token/sad re-issues a login token with the SAD key; the SSA \
-             connects to samd with its own client certificate",
+            "POST {0}/id-token/sad re-issues a login token with the SAD key, POST {0}/tsa \
+             answers RFC 3161 requests; the SSA connects to samd with its own client \
+             certificate",
             server.url()
         );
         let ssa = Ssa {

@@ -35,6 +35,7 @@ const STEPS: &[&str] = &[
     "A document signed with the RSA-3072 key",
     "Every CMS verified with openssl cms -verify against the dev CA",
     "A document signed through the CSC API v2 (credentials/authorize + signatures/signHash)",
+    "A PDF, an XML invoice and a text file signed with ONE SAD through the SAK (PAdES-B-T, XAdES-B-T, CAdES-B-T)",
     "RSA-3072 key deleted",
     "Signing with the deleted key is refused",
     "samctl integrity data",
@@ -166,11 +167,12 @@ fn the_whole_signing_story() {
         .filter(|r| r["action"] == "Signing")
         .map(|r| r["outcome"].as_str().unwrap())
         .collect();
-    // The CSC chapter's signature is the third "ok"; its reused handle is
-    // refused by the service and never reaches the firmware.
+    // The CSC chapter's signature is the third "ok" (its reused handle is
+    // refused by the service and never reaches the firmware), the document
+    // chapter's batch the fourth.
     assert_eq!(
         signing,
-        ["ok", "ReplayedSad", "ok", "ok", "NotFound"],
+        ["ok", "ReplayedSad", "ok", "ok", "ok", "NotFound"],
         "{audit}"
     );
 
@@ -227,5 +229,5 @@ fn refuses_a_folder_it_did_not_make_and_missing_binaries() {
         stdout.contains("✗ Binaries and tools: samd, samctl, sam-simulator not found"),
         "{stdout}"
     );
-    assert!(stdout.contains("FAILED at step 1/24"), "{stdout}");
+    assert!(stdout.contains("FAILED at step 1/25"), "{stdout}");
 }

@@ -65,7 +65,9 @@ pub struct Bench {
 
 impl Bench {
     /// Starts it; `extra` are more `[csc]` lines (and sections after
-    /// it), where `{idp_url}` stands for the dev IdP's URL.
+    /// it), where `{idp_url}` stands for the dev IdP's URL (which also
+    /// serves the dev TSA at `/tsa`) and `{ca_pem}` for the dev signing
+    /// CA's PEM file.
     pub async fn start(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bins = Binaries::at(Path::new(SAMD).parent().unwrap()).unwrap();
@@ -78,10 +80,11 @@ impl Bench {
                 .unwrap();
         std::fs::write(simulator.operator_key(), secret.as_slice()).unwrap();
         // The dev IdP (POST /id-token/sad and the OAuth2 endpoints).
-        let server = DevIdpServer::start(
+        let server = DevIdpServer::start_with_tsa(
             Arc::new(deployment.pki().idp().unwrap()),
             SocketAddr::from(([127, 0, 0, 1], 0)),
             DevIdpOptions::default(),
+            Some(Arc::new(deployment.pki().tsa().unwrap())),
         )
         .await
         .unwrap();
@@ -92,7 +95,14 @@ impl Bench {
         let extra = format!(
             "oauth2_idp_url = \"{}\"\n{}",
             server.url(),
-            extra.replace("{idp_url}", &server.url())
+            extra.replace("{idp_url}", &server.url()).replace(
+                "{ca_pem}",
+                &deployment
+                    .pki()
+                    .path(sam_devpki::files::CA_CERT)
+                    .display()
+                    .to_string()
+            )
         );
         spec.config = spec
             .config
