@@ -47,6 +47,9 @@ pub struct Full {
     /// CSC `signatures/signHash` beside `/signing` (section 3b), or why
     /// it is missing.
     pub csc: Result<Vec<crate::csc::CscResult>, String>,
+    /// Document signing through the SAK (section 3c), or why it is
+    /// missing.
+    pub documents: Result<Vec<crate::documents::DocResult>, String>,
 }
 
 /// A memory field of `/proc/PID/status` (`VmHWM`: peak resident set,
@@ -86,6 +89,9 @@ const CONFIGS: [(KeyAlgorithm, usize); 3] = [
 pub struct Stack {
     /// samd, killed when the stack is dropped.
     samd: Samd,
+    /// The dev IdP's HTTP server with the dev TSA (`[sak] tsa_url`),
+    /// stopped with the runtime.
+    _tsa: sam_devpki::DevIdpServer,
     /// samd's process id (for `/proc/PID/status`).
     pub pid: u32,
     /// `https://127.0.0.1:PORT`.
@@ -122,11 +128,21 @@ impl Stack {
             .map_err(|e| format!("operator key: {e}"))?;
         let mut spec = deployment.samd("samd", simulator.in_process_link(Crypto::AwsLc))?;
         let csc_port = sam_harness::free_port()?;
+        let tsa_port = sam_harness::free_port()?;
+        let ca_pem = deployment
+            .pki()
+            .path(sam_devpki::files::CA_CERT)
+            .display()
+            .to_string();
+        // Section 3c: the SAK paths, with the dev TSA for -B-T.
+        let sak = format!(
+            "\n[sak]\nenabled = true\nchain_certificates = [{ca_pem:?}]\ntsa_url = \"http://127.0.0.1:{tsa_port}/tsa\"\ntsa_trust_anchors = [{ca_pem:?}]\n"
+        );
         spec.config = spec
             .config
             .with_shutdown_grace_secs(2)
             .with_log_filter("warn")
-            .with_section(&deployment.csc_section(csc_port, ""));
+            .with_section(&deployment.csc_section(csc_port, &sak));
         let csc_url = format!("https://localhost:{csc_port}");
         let url = spec.url();
         let mut samd = spec.spawn(deployment.bins())?;
@@ -147,6 +163,16 @@ impl Stack {
             .enable_all()
             .build()
             .map_err(|e| format!("tokio: {e}"))?;
+        let tsa = rt
+            .block_on(sam_devpki::DevIdpServer::start_with_tsa(
+                std::sync::Arc::new(deployment.pki().idp().map_err(|e| format!("IdP: {e}"))?),
+                std::net::SocketAddr::from(([127, 0, 0, 1], tsa_port)),
+                sam_devpki::DevIdpOptions::default(),
+                Some(std::sync::Arc::new(
+                    deployment.pki().tsa().map_err(|e| format!("TSA: {e}"))?,
+                )),
+            ))
+            .map_err(|e| format!("dev TSA: {e}"))?;
         let ra = deployment.identity(Connector::Privileged).client(&url)?;
         let mut raw = [0u8; 16];
         crate::prims::os_random(&mut raw).map_err(|_| "RNG failed".to_string())?;
@@ -167,6 +193,7 @@ impl Stack {
         std::thread::sleep(Duration::from_millis(1100));
         Ok(Self {
             samd,
+            _tsa: tsa,
             pid,
             url,
             csc_url,
@@ -210,7 +237,8 @@ impl Stack {
 pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full, String> {
     let planned: usize =
         CONFIGS.len() * budget.repeats * CLIENTS.iter().map(|&n| per_run(quick, n)).sum::<usize>()
-            + crate::csc::planned(budget.repeats, quick);
+            + crate::csc::planned(budget.repeats, quick)
+            + crate::documents::planned(budget.repeats);
     if planned > crate::pipeline::PER_BOOT {
         return Err(format!(
             "{planned} SADs planned for one samd boot, more than the firmware's replay set holds"
@@ -264,12 +292,17 @@ pub fn run(work: &Path, bin: &Path, budget: &Budget, quick: bool) -> Result<Full
     if let Err(why) = &csc {
         eprintln!("sam-bench: CSC not measured: {why}");
     }
+    let documents = crate::documents::run(&stack, budget.repeats, quick);
+    if let Err(why) = &documents {
+        eprintln!("sam-bench: document signing not measured: {why}");
+    }
     let peak_rss_mib = status_mib(stack.pid, "VmHWM");
     stack.stop();
     Ok(Full {
         results,
         peak_rss_mib,
         csc,
+        documents,
     })
 }
 

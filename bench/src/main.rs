@@ -28,6 +28,7 @@
 
 mod audittiming;
 mod csc;
+mod documents;
 mod fullstack;
 mod hostile;
 mod pipeline;

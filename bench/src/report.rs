@@ -220,6 +220,21 @@ pub fn json(r: &Results) -> Value {
         Ok(Err(why)) => json!({ "missing": why }),
         Err(why) => json!({ "missing": why }),
     };
+    let documents = match r.full.as_ref().map(|f| &f.documents) {
+        Ok(Ok(d)) => Value::Array(d.iter().map(|x| json!({
+            "format": x.format, "documents_per_sad": x.documents, "documents_per_s": x.docs_s.json(),
+            "check_ms": x.check_ms.json(), "prepare_ms": x.prepare_ms.json(), "sign_ms": x.sign_ms.json(),
+            "pdf_bytes": x.pdf_bytes,
+        })).collect()),
+        Ok(Err(why)) | Err(why) => json!({ "missing": why }),
+    };
+    let pades_bt = match r.full.as_ref().map(|f| &f.documents) {
+        Ok(Ok(d)) => d
+            .iter()
+            .find(|x| x.format == "PAdES-B-T")
+            .map_or(f64::NAN, |x| x.docs_s.median()),
+        _ => f64::NAN,
+    };
     let csc_ratio = |n: usize| match r.full.as_ref().map(|f| &f.csc) {
         Ok(Ok(c)) => c
             .iter()
@@ -294,6 +309,8 @@ pub fn json(r: &Results) -> Value {
         "csc_signhash_over_signing_1c": num(csc_ratio(1)),
         "csc_signhash_over_signing_8c": num(csc_ratio(8)),
         "csc": csc,
+        "documents": documents,
+        "sak_pades_bt_documents_per_s": num(pades_bt),
     })
 }
 
@@ -448,6 +465,7 @@ the primitives' sum is the other part of the cost. Simulator restarts in this se
                 fmt_num(f.peak_rss_mib)
             );
             csc_markdown(&mut s, &f.csc);
+            documents_markdown(&mut s, &f.documents);
         }
         Err(why) => {
             let _ = writeln!(
@@ -501,6 +519,33 @@ fn csc_markdown(s: &mut String, csc: &Result<Vec<crate::csc::CscResult>, String>
                 );
             }
             s.push_str("\nA CSC signature is two HTTPS exchanges on the CSC listener (server-authenticated TLS, a bearer-token check on each) ending in the same firmware call as one `/signing` request.\n\n");
+        }
+        Err(why) => {
+            let _ = writeln!(s, "Not measured: {why}.\n");
+        }
+    }
+}
+
+/// Section 3c: document signing through the SAK.
+fn documents_markdown(s: &mut String, docs: &Result<Vec<crate::documents::DocResult>, String>) {
+    s.push_str("### 3c. Document signing through the SAK (seed §7.3): one SAD for a batch of PDFs, P-256, SHA-256\n\n");
+    match docs {
+        Ok(d) => {
+            s.push_str("| format | documents / SAD | documents/s | trusted checker ms | prepare ms | sign + finish ms | PDF bytes |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+            for x in d {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    x.format,
+                    x.documents,
+                    x.docs_s.cell(),
+                    x.check_ms.cell(),
+                    x.prepare_ms.cell(),
+                    x.sign_ms.cell(),
+                    x.pdf_bytes
+                );
+            }
+            s.push_str("\nThe phases are timed in the run: the trusted checker over every document (`check-documents`, with the key object), preparing every container until the SAD-TBS can be read, and from the signer's SAD signature to the finished containers (one firmware call for the whole batch, a signature check per document, and for `-B-T` one request to the dev TSA per document).\n\n");
         }
         Err(why) => {
             let _ = writeln!(s, "Not measured: {why}.\n");
