@@ -17,7 +17,7 @@ use sam_csc::wire::{
     AuthData, AuthInfoV2, AuthorizeAnswer, AuthorizeRequestV1, AuthorizeRequestV2, CertInfo,
     CredentialDetails, CredentialInfoV1, CredentialInfoV2, DocumentDigest, InfoAnswer, InfoRequest,
     KeyInfo, ListAnswerV1, ListAnswerV2, ListRequest, LoginAnswer, OAuthTokenAnswer, RevokeRequest,
-    SignHashAnswer, SignHashRequestV1, SignHashRequestV2,
+    SignHashAnswer, SignHashRequestV1, SignHashRequestV2, TimestampAnswer, TimestampRequest,
 };
 use std::collections::BTreeSet;
 
@@ -273,6 +273,27 @@ fn the_schemas_describe_the_wire_types() {
         "SignHashAnswer",
         &SignHashAnswer {
             signatures: vec![s("MEUC")],
+        },
+    );
+    for full in [true, false] {
+        answer(
+            &c,
+            cov,
+            "TimestampRequest",
+            &TimestampRequest {
+                hash: s("AAA="),
+                hash_algorithm_oid: s("2.16.840.1.101.3.4.2.1"),
+                nonce: full.then(|| s("0a1b")),
+                client_data: full.then(|| s("x")),
+            },
+        );
+    }
+    answer(
+        &c,
+        cov,
+        "TimestampAnswer",
+        &TimestampAnswer {
+            timestamp: s("MII="),
         },
     );
     let details = |label: Option<String>| CredentialDetails {

@@ -317,7 +317,7 @@ async fn one_sad_signs_a_pdf_an_xml_file_and_a_text_file_and_outside_verifiers_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn basic_sign_with_a_complete_sad_answers_every_format() {
+async fn basic_sign_answers_every_format_and_csc_timestamps_verify() {
     let b = start("").await;
     let sak = client(&b);
     let dir = tempfile::tempdir().unwrap();
@@ -387,6 +387,83 @@ async fn basic_sign_with_a_complete_sad_answers_every_format() {
         .arg(&ca));
     println!("openssl smime -verify (d.eml): {}", out.trim());
     assert!(ok && out.contains("Verification successful"), "{out}");
+
+    // CSC signatures/timestamp on the same TSA: listed in info, a token
+    // over the client's hash with the client's nonce, which openssl ts
+    // verifies; v1 takes hashAlgo.
+    let bearer = b.bearer(b.signer);
+    let info = b.post("/csc/v2/info", None, &json!({})).await.ok();
+    assert!(
+        info["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("signatures/timestamp")),
+        "{info}"
+    );
+    let digest = sam_client::verify::digest(sam_proto::ids::HashAlgorithm::Sha256, TEXT);
+    let text = dir.path().join("stamped.txt");
+    std::fs::write(&text, TEXT).unwrap();
+    for (v, alg_key) in [("v2", "hashAlgorithmOID"), ("v1", "hashAlgo")] {
+        let answer = b
+            .post(
+                &format!("/csc/{v}/signatures/timestamp"),
+                Some(&bearer),
+                &json!({"hash": bench::b64(&digest), alg_key: "2.16.840.1.101.3.4.2.1", "nonce": "0badc0ffee"}),
+            )
+            .await
+            .ok();
+        let token = dir.path().join(format!("{v}.tst"));
+        std::fs::write(&token, bench::unb64(&answer["timestamp"])).unwrap();
+        let (ok, out) = run(Command::new("openssl")
+            .args(["ts", "-verify", "-token_in", "-in"])
+            .arg(&token)
+            .arg("-data")
+            .arg(&text)
+            .arg("-CAfile")
+            .arg(&ca));
+        println!(
+            "openssl ts -verify (CSC {v} signatures/timestamp): {}",
+            out.trim()
+        );
+        assert!(ok && out.contains("Verification: OK"), "{out}");
+        let (_, printed) = run(Command::new("openssl")
+            .args(["ts", "-reply", "-token_in", "-text", "-in"])
+            .arg(&token));
+        assert!(printed.to_lowercase().contains("0xbadc0ffee"), "{printed}");
+    }
+    let r = b
+        .post(
+            "/csc/v2/signatures/timestamp",
+            Some(&bearer),
+            &json!({"hash": bench::b64(&digest), "hashAlgorithmOID": "1.2.3"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let r = b
+        .post(
+            "/csc/v2/signatures/timestamp",
+            Some(&bearer),
+            &json!({"hash": "AAAA", "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("invalid_request"))
+    );
+    let r = b
+        .post(
+            "/csc/v2/signatures/timestamp",
+            None,
+            &json!({"hash": bench::b64(&digest), "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_token"))
+    );
 }
 
 fn refused(r: &SakClientError, status: u16, reason: &str, message_has: &str) {
@@ -617,6 +694,22 @@ async fn every_refusal_of_the_service_and_the_firmware() {
         assert!(open.len() <= 4, "more than max_open_processes");
     };
     refused(&busy, 503, "busy", "too many");
+
+    // CSC signatures/timestamp with a TSA that does not answer.
+    let digest = sam_client::verify::digest(sam_proto::ids::HashAlgorithm::Sha256, TEXT);
+    let r = b
+        .post(
+            "/csc/v2/signatures/timestamp",
+            Some(&b.bearer(b.signer)),
+            &json!({"hash": bench::b64(&digest), "hashAlgorithmOID": "2.16.840.1.101.3.4.2.1"}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (503, json!("temporarily_unavailable")),
+        "{}",
+        r.json()
+    );
 
     // Routing and bodies.
     let raw = |method: &'static str, path: &'static str, body: &'static [u8]| {

@@ -6,7 +6,7 @@
 
 use sam_client::bearer::TokenVerifier;
 use sam_proto::ErrorType;
-use sam_proto::ids::{KeyAlgorithm, KeyId, UserId};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, KeyId, UserId};
 use std::future::Future;
 
 /// One signer key of a user, as the key manager knows it.
@@ -49,6 +49,20 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         seed_sad: Vec<u8>,
     ) -> impl Future<Output = Result<Vec<Vec<u8>>, BackendError>> + Send;
+
+    /// Whether samd has a time-stamp authority (`[sak] tsa_url`): then
+    /// `signatures/timestamp` is served and listed in `info`.
+    fn offers_timestamp(&self) -> bool;
+
+    /// A verified RFC 3161 `TimeStampToken` (DER) over the digest
+    /// `digest` made with `hash`, carrying the client's `nonce`
+    /// (big-endian) if given.
+    fn timestamp(
+        &self,
+        hash: HashAlgorithm,
+        digest: Vec<u8>,
+        nonce: Option<Vec<u8>>,
+    ) -> impl Future<Output = Result<Vec<u8>, BackendError>> + Send;
 
     /// The IdP certificates of bearer identity tokens (`[tokens]`).
     fn tokens(&self) -> &TokenVerifier;

@@ -12,7 +12,7 @@ use crate::wire::{
     AuthInfoV2, AuthorizeAnswer, AuthorizeRequestV1, AuthorizeRequestV2, CertInfo,
     CredentialDetails, CredentialInfoV1, CredentialInfoV2, IdpSadToken, InfoAnswer, InfoRequest,
     KeyInfo, ListAnswerV1, ListAnswerV2, ListRequest, LoginAnswer, OAuthTokenAnswer, RevokeRequest,
-    SignHashAnswer, SignHashRequestV1, SignHashRequestV2,
+    SignHashAnswer, SignHashRequestV1, SignHashRequestV2, TimestampAnswer, TimestampRequest,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -54,11 +54,13 @@ pub enum Op {
     OAuthAuthorize,
     /// `oauth2/token` (v2).
     OAuthToken,
+    /// `signatures/timestamp` (when samd has a TSA).
+    Timestamp,
 }
 
 impl Op {
     /// Every operation, in `info`'s order.
-    pub const ALL: [Op; 9] = [
+    pub const ALL: [Op; 10] = [
         Self::Info,
         Self::Login,
         Self::Revoke,
@@ -68,6 +70,7 @@ impl Op {
         Self::SignHash,
         Self::OAuthAuthorize,
         Self::OAuthToken,
+        Self::Timestamp,
     ];
 
     /// The method name (the path after `/csc/vN/`).
@@ -82,6 +85,7 @@ impl Op {
             Self::SignHash => "signatures/signHash",
             Self::OAuthAuthorize => "oauth2/authorize",
             Self::OAuthToken => "oauth2/token",
+            Self::Timestamp => "signatures/timestamp",
         }
     }
 
@@ -97,6 +101,7 @@ impl Op {
             (Version::V1, Self::SignHash) => "csc_v1_signatures_signHash",
             (Version::V1, Self::OAuthAuthorize) => "csc_v1_oauth2_authorize",
             (Version::V1, Self::OAuthToken) => "csc_v1_oauth2_token",
+            (Version::V1, Self::Timestamp) => "csc_v1_signatures_timestamp",
             (Version::V2, Self::Info) => "csc_v2_info",
             (Version::V2, Self::Login) => "csc_v2_auth_login",
             (Version::V2, Self::Revoke) => "csc_v2_auth_revoke",
@@ -106,6 +111,7 @@ impl Op {
             (Version::V2, Self::SignHash) => "csc_v2_signatures_signHash",
             (Version::V2, Self::OAuthAuthorize) => "csc_v2_oauth2_authorize",
             (Version::V2, Self::OAuthToken) => "csc_v2_oauth2_token",
+            (Version::V2, Self::Timestamp) => "csc_v2_signatures_timestamp",
         }
     }
 
@@ -421,6 +427,11 @@ impl<B: Backend> Csc<B> {
         let now = unix_now();
         match op {
             Op::Info => ok(&self.info(v)),
+            Op::Timestamp => {
+                self.caller(req.authorization, now)?;
+                let r: TimestampRequest = parse(req.body)?;
+                ok(&self.timestamp(r).await?)
+            }
             Op::Login => ok(&self.login(req.authorization, now)?),
             Op::Revoke => {
                 let caller = self.caller(req.authorization, now)?;
@@ -546,6 +557,7 @@ impl<B: Backend> Csc<B> {
             .into_iter()
             .filter(|o| o.in_version(v))
             .filter(|o| !matches!(o, Op::OAuthAuthorize | Op::OAuthToken) || oauth2)
+            .filter(|o| *o != Op::Timestamp || self.backend.offers_timestamp())
             .map(|o| o.path().to_owned())
             .collect();
         let mut auth_type = vec!["external".to_owned()];
@@ -570,6 +582,40 @@ impl<B: Backend> Csc<B> {
             oauth2: oauth2.then(|| format!("{base}/csc/v2")),
             methods,
         }
+    }
+
+    /// `signatures/timestamp`: the TSA's verified token over the client's
+    /// hash.
+    async fn timestamp(&self, r: TimestampRequest) -> Result<TimestampAnswer, CscError> {
+        if !self.backend.offers_timestamp() {
+            return Err(CscError::not_found(
+                "/signatures/timestamp (no TSA configured)",
+            ));
+        }
+        let hash = crate::algo::hash_from_oid(r.hash_algorithm_oid.trim())
+            .ok_or_else(|| CscError::invalid_parameter("hashAlgorithmOID"))?;
+        let digest = STANDARD
+            .decode(r.hash.trim())
+            .ok()
+            .filter(|d| d.len() == hash.output_len())
+            .ok_or_else(|| CscError::invalid_parameter("hash"))?;
+        let nonce = match r.nonce.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(n) => Some(
+                hex::decode(n.strip_prefix("0x").unwrap_or(n))
+                    .ok()
+                    .filter(|b| !b.is_empty() && b.len() <= 32)
+                    .ok_or_else(|| CscError::invalid_parameter("nonce"))?,
+            ),
+        };
+        let token = self
+            .backend
+            .timestamp(hash, digest, nonce)
+            .await
+            .map_err(|e| CscError::unavailable(format!("{}: {}", e.error.name(), e.detail)))?;
+        Ok(TimestampAnswer {
+            timestamp: STANDARD.encode(token),
+        })
     }
 
     /// The caller of a bearer token: an access token of `auth/login`, or

@@ -342,6 +342,35 @@ pub struct SignHashAnswer {
     pub signatures: Vec<String>,
 }
 
+/// `signatures/timestamp` request (v2: `hashAlgorithmOID`; v1:
+/// `hashAlgo`, read as an alias).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampRequest {
+    /// The base64 hash to time-stamp.
+    pub hash: String,
+    /// Dotted OID of its hash algorithm.
+    #[serde(rename = "hashAlgorithmOID", alias = "hashAlgo")]
+    pub hash_algorithm_oid: String,
+    /// The client's nonce, hexadecimal; the token carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Opaque client data (ignored).
+    #[serde(
+        default,
+        rename = "clientData",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_data: Option<String>,
+}
+
+/// `signatures/timestamp` answer (both versions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimestampAnswer {
+    /// The base64 DER RFC 3161 `TimeStampToken`.
+    pub timestamp: String,
+}
+
 /// One document digest of OAuth2 `authorization_details`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentDigest {

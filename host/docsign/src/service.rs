@@ -47,6 +47,7 @@ use sam_proto::ids::{HashAlgorithm, KeyId, Uuid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
@@ -318,7 +319,7 @@ pub struct Sak<B> {
     chain: Vec<Vec<u8>>,
     checker: Checker,
     processes: Processes,
-    tsa: Option<TsaClient>,
+    tsa: Option<Arc<TsaClient>>,
 }
 
 impl<B: Backend> Sak<B> {
@@ -329,7 +330,7 @@ impl<B: Backend> Sak<B> {
         backend: B,
         config: SakConfig,
         chain: Vec<Vec<u8>>,
-        tsa: Option<TsaClient>,
+        tsa: Option<Arc<TsaClient>>,
     ) -> Result<Self, DocError> {
         Ok(Self {
             backend,

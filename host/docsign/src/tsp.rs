@@ -236,6 +236,18 @@ impl TsaClient {
         hash: HashAlgorithm,
         digest: &[u8],
     ) -> Result<TimeStamp, DocError> {
+        self.stamp_digest_with_nonce(hash, digest, None).await
+    }
+
+    /// [`Self::stamp_digest`] with the caller's nonce (big-endian, 1 to
+    /// 32 bytes; CSC `signatures/timestamp` passes the client's) instead
+    /// of a fresh random one.
+    pub async fn stamp_digest_with_nonce(
+        &self,
+        hash: HashAlgorithm,
+        digest: &[u8],
+        nonce_bytes: Option<&[u8]>,
+    ) -> Result<TimeStamp, DocError> {
         if digest.len() != hash.output_len() {
             return Err(DocError::InvalidInput(format!(
                 "a {hash:?} digest has {} bytes, not {}",
@@ -243,7 +255,10 @@ impl TsaClient {
                 digest.len()
             )));
         }
-        let nonce = nonce()?;
+        let nonce = match nonce_bytes {
+            Some(b) => caller_nonce(b)?,
+            None => nonce()?,
+        };
         let request = TimeStampReq {
             version: 1,
             message_imprint: MessageImprint {
@@ -412,6 +427,25 @@ fn token_of_reply(reply: &[u8]) -> Result<Vec<u8>, DocError> {
         .time_stamp_token
         .ok_or_else(|| DocError::Timestamp("the TSA granted but sent no token".into()))?;
     Ok(token.to_der()?)
+}
+
+/// The caller's nonce as a positive INTEGER: leading zeros dropped, a
+/// zero byte put in front of a set top bit.
+fn caller_nonce(bytes: &[u8]) -> Result<Int, DocError> {
+    if bytes.is_empty() || bytes.len() > 32 {
+        return Err(DocError::InvalidInput("a nonce has 1 to 32 bytes".into()));
+    }
+    let first = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    let trimmed = bytes.get(first..).unwrap_or(bytes);
+    let mut value = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_some_and(|b| b & 0x80 != 0) {
+        value.push(0);
+    }
+    value.extend_from_slice(trimmed);
+    Ok(Int::new(&value)?)
 }
 
 /// A random positive 64-bit nonce (RFC 3161 §2.4.1), from the aws-lc-rs

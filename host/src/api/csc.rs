@@ -27,7 +27,7 @@ use sam_docsign::tsp::{TsaClient, TsaConfig};
 use sam_docsign::{Sak, SakConfig, SakError, SakReply, SakRequest};
 use sam_proto::ErrorType;
 use sam_proto::command::SubFunction;
-use sam_proto::ids::UserId;
+use sam_proto::ids::{HashAlgorithm, UserId};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +42,9 @@ const MAX_CREDENTIALS: u32 = 1000;
 #[derive(Debug, Clone)]
 pub struct CscBackend {
     app: Arc<App>,
+    /// The TSA of `[sak] tsa_url`, for `signatures/timestamp` (and the
+    /// SAK's `-B-T` levels).
+    tsa: Option<Arc<TsaClient>>,
 }
 
 fn store_error(e: StoreError) -> BackendError {
@@ -129,6 +132,32 @@ impl Backend for CscBackend {
                     Err(backend_error(e))
                 }
             }
+        }
+    }
+
+    fn offers_timestamp(&self) -> bool {
+        self.tsa.is_some()
+    }
+
+    fn timestamp(
+        &self,
+        hash: HashAlgorithm,
+        digest: Vec<u8>,
+        nonce: Option<Vec<u8>>,
+    ) -> impl Future<Output = Result<Vec<u8>, BackendError>> + Send {
+        let tsa = self.tsa.clone();
+        async move {
+            let tsa = tsa.ok_or_else(|| BackendError {
+                error: ErrorType::UnexpectedError,
+                detail: "no time-stamp authority is configured ([sak] tsa_url)".into(),
+            })?;
+            tsa.stamp_digest_with_nonce(hash, &digest, nonce.as_deref())
+                .await
+                .map(|t| t.token)
+                .map_err(|e| BackendError {
+                    error: ErrorType::UnexpectedError,
+                    detail: e.to_string(),
+                })
         }
     }
 
@@ -265,32 +294,43 @@ impl Handler for CscListener {
     }
 }
 
+/// The PEM certificates of `files`, DER (`key` names the setting in
+/// errors).
+fn pem_files(files: &[std::path::PathBuf], key: &str) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let mut out = Vec::new();
+    for p in files {
+        let certs = super::tls::read_certificates(p)
+            .map_err(|e| ConfigError(format!("[sak] {key}: {e}")))?;
+        out.extend(certs.into_iter().map(|c| c.as_ref().to_vec()));
+    }
+    Ok(out)
+}
+
+/// The time-stamp authority of `[sak] tsa_url`, if set.
+fn tsa_client(c: &SakConfig) -> Result<Option<TsaClient>, ConfigError> {
+    if c.tsa_url.is_empty() {
+        return Ok(None);
+    }
+    let config = TsaConfig {
+        url: c.tsa_url.clone(),
+        trust_anchors: pem_files(&c.tsa_trust_anchors, "tsa_trust_anchors")?,
+        timeout: std::time::Duration::from_secs(c.tsa_timeout_secs.max(1)),
+        policy: None,
+    };
+    let client = TsaClient::new(config).map_err(|e| ConfigError(format!("[sak] tsa_url: {e}")))?;
+    tracing::info!(tsa = %c.tsa_url, "time-stamp authority configured");
+    Ok(Some(client))
+}
+
 /// The SAK service of `[sak]` over `backend`: the chain its containers
 /// carry, and the time-stamp authority of the `-B-T` levels.
-fn sak_service(backend: CscBackend, c: &SakConfig) -> Result<Sak<CscBackend>, ConfigError> {
-    let pem_files =
-        |files: &[std::path::PathBuf], key: &str| -> Result<Vec<Vec<u8>>, ConfigError> {
-            let mut out = Vec::new();
-            for p in files {
-                let certs = super::tls::read_certificates(p)
-                    .map_err(|e| ConfigError(format!("[sak] {key}: {e}")))?;
-                out.extend(certs.into_iter().map(|c| c.as_ref().to_vec()));
-            }
-            Ok(out)
-        };
+fn sak_service(
+    backend: CscBackend,
+    c: &SakConfig,
+    tsa: Option<Arc<TsaClient>>,
+) -> Result<Sak<CscBackend>, ConfigError> {
     let chain = pem_files(&c.chain_certificates, "chain_certificates")?;
-    let tsa = if c.tsa_url.is_empty() {
-        None
-    } else {
-        let config = TsaConfig {
-            url: c.tsa_url.clone(),
-            trust_anchors: pem_files(&c.tsa_trust_anchors, "tsa_trust_anchors")?,
-            timeout: std::time::Duration::from_secs(c.tsa_timeout_secs.max(1)),
-            policy: None,
-        };
-        Some(TsaClient::new(config).map_err(|e| ConfigError(format!("[sak] tsa_url: {e}")))?)
-    };
-    tracing::info!(tsa = %c.tsa_url, "SAK document signing enabled on the CSC listener");
+    tracing::info!("SAK document signing enabled on the CSC listener");
     Sak::new(backend, c.clone(), chain, tsa).map_err(|e| ConfigError(format!("[sak] {e}")))
 }
 
@@ -333,11 +373,13 @@ impl CscServer {
             ..config.serve_options()
         };
         tracing::info!(listen = %c.listen, "CSC listener started");
+        let tsa = tsa_client(&config.sak)?.map(Arc::new);
         let backend = CscBackend {
             app: Arc::clone(app),
+            tsa: tsa.clone(),
         };
         let sak = if config.sak.enabled {
-            Some(sak_service(backend.clone(), &config.sak)?)
+            Some(sak_service(backend.clone(), &config.sak, tsa)?)
         } else {
             None
         };
