@@ -10,8 +10,9 @@ rustup component add rustfmt clippy 2>/dev/null || true
 
 # Tools the tests call. openssl checks what the firmware produces;
 # softhsm2 is the anchor of `cargo xtask bench`; python3-cryptography runs
-# the second, independent audit-export verifier (host/tests/audit_verify.py).
-packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross softhsm2 python3-cryptography)
+# the second, independent audit-export verifier (host/tests/audit_verify.py);
+# poppler-utils' pdfsig checks the PAdES signatures (host/docsign/tests).
+packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross softhsm2 python3-cryptography poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

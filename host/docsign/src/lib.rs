@@ -20,8 +20,10 @@
 //! the signer's environment made.
 #![forbid(unsafe_code)]
 
+pub mod cades;
 pub mod error;
 pub mod format;
+pub mod pades;
 
 pub use error::DocError;
 pub use format::{ContainerFormat, Level, Packaging};
