@@ -41,9 +41,24 @@ pub const ID_CT_TST_INFO: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 
 /// A CAdES signature waiting for the SAM's signature.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CadesPrepared {
     cms: CmsPrepared,
+}
+
+/// Without the content of an enveloping signature: a prepared batch may
+/// be logged.
+impl std::fmt::Debug for CadesPrepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CadesPrepared")
+            .field("level", &self.cms.level)
+            .field("hash", &self.cms.inner.hash_algorithm())
+            .field(
+                "to_be_signed_hash",
+                &hex::encode(self.cms.to_be_signed_hash()),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// Prepares a CAdES signature of the document whose `hash` digest is

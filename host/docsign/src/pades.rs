@@ -71,7 +71,7 @@ impl Default for PadesOptions {
 
 /// A PDF whose signature dictionary and byte range are fixed, waiting for
 /// the SAM's signature.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PadesPrepared {
     cms: CmsPrepared,
     /// The updated PDF, `/ByteRange` filled, `/Contents` all zeros.
@@ -202,6 +202,22 @@ pub fn prepare_with(
         field_name,
         level,
     })
+}
+
+/// Without the PDF's bytes: a prepared batch may be logged.
+impl std::fmt::Debug for PadesPrepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PadesPrepared")
+            .field("level", &self.level)
+            .field("field_name", &self.field_name)
+            .field("pdf_len", &self.pdf.len())
+            .field("byte_range", &self.byte_range())
+            .field(
+                "to_be_signed_hash",
+                &hex::encode(self.cms.to_be_signed_hash()),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl PadesPrepared {

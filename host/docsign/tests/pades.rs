@@ -399,12 +399,56 @@ fn what_cannot_be_signed_is_refused() {
     cut.truncate(cut.len() / 2);
     invalid(prepare(&cut), "cut in half");
 
+    // Cross-reference data that had to be rebuilt: an update's /Prev
+    // would point at nothing.
+    let mut broken = make_pdf(1, false);
+    let at = broken
+        .windows(b"\nxref\n".len())
+        .rposition(|w| w == b"\nxref\n")
+        .unwrap();
+    broken[at + 1..at + 5].copy_from_slice(b"xxxx");
+    let m = invalid(prepare(&broken), "broken xref");
+    assert!(m.contains("cross-reference"), "{m}");
+
+    // Certified with no changes permitted (DocMDP P 1).
+    let m = invalid(prepare(&certified_pdf(1)), "DocMDP 1");
+    assert!(m.contains("DocMDP"), "{m}");
+    assert!(
+        prepare(&certified_pdf(2)).is_ok(),
+        "DocMDP 2 allows signing"
+    );
+
     // Encrypted, with a user password and without one (lopdf decrypts
     // that one when it reads it).
     for user_password in ["user", ""] {
         let m = invalid(prepare(&encrypted_pdf(user_password)), "encrypted");
         assert!(m.contains("encrypted"), "{m}");
     }
+}
+
+/// A PDF whose catalog names a DocMDP certification signature with
+/// permission `p` (the signature itself is a stand-in: only the
+/// permission is read).
+fn certified_pdf(p: i64) -> Vec<u8> {
+    use lopdf::{Object, dictionary};
+    let mut doc = lopdf::Document::load_mem(&make_pdf(1, false)).unwrap();
+    let sig = doc.add_object(dictionary! {
+        "Type" => "Sig",
+        "Filter" => "Adobe.PPKLite",
+        "SubFilter" => "ETSI.CAdES.detached",
+        "Reference" => vec![Object::Dictionary(dictionary! {
+            "Type" => "SigRef",
+            "TransformMethod" => "DocMDP",
+            "TransformParams" => dictionary! { "Type" => "TransformParams", "P" => p, "V" => "1.2" },
+        })],
+    });
+    let root = doc.trailer.get(b"Root").unwrap().as_reference().unwrap();
+    doc.get_dictionary_mut(root)
+        .unwrap()
+        .set("Perms", dictionary! { "DocMDP" => sig });
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
 }
 
 /// A PDF encrypted by lopdf (RC4, 128-bit).
