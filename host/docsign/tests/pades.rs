@@ -66,7 +66,7 @@ fn pyhanko(pki: &Pki, pdf: &Path) -> String {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "pyHanko: {text}\n{}",
+        "pyHanko (ci/install-deps.sh installs pyhanko==0.38.0): {text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     text
