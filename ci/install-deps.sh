@@ -10,12 +10,13 @@ rustup component add rustfmt clippy 2>/dev/null || true
 
 # Tools the tests call. openssl checks what the firmware produces;
 # softhsm2 is the anchor of `cargo xtask bench`; python3-cryptography runs
-# the second, independent audit-export verifier (host/tests/audit_verify.py).
+# the second, independent audit-export verifier (host/tests/audit_verify.py);
+# poppler-utils' pdfsig checks the PAdES signatures (host/docsign/tests).
 # sam-docsign's XAdES canonicalizes with libxml2 through the `libxml`
 # crate, whose build runs bindgen (libxml2-dev, pkg-config, libclang-dev);
 # its tests verify with xmlsec1 and read the signed XML with python3-lxml.
 packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross softhsm2 python3-cryptography
-    libxml2-dev pkg-config libclang-dev xmlsec1 python3-lxml)
+    libxml2-dev pkg-config libclang-dev xmlsec1 python3-lxml poppler-utils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,4 +1,4 @@
-//! Detached CMS `SignedData` (RFC 5652) around a signature made by the SAM.
+//! CMS `SignedData` (RFC 5652) around a signature made by the SAM.
 //!
 //! The SAM signs hashes, never documents. So a CMS signature is made in
 //! two steps:
@@ -22,6 +22,12 @@
 //! openssl cms -verify -binary -inform DER -in doc.p7s -content doc.txt -CAfile ca.pem
 //! ```
 //!
+//! [`prepare_with`] is the general form the document formats of
+//! `sam-docsign` build on: the signing-time attribute optional (PAdES
+//! forbids it), the content detached or encapsulated (`eContent`, CAdES
+//! enveloping), and [`Prepared::finish_with`] adds unsigned attributes
+//! such as the signature time-stamp of [`signature_time_stamp_attribute`].
+//!
 //! [`hash_signature`] is the other form, the one samd's `/signing`
 //! returns (seed §7.2 Table 24): no signed attributes, so the signature
 //! is directly over the document's hash (RFC 5652 §5.4), which is the hash
@@ -39,7 +45,7 @@ use ::cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use ::cms::content_info::{CmsVersion, ContentInfo};
 use ::cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedAttributes, SignedData, SignerIdentifier,
-    SignerInfo, SignerInfos,
+    SignerInfo, SignerInfos, UnsignedAttributes,
 };
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::{Any, DateTime, Decode, Encode, EncodeValue, Sequence, Tagged};
@@ -66,6 +72,12 @@ pub const ID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.
 /// `id-aa-signingCertificateV2` (RFC 5035 §3).
 pub const ID_AA_SIGNING_CERTIFICATE_V2: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.47");
+
+/// `id-aa-signatureTimeStampToken` (RFC 3161 Appendix A): the unsigned
+/// attribute of a `-B-T` signature whose value is an RFC 3161
+/// `TimeStampToken` over the signature value.
+pub const ID_AA_SIGNATURE_TIME_STAMP_TOKEN: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.2.14");
 
 /// ```text
 /// ESSCertIDv2 ::= SEQUENCE {
@@ -119,6 +131,23 @@ pub struct Prepared {
     signer_spki: Vec<u8>,
     chain: Vec<Certificate>,
     signed_attrs: SignedAttributes,
+    /// The encapsulated content (`eContent`), `None` when detached.
+    content: Option<OctetString>,
+}
+
+/// What [`prepare_with`] puts into the `SignedData` besides the
+/// attributes every signature has (content-type `id-data`,
+/// message-digest, signing-certificate-v2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The signing-time attribute; `None` leaves it out (a PAdES baseline
+    /// signature must not have one: its time is the signature
+    /// dictionary's `/M`, ETSI EN 319 142-1 §5.2.2).
+    pub signing_time: Option<SystemTime>,
+    /// The document itself as `eContent` (an enveloping signature);
+    /// `None` is a detached signature. It must hash to the digest given
+    /// to [`prepare_with`].
+    pub content: Option<Vec<u8>>,
 }
 
 /// Prepares a detached CMS signature over `document` by the holder of the
@@ -149,6 +178,29 @@ pub fn prepare_digest(
     hash: HashAlgorithm,
     signing_time: SystemTime,
 ) -> Result<Prepared, ClientError> {
+    prepare_with(
+        document_digest,
+        signer_cert,
+        chain,
+        hash,
+        Options {
+            signing_time: Some(signing_time),
+            content: None,
+        },
+    )
+}
+
+/// The general form of [`prepare_digest`]: the signing-time attribute
+/// optional and the content detached or encapsulated, as `options` say.
+/// An encapsulated content whose `hash` digest is not `document_digest` is
+/// [`ClientError::InvalidInput`].
+pub fn prepare_with(
+    document_digest: &[u8],
+    signer_cert: &[u8],
+    chain: &[Vec<u8>],
+    hash: HashAlgorithm,
+    options: Options,
+) -> Result<Prepared, ClientError> {
     if document_digest.len() != hash.output_len() {
         return Err(ClientError::InvalidInput(format!(
             "a {hash:?} digest has {} bytes, not {}",
@@ -173,17 +225,31 @@ pub fn prepare_digest(
         }],
         policies: None,
     };
-    let since_epoch = signing_time
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| ClientError::InvalidInput("signing time before 1970".into()))?;
-    // UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5652 §11.3).
-    let time = Time::from(DateTime::from_unix_duration(since_epoch)?);
-    let signed_attrs: SignedAttributes = SetOfVec::try_from(vec![
+    let content = match options.content {
+        Some(content) => {
+            if digest(hash, &content) != document_digest {
+                return Err(ClientError::InvalidInput(
+                    "the encapsulated content does not hash to the document digest".into(),
+                ));
+            }
+            Some(OctetString::new(content)?)
+        }
+        None => None,
+    };
+    let mut attrs = vec![
         attribute(ID_CONTENT_TYPE, &ID_DATA)?,
         attribute(ID_MESSAGE_DIGEST, &OctetString::new(document_digest)?)?,
-        attribute(ID_SIGNING_TIME, &time)?,
-        attribute(ID_AA_SIGNING_CERTIFICATE_V2, &ess)?,
-    ])?;
+    ];
+    if let Some(signing_time) = options.signing_time {
+        let since_epoch = signing_time
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| ClientError::InvalidInput("signing time before 1970".into()))?;
+        // UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5652 §11.3).
+        let time = Time::from(DateTime::from_unix_duration(since_epoch)?);
+        attrs.push(attribute(ID_SIGNING_TIME, &time)?);
+    }
+    attrs.push(attribute(ID_AA_SIGNING_CERTIFICATE_V2, &ess)?);
+    let signed_attrs: SignedAttributes = SetOfVec::try_from(attrs)?;
     let to_be_signed_hash = digest(hash, &signed_attrs.to_der()?);
     Ok(Prepared {
         to_be_signed_hash,
@@ -193,6 +259,7 @@ pub fn prepare_digest(
         signer_spki,
         chain,
         signed_attrs,
+        content,
     })
 }
 
@@ -230,19 +297,111 @@ impl Prepared {
     /// that does not verify with the signer certificate's key is
     /// [`ClientError::BadSignature`].
     pub fn finish(&self, signature: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.finish_with(signature, Vec::new())
+    }
+
+    /// [`Self::finish`] with the unsigned attributes `unsigned_attrs` in
+    /// the `SignerInfo` (none: the field is absent), for example
+    /// [`signature_time_stamp_attribute`].
+    pub fn finish_with(
+        &self,
+        signature: &[u8],
+        unsigned_attrs: Vec<Attribute>,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.verify(signature)?;
+        self.encode(signature, unsigned_attrs)
+    }
+
+    /// Checks that `signature` is the signer's over the signed
+    /// attributes ([`ClientError::BadSignature`] if not), as
+    /// [`Self::finish`] does.
+    pub fn verify(&self, signature: &[u8]) -> Result<(), ClientError> {
         let signed_hash = digest(self.hash, &self.signed_attrs.to_der()?);
-        verify_prehash(&self.signer_spki, self.hash, &signed_hash, signature)?;
+        verify_prehash(&self.signer_spki, self.hash, &signed_hash, signature)
+    }
+
+    /// The signature value's largest possible length for the signer's key
+    /// (a DER `Ecdsa-Sig-Value` or the RSA modulus length).
+    pub fn max_signature_len(&self) -> Result<usize, ClientError> {
+        Ok(match self.kind {
+            // SEQUENCE of two INTEGERs of up to 32 (48) bytes plus a
+            // leading zero each.
+            KeyKind::P256 => 2 + 2 * (2 + 33),
+            KeyKind::P384 => 3 + 2 * (2 + 49),
+            KeyKind::Rsa => {
+                use rsa::traits::PublicKeyParts;
+                use spki::DecodePublicKey;
+                let key = rsa::RsaPublicKey::from_public_key_der(&self.signer_spki)
+                    .map_err(|e| ClientError::InvalidInput(format!("RSA key: {e}")))?;
+                key.size()
+            }
+        })
+    }
+
+    /// An upper bound of the length of what [`Self::finish_with`] returns
+    /// when its unsigned attributes encode to at most
+    /// `unsigned_attrs_len` bytes (DER `Attribute`s, all together): the
+    /// length of a container with a signature of
+    /// [`Self::max_signature_len`], plus the attributes and the growth of
+    /// the enclosing length fields. A PDF signer reserves this much.
+    pub fn encoded_len_bound(&self, unsigned_attrs_len: usize) -> Result<usize, ClientError> {
+        let placeholder = vec![0xffu8; self.max_signature_len()?];
+        let len = self.encode(&placeholder, Vec::new())?.len();
+        // The [1] SET header (at most 6 bytes) and up to 4 more length
+        // bytes in each of the 6 enclosing TLVs (SignerInfo, SignerInfos,
+        // SignedData, [0], ContentInfo, one spare).
+        let growth = if unsigned_attrs_len == 0 {
+            0
+        } else {
+            6 + 6 * 4
+        };
+        Ok(len + unsigned_attrs_len + growth)
+    }
+
+    /// The DER `ContentInfo` with `signature`, unchecked.
+    fn encode(
+        &self,
+        signature: &[u8],
+        unsigned_attrs: Vec<Attribute>,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut certificates = vec![self.signer.clone()];
         certificates.extend(self.chain.iter().cloned());
+        let unsigned_attrs = if unsigned_attrs.is_empty() {
+            None
+        } else {
+            Some(SetOfVec::try_from(unsigned_attrs)?)
+        };
         signed_data(SignedDataParts {
             hash: self.hash,
             kind: self.kind,
             sid: issuer_and_serial(&self.signer),
             signed_attrs: Some(self.signed_attrs.clone()),
+            unsigned_attrs,
+            content: self.content.clone(),
             signature,
             certificates: &certificates,
         })
     }
+}
+
+/// The unsigned attribute `id-aa-signatureTimeStampToken` (RFC 3161
+/// Appendix A, ETSI EN 319 122-1 §5.3) whose value is `token`, the DER
+/// `TimeStampToken` (a `ContentInfo`). Only its outer structure is checked
+/// here: a `ContentInfo` of `id-signedData`.
+pub fn signature_time_stamp_attribute(token: &[u8]) -> Result<Attribute, ClientError> {
+    let ci = ContentInfo::from_der(token)?;
+    if ci.content_type != ID_SIGNED_DATA {
+        return Err(ClientError::InvalidInput(format!(
+            "a time-stamp token is a signedData ContentInfo, not {}",
+            ci.content_type
+        )));
+    }
+    let mut values = SetOfVec::new();
+    values.insert(Any::encode_from(&ci)?)?;
+    Ok(Attribute {
+        oid: ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+        values,
+    })
 }
 
 /// How [`hash_signature`] names the signer.
@@ -332,6 +491,8 @@ impl HashSigner {
             kind: self.kind,
             sid: self.sid.clone(),
             signed_attrs: None,
+            unsigned_attrs: None,
+            content: None,
             signature,
             certificates: &self.certificates,
         })
@@ -366,11 +527,15 @@ struct SignedDataParts<'a> {
     kind: KeyKind,
     sid: SignerIdentifier,
     signed_attrs: Option<SignedAttributes>,
+    unsigned_attrs: Option<UnsignedAttributes>,
+    /// `eContent` (`None`: detached).
+    content: Option<OctetString>,
     signature: &'a [u8],
     certificates: &'a [Certificate],
 }
 
-/// The DER `ContentInfo` of a detached `SignedData` with one `SignerInfo`.
+/// The DER `ContentInfo` of a `SignedData` with one `SignerInfo`, detached
+/// unless `parts.content` is set.
 /// Versions follow RFC 5652 §5.1 and §5.3: 1 for an issuer-and-serial
 /// `sid`, 3 for a subjectKeyIdentifier.
 fn signed_data(parts: SignedDataParts<'_>) -> Result<Vec<u8>, ClientError> {
@@ -385,7 +550,7 @@ fn signed_data(parts: SignedDataParts<'_>) -> Result<Vec<u8>, ClientError> {
         signed_attrs: parts.signed_attrs,
         signature_algorithm: signature_algorithm(parts.hash, parts.kind.scheme()),
         signature: OctetString::new(parts.signature)?,
-        unsigned_attrs: None,
+        unsigned_attrs: parts.unsigned_attrs,
     };
     let mut certificates = SetOfVec::new();
     for cert in parts.certificates {
@@ -401,7 +566,7 @@ fn signed_data(parts: SignedDataParts<'_>) -> Result<Vec<u8>, ClientError> {
         digest_algorithms,
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: ID_DATA,
-            econtent: None,
+            econtent: parts.content.as_ref().map(Any::encode_from).transpose()?,
         },
         certificates: (!certificates.is_empty()).then_some(CertificateSet(certificates)),
         crls: None,
@@ -429,6 +594,54 @@ mod tests {
         let sd: SignedData = ci.content.decode_as().unwrap();
         let si = sd.signer_infos.0.get(0).unwrap().clone();
         (sd, si)
+    }
+
+    #[test]
+    fn prepare_with_leaves_out_signing_time_and_encapsulates_the_content() {
+        let key = SadKey::new(9);
+        let ca = SigningCa::new(2);
+        let cert = ca.issue_now(&key.spki(), NOW);
+        let doc = b"enveloped";
+        let hash = HashAlgorithm::Sha256;
+        let options = Options {
+            signing_time: None,
+            content: Some(doc.to_vec()),
+        };
+        let prepared = prepare_with(&digest(hash, doc), &cert, &[], hash, options).unwrap();
+        let sig = sign_prehash(&key.key, &prepared.to_be_signed_hash);
+        let der = prepared.finish(&sig).unwrap();
+        let (sd, si) = signer_info(&der);
+        let oids: Vec<_> = si.signed_attrs.unwrap().iter().map(|a| a.oid).collect();
+        assert!(!oids.contains(&ID_SIGNING_TIME), "{oids:?}");
+        assert_eq!(oids.len(), 3);
+        let econtent: OctetString = sd.encap_content_info.econtent.unwrap().decode_as().unwrap();
+        assert_eq!(econtent.as_bytes(), doc);
+        assert!(si.unsigned_attrs.is_none());
+        // The bound holds for the largest signature and some attributes.
+        assert!(prepared.encoded_len_bound(0).unwrap() >= der.len());
+        let attr = Attribute {
+            oid: ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+            values: SetOfVec::try_from(vec![
+                Any::encode_from(&OctetString::new(vec![7; 300]).unwrap()).unwrap(),
+            ])
+            .unwrap(),
+        };
+        let attr_len = usize::try_from(attr.encoded_len().unwrap()).unwrap();
+        let with = prepared.finish_with(&sig, vec![attr]).unwrap();
+        assert!(prepared.encoded_len_bound(attr_len).unwrap() >= with.len());
+        assert!(signer_info(&with).1.unsigned_attrs.is_some());
+
+        // Content that is not the digested document.
+        let options = Options {
+            signing_time: None,
+            content: Some(b"other".to_vec()),
+        };
+        assert!(matches!(
+            prepare_with(&digest(hash, doc), &cert, &[], hash, options),
+            Err(ClientError::InvalidInput(_))
+        ));
+        // A token that is not a signedData ContentInfo.
+        assert!(signature_time_stamp_attribute(&cert).is_err());
     }
 
     #[test]

@@ -15,6 +15,10 @@
 //!    container, with an RFC 3161 time-stamp over
 //!    [`Prepared::timestamped_data`] for the `-B-T` levels.
 //!
+//! The formats: [`cades`] (CMS `SignedData`, detached or enveloping) and
+//! [`pades`] (a CAdES-detached signature in an incremental update of the
+//! PDF), both `-B-B` and `-B-T`.
+//!
 //! Nothing here can make a signature: a compromised service can build a
 //! wrong container, but the firmware signs only the hashes of a SAD that
 //! the signer's environment made.
