@@ -300,7 +300,9 @@ fn message_imprint(tst_info: &[u8]) -> Result<MessageImprint, der::Error> {
     let mut reader = SliceReader::new(tst_info)?;
     let imprint = reader.sequence(|r| {
         let _version: der::asn1::Int = r.decode()?;
-        let _policy: ObjectIdentifier = r.decode()?;
+        // Any OID, also one under a `2.25.<UUID>` arc (the development
+        // TSA's), which `ObjectIdentifier` cannot hold.
+        let _policy: der::Any = r.decode()?;
         let imprint: MessageImprint = r.decode()?;
         let rest = r.remaining_len();
         r.read_slice(rest)?;
