@@ -79,7 +79,7 @@ fn line_with<'a>(text: &'a str, needle: &str) -> Option<&'a str> {
 
 fn pdfsig(file: &Path) -> Result<String, String> {
     let (ok, out) = verdict(Command::new("pdfsig").arg(file))?;
-    let valid = line_with(&out, "Signature Validation:");
+    let valid = line_with(&out, "Signature Validation:").map(|l| l.trim_start_matches("- "));
     match (ok, valid, line_with(&out, "Total document signed")) {
         (true, Some(v), Some(_)) if v.contains("Signature is Valid") => Ok(format!(
             "pdfsig: {v}, total document signed{}",
