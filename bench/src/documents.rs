@@ -55,32 +55,7 @@ pub fn planned(repeats: usize) -> usize {
 
 /// A small one-page PDF, its text numbered `i` (every document differs).
 fn pdf(i: usize) -> Result<Vec<u8>, String> {
-    use lopdf::{Document, Object, Stream, dictionary};
-    let mut doc = Document::with_version("1.7");
-    let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let content = format!("BT /F1 14 Tf 72 760 Td (Invoice number {i}) Tj ET");
-    let content = doc.add_object(Stream::new(dictionary! {}, content.into_bytes()));
-    let page = doc.add_object(dictionary! {
-        "Type" => "Page",
-        "Parent" => pages_id,
-        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        "Contents" => content,
-        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
-    });
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(
-            dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
-        ),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).map_err(|e| format!("PDF: {e}"))?;
-    Ok(out)
+    sam_harness::documents::pdf(&[&format!("Invoice number {i}")]).map_err(|e| e.to_string())
 }
 
 /// Runs the section on `stack` (started with `[sak]` and the dev TSA).

@@ -19,6 +19,7 @@ mod support;
 use bench::Bench;
 use sam_docsign::client::{SakClient, SakClientError, approve, document};
 use sam_docsign::wire::{CreateRequest, Document, HashAlgorithmRef, KeyObject, ProofReport};
+use sam_harness::documents::lopdf;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,36 +57,7 @@ fn pdf() -> Vec<u8> {
 
 /// [`pdf`] with `extra` added to the catalog.
 fn pdf_with(extra: impl FnOnce(&mut lopdf::Dictionary)) -> Vec<u8> {
-    use lopdf::{Document, Object, Stream, dictionary};
-    let mut doc = Document::with_version("1.7");
-    let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let mut kids = Vec::new();
-    for text in ["Contract, page 1", "Contract, page 2"] {
-        let content = format!("BT /F1 18 Tf 72 720 Td ({text}) Tj ET");
-        let content = doc.add_object(Stream::new(dictionary! {}, content.into_bytes()));
-        let page = doc.add_object(dictionary! {
-            "Type" => "Page",
-            "Parent" => pages_id,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-            "Contents" => content,
-            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
-        });
-        kids.push(Object::from(page));
-    }
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 2 }),
-    );
-    let mut catalog = dictionary! { "Type" => "Catalog", "Pages" => pages_id };
-    extra(&mut catalog);
-    let catalog = doc.add_object(catalog);
-    doc.trailer.set("Root", catalog);
-    let mut out = Vec::new();
-    doc.save_to(&mut out).unwrap();
-    out
+    sam_harness::documents::pdf_with(&["Contract, page 1", "Contract, page 2"], extra).unwrap()
 }
 
 const XML: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<invoice number=\"2026-117\"><to>ACME &amp; Sons</to><total currency=\"EUR\">1290.00</total></invoice>\n";
@@ -187,6 +159,15 @@ fn create(
     }
 }
 
+/// `create-signatures` in the background: it answers once the SAD came.
+fn spawn_create(
+    sak: &Arc<SakClient>,
+    request: CreateRequest,
+) -> tokio::task::JoinHandle<Result<BTreeMap<String, Vec<u8>>, SakClientError>> {
+    let sak = Arc::clone(sak);
+    tokio::spawn(async move { sak.create_signatures(&request).await })
+}
+
 fn signing_ca(b: &Bench) -> PathBuf {
     b.deployment.pki().path(sam_devpki::files::CA_CERT)
 }
@@ -232,10 +213,7 @@ async fn one_sad_signs_a_pdf_an_xml_file_and_a_text_file_and_outside_verifiers_a
     // create-signatures waits; the signer's environment reads the
     // SAD-TBS, checks it against its documents, signs it.
     let request = create(&key_object, &documents, Some(report), "CAdES-B-T");
-    let waiting = {
-        let sak = Arc::clone(&sak);
-        tokio::spawn(async move { sak.create_signatures(&request).await })
-    };
+    let waiting = spawn_create(&sak, request);
     let sad_data = sak
         .sad_data(&key_object.uuid, Duration::from_secs(20))
         .await
@@ -336,10 +314,7 @@ async fn basic_sign_answers_every_format_and_csc_timestamps_verify() {
     let key_object = sak.open(&token, b.ec, &certificate).await.unwrap();
     let report = sak.check(&documents).await.unwrap();
     let request = create(&key_object, &documents, Some(report), "CAdES-B-B");
-    let waiting = {
-        let sak = Arc::clone(&sak);
-        tokio::spawn(async move { sak.create_signatures(&request).await })
-    };
+    let waiting = spawn_create(&sak, request);
     let sad_data = sak
         .sad_data(&key_object.uuid, Duration::from_secs(20))
         .await
@@ -605,11 +580,10 @@ async fn every_refusal_of_the_service_and_the_firmware() {
     // -B-T with a TSA that does not answer: prepared, signed by the
     // firmware, and then refused as timestamp_failed.
     let ko_t = sak.open(&token, b.ec, &certificate).await.unwrap();
-    let waiting = {
-        let sak = Arc::clone(&sak);
-        let request = create(&ko_t, &text, Some(report.clone()), "CAdES-B-T");
-        tokio::spawn(async move { sak.create_signatures(&request).await })
-    };
+    let waiting = spawn_create(
+        &sak,
+        create(&ko_t, &text, Some(report.clone()), "CAdES-B-T"),
+    );
     let data = sak
         .sad_data(&ko_t.uuid, Duration::from_secs(10))
         .await
@@ -640,11 +614,7 @@ async fn every_refusal_of_the_service_and_the_firmware() {
     let ko2 = sak.open(&token, b.ec, &certificate).await.unwrap();
     let e = sak.sad_data(&ko2.uuid, Duration::ZERO).await.unwrap_err();
     refused(&e, 409, "wrong_stage", "no documents");
-    let waiting = {
-        let sak = Arc::clone(&sak);
-        let request = create(&ko2, &text, Some(report.clone()), "CAdES-B-B");
-        tokio::spawn(async move { sak.create_signatures(&request).await })
-    };
+    let waiting = spawn_create(&sak, create(&ko2, &text, Some(report.clone()), "CAdES-B-B"));
     let data = sak
         .sad_data(&ko2.uuid, Duration::from_secs(10))
         .await

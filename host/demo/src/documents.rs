@@ -6,7 +6,6 @@
 
 use crate::demo::{Demo, SignerKey, write};
 use crate::signing::Ssa;
-use sam_client::{IdpLogin, SadKey};
 use sam_devpki::files;
 use sam_docsign::client::{SakClient, approve, document};
 use sam_docsign::wire::{CreateRequest, HashAlgorithmRef};
@@ -21,37 +20,11 @@ const MINUTES: &[u8] = b"Minutes of the board meeting, 3 December 2026.\nAll res
 
 /// A two-page contract, written with the SAK's own PDF library.
 fn contract_pdf() -> Result<Vec<u8>, String> {
-    use lopdf::{Document, Object, Stream, dictionary};
-    let mut doc = Document::with_version("1.7");
-    let pages_id = doc.new_object_id();
-    let font = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let mut kids = Vec::new();
-    for line in [
+    sam_harness::documents::pdf(&[
         "Service contract, page 1 of 2",
         "Service contract, page 2 of 2",
-    ] {
-        let content = format!("BT /F1 18 Tf 72 760 Td ({line}) Tj ET");
-        let content = doc.add_object(Stream::new(dictionary! {}, content.into_bytes()));
-        kids.push(Object::from(doc.add_object(dictionary! {
-            "Type" => "Page",
-            "Parent" => pages_id,
-            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-            "Contents" => content,
-            "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
-        })));
-    }
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => 2 }),
-    );
-    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog);
-    let mut out = Vec::new();
-    doc.save_to(&mut out)
-        .map_err(|e| format!("contract.pdf: {e}"))?;
-    Ok(out)
+    ])
+    .map_err(|e| format!("contract.pdf: {e}"))
 }
 
 /// Runs a verifier; its exit status and everything it printed.
@@ -164,14 +137,7 @@ impl Demo {
             .map_err(|e| e.to_string())?,
         );
         // The signer's environment: a SAD key bound into the signer's token.
-        let (login, _) = self.token(signer, "signer")?;
-        let login = std::fs::read(&login).map_err(|e| e.to_string())?;
-        let sad_key = SadKey::generate().map_err(|e| e.to_string())?;
-        let public = sad_key.public_key_der().map_err(|e| e.to_string())?;
-        let token = self
-            .rt
-            .block_on(ssa.idp.embed_sad_key(&IdpLogin::IdToken(login), &public))
-            .map_err(|e| format!("IdP: {e}"))?;
+        let (sad_key, token) = self.sad_token(ssa, signer)?;
 
         let key_object = self
             .rt

@@ -48,6 +48,20 @@ impl Demo {
         Ok(((server, ssa), detail))
     }
 
+    /// The signer's environment's first step: a temporary SAD key, and the
+    /// signer's identity token with it embedded by the IdP.
+    pub fn sad_token(&self, ssa: &Ssa, signer: UserId) -> Result<(SadKey, Vec<u8>), String> {
+        let (login, _) = self.token(signer, "signer")?;
+        let login = std::fs::read(&login).map_err(|e| e.to_string())?;
+        let sad_key = SadKey::generate().map_err(|e| e.to_string())?;
+        let public = sad_key.public_key_der().map_err(|e| e.to_string())?;
+        let token = self
+            .rt
+            .block_on(ssa.idp.embed_sad_key(&IdpLogin::IdToken(login), &public))
+            .map_err(|e| format!("IdP: {e}"))?;
+        Ok((sad_key, token))
+    }
+
     /// A SAD for `hashes` with `key`, made the SSA way: a temporary SAD key,
     /// the IdP embeds it in the signer's token, the SAD key signs the SAD.
     pub fn sad(
@@ -57,19 +71,12 @@ impl Demo {
         key_id: KeyId,
         hashes: Vec<Vec<u8>>,
     ) -> Result<Vec<u8>, String> {
-        let (login, _) = self.token(signer, "signer")?;
-        let login = std::fs::read(&login).map_err(|e| e.to_string())?;
         let request = SignRequest {
             key_id,
             hash_algorithm: HashAlgorithm::Sha256,
             hashes,
         };
-        let sad_key = SadKey::generate().map_err(|e| e.to_string())?;
-        let public = sad_key.public_key_der().map_err(|e| e.to_string())?;
-        let token = self
-            .rt
-            .block_on(ssa.idp.embed_sad_key(&IdpLogin::IdToken(login), &public))
-            .map_err(|e| format!("IdP: {e}"))?;
+        let (sad_key, token) = self.sad_token(ssa, signer)?;
         sad_key
             .sign_sad(&token, &request)
             .map_err(|e| format!("SAD: {e}"))

@@ -31,6 +31,7 @@
 mod bins;
 mod config;
 mod deployment;
+pub mod documents;
 mod error;
 mod identity;
 pub mod openssl;
