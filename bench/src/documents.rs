@@ -18,8 +18,80 @@ use sam_docsign::wire::{CreateRequest, HashAlgorithmRef};
 use sam_harness::Connector;
 use sam_proto::asn1::IdentificationLevel;
 use sam_proto::ids::KeyAlgorithm;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// `sam-bench documents`: section 3c alone, printed (for comparing builds
+/// without the whole benchmark).
+pub const USAGE: &str = "usage: sam-bench documents [--quick] [--repeats N]
+
+Starts samd (with [sak] and the dev TSA) beside sam-bench, signs batches of
+100 PDFs (20 with --quick) with one SAD each, PAdES-B-B and PAdES-B-T,
+N runs each (default 3), and prints documents/s and where a batch's time
+goes (trusted checker, preparing, signing and finishing).";
+
+/// The entry point of `sam-bench documents`.
+pub fn main(args: impl Iterator<Item = String>) -> ExitCode {
+    let mut quick = false;
+    let mut repeats = 3usize;
+    let mut args = args;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--repeats" => match args.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0) {
+                Some(n) => repeats = n,
+                None => {
+                    eprintln!("--repeats needs a positive number\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => {
+                eprintln!("unknown argument {other:?}\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let result = (|| -> Result<(), String> {
+        let bin = crate::fullstack::bin_dir()
+            .filter(|b| b.join("samd").exists() && b.join("samctl").exists())
+            .ok_or("samd and samctl were not found beside sam-bench (or in SAM_BENCH_BIN_DIR)")?;
+        let work = tempfile::Builder::new()
+            .prefix("documents-")
+            .tempdir()
+            .map_err(|e| format!("temporary directory: {e}"))?;
+        let stack = Stack::start(work.path(), &bin, &[KeyAlgorithm::EcP256])?;
+        let results = run(&stack, repeats, quick)?;
+        stack.stop();
+        println!(
+            "| format | documents / SAD | documents/s | trusted checker ms | prepare ms | sign + finish ms |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for r in results {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                r.format,
+                r.documents,
+                r.docs_s.cell(),
+                r.check_ms.cell(),
+                r.prepare_ms.cell(),
+                r.sign_ms.cell()
+            );
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sam-bench documents: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// The formats measured.
 pub const FORMATS: [&str; 2] = ["PAdES-B-B", "PAdES-B-T"];

@@ -152,6 +152,9 @@ fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("audit-timing") {
         return audittiming::main(std::env::args().skip(2));
     }
+    if std::env::args().nth(1).as_deref() == Some("documents") {
+        return documents::main(std::env::args().skip(2));
+    }
     if std::env::args().nth(1).as_deref() == Some("hostile") {
         return hostile::main(std::env::args().skip(2));
     }

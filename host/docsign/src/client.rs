@@ -78,6 +78,11 @@ pub fn document(id: &str, file_name: &str, data: &[u8], format: Option<&str>) ->
     }
 }
 
+/// The largest answer the client reads by default: containers come back
+/// whole (a signed PDF is the PDF and its signature), base64 in JSON, for
+/// up to 128 documents.
+pub const DEFAULT_ANSWER_LIMIT: usize = 256 * 1024 * 1024;
+
 /// A client of the SAK paths of one samd CSC listener.
 #[derive(Debug)]
 pub struct SakClient {
@@ -93,7 +98,13 @@ impl SakClient {
         let tls = sam_client::tls_config(roots, None)?;
         let mut endpoint = Endpoint::new(base_url, Some(tls))?;
         endpoint.set_timeout(timeout);
+        endpoint.set_answer_limit(DEFAULT_ANSWER_LIMIT);
         Ok(Self { endpoint })
+    }
+
+    /// Reads answers of up to `bytes` (default [`DEFAULT_ANSWER_LIMIT`]).
+    pub fn set_answer_limit(&mut self, bytes: usize) {
+        self.endpoint.set_answer_limit(bytes);
     }
 
     async fn call<T: DeserializeOwned>(
