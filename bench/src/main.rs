@@ -6,13 +6,15 @@
 //! anchor. Writes `report.json`, `report.md` and `throughput.svg` into the
 //! output directory (default `target/bench`).
 //!
-//! Usage: `sam-bench [--quick] [--dev] [--pipeline] [--out DIR]`. `--dev`
+//! Usage: `sam-bench [--quick] [--dev] [--pipeline [--hashes N]] [--out DIR]`. `--dev`
 //! only labels the report: `cargo xtask bench --dev` runs the dev-profile
 //! binaries (CI's smoke test), whose figures are not comparable to release
 //! ones. `--pipeline` runs only the primitives and section 2's scaling
 //! rows (P-256 key and IdP, one hash, 1/2/8/64 threads) and prints them
 //! with their ratio to one thread: a minute, for comparing two builds of
-//! the firmware's group commit run after run.
+//! the firmware's group commit run after run. `--hashes N` (1 to 128,
+//! default 1) puts N hashes in each of those SADs, for comparing builds of
+//! the batch-signing path; the table then also gives signatures per second.
 //!
 //! `sam-bench hostile [--quick] [--dev]` (behind `cargo xtask hostile`) is
 //! the listener under hostile peers (see [`hostile`]).
@@ -114,6 +116,8 @@ struct Args {
     dev: bool,
     /// `--pipeline`: only the scaling rows of section 2, printed.
     pipeline: bool,
+    /// `--hashes N`: hashes per SAD in the `--pipeline` rows (default 1).
+    hashes: usize,
     out: PathBuf,
 }
 
@@ -122,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
         quick: false,
         dev: false,
         pipeline: false,
+        hashes: 1,
         out: PathBuf::from("target/bench"),
     };
     let mut it = std::env::args().skip(1);
@@ -130,10 +135,17 @@ fn parse_args() -> Result<Args, String> {
             "--quick" => args.quick = true,
             "--dev" => args.dev = true,
             "--pipeline" => args.pipeline = true,
+            "--hashes" => {
+                args.hashes = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=sam_proto::command::MAX_HASHES).contains(n))
+                    .ok_or("--hashes needs a count from 1 to 128")?;
+            }
             "--out" => args.out = PathBuf::from(it.next().ok_or("--out needs a directory")?),
             "-h" | "--help" => {
                 return Err(format!(
-                    "usage: sam-bench [--quick] [--dev] [--pipeline] [--out DIR]\n\n{}",
+                    "usage: sam-bench [--quick] [--dev] [--pipeline [--hashes N]] [--out DIR]\n\n{}",
                     soak::USAGE
                 ));
             }
@@ -400,7 +412,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
         Budget::full()
     };
     if args.pipeline {
-        return pipeline_only(&budget, &args.out);
+        return pipeline_only(&budget, args.hashes, &args.out);
     }
     let results = measure(&budget, args.quick, args.dev, &args.out)?;
     let json = report::json(&results);
@@ -448,23 +460,29 @@ fn run(args: &Args) -> Result<ExitCode, String> {
 /// rows of section 2 only, printed as a table; no report is written. A
 /// minute instead of the whole bench's quarter hour, for comparing builds
 /// of the firmware's group commit run after run.
-fn pipeline_only(budget: &Budget, work: &std::path::Path) -> Result<ExitCode, String> {
+fn pipeline_only(
+    budget: &Budget,
+    hashes: usize,
+    work: &std::path::Path,
+) -> Result<ExitCode, String> {
     eprintln!("sam-bench: primitives");
     let prims = prims::run(budget)?;
-    eprintln!("sam-bench: firmware pipeline, scaling rows");
+    eprintln!("sam-bench: firmware pipeline, scaling rows, {hashes} hash(es) per SAD");
     let (_tmp, mut fx) = pipeline_fixture(work)?;
-    let rows = pipeline::scaling(&mut fx, budget, &prims)?;
+    let rows = pipeline::scaling(&mut fx, budget, &prims, hashes)?;
     let one = rows.first().map_or(f64::NAN, |r| r.req_s.median());
     println!(
-        "| pipeline P-256, 1 hash | req/s (median) | × 1 thread | pipeline_overhead_ratio | errors |"
+        "| pipeline P-256, {hashes} hash{} | req/s (median) | signatures/s | × 1 thread | pipeline_overhead_ratio | errors |",
+        if hashes == 1 { "" } else { "es" }
     );
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let mut errors = 0;
     for r in &rows {
         let rate = r.req_s.median();
         println!(
-            "| {} threads | {rate:.0} | {:.2} | {:.2} | {} |",
+            "| {} threads | {rate:.0} | {:.0} | {:.2} | {:.2} | {} |",
             r.threads,
+            rate * r.hashes as f64,
             rate / one,
             r.overhead(),
             r.errors

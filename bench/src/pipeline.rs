@@ -637,16 +637,19 @@ pub fn run(
 pub const SCALING_THREADS: [usize; 4] = [1, 2, 8, 64];
 
 /// Only the scaling rows of section 2 (`sam-bench --pipeline`): the
-/// one-hash P-256 pipeline at [`SCALING_THREADS`] threads, the figures the
-/// group commit of the audit counters decides.
+/// P-256 pipeline at [`SCALING_THREADS`] threads, the figures the group
+/// commit of the audit counters decides, with `hashes` hashes per SAD
+/// (`--hashes`; one by default, as in the full bench's scaling rows).
 pub fn scaling(
     fx: &mut Fixture,
     budget: &Budget,
     prims: &[PrimResult],
+    hashes: usize,
 ) -> Result<Vec<PipeResult>, String> {
+    let (key, idp) = (KeyAlgorithm::EcP256, IdpAlg::P256);
     SCALING_THREADS
         .iter()
-        .map(|&threads| scaling_row(fx, budget, prims, threads))
+        .map(|&threads| measure(fx, budget, prims, key, idp, hashes, threads))
         .collect()
 }
 

@@ -7,6 +7,8 @@
 mod support;
 
 use sam_firmware::Firmware;
+use sam_firmware::crypto::Crypto;
+use sam_firmware::crypto::portable::Portable;
 use sam_proto::ErrorType;
 use sam_proto::bounded::Blob;
 use sam_proto::codes::Cause;
@@ -49,6 +51,38 @@ fn every_key_algorithm_signs_and_rsa_signs_every_hash() {
             .sign(&signer, &key, sad)
             .unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
         verify_all(&key.public_key, hash, &hs, &signed);
+        b.fw.platform().advance(1);
+    }
+}
+
+/// A batch SAD (one engine call signs all its hashes): the i-th signature
+/// verifies against the i-th hash and not against its neighbour, for
+/// every key type.
+#[test]
+fn batch_signatures_answer_their_own_hashes_in_order() {
+    let (mut b, _pu, signer, _) = Bench::with_signer();
+    for (alg, hash) in [
+        (KeyAlgorithm::EcP256, HashAlgorithm::Sha256),
+        (KeyAlgorithm::EcP384, HashAlgorithm::Sha384),
+        (KeyAlgorithm::Rsa2048, HashAlgorithm::Sha256),
+    ] {
+        let key = b.generate_active(&signer, None, alg).unwrap().wrapped;
+        let sad_key = SadKey::new(10);
+        let token = b.sad_token(&signer, &sad_key);
+        let hs = hashes(16, hash.output_len());
+        let sad = sad_key.sad(&token, &key.key_id.to_string(), hash, &hs);
+        let signed = b
+            .sign(&signer, &key, sad)
+            .unwrap_or_else(|e| panic!("{alg:?}: {e:?}"));
+        verify_all(&key.public_key, hash, &hs, &signed);
+        for (i, sig) in signed.signatures.iter().enumerate() {
+            let next = &hs[(i + 1) % hs.len()];
+            assert!(
+                Portable.verify(&key.public_key, hash, next, sig).is_err(),
+                "{alg:?}: signature {i} also verifies for hash {}",
+                (i + 1) % hs.len()
+            );
+        }
         b.fw.platform().advance(1);
     }
 }

@@ -163,6 +163,21 @@ impl Crypto for SimCrypto {
         self.engine().sign(private_pkcs8, alg, hash, digest, rng)
     }
 
+    // Forwarded, not left to the default: the default would call
+    // `SimCrypto::sign` per digest and so bypass the engine's batch path.
+    fn sign_many(
+        &self,
+        private_pkcs8: &[u8],
+        alg: KeyAlgorithm,
+        hash: HashAlgorithm,
+        digests: &[&[u8]],
+        rng: &mut FirmwareRng<'_>,
+        out: &mut dyn FnMut(Vec<u8>) -> Result<(), CryptoError>,
+    ) -> Result<(), CryptoError> {
+        self.engine()
+            .sign_many(private_pkcs8, alg, hash, digests, rng, out)
+    }
+
     fn derive_p256(&self, seed: &[u8; 32]) -> Result<GeneratedKey, CryptoError> {
         self.engine().derive_p256(seed)
     }
@@ -289,17 +304,79 @@ fn ec_generate(alg: &'static lc_sig::EcdsaSigningAlgorithm) -> Result<GeneratedK
     })
 }
 
-fn ec_sign(
-    alg: &'static lc_sig::EcdsaSigningAlgorithm,
-    curve_digest: &'static lc_digest::Algorithm,
-    pkcs8: &[u8],
-    digest: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
-    let key = EcdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(|_| CryptoError)?;
-    let sig = key
-        .sign_digest(&ecdsa_digest(digest, curve_digest)?)
-        .map_err(|_| CryptoError)?;
-    Ok(sig.as_ref().to_vec())
+/// A signer key parsed and checked by aws-lc, ready to sign any number of
+/// digests.
+///
+/// It lives only inside one [`Crypto::sign`] or [`Crypto::sign_many`] call
+/// and is dropped before that call returns. Dropping it frees aws-lc's
+/// `EVP_PKEY`; aws-lc's `OPENSSL_free` overwrites every allocation with
+/// `OPENSSL_cleanse` before releasing it (crypto/mem.c, with the default
+/// allocator, which aws-lc-rs does not replace), so the private scalar or
+/// the RSA private exponent and CRT factors are wiped on drop. aws-lc-rs
+/// itself keeps no Rust-side copy of the key material.
+enum LcSigner {
+    /// An EC key and the digest algorithm of its curve's order length.
+    Ec(EcdsaKeyPair, &'static lc_digest::Algorithm),
+    /// An RSA key of exactly the size its metadata claims.
+    Rsa(RsaKeyPair),
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many keys this thread parsed: lets the tests see that a batch
+    /// parses its key once. Per thread, as the tests run in parallel.
+    static PARSES: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+impl LcSigner {
+    /// Parses and checks a PKCS#8 key of type `alg`.
+    fn parse(pkcs8: &[u8], alg: KeyAlgorithm) -> Result<Self, CryptoError> {
+        #[cfg(test)]
+        PARSES.with(|p| p.set(p.get() + 1));
+        let ec = |sign_alg, curve_digest| {
+            EcdsaKeyPair::from_pkcs8(sign_alg, pkcs8)
+                .map(|k| Self::Ec(k, curve_digest))
+                .map_err(|_| CryptoError)
+        };
+        match alg {
+            KeyAlgorithm::EcP256 => ec(&lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING, &SHA256),
+            KeyAlgorithm::EcP384 => ec(&lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING, &SHA384),
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                let key = RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| CryptoError)?;
+                // The key must be exactly the size its metadata claims, as
+                // in the portable engine.
+                let bits = usize::try_from(rsa_bits(key.public_key().as_ref())?)
+                    .map_err(|_| CryptoError)?;
+                if Some(bits) != alg.rsa_bits() {
+                    return Err(CryptoError);
+                }
+                Ok(Self::Rsa(key))
+            }
+        }
+    }
+
+    /// Signs one prehashed `digest` made with `hash`.
+    fn sign(&self, hash: HashAlgorithm, digest: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if digest.len() != hash.output_len() {
+            return Err(CryptoError);
+        }
+        match self {
+            Self::Ec(key, curve_digest) => {
+                let sig = key
+                    .sign_digest(&ecdsa_digest(digest, curve_digest)?)
+                    .map_err(|_| CryptoError)?;
+                Ok(sig.as_ref().to_vec())
+            }
+            Self::Rsa(key) => {
+                let digest = lc_digest::Digest::import_less_safe(digest, digest_alg(hash))
+                    .map_err(|_| CryptoError)?;
+                let mut sig = vec![0u8; key.public_modulus_len()];
+                key.sign_digest(rsa_sign_alg(hash), &digest, &mut sig)
+                    .map_err(|_| CryptoError)?;
+                Ok(sig)
+            }
+        }
+    }
 }
 
 impl Crypto for AwsLcCrypto {
@@ -426,36 +503,35 @@ impl Crypto for AwsLcCrypto {
         if digest.len() != hash.output_len() {
             return Err(CryptoError);
         }
-        match alg {
-            KeyAlgorithm::EcP256 => ec_sign(
-                &lc_sig::ECDSA_P256_SHA256_ASN1_SIGNING,
-                &SHA256,
-                private_pkcs8,
-                digest,
-            ),
-            KeyAlgorithm::EcP384 => ec_sign(
-                &lc_sig::ECDSA_P384_SHA384_ASN1_SIGNING,
-                &SHA384,
-                private_pkcs8,
-                digest,
-            ),
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let key = RsaKeyPair::from_pkcs8(private_pkcs8).map_err(|_| CryptoError)?;
-                // The key must be exactly the size its metadata claims, as
-                // in the portable engine.
-                let bits = usize::try_from(rsa_bits(key.public_key().as_ref())?)
-                    .map_err(|_| CryptoError)?;
-                if Some(bits) != alg.rsa_bits() {
-                    return Err(CryptoError);
-                }
-                let digest = lc_digest::Digest::import_less_safe(digest, digest_alg(hash))
-                    .map_err(|_| CryptoError)?;
-                let mut sig = vec![0u8; key.public_modulus_len()];
-                key.sign_digest(rsa_sign_alg(hash), &digest, &mut sig)
-                    .map_err(|_| CryptoError)?;
-                Ok(sig)
-            }
+        LcSigner::parse(private_pkcs8, alg)?.sign(hash, digest)
+    }
+
+    /// Parses the key once and signs every digest with it: aws-lc's PKCS#8
+    /// parse and key check (for RSA, the consistency check of the private
+    /// key) cost more than an ECDSA signature, and a SAD carries up to 128
+    /// hashes. The parsed key is a local of this call and is dropped, and
+    /// wiped by aws-lc (see [`LcSigner`]), before it returns, on success
+    /// and on error alike: still "activate, sign, deactivate" within the
+    /// one request.
+    fn sign_many(
+        &self,
+        private_pkcs8: &[u8],
+        alg: KeyAlgorithm,
+        hash: HashAlgorithm,
+        digests: &[&[u8]],
+        _rng: &mut FirmwareRng<'_>,
+        out: &mut dyn FnMut(Vec<u8>) -> Result<(), CryptoError>,
+    ) -> Result<(), CryptoError> {
+        // The lengths first, so that a malformed batch parses no key.
+        if digests.iter().any(|d| d.len() != hash.output_len()) {
+            return Err(CryptoError);
         }
+        let key = LcSigner::parse(private_pkcs8, alg)?;
+        for digest in digests {
+            out(key.sign(hash, digest)?)?;
+        }
+        drop(key);
+        Ok(())
     }
 
     /// The portable engine's derivation, so that the attestation key
@@ -479,6 +555,86 @@ mod tests {
         }
         assert!("awslc".parse::<CryptoBackend>().is_err());
         assert_eq!(CryptoBackend::default(), CryptoBackend::AwsLc);
+    }
+
+    fn parses() -> usize {
+        PARSES.with(|p| p.get())
+    }
+
+    fn os_rng(buf: &mut [u8]) -> Result<(), sam_firmware::platform::PlatformError> {
+        aws_lc_rs::rand::fill(buf).map_err(|_| sam_firmware::platform::PlatformError)
+    }
+
+    /// The batch path parses the key once for the whole batch, where one
+    /// `sign` per digest parses it every time, and its signatures verify
+    /// against their own digests. Through `SimCrypto` too, which must
+    /// forward the batch rather than fall back to the per-digest default.
+    #[test]
+    fn sign_many_parses_the_key_once() {
+        let src = os_rng;
+        for (alg, hash) in [
+            (KeyAlgorithm::EcP256, HashAlgorithm::Sha256),
+            (KeyAlgorithm::EcP384, HashAlgorithm::Sha384),
+            (KeyAlgorithm::Rsa2048, HashAlgorithm::Sha256),
+        ] {
+            let mut rng = FirmwareRng::new(&src);
+            let key = AwsLcCrypto.generate(alg, &mut rng).unwrap();
+            let digests: Vec<Digest> = (0u8..7)
+                .map(|i| AwsLcCrypto.digest(hash, &[&[i]]))
+                .collect();
+            let refs: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes()).collect();
+            for engine in [
+                &AwsLcCrypto as &dyn Crypto,
+                &SimCrypto::new(CryptoBackend::AwsLc),
+            ] {
+                let before = parses();
+                let mut sigs = Vec::new();
+                engine
+                    .sign_many(&key.private_pkcs8, alg, hash, &refs, &mut rng, &mut |s| {
+                        sigs.push(s);
+                        Ok(())
+                    })
+                    .unwrap();
+                assert_eq!(parses() - before, 1, "{alg:?}: one parse per batch");
+                assert_eq!(sigs.len(), refs.len());
+                for (d, s) in refs.iter().zip(&sigs) {
+                    assert!(AwsLcCrypto.verify(&key.public_spki, hash, d, s).is_ok());
+                }
+            }
+            let before = parses();
+            for d in &refs {
+                AwsLcCrypto
+                    .sign(&key.private_pkcs8, alg, hash, d, &mut rng)
+                    .unwrap();
+            }
+            assert_eq!(parses() - before, refs.len(), "{alg:?}: one parse per sign");
+        }
+    }
+
+    /// A batch with a digest of the wrong length parses no key and emits
+    /// no signature.
+    #[test]
+    fn sign_many_checks_lengths_before_parsing() {
+        let src = os_rng;
+        let mut rng = FirmwareRng::new(&src);
+        let key = AwsLcCrypto
+            .generate(KeyAlgorithm::EcP256, &mut rng)
+            .unwrap();
+        let before = parses();
+        let mut emitted = 0;
+        let r = AwsLcCrypto.sign_many(
+            &key.private_pkcs8,
+            KeyAlgorithm::EcP256,
+            HashAlgorithm::Sha256,
+            &[&[1u8; 32], &[2u8; 48]],
+            &mut rng,
+            &mut |_| {
+                emitted += 1;
+                Ok(())
+            },
+        );
+        assert_eq!(r, Err(CryptoError));
+        assert_eq!((parses() - before, emitted), (0, 0));
     }
 
     #[test]

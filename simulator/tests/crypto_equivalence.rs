@@ -17,7 +17,7 @@ mod common;
 
 use common::rng_source;
 use sam_firmware::crypto::portable::Portable;
-use sam_firmware::crypto::{Crypto, FirmwareRng, GeneratedKey};
+use sam_firmware::crypto::{Crypto, CryptoError, Digest, FirmwareRng, GeneratedKey};
 use sam_proto::ids::{HashAlgorithm, KeyAlgorithm};
 use sam_simulator::{AwsLcCrypto, CryptoBackend, SimCrypto};
 
@@ -412,5 +412,98 @@ fn speed_figures() {
             let v = t.elapsed() / n;
             println!("{alg:?} {name:>8}: sign {s:?}, verify {v:?}");
         }
+    }
+}
+
+/// Distinct digests of `hash`'s length: each is the hash of its index.
+fn batch_digests(c: &dyn Crypto, hash: HashAlgorithm, n: usize) -> Vec<Digest> {
+    (0..n)
+        .map(|i| c.digest(hash, &[&i.to_be_bytes()]))
+        .collect()
+}
+
+fn sign_batch(
+    c: &dyn Crypto,
+    key: &GeneratedKey,
+    alg: KeyAlgorithm,
+    hash: HashAlgorithm,
+    digests: &[&[u8]],
+) -> Result<Vec<Vec<u8>>, CryptoError> {
+    let mut rng = FirmwareRng::new(rng_source());
+    let mut sigs = Vec::new();
+    c.sign_many(&key.private_pkcs8, alg, hash, digests, &mut rng, &mut |s| {
+        sigs.push(s);
+        Ok(())
+    })?;
+    Ok(sigs)
+}
+
+/// A batch gives one signature per digest, in order: each verifies (under
+/// both engines) against its own digest and not against its neighbour's.
+/// RSA PKCS#1 v1.5 is deterministic, so its batch must also equal the
+/// single signatures byte for byte.
+#[test]
+fn sign_many_signs_each_digest_in_order_on_both_engines() {
+    for (alg, hash) in [
+        (KeyAlgorithm::EcP256, HashAlgorithm::Sha256),
+        (KeyAlgorithm::EcP384, HashAlgorithm::Sha384),
+        (KeyAlgorithm::EcP256, HashAlgorithm::Sha512),
+        (KeyAlgorithm::Rsa2048, HashAlgorithm::Sha256),
+        (KeyAlgorithm::Rsa2048, HashAlgorithm::Sha512),
+    ] {
+        for (name, signer) in engines() {
+            let key = generate(signer, alg);
+            let ds = batch_digests(signer, hash, 5);
+            let refs: Vec<&[u8]> = ds.iter().map(|d| d.as_bytes()).collect();
+            let sigs = sign_batch(signer, &key, alg, hash, &refs).unwrap();
+            assert_eq!(sigs.len(), refs.len(), "{name} {alg:?}");
+            for (i, sig) in sigs.iter().enumerate() {
+                let other = refs[(i + 1) % refs.len()];
+                for (vname, verifier) in engines() {
+                    assert!(
+                        verifier
+                            .verify(&key.public_spki, hash, refs[i], sig)
+                            .is_ok(),
+                        "{name} {alg:?} {hash:?} #{i} under {vname}"
+                    );
+                    assert!(
+                        verifier.verify(&key.public_spki, hash, other, sig).is_err(),
+                        "{name} {alg:?} #{i} verified for another digest"
+                    );
+                }
+                if alg == KeyAlgorithm::Rsa2048 {
+                    assert_eq!(sig, &sign(signer, &key, alg, hash, refs[i]), "{name}");
+                }
+            }
+        }
+    }
+}
+
+/// A digest of the wrong length anywhere in a batch fails the batch, and a
+/// key of another type fails it too, on both engines.
+#[test]
+fn sign_many_refuses_a_bad_digest_or_key() {
+    for (name, c) in engines() {
+        let key = generate(c, KeyAlgorithm::EcP256);
+        let good = [0x11u8; 32];
+        let short = [0x22u8; 31];
+        let hash = HashAlgorithm::Sha256;
+        assert!(
+            sign_batch(c, &key, KeyAlgorithm::EcP256, hash, &[&good, &short]).is_err(),
+            "{name}"
+        );
+        assert!(
+            sign_batch(c, &key, KeyAlgorithm::EcP384, hash, &[&good]).is_err(),
+            "{name}"
+        );
+        assert!(
+            sign_batch(c, &key, KeyAlgorithm::Rsa2048, hash, &[&good]).is_err(),
+            "{name}"
+        );
+        assert_eq!(
+            sign_batch(c, &key, KeyAlgorithm::EcP256, hash, &[]).map(|s| s.len()),
+            Ok(0),
+            "{name}"
+        );
     }
 }

@@ -13,7 +13,7 @@
 //!   the embedded default (results in `target/demo/`).
 //! * `cargo xtask crashtest --cycles N [--seed S]`: the crash-kill
 //!   harness (`host/crashtest/`); CI runs 50 cycles after the tests.
-//! * `cargo xtask bench [--quick] [--dev] [--pipeline]`: the benchmark
+//! * `cargo xtask bench [--quick] [--dev] [--pipeline [--hashes N]]`: the benchmark
 //!   (issue 5): builds `sam-bench`, `samd` and `samctl` with `--release`
 //!   (`--dev`: the dev profile, CI's smoke test) and runs it; results in
 //!   `target/bench/` (`report.json`, `report.md`, `throughput.svg`).
@@ -66,14 +66,15 @@ commands:
   fuzz [--smoke | --seconds N] [TARGET...]
               run the cargo-fuzz targets of fuzz/ (nightly), each for N
               seconds (--smoke: 60); all targets unless some are named
-  bench [--quick] [--dev] [--pipeline]
+  bench [--quick] [--dev] [--pipeline [--hashes N]]
               the benchmark, release build: crypto primitives on both
               back-ends, the firmware pipeline in-process, the SoftHSM2
               anchor, samd under N mutual-TLS clients; results in
               target/bench/ (--quick: fewer, shorter runs; --dev: the
               dev-profile binaries, a smoke test, in target/bench-dev/;
               --pipeline: only the primitives and the pipeline's scaling
-              rows, P-256 with one hash at 1/2/8/64 threads, printed)
+              rows, P-256 with one hash (--hashes N: N hashes per SAD)
+              at 1/2/8/64 threads, printed)
   soak [--clients N] [--seconds S] [--max-requests R] [--producers P]
               the soak test, release build: N mutual-TLS clients (default
               64) sign with P-256, one fresh SAD per request, against one
@@ -244,9 +245,13 @@ fn crashtest(args: Vec<String>) -> Result<(), String> {
 /// already), writing `target/bench-dev/`: CI's smoke test, which fails on
 /// a panic, a failed request or a missing report key, never on a target.
 fn bench(args: Vec<String>) -> Result<(), String> {
-    for a in &args {
-        if a != "--quick" && a != "--dev" && a != "--pipeline" {
-            return Err(format!("bench: unknown argument `{a}`\n\n{USAGE}"));
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" | "--dev" | "--pipeline" => {}
+            // Passed on to sam-bench, which checks the count.
+            "--hashes" if it.next().is_some() => {}
+            _ => return Err(format!("bench: unknown argument `{a}`\n\n{USAGE}")),
         }
     }
     let dev = args.iter().any(|a| a == "--dev");

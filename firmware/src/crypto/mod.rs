@@ -117,6 +117,43 @@ pub trait Crypto: Send + Sync {
         rng: &mut FirmwareRng<'_>,
     ) -> Result<Vec<u8>, CryptoError>;
 
+    /// Signs every digest of `digests` (each prehashed with `hash`) with
+    /// one PKCS#8 key of type `alg`, handing the signatures to `out` in the
+    /// order of `digests`; the first error stops the batch and is returned.
+    ///
+    /// This is how the signing operation signs a SAD's 1 to 128 hashes:
+    /// one call per request. An engine that parses and checks the key on
+    /// every [`Crypto::sign`] can parse it once here instead and sign the
+    /// whole batch with it, which saves `n - 1` parses for `n` hashes.
+    ///
+    /// Security: the parsed key exists only inside this call, that is
+    /// inside the one request that unwrapped (activated) it, and must be
+    /// dropped, wiped where the engine's types allow it, before this
+    /// returns; the caller then wipes the PKCS#8 bytes before any answer is
+    /// built. That is the same lifetime the key had when each hash was
+    /// signed by its own [`Crypto::sign`]: nothing survives the request, and
+    /// nothing is cached between requests or between users.
+    ///
+    /// `out` is where the caller enforces its own bounds (the firmware
+    /// pushes into a list of at most 128 signatures and refuses more). The
+    /// default implementation calls [`Crypto::sign`] once per digest, so
+    /// an engine that does not override it behaves exactly as before.
+    #[allow(clippy::too_many_arguments)]
+    fn sign_many(
+        &self,
+        private_pkcs8: &[u8],
+        alg: KeyAlgorithm,
+        hash: HashAlgorithm,
+        digests: &[&[u8]],
+        rng: &mut FirmwareRng<'_>,
+        out: &mut dyn FnMut(Vec<u8>) -> Result<(), CryptoError>,
+    ) -> Result<(), CryptoError> {
+        for digest in digests {
+            out(self.sign(private_pkcs8, alg, hash, digest, rng)?)?;
+        }
+        Ok(())
+    }
+
     /// Derives a P-256 key from 32 bytes of key material and returns its
     /// PKCS#8 and SPKI (the attestation key is derived from the MBK).
     fn derive_p256(&self, seed: &[u8; 32]) -> Result<GeneratedKey, CryptoError>;

@@ -26,6 +26,67 @@ const MIN_RSA_BITS: usize = 2048;
 /// Largest RSA modulus accepted anywhere.
 const MAX_RSA_BITS: usize = 4096;
 
+/// A parsed signer key. Each variant wipes its secret on drop: the ecdsa
+/// crate's `SigningKey` zeroizes its scalar, and `rsa`'s `RsaPrivateKey`
+/// zeroizes its private exponent, primes and CRT values.
+enum SignerKey {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    Rsa(RsaPrivateKey),
+}
+
+impl SignerKey {
+    /// Parses a PKCS#8 key of type `alg`; an RSA key must be exactly the
+    /// size its metadata claims.
+    fn parse(pkcs8: &[u8], alg: KeyAlgorithm) -> Result<Self, CryptoError> {
+        Ok(match alg {
+            KeyAlgorithm::EcP256 => {
+                Self::P256(p256::ecdsa::SigningKey::from_pkcs8_der(pkcs8).map_err(|_| CryptoError)?)
+            }
+            KeyAlgorithm::EcP384 => {
+                Self::P384(p384::ecdsa::SigningKey::from_pkcs8_der(pkcs8).map_err(|_| CryptoError)?)
+            }
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                let key = RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(|_| CryptoError)?;
+                if Some(modulus_bits(&key)) != alg.rsa_bits() {
+                    return Err(CryptoError);
+                }
+                Self::Rsa(key)
+            }
+        })
+    }
+
+    /// Signs one prehashed `digest` made with `hash`: DER ECDSA, or
+    /// PKCS#1 v1.5 with blinding.
+    fn sign(
+        &self,
+        hash: HashAlgorithm,
+        digest: &[u8],
+        rng: &mut FirmwareRng<'_>,
+    ) -> Result<Vec<u8>, CryptoError> {
+        if digest.len() != hash.output_len() {
+            return Err(CryptoError);
+        }
+        match self {
+            Self::P256(key) => {
+                let sig: p256::ecdsa::DerSignature = key
+                    .sign_prehash_with_rng(rng, digest)
+                    .map_err(|_| CryptoError)?;
+                Ok(sig.as_bytes().to_vec())
+            }
+            Self::P384(key) => {
+                let sig: p384::ecdsa::DerSignature = key
+                    .sign_prehash_with_rng(rng, digest)
+                    .map_err(|_| CryptoError)?;
+                Ok(sig.as_bytes().to_vec())
+            }
+            Self::Rsa(key) => key
+                .sign_with_rng(rng, pkcs1v15(hash), digest)
+                .map_err(|_| CryptoError),
+        }
+    }
+}
+
 /// The portable engine. Stateless.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Portable;
@@ -203,32 +264,31 @@ impl Crypto for Portable {
         if digest.len() != hash.output_len() {
             return Err(CryptoError);
         }
-        match alg {
-            KeyAlgorithm::EcP256 => {
-                let key = p256::ecdsa::SigningKey::from_pkcs8_der(private_pkcs8)
-                    .map_err(|_| CryptoError)?;
-                let sig: p256::ecdsa::DerSignature = key
-                    .sign_prehash_with_rng(rng, digest)
-                    .map_err(|_| CryptoError)?;
-                Ok(sig.as_bytes().to_vec())
-            }
-            KeyAlgorithm::EcP384 => {
-                let key = p384::ecdsa::SigningKey::from_pkcs8_der(private_pkcs8)
-                    .map_err(|_| CryptoError)?;
-                let sig: p384::ecdsa::DerSignature = key
-                    .sign_prehash_with_rng(rng, digest)
-                    .map_err(|_| CryptoError)?;
-                Ok(sig.as_bytes().to_vec())
-            }
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let key = RsaPrivateKey::from_pkcs8_der(private_pkcs8).map_err(|_| CryptoError)?;
-                if Some(modulus_bits(&key)) != alg.rsa_bits() {
-                    return Err(CryptoError);
-                }
-                key.sign_with_rng(rng, pkcs1v15(hash), digest)
-                    .map_err(|_| CryptoError)
-            }
+        SignerKey::parse(private_pkcs8, alg)?.sign(hash, digest, rng)
+    }
+
+    /// Parses the key once for the whole batch (an RSA parse checks the
+    /// key and precomputes its CRT values, dearer than a signature). The
+    /// parsed key is a local of this call, dropped and wiped (see
+    /// [`SignerKey`]) before it returns, on success and on error alike.
+    fn sign_many(
+        &self,
+        private_pkcs8: &[u8],
+        alg: KeyAlgorithm,
+        hash: HashAlgorithm,
+        digests: &[&[u8]],
+        rng: &mut FirmwareRng<'_>,
+        out: &mut dyn FnMut(Vec<u8>) -> Result<(), CryptoError>,
+    ) -> Result<(), CryptoError> {
+        if digests.iter().any(|d| d.len() != hash.output_len()) {
+            return Err(CryptoError);
         }
+        let key = SignerKey::parse(private_pkcs8, alg)?;
+        for digest in digests {
+            out(key.sign(hash, digest, rng)?)?;
+        }
+        drop(key);
+        Ok(())
     }
 
     fn derive_p256(&self, seed: &[u8; 32]) -> Result<GeneratedKey, CryptoError> {

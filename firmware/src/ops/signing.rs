@@ -74,7 +74,7 @@ use super::Failure;
 use crate::audit::{Refusal, refusal};
 use crate::auth::TokenFault;
 use crate::core::{Firmware, Operational};
-use crate::crypto::Crypto;
+use crate::crypto::{Crypto, CryptoError};
 use crate::platform::Platform;
 use crate::registry::KeyState;
 use crate::signing_alg::spki_kind;
@@ -227,18 +227,27 @@ impl<P: Platform> Firmware<P> {
                 ReplayRefusal::Replayed => refusal(ReplayedSad, Cause::TokenReplayed),
                 ReplayRefusal::Full => refusal(NotOperational, Cause::ReplaySetFull),
             })?;
-        // Activate, sign all, deactivate: `private` is wiped when dropped at
-        // the end of this block, before any answer exists.
+        // Activate, sign all, deactivate: one `sign_many` call signs every
+        // hash, so an engine parses the key at most once per request and
+        // drops the parsed key before returning (see `Crypto::sign_many`);
+        // `private` is wiped when dropped just below, before any answer
+        // exists. Either every hash is signed or the request fails.
+        let digests: alloc::vec::Vec<&[u8]> = hashes.iter().map(|h| h.as_bytes()).collect();
         let mut signatures = List::default();
         self.with_rng(|rng| {
-            for h in hashes.iter() {
-                let sig = self
-                    .crypto()
-                    .sign(&private, wrapped.algorithm, hash, h.as_bytes(), rng)
-                    .map_err(|_| UnexpectedError)?;
-                let blob = Blob::from_vec(sig).map_err(|_| UnexpectedError)?;
-                signatures.push(blob).map_err(|_| UnexpectedError)?;
-            }
+            self.crypto()
+                .sign_many(
+                    &private,
+                    wrapped.algorithm,
+                    hash,
+                    &digests,
+                    rng,
+                    &mut |sig| {
+                        let blob = Blob::from_vec(sig).map_err(|_| CryptoError)?;
+                        signatures.push(blob).map_err(|_| CryptoError)
+                    },
+                )
+                .map_err(|_| UnexpectedError)?;
             Ok(())
         })?;
         drop(private);
