@@ -51,3 +51,13 @@ if ! python3 -c 'import pyhanko.sign.signers.csc_signer, aiohttp' >/dev/null 2>&
         python3 -m pip install --quiet --disable-pip-version-check \
             --break-system-packages "${pyhanko[@]}"
 fi
+
+# The next hop of sam-mail's tests (host/mail/tests): aiosmtpd receives
+# the signed mail. Pinned, into the Python that `python3` runs; skipped
+# where it is present.
+if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    aiosmtpd=("aiosmtpd==1.4.6" "atpublic==9.0.0" "attrs==26.1.0")
+    python3 -m pip install --quiet --disable-pip-version-check "${aiosmtpd[@]}" ||
+        python3 -m pip install --quiet --disable-pip-version-check \
+            --break-system-packages "${aiosmtpd[@]}"
+fi
