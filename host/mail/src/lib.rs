@@ -16,8 +16,10 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod forward;
 pub mod metrics;
 pub mod mime;
+pub mod signer;
 pub mod smtp;
 pub mod spool;
 

@@ -4,7 +4,9 @@
 
 use clap::Parser;
 use sam_mail::config::{Config, UnknownSender};
+use sam_mail::forward::Forwarder;
 use sam_mail::metrics::Metrics;
+use sam_mail::signer::{SenderEntry, Signer};
 use sam_mail::smtp::Server;
 use sam_mail::spool::Spool;
 use std::path::PathBuf;
@@ -90,6 +92,16 @@ async fn run(args: Args) -> Result<(), String> {
         _ => None,
     };
     if args.check {
+        for s in &config.signing.sender {
+            let entry = SenderEntry::load(&s.key_id, &s.certificate)
+                .map_err(|e| format!("signing.sender {}: {e}", s.address))?;
+            let valid = if entry.valid_at(std::time::SystemTime::now()) {
+                "valid now"
+            } else {
+                "NOT VALID NOW"
+            };
+            println!("{}: key {}, certificate {valid}", s.address, entry.key_id);
+        }
         println!("configuration ok");
         return Ok(());
     }
@@ -98,7 +110,21 @@ async fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("spool {}: {e}", config.spool.dir.display()))?,
     );
     let metrics = Arc::new(Metrics::default());
-    let (queued, _incoming) = tokio::sync::mpsc::unbounded_channel();
+    let (queued, incoming) = tokio::sync::mpsc::unbounded_channel();
+    let (ready, outgoing) = tokio::sync::mpsc::unbounded_channel();
+    let signer = Arc::new(Signer::new(
+        config.signing.clone(),
+        Arc::clone(&spool),
+        Arc::clone(&metrics),
+        ready,
+        queued.clone(),
+    )?);
+    let forwarder = Arc::new(Forwarder::new(
+        config.forward.clone(),
+        config.smtp.hostname.clone(),
+        Arc::clone(&spool),
+        Arc::clone(&metrics),
+    ));
     let refuse_unless = (config.signing.unknown_sender == UnknownSender::Refuse).then(|| {
         config
             .signing
@@ -130,6 +156,8 @@ async fn run(args: Args) -> Result<(), String> {
         refuse_unless,
     });
     tracing::info!(listen = %config.smtp.listen, "sam-mail listening");
+    tokio::spawn(signer.run(incoming));
+    tokio::spawn(forwarder.run(outgoing));
     tokio::select! {
         () = server.run(listener) => {}
         () = shutdown() => tracing::info!("stopping"),

@@ -175,6 +175,16 @@ impl Spool {
         }
     }
 
+    /// Drops the marker of a delivery that surely did not reach the next
+    /// hop (it failed before the final dot).
+    pub fn unmark_sending(&self, id: &str) -> io::Result<()> {
+        match fs::remove_file(self.marker(id)) {
+            Ok(()) => sync_dir(&self.root.join("outgoing")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The ids in `stage`, oldest first.
     pub fn list(&self, stage: Stage) -> io::Result<Vec<String>> {
         let mut ids: Vec<String> = fs::read_dir(self.root.join(stage.dir()))?

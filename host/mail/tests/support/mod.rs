@@ -100,3 +100,123 @@ pub fn submit(port: u16, from: &str, to: &str, file: &Path, extra: &[&str]) -> (
         v["reply"].as_str().unwrap_or("").to_string(),
     )
 }
+
+/// aiosmtpd at the next hop.
+pub struct NextHop {
+    pub process: Process,
+    pub port: u16,
+    pub out: PathBuf,
+}
+
+impl NextHop {
+    pub fn start(dir: &Path, port: u16) -> Self {
+        let out = dir.join("received");
+        std::fs::create_dir_all(&out).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(py("next_hop.py")).arg(port.to_string()).arg(&out);
+        let log = dir.join("next-hop.log");
+        let process = Process::spawn("aiosmtpd", cmd, &log).unwrap();
+        assert!(
+            wait_port(port, Duration::from_secs(20)),
+            "aiosmtpd did not listen (ci/install-deps.sh installs it): {}",
+            sam_harness::log_tail(&log, 30)
+        );
+        Self { process, port, out }
+    }
+
+    /// Every message received so far: (bytes, metadata).
+    pub fn received(&self) -> Vec<(Vec<u8>, serde_json::Value)> {
+        let mut out = Vec::new();
+        let mut names: Vec<_> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        for n in names {
+            let base = n.trim_end_matches(".json");
+            let meta = std::fs::read(self.out.join(&n)).unwrap();
+            let Ok(eml) = std::fs::read(self.out.join(format!("{base}.eml"))) else {
+                continue;
+            };
+            out.push((eml, serde_json::from_slice(&meta).unwrap()));
+        }
+        out
+    }
+
+    /// Waits until `pred` holds for the received messages.
+    pub fn wait_for(
+        &self,
+        within: Duration,
+        mut pred: impl FnMut(&[(Vec<u8>, serde_json::Value)]) -> bool,
+    ) -> Vec<(Vec<u8>, serde_json::Value)> {
+        let end = Instant::now() + within;
+        loop {
+            let got = self.received();
+            if pred(&got) || Instant::now() > end {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The message of `received` whose header block has `needle`.
+pub fn find<'a>(received: &'a [(Vec<u8>, serde_json::Value)], needle: &str) -> Option<&'a [u8]> {
+    received
+        .iter()
+        .find(|(m, _)| {
+            let end = m
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or(m.len());
+            String::from_utf8_lossy(&m[..end]).contains(needle)
+        })
+        .map(|(m, _)| m.as_slice())
+}
+
+/// `GET /metrics` of the relay's HTTP port; the value of `name`.
+pub fn metric(port: u16, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// `openssl smime -verify` of `message` against `ca`: (ok, inner content,
+/// the signer's certificate PEM, openssl's output).
+pub fn smime_verify(
+    dir: &Path,
+    name: &str,
+    message: &[u8],
+    ca: &Path,
+) -> (bool, Vec<u8>, String, String) {
+    let input = dir.join(format!("{name}.eml"));
+    let inner = dir.join(format!("{name}.inner"));
+    let signer = dir.join(format!("{name}.signer.pem"));
+    std::fs::write(&input, message).unwrap();
+    let p = |p: &Path| p.display().to_string();
+    let (ok, out) = sam_harness::openssl::run(&[
+        "smime",
+        "-verify",
+        "-binary",
+        "-in",
+        &p(&input),
+        "-CAfile",
+        &p(ca),
+        "-out",
+        &p(&inner),
+        "-signer",
+        &p(&signer),
+    ]);
+    (
+        ok,
+        std::fs::read(&inner).unwrap_or_default(),
+        std::fs::read_to_string(&signer).unwrap_or_default(),
+        out,
+    )
+}

@@ -1,0 +1,449 @@
+//! Forwarding: an SMTP client to the next hop, a retry schedule with
+//! exponential backoff, and bounces (RFC 3464 delivery status
+//! notifications to the envelope sender).
+//!
+//! Crash safety: before a delivery the spool's `.sending` marker is made
+//! durable; the message file is removed only after the next hop's `250`
+//! to the final dot. A delivery that fails before the dot was sent drops
+//! its marker again. A marker found when a delivery starts therefore
+//! means that an earlier delivery may have reached the next hop (a crash
+//! or a lost reply after the dot): the message is sent again and the log
+//! says it may be duplicated.
+
+use crate::config::ForwardConfig;
+use crate::metrics::Metrics;
+use crate::mime;
+use crate::smtp::{Line, read_line};
+use crate::spool::{Envelope, Spool, Stage};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::time::Instant;
+
+/// Why a delivery failed.
+#[derive(Debug)]
+struct Failure {
+    /// A 5xx answer: trying again will not help.
+    permanent: bool,
+    /// The final dot was sent: the next hop may have the message.
+    after_dot: bool,
+    /// What happened.
+    detail: String,
+}
+
+impl Failure {
+    fn io(after_dot: bool, e: impl std::fmt::Display) -> Self {
+        Self {
+            permanent: false,
+            after_dot,
+            detail: e.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    attempts: u32,
+    next: Instant,
+}
+
+/// The forwarding stage.
+#[derive(Debug)]
+pub struct Forwarder {
+    config: ForwardConfig,
+    hostname: String,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    retries: Mutex<HashMap<String, Retry>>,
+    busy: Mutex<HashSet<String>>,
+    done: Notify,
+}
+
+impl Forwarder {
+    /// A forwarder to `config.next_hop`, greeting as `hostname`.
+    pub fn new(
+        config: ForwardConfig,
+        hostname: String,
+        spool: Arc<Spool>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            config,
+            hostname,
+            spool,
+            metrics,
+            retries: Mutex::default(),
+            busy: Mutex::default(),
+            done: Notify::new(),
+        }
+    }
+
+    /// Delivers what `outgoing` holds, woken by `ready` and once a second
+    /// for the retries.
+    pub async fn run(self: Arc<Self>, mut ready: mpsc::UnboundedReceiver<String>) {
+        let slots = Arc::new(Semaphore::new(self.config.concurrency));
+        loop {
+            let ids = self.spool.list(Stage::Outgoing).unwrap_or_default();
+            let now = Instant::now();
+            for id in ids {
+                let due = self
+                    .retries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&id)
+                    .is_none_or(|r| r.next <= now);
+                if !due {
+                    continue;
+                }
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                    break;
+                };
+                if !self
+                    .busy
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(id.clone())
+                {
+                    continue;
+                }
+                let me = Arc::clone(&self);
+                tokio::spawn(async move {
+                    me.deliver(&id).await;
+                    me.busy
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&id);
+                    drop(permit);
+                    me.done.notify_one();
+                });
+            }
+            // Woken by a new message or a finished delivery; else a second.
+            tokio::select! {
+                got = ready.recv() => {
+                    if got.is_none() {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                () = self.done.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            while ready.try_recv().is_ok() {}
+        }
+    }
+
+    async fn deliver(&self, id: &str) {
+        if self.spool.contains(Stage::Incoming, id) {
+            // The signer has not yet dropped the unsigned copy; were this
+            // delivered now and the relay killed before that, the copy
+            // would be signed and sent again without a word.
+            return;
+        }
+        let (envelope, message) = match self.spool.load(Stage::Outgoing, id) {
+            Ok(m) => m,
+            Err(e) => {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::error!(id, "cannot read the spooled message: {e}");
+                }
+                return;
+            }
+        };
+        match self.spool.mark_sending(id) {
+            Ok(true) => {
+                Metrics::inc(&self.metrics.possibly_duplicated);
+                tracing::warn!(
+                    id,
+                    "POSSIBLY DUPLICATED: an earlier delivery of this message may have reached the next hop (crash or lost reply after the data); sending it again"
+                );
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(id, "cannot write the delivery marker, not delivering: {e}");
+                self.defer(id, &envelope, &message, "spool marker").await;
+                return;
+            }
+        }
+        match self.send(&envelope, &message).await {
+            Ok(()) => {
+                if let Err(e) = self.spool.remove(Stage::Outgoing, id) {
+                    tracing::error!(id, "delivered but cannot remove it from the spool: {e}");
+                }
+                self.retries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(id);
+                Metrics::inc(&self.metrics.forwarded);
+                tracing::info!(id, next_hop = self.config.next_hop, "forwarded");
+            }
+            Err(f) => {
+                if !f.after_dot {
+                    let _ = self.spool.unmark_sending(id);
+                }
+                if f.permanent {
+                    tracing::warn!(
+                        id,
+                        "the next hop refused the message for good: {}",
+                        f.detail
+                    );
+                    self.bounce(id, &envelope, &message, &f.detail);
+                } else {
+                    self.defer(id, &envelope, &message, &f.detail).await;
+                }
+            }
+        }
+    }
+
+    /// A temporary failure: schedules the next attempt, or bounces when
+    /// the message is older than `bounce_after_secs`.
+    async fn defer(&self, id: &str, envelope: &Envelope, message: &[u8], detail: &str) {
+        Metrics::inc(&self.metrics.deferred);
+        let age = mime::unix_now().saturating_sub(envelope.accepted_unix);
+        if age >= self.config.bounce_after_secs {
+            tracing::warn!(id, age, "undeliverable for too long: bouncing ({detail})");
+            self.bounce(id, envelope, message, detail);
+            return;
+        }
+        let mut retries = self.retries.lock().unwrap_or_else(PoisonError::into_inner);
+        let attempts = retries.get(id).map_or(0, |r| r.attempts) + 1;
+        let wait = self
+            .config
+            .retry_initial_secs
+            .saturating_mul(1u64 << (attempts - 1).min(30))
+            .min(self.config.retry_max_secs.max(1));
+        retries.insert(
+            id.to_string(),
+            Retry {
+                attempts,
+                next: Instant::now() + Duration::from_secs(wait),
+            },
+        );
+        tracing::info!(id, attempts, retry_in_secs = wait, "deferred: {detail}");
+    }
+
+    /// Queues a DSN to the envelope sender and drops the message.
+    fn bounce(&self, id: &str, envelope: &Envelope, message: &[u8], detail: &str) {
+        Metrics::inc(&self.metrics.bounced);
+        if envelope.mail_from.is_empty() {
+            tracing::warn!(
+                id,
+                "a bounce could not be delivered; dropped (null sender): {detail}"
+            );
+        } else {
+            let dsn_id = self.spool.new_id();
+            let dsn = dsn(&self.hostname, &dsn_id, envelope, message, detail);
+            let dsn_envelope = Envelope {
+                id: dsn_id.clone(),
+                mail_from: String::new(),
+                rcpt_to: vec![envelope.mail_from.clone()],
+                eight_bit: envelope.eight_bit,
+                accepted_unix: mime::unix_now(),
+                client: "bounce".into(),
+            };
+            if let Err(e) = self.spool.store(Stage::Outgoing, &dsn_envelope, &dsn) {
+                tracing::error!(id, "cannot queue the bounce, keeping the message: {e}");
+                return;
+            }
+            tracing::info!(id, dsn_id, to = envelope.mail_from, "bounced");
+        }
+        self.retries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        if let Err(e) = self.spool.remove(Stage::Outgoing, id) {
+            tracing::error!(id, "cannot remove the bounced message: {e}");
+        }
+    }
+
+    /// One SMTP transaction with the next hop.
+    async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+        let timeout = Duration::from_secs(self.config.timeout_secs);
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect(&self.config.next_hop))
+            .await
+            .map_err(|_| Failure::io(false, "connect timed out"))?
+            .map_err(|e| Failure::io(false, format!("connect {}: {e}", self.config.next_hop)))?;
+        let _ = tcp.set_nodelay(true);
+        let mut c = Client {
+            r: BufReader::new(tcp),
+            timeout,
+        };
+        c.expect(None, 220, false).await?;
+        let ehlo = c.command(&format!("EHLO {}", self.hostname), false).await?;
+        let eight_bit_ok = if ehlo.0 == 250 {
+            ehlo.1.lines().any(|l| {
+                l.get(4..)
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case("8BITMIME"))
+            })
+        } else {
+            c.expect(Some(&format!("HELO {}", self.hostname)), 250, false)
+                .await?;
+            false
+        };
+        let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from);
+        if envelope.eight_bit {
+            if !eight_bit_ok {
+                return Err(Failure {
+                    permanent: true,
+                    after_dot: false,
+                    detail: "554 5.6.3 the next hop does not take 8-bit mail (no 8BITMIME)".into(),
+                });
+            }
+            mail.push_str(" BODY=8BITMIME");
+        }
+        c.expect(Some(&mail), 250, false).await?;
+        for rcpt in &envelope.rcpt_to {
+            c.expect(Some(&format!("RCPT TO:<{rcpt}>")), 250, false)
+                .await?;
+        }
+        c.expect(Some("DATA"), 354, false).await?;
+        let mut data = Vec::with_capacity(message.len() + message.len() / 64 + 8);
+        for line in message.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b".") {
+                data.push(b'.');
+            }
+            data.extend_from_slice(line);
+        }
+        if !data.ends_with(b"\n") {
+            data.extend_from_slice(b"\r\n");
+        }
+        data.extend_from_slice(b".\r\n");
+        tokio::time::timeout(timeout, c.r.get_mut().write_all(&data))
+            .await
+            .map_err(|_| Failure::io(true, "timed out sending the data"))?
+            .map_err(|e| Failure::io(true, e))?;
+        c.expect(None, 250, true).await?;
+        let _ = c.command("QUIT", true).await;
+        Ok(())
+    }
+}
+
+struct Client {
+    r: BufReader<TcpStream>,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Sends `line` (if any) and reads the reply: (code, text).
+    async fn command(&mut self, line: &str, after_dot: bool) -> Result<(u16, String), Failure> {
+        let timeout = self.timeout;
+        let exchange = async {
+            let w = self.r.get_mut();
+            w.write_all(format!("{line}\r\n").as_bytes()).await?;
+            self.reply().await
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| Failure::io(after_dot, format!("no reply to {line}")))?
+            .map_err(|e| Failure::io(after_dot, e))
+    }
+
+    async fn reply(&mut self) -> io::Result<(u16, String)> {
+        let mut text = String::new();
+        let mut line = Vec::new();
+        for _ in 0..100 {
+            match read_line(&mut self.r, 4096, &mut line).await? {
+                Line::Full => {}
+                Line::TooLong => return Err(io::Error::other("reply line too long")),
+                Line::Eof => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the next hop closed",
+                    ));
+                }
+            }
+            let l = String::from_utf8_lossy(&line);
+            let l = l.trim_end();
+            text.push_str(l);
+            text.push('\n');
+            let code = l
+                .get(..3)
+                .and_then(|c| c.parse::<u16>().ok())
+                .ok_or_else(|| io::Error::other(format!("bad reply {l:?}")))?;
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return Ok((code, text));
+            }
+        }
+        Err(io::Error::other("reply of more than 100 lines"))
+    }
+
+    /// Sends `line` (or only reads, for the greeting and the end of
+    /// data) and wants `want`: 4xx is temporary, 5xx permanent.
+    async fn expect(
+        &mut self,
+        line: Option<&str>,
+        want: u16,
+        after_dot: bool,
+    ) -> Result<(), Failure> {
+        let (code, text) = match line {
+            Some(l) => self.command(l, after_dot).await?,
+            None => tokio::time::timeout(self.timeout, self.reply())
+                .await
+                .map_err(|_| Failure::io(after_dot, "no reply"))?
+                .map_err(|e| Failure::io(after_dot, e))?,
+        };
+        if code == want {
+            return Ok(());
+        }
+        let what = line.map_or("(reply)", |l| l.split(':').next().unwrap_or(l));
+        Err(Failure {
+            permanent: (500..600).contains(&code),
+            after_dot,
+            detail: format!("{what}: {}", text.trim_end()),
+        })
+    }
+}
+
+/// The delivery status notification (RFC 3464) of a failed message.
+fn dsn(hostname: &str, dsn_id: &str, envelope: &Envelope, message: &[u8], detail: &str) -> Vec<u8> {
+    let boundary = format!("sam-mail-dsn-{dsn_id}");
+    let now = mime::unix_now();
+    let status = if detail.contains(" 5.") || detail.starts_with('5') {
+        "5.0.0"
+    } else {
+        "4.4.7"
+    };
+    let detail_line = detail.replace(['\r', '\n'], " ");
+    let mut out = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
+         To: <{to}>\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Date: {date}\r\n\
+         Message-ID: <{dsn_id}@{hostname}>\r\n\
+         Auto-Submitted: auto-replied\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"{boundary}\"\r\n\
+         \r\n\
+         --{boundary}\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\
+         \r\n\
+         Your message (queue id {id}) could not be delivered by {hostname}.\r\n\
+         Last error: {detail_line}\r\n\
+         \r\n\
+         --{boundary}\r\n\
+         Content-Type: message/delivery-status\r\n\
+         \r\n\
+         Reporting-MTA: dns; {hostname}\r\n\
+         Arrival-Date: {arrival}\r\n\
+         \r\n",
+        to = envelope.mail_from,
+        date = mime::rfc5322_date(now),
+        id = envelope.id,
+        arrival = mime::rfc5322_date(envelope.accepted_unix),
+    );
+    for rcpt in &envelope.rcpt_to {
+        out.push_str(&format!(
+            "Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\nDiagnostic-Code: smtp; {detail_line}\r\n\r\n"
+        ));
+    }
+    out.push_str(&format!(
+        "--{boundary}\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+    ));
+    let mut bytes = out.into_bytes();
+    for f in mime::parse(message).fields {
+        bytes.extend_from_slice(f.raw);
+    }
+    bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    bytes
+}

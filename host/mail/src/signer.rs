@@ -1,0 +1,357 @@
+//! Signing: messages of `incoming` are collected into batches (up to
+//! `batch_max` or `batch_window_ms` after the first), grouped by the key
+//! of their sender, and each group is signed with ONE SAD through samd:
+//! a fresh SAD key, the IdP's token of the relay's technical user binding
+//! it, the SAD over every message's hash (what `sam-client` does for any
+//! SSA). The S/MIME message is built by `sam-docsign`'s builder.
+//!
+//! The signer's address is the first `From` address with a configured
+//! key, else the first such `Sender` address. The message stays as it is
+//! (no signature, a warning in the log) when the address has no key or
+//! its certificate is not valid now. A batch that samd or the IdP refuses
+//! stays in `incoming` and is tried again after `retry_secs`.
+
+use crate::config::SigningConfig;
+use crate::metrics::Metrics;
+use crate::mime;
+use crate::spool::{Envelope, Spool, Stage};
+use der::Decode;
+use sam_client::{IdpClient, IdpLogin, SamClient, SignRequest};
+use sam_docsign::smime::{self, SmimePrepared};
+use sam_docsign::{Prepared, SignerCert};
+use sam_proto::ids::{HashAlgorithm, KeyId, Uuid};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A sender's seal key and certificate.
+#[derive(Debug, Clone)]
+pub struct SenderEntry {
+    /// The key in the SAM.
+    pub key_id: KeyId,
+    /// Its certificate (and chain).
+    pub cert: SignerCert,
+    /// The certificate's notBefore.
+    pub not_before: SystemTime,
+    /// The certificate's notAfter.
+    pub not_after: SystemTime,
+}
+
+impl SenderEntry {
+    /// Reads the certificate file (PEM with the chain after the
+    /// certificate, or DER).
+    pub fn load(key_id: &str, path: &Path) -> Result<Self, String> {
+        let key_id = Uuid::parse(key_id).map_err(|_| format!("key_id {key_id:?} is not a UUID"))?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut ders: Vec<Vec<u8>> =
+            if bytes.starts_with(b"-----BEGIN") || bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+                sam_client::read_pem_certificates(path)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|c| c.as_ref().to_vec())
+                    .collect()
+            } else {
+                vec![bytes]
+            };
+        if ders.is_empty() {
+            return Err(format!("{}: no certificate", path.display()));
+        }
+        let certificate = ders.remove(0);
+        let parsed = x509_cert::Certificate::from_der(&certificate)
+            .map_err(|e| format!("{}: not an X.509 certificate: {e}", path.display()))?;
+        let validity = parsed.tbs_certificate().validity();
+        Ok(Self {
+            key_id,
+            not_before: validity.not_before.to_system_time(),
+            not_after: validity.not_after.to_system_time(),
+            cert: SignerCert {
+                certificate,
+                chain: ders,
+            },
+        })
+    }
+
+    /// Whether the certificate is valid at `at`.
+    pub fn valid_at(&self, at: SystemTime) -> bool {
+        self.not_before <= at && at <= self.not_after
+    }
+}
+
+/// The signing stage.
+#[derive(Debug)]
+pub struct Signer {
+    config: SigningConfig,
+    senders: HashMap<String, SenderEntry>,
+    sam: Option<SamClient>,
+    idp: Option<IdpClient>,
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    /// Ids ready for the forwarder.
+    outgoing: mpsc::UnboundedSender<String>,
+    /// This stage's own queue, for batches tried again.
+    requeue: mpsc::UnboundedSender<String>,
+}
+
+impl Signer {
+    /// Loads every sender's certificate and makes the samd and IdP
+    /// clients (none when no sender signs).
+    pub fn new(
+        config: SigningConfig,
+        spool: Arc<Spool>,
+        metrics: Arc<Metrics>,
+        outgoing: mpsc::UnboundedSender<String>,
+        requeue: mpsc::UnboundedSender<String>,
+    ) -> Result<Self, String> {
+        let mut senders = HashMap::new();
+        for s in &config.sender {
+            let entry = SenderEntry::load(&s.key_id, &s.certificate)
+                .map_err(|e| format!("signing.sender {}: {e}", s.address))?;
+            if !entry.valid_at(SystemTime::now()) {
+                tracing::warn!(
+                    address = s.address,
+                    "the certificate is not valid now: this sender's mail will not be signed"
+                );
+            }
+            senders.insert(s.address.to_ascii_lowercase(), entry);
+        }
+        let (sam, idp) = if senders.is_empty() {
+            (None, None)
+        } else {
+            let sam = SamClient::from_pem_files(
+                &config.samd_url,
+                &config.samd_ca,
+                &config.client_cert,
+                &config.client_key,
+            )
+            .map_err(|e| format!("signing: samd client: {e}"))?;
+            let idp = if config.idp_url.starts_with("https://") {
+                let ca = config
+                    .idp_ca
+                    .as_deref()
+                    .ok_or("signing.idp_url https:// needs signing.idp_ca")?;
+                let roots = sam_client::read_pem_certificates(ca).map_err(|e| e.to_string())?;
+                IdpClient::new(
+                    &config.idp_url,
+                    sam_client::tls_config(roots, None).map_err(|e| e.to_string())?,
+                )
+            } else {
+                IdpClient::dev_plain_http(&config.idp_url)
+            }
+            .map_err(|e| format!("signing: IdP client: {e}"))?;
+            (Some(sam), Some(idp))
+        };
+        Ok(Self {
+            config,
+            senders,
+            sam,
+            idp,
+            spool,
+            metrics,
+            outgoing,
+            requeue,
+        })
+    }
+
+    /// Signs what arrives on `queue` (and what `incoming` holds at
+    /// start) until the queue closes.
+    pub async fn run(self: Arc<Self>, mut queue: mpsc::UnboundedReceiver<String>) {
+        let mut pending: Vec<String> = self.spool.list(Stage::Incoming).unwrap_or_default();
+        let window = Duration::from_millis(self.config.batch_window_ms);
+        loop {
+            if pending.is_empty() {
+                match queue.recv().await {
+                    Some(id) => pending.push(id),
+                    None => return,
+                }
+                let deadline = Instant::now() + window;
+                while pending.len() < self.config.batch_max {
+                    match tokio::time::timeout_at(deadline, queue.recv()).await {
+                        Ok(Some(id)) => pending.push(id),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+            let take = pending.len().min(self.config.batch_max);
+            let mut batch: Vec<String> = pending.drain(..take).collect();
+            batch.dedup();
+            let failed = self.batch(batch).await;
+            if !failed.is_empty() {
+                let requeue = self.requeue.clone();
+                let wait = Duration::from_secs(self.config.retry_secs);
+                tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    for id in failed {
+                        let _ = requeue.send(id);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Signs (or passes) `ids`; the ids to try again.
+    async fn batch(&self, ids: Vec<String>) -> Vec<String> {
+        let mut groups: BTreeMap<KeyId, Vec<Item>> = BTreeMap::new();
+        let mut retry = Vec::new();
+        let now = SystemTime::now();
+        for id in ids {
+            if self.spool.contains(Stage::Outgoing, &id) {
+                // Signed before a crash; the unsigned copy is left over.
+                self.moved(&id);
+                continue;
+            }
+            let (envelope, message) = match self.spool.load(Stage::Incoming, &id) {
+                Ok(m) => m,
+                Err(e) => {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        tracing::error!(id, "cannot read the spooled message: {e}");
+                    }
+                    continue;
+                }
+            };
+            let parsed = mime::parse(&message);
+            let mut candidates = parsed.addresses("From");
+            candidates.extend(parsed.addresses("Sender"));
+            let signer = candidates
+                .iter()
+                .find_map(|a| self.senders.get(a).map(|e| (a.clone(), e)));
+            let Some((address, entry)) = signer else {
+                tracing::info!(
+                    id,
+                    ?candidates,
+                    "no signing key for the sender: passed unsigned"
+                );
+                Metrics::inc(&self.metrics.unsigned);
+                self.pass(&id, &envelope, &message, &mut retry);
+                continue;
+            };
+            if !entry.valid_at(now) {
+                tracing::warn!(id, address, not_before = ?entry.not_before, not_after = ?entry.not_after,
+                    "the sender's certificate is expired or not yet valid: NOT signed, passed unsigned");
+                Metrics::inc(&self.metrics.certificate_invalid);
+                self.pass(&id, &envelope, &message, &mut retry);
+                continue;
+            }
+            let entity = parsed.entity();
+            match smime::prepare(&entity, &entry.cert, HashAlgorithm::Sha256, now) {
+                Ok(prepared) => {
+                    let outer = parsed.outer_fields();
+                    groups.entry(entry.key_id).or_default().push(Item {
+                        id,
+                        envelope,
+                        outer,
+                        prepared,
+                        address,
+                    });
+                }
+                Err(e) => {
+                    tracing::error!(id, address, "cannot prepare the S/MIME signature: {e}");
+                    retry.push(id);
+                }
+            }
+        }
+        for (key_id, items) in groups {
+            retry.extend(self.sign_group(key_id, items).await);
+        }
+        retry
+    }
+
+    /// One SAD for every message of `items` (all with key `key_id`).
+    async fn sign_group(&self, key_id: KeyId, items: Vec<Item>) -> Vec<String> {
+        let ids = || items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+        let (Some(sam), Some(idp)) = (&self.sam, &self.idp) else {
+            return ids();
+        };
+        let request = SignRequest {
+            key_id,
+            hash_algorithm: HashAlgorithm::Sha256,
+            hashes: items
+                .iter()
+                .map(|i| i.prepared.to_be_signed_hash().to_vec())
+                .collect(),
+        };
+        let token = match std::fs::read(&self.config.login_token)
+            .ok()
+            .and_then(|b| sam_client::der_document(&b))
+        {
+            Some(t) => t,
+            None => {
+                tracing::error!(path = %self.config.login_token.display(), "cannot read the relay's login token");
+                Metrics::inc(&self.metrics.signing_failures);
+                return ids();
+            }
+        };
+        Metrics::inc(&self.metrics.sads);
+        let signed = match sam.sign(idp, &IdpLogin::IdToken(token), &request).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%key_id, messages = items.len(), "signing refused or failed, will retry: {e}");
+                Metrics::inc(&self.metrics.signing_failures);
+                return ids();
+            }
+        };
+        tracing::info!(%key_id, messages = items.len(), audit_seq = ?signed.audit_seq, "batch signed with one SAD");
+        let mut retry = Vec::new();
+        for (item, signature) in items.into_iter().zip(signed.signatures) {
+            let smime = match item.prepared.finish_parts(&signature) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(
+                        id = item.id,
+                        address = item.address,
+                        "the SAM's signature does not fit the configured certificate: {e}"
+                    );
+                    retry.push(item.id);
+                    continue;
+                }
+            };
+            let mut out = item.outer;
+            for (name, value) in &smime.headers {
+                out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&smime.body);
+            if let Err(e) = self.spool.store(Stage::Outgoing, &item.envelope, &out) {
+                tracing::error!(id = item.id, "cannot spool the signed message: {e}");
+                retry.push(item.id);
+                continue;
+            }
+            Metrics::inc(&self.metrics.signed);
+            tracing::info!(id = item.id, address = item.address, "signed");
+            self.moved(&item.id);
+        }
+        retry
+    }
+
+    /// Moves a message unchanged to `outgoing`.
+    fn pass(&self, id: &str, envelope: &Envelope, message: &[u8], retry: &mut Vec<String>) {
+        match self.spool.store(Stage::Outgoing, envelope, message) {
+            Ok(()) => self.moved(id),
+            Err(e) => {
+                tracing::error!(id, "cannot spool the message: {e}");
+                retry.push(id.to_string());
+            }
+        }
+    }
+
+    /// `id` is durably in `outgoing`: drops the incoming copy, tells the
+    /// forwarder.
+    fn moved(&self, id: &str) {
+        if let Err(e) = self.spool.remove(Stage::Incoming, id) {
+            tracing::error!(id, "cannot remove the incoming copy: {e}");
+        }
+        let _ = self.outgoing.send(id.to_string());
+    }
+}
+
+/// A message prepared for signing.
+#[derive(Debug)]
+struct Item {
+    id: String,
+    envelope: Envelope,
+    outer: Vec<u8>,
+    prepared: SmimePrepared,
+    address: String,
+}

@@ -1,0 +1,372 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! sam-mail end to end with parts nobody here wrote: Python's smtplib
+//! submits, the relay signs with keys in a real samd on the simulated HSM
+//! (sam-harness), aiosmtpd receives at the next hop, and `openssl smime
+//! -verify` checks the signatures against the dev CA. Two senders (P-256
+//! and RSA keys), several messages of one sender in ONE SAD, an unknown
+//! sender, an expired certificate, an 8-bit body, a next hop that is down
+//! and comes up (retry), a recipient the next hop never takes (bounce),
+//! and the refuse policy for unknown senders.
+
+mod support;
+
+use sam_devpki::{DevIdpServer, files};
+use sam_harness::setup::SigningDeployment;
+use sam_harness::{Binaries, Connector};
+use sam_proto::ids::{KeyAlgorithm, Uuid};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::{NextHop, Relay, find, metric, smime_verify, submit};
+
+#[allow(missing_debug_implementations)]
+pub struct World {
+    pub d: SigningDeployment,
+    pub _idp: DevIdpServer,
+    pub idp_url: String,
+    pub rt: tokio::runtime::Runtime,
+    pub dir: PathBuf,
+}
+
+impl World {
+    pub fn start(dir: &Path, algorithms: &[KeyAlgorithm]) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bins = Binaries::at(Path::new(support::SAM_MAIL).parent().unwrap()).unwrap();
+        let signer = Uuid::parse("6c1a1f6e-3c1d-4c8e-9f00-7e2d1c0b0a19").unwrap();
+        let d = SigningDeployment::start(&dir.join("deployment"), bins, signer, algorithms, &rt)
+            .unwrap();
+        let idp = d.serve_idp(&rt).unwrap();
+        let idp_url = idp.url();
+        Self {
+            d,
+            _idp: idp,
+            idp_url,
+            rt,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// A certificate for key `i` issued at `issued` (Unix seconds; valid
+    /// a year from then), written as PEM; its path.
+    pub fn certificate(&self, i: usize, issued: u64, name: &str) -> PathBuf {
+        let ca = self.d.deployment.pki().ca().unwrap();
+        let der = ca
+            .issue_from_csr_at(self.d.keys[i].csr.as_deref().unwrap(), issued)
+            .unwrap();
+        let path = self.dir.join(format!("{name}.pem"));
+        sam_harness::openssl::write_cert_pem(&path, &der).unwrap();
+        path
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.d.deployment.pki().path(files::CA_CERT)
+    }
+
+    /// The relay's config: `senders` are (address, key index, cert path).
+    pub fn config(
+        &self,
+        port: u16,
+        http: u16,
+        next_hop: u16,
+        senders: &[(&str, usize, &Path)],
+        extra_signing: &str,
+        forward: &str,
+    ) -> String {
+        let ssa = self.d.deployment.identity(Connector::Ssa);
+        let token = self.dir.join("relay.token");
+        self.d.write_login_token(self.d.signer, &token).unwrap();
+        let mut c = format!(
+            r#"
+[smtp]
+listen = "127.0.0.1:{port}"
+hostname = "relay.test"
+accepted_domains = ["example.net"]
+
+[spool]
+dir = "{spool}"
+
+[http]
+listen = "127.0.0.1:{http}"
+
+[forward]
+next_hop = "127.0.0.1:{next_hop}"
+{forward}
+
+[signing]
+samd_url = "{url}"
+samd_ca = "{ca}"
+client_cert = "{cert}"
+client_key = "{key}"
+idp_url = "{idp}"
+login_token = "{token}"
+{extra_signing}
+"#,
+            spool = self.dir.join("spool").display(),
+            url = self.d.url,
+            ca = ssa.ca.display(),
+            cert = ssa.cert.display(),
+            key = ssa.key.display(),
+            idp = self.idp_url,
+            token = token.display(),
+        );
+        for (address, i, cert) in senders {
+            c.push_str(&format!(
+                "\n[[signing.sender]]\naddress = \"{address}\"\nkey_id = \"{}\"\ncertificate = \"{}\"\n",
+                self.d.keys[*i].key_id,
+                cert.display()
+            ));
+        }
+        c
+    }
+
+    pub fn message(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.join(format!("{name}.sent.eml"));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+/// The Content-* fields and body of a message as sent: what the signed
+/// part must be, byte for byte.
+fn entity(sent: &[u8]) -> Vec<u8> {
+    let split = sent.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&sent[..split + 2]).to_string();
+    let mut out = Vec::new();
+    for field in head.split_inclusive("\r\n") {
+        if field.to_ascii_lowercase().starts_with("content-") {
+            out.extend_from_slice(field.as_bytes());
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&sent[split + 4..]);
+    out
+}
+
+fn header_block(m: &[u8]) -> String {
+    let end = m
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(m.len());
+    String::from_utf8_lossy(&m[..end]).to_string()
+}
+
+#[test]
+fn relay_signs_batches_passes_retries_and_bounces() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path(), &[KeyAlgorithm::EcP256, KeyAlgorithm::Rsa2048]);
+    let now = sam_devpki::unix_now();
+    let alice_cert = w.certificate(0, now - 60, "alice");
+    let bob_cert = w.certificate(1, now - 60, "bob");
+    let dave_cert = w.certificate(0, now - 2 * 366 * 86_400, "dave-expired");
+    let (port, http, hop) = (
+        sam_harness::free_port().unwrap(),
+        sam_harness::free_port().unwrap(),
+        sam_harness::free_port().unwrap(),
+    );
+    let senders = [
+        ("alice@example.org", 0, alice_cert.as_path()),
+        ("bob@example.org", 1, bob_cert.as_path()),
+        ("dave@example.org", 0, dave_cert.as_path()),
+    ];
+    // A window long enough to catch every submission in one batch.
+    let config = w.config(
+        port,
+        http,
+        hop,
+        &senders,
+        "batch_window_ms = 3000",
+        "retry_initial_secs = 1\nretry_max_secs = 2\nbounce_after_secs = 8",
+    );
+    let relay = Relay::start(dir.path(), &config, port);
+
+    let alice_8bit: &[u8] = b"From: Alice <alice@example.org>\r\nTo: x@example.net\r\nSubject: caf\xc3\xa9\r\nMessage-ID: <m1@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe, \xe2\x82\xac 10\r\n.a dot line\r\nFrom the start\r\n";
+    let alice_2: &[u8] = b"From: alice@example.org\r\nTo: y@example.net\r\nSubject: second\r\nMessage-ID: <m2@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\npart one\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--b1--\r\n";
+    let bob: &[u8] = b"From: Bob <bob@example.org>\r\nTo: x@example.net\r\nSubject: from bob\r\nMessage-ID: <m3@example.org>\r\nContent-Type: text/plain\r\n\r\nbob's text\r\n";
+    let carol: &[u8] = b"From: carol@example.org\r\nTo: x@example.net\r\nSubject: unknown sender\r\nMessage-ID: <m4@example.org>\r\n\r\nnot signed\r\n";
+    let dave: &[u8] = b"From: dave@example.org\r\nTo: x@example.net\r\nSubject: expired\r\nMessage-ID: <m5@example.org>\r\n\r\nexpired certificate\r\n";
+    let stuck: &[u8] = b"From: alice@example.org\r\nTo: tempfail@example.net\r\nSubject: never delivered\r\nMessage-ID: <m6@example.org>\r\n\r\nstuck\r\n";
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [u8], &'a [&'a str]);
+    let cases: [Case; 6] = [
+        (
+            "alice-8bit",
+            "alice@example.org",
+            "x@example.net",
+            alice_8bit,
+            &["--8bit"],
+        ),
+        (
+            "alice-2",
+            "alice@example.org",
+            "y@example.net",
+            alice_2,
+            &[],
+        ),
+        ("bob", "bob@example.org", "x@example.net", bob, &[]),
+        ("carol", "carol@example.org", "x@example.net", carol, &[]),
+        ("dave", "dave@example.org", "x@example.net", dave, &[]),
+        (
+            "stuck",
+            "alice@example.org",
+            "tempfail@example.net",
+            stuck,
+            &[],
+        ),
+    ];
+    for (name, from, to, bytes, extra) in cases {
+        let (code, reply) = submit(port, from, to, &w.message(name, bytes), extra);
+        assert_eq!(code, 250, "{name}: {reply}\n{}", relay.log_text());
+    }
+    // The next hop is down: deliveries are deferred, then it comes up.
+    std::thread::sleep(Duration::from_millis(4500));
+    assert!(
+        metric(http, "sam_mail_deferred_total").unwrap() >= 1.0,
+        "{}",
+        relay.log_text()
+    );
+    let next = NextHop::start(dir.path(), hop);
+    let got = next.wait_for(Duration::from_secs(40), |r| r.len() >= 6);
+    let log = relay.log_text();
+    assert_eq!(got.len(), 6, "5 messages and 1 bounce expected\n{log}");
+
+    let ca = w.ca();
+    // Alice's two messages and Bob's: signed, verified by openssl against
+    // the dev CA, the inner entity byte for byte, the right signer.
+    for (name, sent, mid, cert) in [
+        ("alice-8bit", alice_8bit, "<m1@example.org>", &alice_cert),
+        ("alice-2", alice_2, "<m2@example.org>", &alice_cert),
+        ("bob", bob, "<m3@example.org>", &bob_cert),
+    ] {
+        let m = find(&got, mid).unwrap_or_else(|| panic!("{name} not received"));
+        let head = header_block(m);
+        assert!(
+            head.contains("multipart/signed; protocol=\"application/pkcs7-signature\""),
+            "{name}: {head}"
+        );
+        assert!(
+            head.contains(&format!("Message-ID: {mid}"))
+                && head.contains("Received: from client.example"),
+            "{head}"
+        );
+        let (ok, inner, signer, out) = smime_verify(dir.path(), name, m, &ca);
+        assert!(ok, "{name}: {out}");
+        assert_eq!(
+            String::from_utf8_lossy(&inner),
+            String::from_utf8_lossy(&entity(sent)),
+            "{name}"
+        );
+        assert_eq!(inner, entity(sent), "{name}");
+        let want = std::fs::read_to_string(cert).unwrap();
+        assert_eq!(
+            signer.trim(),
+            want.trim(),
+            "{name}: signed by the wrong key"
+        );
+        // A changed byte in the signed part no longer verifies.
+        let mut bad = m.to_vec();
+        let want_entity = entity(sent);
+        let at = bad
+            .windows(want_entity.len())
+            .position(|w| w == want_entity)
+            .unwrap()
+            + want_entity.len()
+            - 3;
+        bad[at] ^= 1;
+        let (ok, _, _, _) = smime_verify(dir.path(), &format!("{name}-bad"), &bad, &ca);
+        assert!(!ok, "{name}: a changed message verified");
+    }
+    let meta = |mid: &str| {
+        got.iter()
+            .find(|(m, _)| header_block(m).contains(mid))
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert!(
+        meta("<m1@example.org>")["mail_options"]
+            .to_string()
+            .contains("BODY=8BITMIME")
+    );
+    // Carol (no key) and Dave (expired certificate) pass as they came.
+    for (sent, mid) in [(carol, "<m4@example.org>"), (dave, "<m5@example.org>")] {
+        let m = find(&got, mid).unwrap();
+        assert!(m.ends_with(sent), "{}", String::from_utf8_lossy(m));
+        assert!(!header_block(m).contains("multipart/signed"));
+    }
+    assert!(log.contains("expired or not yet valid"), "{log}");
+    // One SAD per key for the batch: Alice's two messages in one.
+    // Alice x3 (the stuck message too) and Bob.
+    assert_eq!(metric(http, "sam_mail_signed_total"), Some(4.0));
+    assert_eq!(metric(http, "sam_mail_sads_total"), Some(2.0), "{log}");
+    assert_eq!(metric(http, "sam_mail_unsigned_total"), Some(1.0));
+    assert_eq!(
+        metric(http, "sam_mail_certificate_invalid_total"),
+        Some(1.0)
+    );
+    // The stuck message: a DSN to its envelope sender after bounce_after.
+    let metas: Vec<_> = got.iter().map(|(_, m)| m.to_string()).collect();
+    let dsn = got
+        .iter()
+        .find(|(_, meta)| meta["mail_from"] == "" || meta["mail_from"] == "<>")
+        .unwrap_or_else(|| panic!("no bounce in {metas:?}"));
+    assert_eq!(dsn.1["rcpt_tos"], serde_json::json!(["alice@example.org"]));
+    let text = String::from_utf8_lossy(&dsn.0);
+    assert!(text.contains("report-type=delivery-status"), "{text}");
+    assert!(
+        text.contains("Final-Recipient: rfc822; tempfail@example.net"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Action: failed") && text.contains("Message-ID: <m6@example.org>"),
+        "{text}"
+    );
+    assert_eq!(metric(http, "sam_mail_bounced_total"), Some(1.0));
+    assert_eq!(metric(http, "sam_mail_forwarded_total"), Some(6.0));
+    assert_eq!(
+        metric(http, "sam_mail_queue_size{stage=\"outgoing\"}"),
+        Some(0.0)
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("spool/outgoing"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    drop(relay);
+
+    // unknown_sender = "refuse": Carol gets 550, Alice still 250.
+    let config = w.config(
+        port,
+        http,
+        hop,
+        &senders,
+        "unknown_sender = \"refuse\"\nbatch_window_ms = 50",
+        "",
+    );
+    let relay = Relay::start(dir.path(), &config, port);
+    let (code, _) = submit(
+        port,
+        "carol@example.org",
+        "x@example.net",
+        &w.message("carol", carol),
+        &[],
+    );
+    assert_eq!(code, 550, "{}", relay.log_text());
+    let (code, _) = submit(
+        port,
+        "alice@example.org",
+        "x@example.net",
+        &w.message("alice-2", alice_2),
+        &[],
+    );
+    assert_eq!(code, 250);
+    let got = next.wait_for(Duration::from_secs(30), |r| r.len() >= 7);
+    assert_eq!(got.len(), 7, "{}", relay.log_text());
+}
