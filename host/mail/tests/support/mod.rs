@@ -3,7 +3,10 @@
 //! next hop (ci/install-deps.sh installs aiosmtpd).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use sam_harness::Process;
+use sam_devpki::{DevIdpServer, files};
+use sam_harness::setup::SigningDeployment;
+use sam_harness::{Binaries, Connector, Process};
+use sam_proto::ids::{KeyAlgorithm, Uuid};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -219,4 +222,117 @@ pub fn smime_verify(
         std::fs::read_to_string(&signer).unwrap_or_default(),
         out,
     )
+}
+
+/// samd on the simulated HSM with a Signer (the relay's technical user)
+/// and its keys, the dev IdP on a loopback port.
+#[allow(missing_debug_implementations)]
+pub struct World {
+    pub d: SigningDeployment,
+    pub _idp: DevIdpServer,
+    pub idp_url: String,
+    pub rt: tokio::runtime::Runtime,
+    pub dir: PathBuf,
+}
+
+impl World {
+    pub fn start(dir: &Path, algorithms: &[KeyAlgorithm]) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bins = Binaries::at(Path::new(SAM_MAIL).parent().unwrap()).unwrap();
+        let signer = Uuid::parse("6c1a1f6e-3c1d-4c8e-9f00-7e2d1c0b0a19").unwrap();
+        let d = SigningDeployment::start(&dir.join("deployment"), bins, signer, algorithms, &rt)
+            .unwrap();
+        let idp = d.serve_idp(&rt).unwrap();
+        let idp_url = idp.url();
+        Self {
+            d,
+            _idp: idp,
+            idp_url,
+            rt,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// A certificate for key `i` issued at `issued` (Unix seconds; valid
+    /// a year from then), written as PEM; its path.
+    pub fn certificate(&self, i: usize, issued: u64, name: &str) -> PathBuf {
+        let ca = self.d.deployment.pki().ca().unwrap();
+        let der = ca
+            .issue_from_csr_at(self.d.keys[i].csr.as_deref().unwrap(), issued)
+            .unwrap();
+        let path = self.dir.join(format!("{name}.pem"));
+        sam_harness::openssl::write_cert_pem(&path, &der).unwrap();
+        path
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.d.deployment.pki().path(files::CA_CERT)
+    }
+
+    /// The relay's config: `senders` are (address, key index, cert path).
+    pub fn config(
+        &self,
+        port: u16,
+        http: u16,
+        next_hop: u16,
+        senders: &[(&str, usize, &Path)],
+        extra_signing: &str,
+        forward: &str,
+    ) -> String {
+        let ssa = self.d.deployment.identity(Connector::Ssa);
+        let token = self.dir.join("relay.token");
+        self.d.write_login_token(self.d.signer, &token).unwrap();
+        let mut c = format!(
+            r#"
+[smtp]
+listen = "127.0.0.1:{port}"
+hostname = "relay.test"
+accepted_domains = ["example.net"]
+
+[spool]
+dir = "{spool}"
+
+[http]
+listen = "127.0.0.1:{http}"
+
+[forward]
+next_hop = "127.0.0.1:{next_hop}"
+{forward}
+
+[signing]
+samd_url = "{url}"
+samd_ca = "{ca}"
+client_cert = "{cert}"
+client_key = "{key}"
+idp_url = "{idp}"
+login_token = "{token}"
+{extra_signing}
+"#,
+            spool = self.dir.join("spool").display(),
+            url = self.d.url,
+            ca = ssa.ca.display(),
+            cert = ssa.cert.display(),
+            key = ssa.key.display(),
+            idp = self.idp_url,
+            token = token.display(),
+        );
+        for (address, i, cert) in senders {
+            c.push_str(&format!(
+                "\n[[signing.sender]]\naddress = \"{address}\"\nkey_id = \"{}\"\ncertificate = \"{}\"\n",
+                self.d.keys[*i].key_id,
+                cert.display()
+            ));
+        }
+        c
+    }
+
+    pub fn message(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.dir.join(format!("{name}.sent.eml"));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
 }
