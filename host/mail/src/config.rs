@@ -354,6 +354,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let c = Config::parse(include_str!("../sam-mail.example.toml")).unwrap();
+        assert_eq!(c.signing.sender.len(), 1);
+        assert_eq!(c.smtp.accepted_domains, ["example.net"]);
+        assert!(c.http.is_none());
+    }
+
+    #[test]
     fn minimal_file_takes_defaults_and_bad_limits_are_refused() {
         let c =
             Config::parse("[spool]\ndir = \"/tmp/x\"\n[forward]\nnext_hop = \"127.0.0.1:25\"\n")

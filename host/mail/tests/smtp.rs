@@ -153,3 +153,92 @@ fn clients_outside_the_allowed_networks_get_554() {
     std::io::Read::read_to_string(&mut s, &mut greeting).unwrap();
     assert!(greeting.starts_with("554 "), "{greeting}");
 }
+
+/// A message whose delivery had begun when the relay died (its
+/// `.sending` marker is in the spool): sent again at start, and the log
+/// says it may be duplicated.
+#[test]
+fn a_delivery_begun_before_a_crash_is_resent_and_logged() {
+    use sam_mail::spool::{Envelope, Spool, Stage};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::create(&dir.path().join("pki"), &DevPkiOptions::default()).unwrap();
+    let (port, hop) = (
+        sam_harness::free_port().unwrap(),
+        sam_harness::free_port().unwrap(),
+    );
+    let spool = Spool::open(&dir.path().join("spool")).unwrap();
+    let id = spool.new_id();
+    let envelope = Envelope {
+        id: id.clone(),
+        mail_from: "a@example.org".into(),
+        rcpt_to: vec!["b@example.net".into()],
+        eight_bit: false,
+        accepted_unix: sam_devpki::unix_now(),
+        client: "test".into(),
+    };
+    let msg = b"From: a@example.org\r\nMessage-ID: <crash@example.org>\r\n\r\n.dot\r\nbody\r\n";
+    spool.store(Stage::Outgoing, &envelope, msg).unwrap();
+    assert!(!spool.mark_sending(&id).unwrap());
+    drop(spool);
+    let next = support::NextHop::start(dir.path(), hop);
+    let config = config(dir.path(), port, &pki, "\"127.0.0.0/8\"")
+        .replace("127.0.0.1:9", &format!("127.0.0.1:{hop}"));
+    let relay = Relay::start(dir.path(), &config, port);
+    let got = next.wait_for(std::time::Duration::from_secs(20), |r| !r.is_empty());
+    assert_eq!(got.len(), 1, "{}", relay.log_text());
+    assert_eq!(
+        got[0].0, msg,
+        "the message arrives as spooled, dots restored"
+    );
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dir
+        .path()
+        .join("spool/outgoing")
+        .read_dir()
+        .unwrap()
+        .next()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < end,
+            "still spooled after the 250"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let log = relay.log_text();
+    assert!(
+        log.contains("POSSIBLY DUPLICATED") && log.contains(&id),
+        "{log}"
+    );
+}
+
+#[test]
+fn help_teaches_and_check_reads_the_configuration() {
+    let out = std::process::Command::new(support::SAM_MAIL)
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    for needle in [
+        "multipart/signed",
+        "ONE SAD",
+        "possibly duplicated",
+        "--config",
+    ] {
+        assert!(help.contains(needle), "{needle} not in --help:\n{help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[spool]\ndir = \"/x\"\n").unwrap();
+    let out = std::process::Command::new(support::SAM_MAIL)
+        .args(["--check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("forward"),
+        "{out:?}"
+    );
+}
