@@ -5,10 +5,10 @@
 //! it, the SAD over every message's hash (what `sam-client` does for any
 //! SSA). The S/MIME message is built by `sam-docsign`'s builder.
 //!
-//! The signer's address is the first `From` address with a configured
-//! key, else the first such `Sender` address. The message stays as it is
-//! (no signature, a warning in the log) when the address has no key or
-//! its certificate is not valid now. A batch that samd or the IdP refuses
+//! Every `From` and `Sender` address with a configured key signs (one
+//! signature per distinct key, From first; several signatures nest).
+//! A key whose certificate is not valid now does not sign (a warning in
+//! the log); a message left with no signer passes as it is. A batch that samd or the IdP refuses
 //! stays in `incoming` and is tried again after `retry_secs`.
 
 use crate::config::SigningConfig;
@@ -17,7 +17,7 @@ use crate::mime;
 use crate::spool::{Envelope, Spool, Stage};
 use der::Decode;
 use sam_client::{IdpClient, IdpLogin, SamClient, SignRequest};
-use sam_docsign::smime::{self, SmimePrepared};
+use sam_docsign::smime;
 use sam_docsign::{Prepared, SignerCert};
 use sam_proto::ids::{HashAlgorithm, KeyId, Uuid};
 use std::collections::{BTreeMap, HashMap};
@@ -192,10 +192,16 @@ impl Signer {
     }
 
     /// Signs (or passes) `ids`; the ids to try again.
+    ///
+    /// A message with several signing addresses (`From` and `Sender`
+    /// with different keys) is signed in rounds: each round wraps the
+    /// result of the one before in a further `multipart/signed` (RFC 8551
+    /// §3.7), so each signature covers the entity byte for byte as the
+    /// previous round left it. Every round takes one SAD per key.
     async fn batch(&self, ids: Vec<String>) -> Vec<String> {
-        let mut groups: BTreeMap<KeyId, Vec<Item>> = BTreeMap::new();
         let mut retry = Vec::new();
         let now = SystemTime::now();
+        let mut work = Vec::new();
         for id in ids {
             if self.spool.contains(Stage::Outgoing, &id) {
                 // Signed before a crash; the unsigned copy is left over.
@@ -214,62 +220,121 @@ impl Signer {
             let parsed = mime::parse(&message);
             let mut candidates = parsed.addresses("From");
             candidates.extend(parsed.addresses("Sender"));
-            let signer = candidates
-                .iter()
-                .find_map(|a| self.senders.get(a).map(|e| (a.clone(), e)));
-            let Some((address, entry)) = signer else {
-                tracing::info!(
-                    id,
-                    ?candidates,
-                    "no signing key for the sender: passed unsigned"
-                );
-                Metrics::inc(&self.metrics.unsigned);
-                self.pass(&id, &envelope, &message, &mut retry);
-                continue;
-            };
-            if !entry.valid_at(now) {
-                tracing::warn!(id, address, not_before = ?entry.not_before, not_after = ?entry.not_after,
-                    "the sender's certificate is expired or not yet valid: NOT signed, passed unsigned");
-                Metrics::inc(&self.metrics.certificate_invalid);
+            let mut signers: Vec<(String, SenderEntry)> = Vec::new();
+            let mut invalid = false;
+            for address in &candidates {
+                let Some(entry) = self.senders.get(address) else {
+                    continue;
+                };
+                if signers.iter().any(|(_, e)| e.key_id == entry.key_id) {
+                    continue;
+                }
+                if !entry.valid_at(now) {
+                    tracing::warn!(id, address, not_before = ?entry.not_before, not_after = ?entry.not_after,
+                        "the sender's certificate is expired or not yet valid: NOT signed with it");
+                    invalid = true;
+                    continue;
+                }
+                signers.push((address.clone(), entry.clone()));
+            }
+            if signers.is_empty() {
+                if invalid {
+                    Metrics::inc(&self.metrics.certificate_invalid);
+                    tracing::warn!(id, "no valid certificate for the sender: passed unsigned");
+                } else {
+                    Metrics::inc(&self.metrics.unsigned);
+                    tracing::info!(
+                        id,
+                        ?candidates,
+                        "no signing key for the sender: passed unsigned"
+                    );
+                }
                 self.pass(&id, &envelope, &message, &mut retry);
                 continue;
             }
-            let entity = parsed.entity();
-            match smime::prepare(&entity, &entry.cert, HashAlgorithm::Sha256, now) {
-                Ok(prepared) => {
-                    let outer = parsed.outer_fields();
-                    groups.entry(entry.key_id).or_default().push(Item {
-                        id,
-                        envelope,
-                        outer,
-                        prepared,
-                        address,
-                    });
+            work.push(Work {
+                outer: parsed.outer_fields(),
+                entity: parsed.entity(),
+                id,
+                envelope,
+                signers,
+                round: 0,
+            });
+        }
+        // Rounds: the next signer of every message still to sign.
+        while work.iter().any(|w| w.round < w.signers.len()) {
+            let mut groups: BTreeMap<KeyId, Vec<usize>> = BTreeMap::new();
+            for (i, w) in work.iter().enumerate() {
+                if let Some((_, entry)) = w.signers.get(w.round) {
+                    groups.entry(entry.key_id).or_default().push(i);
                 }
-                Err(e) => {
-                    tracing::error!(id, address, "cannot prepare the S/MIME signature: {e}");
-                    retry.push(id);
-                }
+            }
+            let mut failed = Vec::new();
+            for (key_id, members) in groups {
+                failed.extend(self.sign_group(key_id, &mut work, &members, now).await);
+            }
+            failed.sort_unstable();
+            for i in failed.into_iter().rev() {
+                retry.push(work.remove(i).id);
             }
         }
-        for (key_id, items) in groups {
-            retry.extend(self.sign_group(key_id, items).await);
+        for w in work {
+            let mut out = w.outer;
+            out.extend_from_slice(&w.entity);
+            if let Err(e) = self.spool.store(Stage::Outgoing, &w.envelope, &out) {
+                tracing::error!(id = w.id, "cannot spool the signed message: {e}");
+                retry.push(w.id);
+                continue;
+            }
+            Metrics::inc(&self.metrics.signed);
+            let by: Vec<&str> = w.signers.iter().map(|(a, _)| a.as_str()).collect();
+            tracing::info!(id = w.id, signers = ?by, "signed");
+            self.moved(&w.id);
         }
         retry
     }
 
-    /// One SAD for every message of `items` (all with key `key_id`).
-    async fn sign_group(&self, key_id: KeyId, items: Vec<Item>) -> Vec<String> {
-        let ids = || items.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+    /// One SAD for the current round of `work[members]` (all with key
+    /// `key_id`); on success each member's entity becomes its signed
+    /// form. The indexes that failed.
+    async fn sign_group(
+        &self,
+        key_id: KeyId,
+        work: &mut [Work],
+        members: &[usize],
+        now: SystemTime,
+    ) -> Vec<usize> {
         let (Some(sam), Some(idp)) = (&self.sam, &self.idp) else {
-            return ids();
+            return members.to_vec();
         };
+        let mut prepared = Vec::new();
+        let mut failed = Vec::new();
+        for &i in members {
+            let Some(w) = work.get(i) else { continue };
+            let Some((address, entry)) = w.signers.get(w.round) else {
+                continue;
+            };
+            match smime::prepare(&w.entity, &entry.cert, HashAlgorithm::Sha256, now) {
+                Ok(p) => prepared.push((i, p)),
+                Err(e) => {
+                    tracing::error!(
+                        id = w.id,
+                        address,
+                        "cannot prepare the S/MIME signature: {e}"
+                    );
+                    failed.push(i);
+                }
+            }
+        }
+        if prepared.is_empty() {
+            return failed;
+        }
         let request = SignRequest {
             key_id,
             hash_algorithm: HashAlgorithm::Sha256,
-            hashes: items
+            hashes: prepared
                 .iter()
-                .map(|i| i.prepared.to_be_signed_hash().to_vec())
+                .map(|(_, p)| p.to_be_signed_hash().to_vec())
                 .collect(),
         };
         let token = match std::fs::read(&self.config.login_token)
@@ -280,49 +345,44 @@ impl Signer {
             None => {
                 tracing::error!(path = %self.config.login_token.display(), "cannot read the relay's login token");
                 Metrics::inc(&self.metrics.signing_failures);
-                return ids();
+                failed.extend(prepared.iter().map(|(i, _)| *i));
+                return failed;
             }
         };
         Metrics::inc(&self.metrics.sads);
         let signed = match sam.sign(idp, &IdpLogin::IdToken(token), &request).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(%key_id, messages = items.len(), "signing refused or failed, will retry: {e}");
+                tracing::warn!(%key_id, messages = prepared.len(), "signing refused or failed, will retry: {e}");
                 Metrics::inc(&self.metrics.signing_failures);
-                return ids();
+                failed.extend(prepared.iter().map(|(i, _)| *i));
+                return failed;
             }
         };
-        tracing::info!(%key_id, messages = items.len(), audit_seq = ?signed.audit_seq, "batch signed with one SAD");
-        let mut retry = Vec::new();
-        for (item, signature) in items.into_iter().zip(signed.signatures) {
-            let smime = match item.prepared.finish_parts(&signature) {
-                Ok(m) => m,
+        tracing::info!(%key_id, messages = prepared.len(), audit_seq = ?signed.audit_seq, "batch signed with one SAD");
+        for ((i, p), signature) in prepared.into_iter().zip(signed.signatures) {
+            let Some(w) = work.get_mut(i) else { continue };
+            match p.finish_parts(&signature) {
+                Ok(m) => {
+                    let mut entity = Vec::with_capacity(m.body.len() + 256);
+                    for (name, value) in &m.headers {
+                        entity.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+                    }
+                    entity.extend_from_slice(b"\r\n");
+                    entity.extend_from_slice(&m.body);
+                    w.entity = entity;
+                    w.round += 1;
+                }
                 Err(e) => {
                     tracing::error!(
-                        id = item.id,
-                        address = item.address,
+                        id = w.id,
                         "the SAM's signature does not fit the configured certificate: {e}"
                     );
-                    retry.push(item.id);
-                    continue;
+                    failed.push(i);
                 }
-            };
-            let mut out = item.outer;
-            for (name, value) in &smime.headers {
-                out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
             }
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(&smime.body);
-            if let Err(e) = self.spool.store(Stage::Outgoing, &item.envelope, &out) {
-                tracing::error!(id = item.id, "cannot spool the signed message: {e}");
-                retry.push(item.id);
-                continue;
-            }
-            Metrics::inc(&self.metrics.signed);
-            tracing::info!(id = item.id, address = item.address, "signed");
-            self.moved(&item.id);
         }
-        retry
+        failed
     }
 
     /// Moves a message unchanged to `outgoing`.
@@ -346,12 +406,17 @@ impl Signer {
     }
 }
 
-/// A message prepared for signing.
+/// A message being signed, round by round.
 #[derive(Debug)]
-struct Item {
+struct Work {
     id: String,
     envelope: Envelope,
+    /// The routing fields.
     outer: Vec<u8>,
-    prepared: SmimePrepared,
-    address: String,
+    /// The entity as the last round left it.
+    entity: Vec<u8>,
+    /// Its signers in order, each a distinct key with a valid certificate.
+    signers: Vec<(String, SenderEntry)>,
+    /// How many have signed.
+    round: usize,
 }

@@ -78,8 +78,10 @@ fn relay_signs_batches_passes_retries_and_bounces() {
     let carol: &[u8] = b"From: carol@example.org\r\nTo: x@example.net\r\nSubject: unknown sender\r\nMessage-ID: <m4@example.org>\r\n\r\nnot signed\r\n";
     let dave: &[u8] = b"From: dave@example.org\r\nTo: x@example.net\r\nSubject: expired\r\nMessage-ID: <m5@example.org>\r\n\r\nexpired certificate\r\n";
     let stuck: &[u8] = b"From: alice@example.org\r\nTo: tempfail@example.net\r\nSubject: never delivered\r\nMessage-ID: <m6@example.org>\r\n\r\nstuck\r\n";
+    let both: &[u8] = b"From: alice@example.org\r\nSender: Bob <bob@example.org>\r\nTo: x@example.net\r\nSubject: two signers\r\nMessage-ID: <m7@example.org>\r\nContent-Type: text/plain\r\n\r\nsigned by both\r\n";
     type Case<'a> = (&'a str, &'a str, &'a str, &'a [u8], &'a [&'a str]);
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
+        ("both", "bob@example.org", "x@example.net", both, &[]),
         (
             "alice-8bit",
             "alice@example.org",
@@ -117,9 +119,9 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         relay.log_text()
     );
     let next = NextHop::start(dir.path(), hop);
-    let got = next.wait_for(Duration::from_secs(40), |r| r.len() >= 6);
+    let got = next.wait_for(Duration::from_secs(40), |r| r.len() >= 7);
     let log = relay.log_text();
-    assert_eq!(got.len(), 6, "5 messages and 1 bounce expected\n{log}");
+    assert_eq!(got.len(), 7, "6 messages and 1 bounce expected\n{log}");
 
     let ca = w.ca();
     // Alice's two messages and Bob's: signed, verified by openssl against
@@ -167,6 +169,27 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         let (ok, _, _, _) = smime_verify(dir.path(), &format!("{name}-bad"), &bad, &ca);
         assert!(!ok, "{name}: a changed message verified");
     }
+    // From and Sender both sign: Bob's signature (the Sender, second
+    // round) wraps Alice's, each verified by openssl, the innermost
+    // content the entity as sent.
+    let m = find(&got, "<m7@example.org>").unwrap();
+    let (ok, inner, signer, out) = smime_verify(dir.path(), "both-outer", m, &ca);
+    assert!(ok, "{out}");
+    assert_eq!(
+        signer.trim(),
+        std::fs::read_to_string(&bob_cert).unwrap().trim()
+    );
+    assert!(
+        String::from_utf8_lossy(&inner)
+            .starts_with("MIME-Version: 1.0\r\nContent-Type: multipart/signed;")
+    );
+    let (ok, innermost, signer, out) = smime_verify(dir.path(), "both-inner", &inner, &ca);
+    assert!(ok, "{out}");
+    assert_eq!(
+        signer.trim(),
+        std::fs::read_to_string(&alice_cert).unwrap().trim()
+    );
+    assert_eq!(innermost, entity(both));
     let meta = |mid: &str| {
         got.iter()
             .find(|(m, _)| header_block(m).contains(mid))
@@ -187,9 +210,11 @@ fn relay_signs_batches_passes_retries_and_bounces() {
     }
     assert!(log.contains("expired or not yet valid"), "{log}");
     // One SAD per key for the batch: Alice's two messages in one.
-    // Alice x3 (the stuck message too) and Bob.
-    assert_eq!(metric(http, "sam_mail_signed_total"), Some(4.0));
-    assert_eq!(metric(http, "sam_mail_sads_total"), Some(2.0), "{log}");
+    // Alice x3 (the stuck message too), Bob, and the one of both. One
+    // SAD per key and round: Alice's four first signatures in one, Bob's
+    // in another, Bob's second signature of the two-signer message.
+    assert_eq!(metric(http, "sam_mail_signed_total"), Some(5.0));
+    assert_eq!(metric(http, "sam_mail_sads_total"), Some(3.0), "{log}");
     assert_eq!(metric(http, "sam_mail_unsigned_total"), Some(1.0));
     assert_eq!(
         metric(http, "sam_mail_certificate_invalid_total"),
@@ -213,7 +238,7 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         "{text}"
     );
     assert_eq!(metric(http, "sam_mail_bounced_total"), Some(1.0));
-    assert_eq!(metric(http, "sam_mail_forwarded_total"), Some(6.0));
+    assert_eq!(metric(http, "sam_mail_forwarded_total"), Some(7.0));
     assert_eq!(
         metric(http, "sam_mail_queue_size{stage=\"outgoing\"}"),
         Some(0.0)
@@ -252,6 +277,6 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         &[],
     );
     assert_eq!(code, 250);
-    let got = next.wait_for(Duration::from_secs(30), |r| r.len() >= 7);
-    assert_eq!(got.len(), 7, "{}", relay.log_text());
+    let got = next.wait_for(Duration::from_secs(30), |r| r.len() >= 8);
+    assert_eq!(got.len(), 8, "{}", relay.log_text());
 }
