@@ -43,8 +43,9 @@ pub struct SmtpConfig {
     pub allowed_networks: Vec<String>,
     /// Largest message in bytes, advertised as `SIZE` (default 10 MiB).
     pub max_message_bytes: usize,
-    /// Longest command or text line with its CRLF (default 4096; RFC 5321
-    /// asks for at least 512 and 1000).
+    /// Longest command or text line with its CRLF (default 1000, RFC 5321
+    /// §4.5.3.1.6: a longer line would be refused by the next hop, and a
+    /// signed message cannot be re-encoded, so it is refused here).
     pub max_line_bytes: usize,
     /// Commands one session may send before it is cut off (default 1000).
     pub max_commands: usize,
@@ -69,7 +70,7 @@ impl Default for SmtpConfig {
             accepted_domains: Vec::new(),
             allowed_networks: vec!["127.0.0.0/8".into(), "::1/128".into()],
             max_message_bytes: 10 * 1024 * 1024,
-            max_line_bytes: 4096,
+            max_line_bytes: 1000,
             max_commands: 1000,
             max_recipients: 100,
             idle_timeout_secs: 300,

@@ -109,6 +109,36 @@ def stream(host, port, sender, to, out_dir, n):
             pass
 
 
+def bench(host, port, sender, to, n, clients):
+    """n messages over `clients` concurrent connections (threads)."""
+    import threading
+    import time
+    n, clients = int(n), int(clients)
+    errors = []
+
+    def worker(k):
+        try:
+            s = smtplib.SMTP(host, int(port), timeout=120)
+            for j, i in enumerate(range(k, n, clients)):
+                if j and j % 100 == 0:  # within the relay's smtp.max_commands
+                    s.quit()
+                    s = smtplib.SMTP(host, int(port), timeout=120)
+                msg = ("From: %s\r\nTo: %s\r\nSubject: bench %d\r\nMessage-ID: <bench-%d@example.org>\r\n"
+                       "Content-Type: text/plain\r\n\r\n%s\r\n" % (sender, to, i, i, "x" * 998))
+                s.sendmail(sender, [to], msg.encode())
+            s.quit()
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            errors.append(repr(e))
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"sent": n, "secs": time.monotonic() - start, "errors": errors}))
+
+
 if __name__ == "__main__":
     a = sys.argv[1:]
     if a[0] == "probe":
@@ -117,6 +147,8 @@ if __name__ == "__main__":
         rest = a[6:]
         ca = rest[rest.index("--starttls") + 1] if "--starttls" in rest else None
         send(*a[1:6], starttls=ca, eight_bit="--8bit" in rest)
+    elif a[0] == "bench":
+        bench(*a[1:7])
     elif a[0] == "stream":
         stream(*a[1:7])
     else:
