@@ -15,11 +15,10 @@
 
 mod support;
 
-use sam_proto::ids::KeyAlgorithm;
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{NextHop, Relay, World, smime_verify};
+use support::{AliceStage, Relay, smime_verify};
 
 fn message_id(m: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(m);
@@ -35,24 +34,17 @@ fn sigkill_under_a_stream_loses_no_accepted_message() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(6);
     let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path(), &[KeyAlgorithm::EcP256]);
-    let now = sam_devpki::unix_now();
-    let cert = w.certificate(0, now - 60, "alice");
-    let (port, http, hop) = (
-        sam_harness::free_port().unwrap(),
-        sam_harness::free_port().unwrap(),
-        sam_harness::free_port().unwrap(),
-    );
-    let next = NextHop::start(dir.path(), hop);
-    let config = w.config(
+    let AliceStage {
+        w,
+        next,
+        mut relay,
         port,
-        http,
-        hop,
-        &[("alice@example.org", 0, cert.as_path())],
+        ..
+    } = AliceStage::start(
+        dir.path(),
         "batch_window_ms = 50\nretry_secs = 1",
         "retry_initial_secs = 1\nretry_max_secs = 1",
     );
-    let mut relay = Relay::start(dir.path(), &config, port);
     let client_dir = dir.path().join("client");
     std::fs::create_dir_all(&client_dir).unwrap();
     let total = 60 * kills.max(1);

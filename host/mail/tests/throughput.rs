@@ -12,9 +12,8 @@
 
 mod support;
 
-use sam_proto::ids::KeyAlgorithm;
 use std::time::{Duration, Instant};
-use support::{NextHop, Relay, World, metric, smime_verify, smtplib};
+use support::{AliceStage, metric, smime_verify, smtplib};
 
 #[test]
 #[ignore = "a measurement; run with --ignored --nocapture"]
@@ -24,23 +23,13 @@ fn signed_messages_per_second_with_1_and_64_clients() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(512);
     let dir = tempfile::tempdir().unwrap();
-    let w = World::start(dir.path(), &[KeyAlgorithm::EcP256]);
-    let cert = w.certificate(0, sam_devpki::unix_now() - 60, "alice");
-    let (port, http, hop) = (
-        sam_harness::free_port().unwrap(),
-        sam_harness::free_port().unwrap(),
-        sam_harness::free_port().unwrap(),
-    );
-    let next = NextHop::start(dir.path(), hop);
-    let config = w.config(
+    let AliceStage {
+        w,
+        next,
+        relay,
         port,
         http,
-        hop,
-        &[("alice@example.org", 0, cert.as_path())],
-        "",
-        "concurrency = 8",
-    );
-    let relay = Relay::start(dir.path(), &config, port);
+    } = AliceStage::start(dir.path(), "", "concurrency = 8");
     let mut done = 0usize;
     for clients in [1usize, 64] {
         let sads_before = metric(http, "sam_mail_sads_total").unwrap();

@@ -336,3 +336,33 @@ login_token = "{token}"
         p
     }
 }
+
+/// The usual stage of a test: a World with one P-256 key, aiosmtpd at the
+/// next hop, and a relay on which alice@example.org signs with that key.
+#[allow(missing_debug_implementations)]
+pub struct AliceStage {
+    pub w: World,
+    pub next: NextHop,
+    pub relay: Relay,
+    pub port: u16,
+    pub http: u16,
+}
+
+impl AliceStage {
+    pub fn start(dir: &Path, signing: &str, forward: &str) -> Self {
+        let w = World::start(dir, &[KeyAlgorithm::EcP256]);
+        let cert = w.certificate(0, sam_devpki::unix_now() - 60, "alice");
+        let [port, http, hop] = [(); 3].map(|()| sam_harness::free_port().unwrap());
+        let next = NextHop::start(dir, hop);
+        let senders = [("alice@example.org", 0, cert.as_path())];
+        let config = w.config(port, http, hop, &senders, signing, forward);
+        let relay = Relay::start(dir, &config, port);
+        Self {
+            w,
+            next,
+            relay,
+            port,
+            http,
+        }
+    }
+}
