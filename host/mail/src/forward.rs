@@ -45,6 +45,24 @@ impl Failure {
     }
 }
 
+/// The recipients a transaction did not deliver to, with the reply.
+#[derive(Debug, Default)]
+struct Refused {
+    /// 4xx: to try again.
+    now: Vec<(String, String)>,
+    /// 5xx: to bounce.
+    ever: Vec<(String, String)>,
+}
+
+/// Every recipient of `envelope`, failed for `detail`.
+fn every(envelope: &Envelope, detail: &str) -> Vec<(String, String)> {
+    envelope
+        .rcpt_to
+        .iter()
+        .map(|r| (r.clone(), detail.to_string()))
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Retry {
     attempts: u32,
@@ -167,17 +185,7 @@ impl Forwarder {
             }
         }
         match self.send(&envelope, &message).await {
-            Ok(()) => {
-                if let Err(e) = self.spool.remove(Stage::Outgoing, id) {
-                    tracing::error!(id, "delivered but cannot remove it from the spool: {e}");
-                }
-                self.retries
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .remove(id);
-                Metrics::inc(&self.metrics.forwarded);
-                tracing::info!(id, next_hop = self.config.next_hop, "forwarded");
-            }
+            Ok(refused) => self.delivered(id, envelope, &message, refused).await,
             Err(f) => {
                 if !f.after_dot {
                     let _ = self.spool.unmark_sending(id);
@@ -188,12 +196,63 @@ impl Forwarder {
                         "the next hop refused the message for good: {}",
                         f.detail
                     );
-                    self.bounce(id, &envelope, &message, &f.detail);
+                    let all = every(&envelope, &f.detail);
+                    self.bounce(id, &envelope, &message, &all, true);
                 } else {
                     self.defer(id, &envelope, &message, &f.detail).await;
                 }
             }
         }
+    }
+
+    /// The transaction ended; `refused` are the recipients the next hop
+    /// did not take. Those refused for good are bounced; those refused
+    /// for now stay in the spool (its envelope rewritten to them alone)
+    /// and are tried again; the message goes when nobody is left.
+    async fn delivered(&self, id: &str, envelope: Envelope, message: &[u8], refused: Refused) {
+        let took = envelope.rcpt_to.len() - refused.now.len() - refused.ever.len();
+        if took > 0 {
+            Metrics::inc(&self.metrics.forwarded);
+            tracing::info!(
+                id,
+                next_hop = self.config.next_hop,
+                recipients = took,
+                "forwarded"
+            );
+        }
+        if !refused.ever.is_empty() {
+            tracing::warn!(id, refused = ?refused.ever, "recipients refused for good");
+            self.bounce(id, &envelope, message, &refused.ever, false);
+        }
+        if refused.now.is_empty() {
+            if let Err(e) = self.spool.remove(Stage::Outgoing, id) {
+                tracing::error!(id, "delivered but cannot remove it from the spool: {e}");
+            }
+            self.retries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+            return;
+        }
+        let detail = refused
+            .now
+            .first()
+            .map(|(_, d)| d.clone())
+            .unwrap_or_default();
+        let rest = Envelope {
+            rcpt_to: refused.now.into_iter().map(|(r, _)| r).collect(),
+            ..envelope
+        };
+        if took > 0 || !refused.ever.is_empty() {
+            // Those who got it must not get it again: the spool keeps
+            // only the others (a crash before this line re-sends to all,
+            // which the marker reports).
+            if let Err(e) = self.spool.store(Stage::Outgoing, &rest, message) {
+                tracing::error!(id, "cannot rewrite the envelope: {e}");
+            }
+        }
+        let _ = self.spool.unmark_sending(id);
+        self.defer(id, &rest, message, &detail).await;
     }
 
     /// A temporary failure: schedules the next attempt, or bounces when
@@ -203,7 +262,7 @@ impl Forwarder {
         let age = mime::unix_now().saturating_sub(envelope.accepted_unix);
         if age >= self.config.bounce_after_secs {
             tracing::warn!(id, age, "undeliverable for too long: bouncing ({detail})");
-            self.bounce(id, envelope, message, detail);
+            self.bounce(id, envelope, message, &every(envelope, detail), true);
             return;
         }
         let mut retries = self.retries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -223,8 +282,17 @@ impl Forwarder {
         tracing::info!(id, attempts, retry_in_secs = wait, "deferred: {detail}");
     }
 
-    /// Queues a DSN to the envelope sender and drops the message.
-    fn bounce(&self, id: &str, envelope: &Envelope, message: &[u8], detail: &str) {
+    /// Queues a DSN to the envelope sender for the `failed` recipients
+    /// (with why), and drops the message if `remove`.
+    fn bounce(
+        &self,
+        id: &str,
+        envelope: &Envelope,
+        message: &[u8],
+        failed: &[(String, String)],
+        remove: bool,
+    ) {
+        let detail = failed.first().map_or("", |(_, d)| d.as_str());
         Metrics::inc(&self.metrics.bounced);
         if envelope.mail_from.is_empty() {
             tracing::warn!(
@@ -233,7 +301,7 @@ impl Forwarder {
             );
         } else {
             let dsn_id = self.spool.new_id();
-            let dsn = dsn(&self.hostname, &dsn_id, envelope, message, detail);
+            let dsn = dsn(&self.hostname, &dsn_id, envelope, message, failed);
             let dsn_envelope = Envelope {
                 id: dsn_id.clone(),
                 mail_from: String::new(),
@@ -248,6 +316,9 @@ impl Forwarder {
             }
             tracing::info!(id, dsn_id, to = envelope.mail_from, "bounced");
         }
+        if !remove {
+            return;
+        }
         self.retries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -258,7 +329,7 @@ impl Forwarder {
     }
 
     /// One SMTP transaction with the next hop.
-    async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), Failure> {
+    async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<Refused, Failure> {
         let timeout = Duration::from_secs(self.config.timeout_secs);
         let tcp = tokio::time::timeout(timeout, TcpStream::connect(&self.config.next_hop))
             .await
@@ -293,9 +364,19 @@ impl Forwarder {
             mail.push_str(" BODY=8BITMIME");
         }
         c.expect(Some(&mail), 250, false).await?;
+        let mut refused = Refused::default();
         for rcpt in &envelope.rcpt_to {
-            c.expect(Some(&format!("RCPT TO:<{rcpt}>")), 250, false)
-                .await?;
+            let (code, text) = c.command(&format!("RCPT TO:<{rcpt}>"), false).await?;
+            let detail = format!("RCPT: {}", text.trim_end().replace('\n', " "));
+            match code {
+                250 | 251 => {}
+                500..=599 => refused.ever.push((rcpt.clone(), detail)),
+                _ => refused.now.push((rcpt.clone(), detail)),
+            }
+        }
+        if refused.now.len() + refused.ever.len() == envelope.rcpt_to.len() {
+            let _ = c.command("QUIT", false).await;
+            return Ok(refused);
         }
         c.expect(Some("DATA"), 354, false).await?;
         let mut data = Vec::with_capacity(message.len() + message.len() / 64 + 8);
@@ -315,7 +396,7 @@ impl Forwarder {
             .map_err(|e| Failure::io(true, e))?;
         c.expect(None, 250, true).await?;
         let _ = c.command("QUIT", true).await;
-        Ok(())
+        Ok(refused)
     }
 }
 
@@ -396,15 +477,17 @@ impl Client {
 }
 
 /// The delivery status notification (RFC 3464) of a failed message.
-fn dsn(hostname: &str, dsn_id: &str, envelope: &Envelope, message: &[u8], detail: &str) -> Vec<u8> {
+fn dsn(
+    hostname: &str,
+    dsn_id: &str,
+    envelope: &Envelope,
+    message: &[u8],
+    failed: &[(String, String)],
+) -> Vec<u8> {
     let boundary = format!("sam-mail-dsn-{dsn_id}");
     let now = mime::unix_now();
-    let status = if detail.contains(" 5.") || detail.starts_with('5') {
-        "5.0.0"
-    } else {
-        "4.4.7"
-    };
-    let detail_line = detail.replace(['\r', '\n'], " ");
+    let one_line = |d: &str| d.replace(['\r', '\n'], " ");
+    let detail_line = one_line(failed.first().map_or("", |(_, d)| d.as_str()));
     let mut out = format!(
         "From: Mail Delivery System <MAILER-DAEMON@{hostname}>\r\n\
          To: <{to}>\r\n\
@@ -432,9 +515,17 @@ fn dsn(hostname: &str, dsn_id: &str, envelope: &Envelope, message: &[u8], detail
         id = envelope.id,
         arrival = mime::rfc5322_date(envelope.accepted_unix),
     );
-    for rcpt in &envelope.rcpt_to {
+    for (rcpt, detail) in failed {
+        // A 5xx reply is a permanent failure; anything else ran out of time.
+        let status = if detail.contains(" 5.") || detail.contains(": 5") || detail.starts_with('5')
+        {
+            "5.0.0"
+        } else {
+            "4.4.7"
+        };
         out.push_str(&format!(
-            "Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\nDiagnostic-Code: smtp; {detail_line}\r\n\r\n"
+            "Final-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: {status}\r\nDiagnostic-Code: smtp; {}\r\n\r\n",
+            one_line(detail)
         ));
     }
     out.push_str(&format!(

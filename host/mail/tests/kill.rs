@@ -47,7 +47,7 @@ fn sigkill_under_a_stream_loses_no_accepted_message() {
     );
     let client_dir = dir.path().join("client");
     std::fs::create_dir_all(&client_dir).unwrap();
-    let total = 60 * kills.max(1);
+    let total = 1_000_000;
     let mut stream = Command::new("python3")
         .arg(support::py("smtp_client.py"))
         .args([
@@ -77,6 +77,8 @@ fn sigkill_under_a_stream_loses_no_accepted_message() {
         relay.process.kill().unwrap();
         relay = Relay::start_on(dir.path(), &relay.config.clone(), port);
     }
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(client_dir.join("stop"), b"").unwrap();
     let end = Instant::now() + Duration::from_secs(300);
     while stream.try_wait().unwrap().is_none() {
         assert!(Instant::now() < end, "the submitting client did not finish");
@@ -87,9 +89,11 @@ fn sigkill_under_a_stream_loses_no_accepted_message() {
         .lines()
         .map(str::to_string)
         .collect();
+    // The stream kept going through the kills (a kill every 0.7 s on
+    // average; the client sends far more than one message a second).
     assert!(
-        accepted.len() > total / 3,
-        "only {} of {total} accepted",
+        accepted.len() > 2 * kills,
+        "only {} accepted over {kills} kills",
         accepted.len()
     );
     let got = next.wait_for(Duration::from_secs(120), |r| {
@@ -124,8 +128,7 @@ fn sigkill_under_a_stream_loses_no_accepted_message() {
         assert!(ok, "message {i}: {out}");
     }
     println!(
-        "kills {kills}: {} submitted, {} answered 250, {} received ({} distinct), {duplicates} duplicated, {logged} logged as possibly duplicated",
-        total,
+        "kills {kills}: {} answered 250, {} received ({} distinct), {duplicates} duplicated, {logged} logged as possibly duplicated",
         accepted.len(),
         got.len(),
         counts.len()

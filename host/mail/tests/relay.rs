@@ -102,7 +102,8 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         (
             "stuck",
             "alice@example.org",
-            "tempfail@example.net",
+            // z takes it at once, tempfail never: only tempfail bounces.
+            "tempfail@example.net,z@example.net",
             stuck,
             &[],
         ),
@@ -119,9 +120,9 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         relay.log_text()
     );
     let next = NextHop::start(dir.path(), hop);
-    let got = next.wait_for(Duration::from_secs(40), |r| r.len() >= 7);
+    let got = next.wait_for(Duration::from_secs(40), |r| r.len() >= 8);
     let log = relay.log_text();
-    assert_eq!(got.len(), 7, "6 messages and 1 bounce expected\n{log}");
+    assert_eq!(got.len(), 8, "7 messages and 1 bounce expected\n{log}");
 
     let ca = w.ca();
     // Alice's two messages and Bob's: signed, verified by openssl against
@@ -237,8 +238,16 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         text.contains("Action: failed") && text.contains("Message-ID: <m6@example.org>"),
         "{text}"
     );
+    assert!(
+        !text.contains("Final-Recipient: rfc822; z@example.net"),
+        "{text}"
+    );
+    assert_eq!(
+        meta("<m6@example.org>")["rcpt_tos"],
+        serde_json::json!(["z@example.net"])
+    );
     assert_eq!(metric(http, "sam_mail_bounced_total"), Some(1.0));
-    assert_eq!(metric(http, "sam_mail_forwarded_total"), Some(7.0));
+    assert_eq!(metric(http, "sam_mail_forwarded_total"), Some(8.0));
     assert_eq!(
         metric(http, "sam_mail_queue_size{stage=\"outgoing\"}"),
         Some(0.0)
@@ -277,6 +286,35 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         &[],
     );
     assert_eq!(code, 250);
-    let got = next.wait_for(Duration::from_secs(30), |r| r.len() >= 8);
-    assert_eq!(got.len(), 8, "{}", relay.log_text());
+    // A recipient the next hop refuses for good: bounced at once (5.x.x),
+    // the other recipient gets the message.
+    let refused: &[u8] = b"From: alice@example.org\r\nTo: ok@example.net, refuse@example.net\r\nSubject: one refused\r\nMessage-ID: <m8@example.org>\r\n\r\nhalf\r\n";
+    let (code, _) = submit(
+        port,
+        "alice@example.org",
+        "ok@example.net,refuse@example.net",
+        &w.message("refused", refused),
+        &[],
+    );
+    assert_eq!(code, 250);
+    let got = next.wait_for(Duration::from_secs(30), |r| r.len() >= 11);
+    assert_eq!(got.len(), 11, "{}", relay.log_text());
+    let m8: Vec<_> = got
+        .iter()
+        .filter(|(m, _)| header_block(m).contains("<m8@example.org>"))
+        .collect();
+    assert_eq!(m8.len(), 1);
+    assert_eq!(m8[0].1["rcpt_tos"], serde_json::json!(["ok@example.net"]));
+    let dsn = got
+        .iter()
+        .rev()
+        .find(|(m, _)| {
+            String::from_utf8_lossy(m).contains("Final-Recipient: rfc822; refuse@example.net")
+        })
+        .expect("a bounce for refuse@");
+    let text = String::from_utf8_lossy(&dsn.0);
+    assert!(
+        text.contains("Status: 5.0.0") && text.contains("550 5.1.1"),
+        "{text}"
+    );
 }

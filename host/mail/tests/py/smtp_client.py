@@ -4,9 +4,10 @@
   smtp_client.py send HOST PORT FROM TO[,TO] FILE [--starttls CA_PEM] [--8bit]
                                           -> JSON {"code": ..., "reply": ...}
   smtp_client.py stream HOST PORT FROM TO DIR N
-      sends N messages, one per connection, until the relay stops
-      answering; writes DIR/accepted.txt, one Message-ID a line, for
-      every message answered 250 (flushed before the next one).
+      sends up to N messages, one per connection, until DIR/stop exists;
+      a refused connection waits 20 ms (each attempt is a new message
+      with its own Message-ID); writes DIR/accepted.txt, one Message-ID a
+      line, for every message answered 250 (fsync'd before the next).
 """
 import json
 import os
@@ -91,7 +92,10 @@ def send(host, port, sender, to, path, starttls=None, eight_bit=False):
 
 def stream(host, port, sender, to, out_dir, n):
     accepted = open(os.path.join(out_dir, "accepted.txt"), "a")
+    import time
     for i in range(int(n)):
+        if os.path.exists(os.path.join(out_dir, "stop")):
+            break
         mid = "<stream-%d-%d@example.org>" % (os.getpid(), i)
         msg = ("From: %s\r\nTo: %s\r\nSubject: stream %d\r\nMessage-ID: %s\r\n"
                "Content-Type: text/plain\r\n\r\nmessage %d\r\n" % (sender, to, i, mid, i))
@@ -99,6 +103,7 @@ def stream(host, port, sender, to, out_dir, n):
             s = smtplib.SMTP(host, int(port), timeout=10)
             s.sendmail(sender, [to], msg.encode())
         except (OSError, smtplib.SMTPException):
+            time.sleep(0.02)
             continue
         accepted.write(mid + "\n")
         accepted.flush()
