@@ -133,6 +133,11 @@ pub struct SigningConfig {
     /// Seconds before a batch that samd or the IdP refused is tried again
     /// (default 10).
     pub retry_secs: u64,
+    /// Days before a certificate's notAfter from which the relay warns
+    /// (log at start and every hour; the metric
+    /// `sam_mail_certificate_expires_in_seconds` always shows it).
+    /// Default 30.
+    pub expiry_warning_days: u64,
     /// The senders that sign.
     pub sender: Vec<SenderKey>,
 }
@@ -151,6 +156,7 @@ impl Default for SigningConfig {
             batch_max: 128,
             batch_window_ms: 200,
             retry_secs: 10,
+            expiry_warning_days: 30,
             sender: Vec::new(),
         }
     }

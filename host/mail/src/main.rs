@@ -156,6 +156,7 @@ async fn run(args: Args) -> Result<(), String> {
         refuse_unless,
     });
     tracing::info!(listen = %config.smtp.listen, "sam-mail listening");
+    tokio::spawn(Arc::clone(&signer).watch_expiry());
     tokio::spawn(signer.run(incoming));
     tokio::spawn(forwarder.run(outgoing));
     tokio::select! {

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub bounced: AtomicU64,
     /// Deliveries re-made after a crash (the next hop may have them twice).
     pub possibly_duplicated: AtomicU64,
+    /// Each signing address and its certificate's notAfter (Unix
+    /// seconds), set at start.
+    pub certificates: std::sync::Mutex<Vec<(String, u64)>>,
 }
 
 impl Metrics {
@@ -105,6 +108,22 @@ impl Metrics {
             out.push_str(&format!(
                 "# HELP sam_mail_{name}_total {help}\n# TYPE sam_mail_{name}_total counter\nsam_mail_{name}_total {}\n",
                 value.load(Ordering::Relaxed)
+            ));
+        }
+        out.push_str(
+            "# HELP sam_mail_certificate_expires_in_seconds Seconds until the sender's certificate expires (negative: expired).\n# TYPE sam_mail_certificate_expires_in_seconds gauge\n",
+        );
+        let now = crate::mime::unix_now() as i64;
+        let certificates = self
+            .certificates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for (address, not_after) in certificates {
+            let address = address.replace(['"', '\\', '\n'], "_");
+            out.push_str(&format!(
+                "sam_mail_certificate_expires_in_seconds{{address=\"{address}\"}} {}\n",
+                not_after as i64 - now
             ));
         }
         out.push_str(

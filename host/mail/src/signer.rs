@@ -117,6 +117,13 @@ impl Signer {
             }
             senders.insert(s.address.to_ascii_lowercase(), entry);
         }
+        *metrics
+            .certificates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = senders
+            .iter()
+            .map(|(a, e)| (a.clone(), unix(e.not_after)))
+            .collect();
         let (sam, idp) = if senders.is_empty() {
             (None, None)
         } else {
@@ -153,6 +160,32 @@ impl Signer {
             outgoing,
             requeue,
         })
+    }
+
+    /// Logs a warning for every certificate that expires within
+    /// `expiry_warning_days` (or has expired), now and every hour.
+    pub async fn watch_expiry(self: Arc<Self>) {
+        let window = self.config.expiry_warning_days.saturating_mul(86_400);
+        loop {
+            let now = mime::unix_now();
+            for (address, entry) in &self.senders {
+                let not_after = unix(entry.not_after);
+                if not_after <= now {
+                    tracing::warn!(
+                        address,
+                        "the signing certificate HAS EXPIRED: this sender's mail is not signed; register a new one"
+                    );
+                } else if not_after - now <= window {
+                    let days = (not_after - now) / 86_400;
+                    tracing::warn!(
+                        address,
+                        days,
+                        "the signing certificate expires soon; register a new one before it does"
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
     }
 
     /// Signs what arrives on `queue` (and what `incoming` holds at
@@ -404,6 +437,11 @@ impl Signer {
         }
         let _ = self.outgoing.send(id.to_string());
     }
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A message being signed, round by round.

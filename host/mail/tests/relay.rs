@@ -51,6 +51,8 @@ fn relay_signs_batches_passes_retries_and_bounces() {
     let alice_cert = w.certificate(0, now - 60, "alice");
     let bob_cert = w.certificate(1, now - 60, "bob");
     let dave_cert = w.certificate(0, now - 2 * 366 * 86_400, "dave-expired");
+    // Issued 355 days ago, valid a year: expires in about 10 days.
+    let erin_cert = w.certificate(1, now - 355 * 86_400, "erin-expiring");
     let (port, http, hop) = (
         sam_harness::free_port().unwrap(),
         sam_harness::free_port().unwrap(),
@@ -60,6 +62,7 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         ("alice@example.org", 0, alice_cert.as_path()),
         ("bob@example.org", 1, bob_cert.as_path()),
         ("dave@example.org", 0, dave_cert.as_path()),
+        ("erin@example.org", 1, erin_cert.as_path()),
     ];
     // A window long enough to catch every submission in one batch.
     let config = w.config(
@@ -210,6 +213,22 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         assert!(!header_block(m).contains("multipart/signed"));
     }
     assert!(log.contains("expired or not yet valid"), "{log}");
+    // Expiry: warned in the log, the days left in the metrics.
+    let expires = |a: &str| {
+        metric(
+            http,
+            &format!("sam_mail_certificate_expires_in_seconds{{address=\"{a}\"}}"),
+        )
+        .unwrap()
+    };
+    assert!(expires("dave@example.org") < 0.0);
+    let erin_days = expires("erin@example.org") / 86_400.0;
+    assert!((5.0..15.0).contains(&erin_days), "{erin_days}");
+    assert!(expires("alice@example.org") / 86_400.0 > 300.0);
+    let warned = |a: &str, what: &str| log.lines().any(|l| l.contains(what) && l.contains(a));
+    assert!(warned("dave@example.org", "HAS EXPIRED"), "{log}");
+    assert!(warned("erin@example.org", "expires soon"), "{log}");
+    assert!(!warned("alice@example.org", "expires soon"), "{log}");
     // One SAD per key for the batch: Alice's two messages in one.
     // Alice x3 (the stuck message too), Bob, and the one of both. One
     // SAD per key and round: Alice's four first signatures in one, Bob's
