@@ -199,6 +199,29 @@ pub struct ForwardConfig {
     /// Deliveries at the same time (default 4).
     #[serde(default = "defaults::concurrency")]
     pub concurrency: usize,
+    /// STARTTLS to the next hop: `off` (the default, for a next hop on a
+    /// protected local network) or `required` (no delivery without TLS
+    /// and a certificate from `tls_ca` for `tls_name`).
+    #[serde(default)]
+    pub starttls: StartTls,
+    /// PEM CA certificates trusted for the next hop.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the next hop's certificate must carry (default: the host
+    /// of `next_hop`).
+    #[serde(default)]
+    pub tls_name: Option<String>,
+}
+
+/// `forward.starttls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartTls {
+    /// Plain SMTP.
+    #[default]
+    Off,
+    /// STARTTLS with a verified certificate, or no delivery.
+    Required,
 }
 
 mod defaults {

@@ -10,7 +10,7 @@
 //! or a lost reply after the dot): the message is sent again and the log
 //! says it may be duplicated.
 
-use crate::config::ForwardConfig;
+use crate::config::{ForwardConfig, StartTls};
 use crate::metrics::Metrics;
 use crate::mime;
 use crate::smtp::{Line, read_line};
@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
@@ -79,6 +79,22 @@ pub struct Forwarder {
     retries: Mutex<HashMap<String, Retry>>,
     busy: Mutex<HashSet<String>>,
     done: Notify,
+    tls: Option<NextHopTls>,
+}
+
+/// STARTTLS to the next hop: the connector (trusting `forward.tls_ca`)
+/// and the name its certificate must carry.
+struct NextHopTls {
+    connector: tokio_rustls::TlsConnector,
+    name: rustls_pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for NextHopTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NextHopTls")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Forwarder {
@@ -88,8 +104,37 @@ impl Forwarder {
         hostname: String,
         spool: Arc<Spool>,
         metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, String> {
+        let tls = match config.starttls {
+            StartTls::Off => None,
+            StartTls::Required => {
+                let ca = config
+                    .tls_ca
+                    .as_deref()
+                    .ok_or("forward.starttls = \"required\" needs forward.tls_ca")?;
+                let roots = sam_client::read_pem_certificates(ca).map_err(|e| e.to_string())?;
+                let mut client =
+                    (*sam_client::tls_config(roots, None).map_err(|e| e.to_string())?).clone();
+                client.alpn_protocols.clear();
+                let host = match &config.tls_name {
+                    Some(n) => n.clone(),
+                    None => config
+                        .next_hop
+                        .rsplit_once(':')
+                        .map_or(config.next_hop.clone(), |(h, _)| {
+                            h.trim_matches(['[', ']']).to_string()
+                        }),
+                };
+                let name = rustls_pki_types::ServerName::try_from(host.clone())
+                    .map_err(|e| format!("forward.tls_name {host:?}: {e}"))?;
+                Some(NextHopTls {
+                    connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+                    name,
+                })
+            }
+        };
+        Ok(Self {
+            tls,
             config,
             hostname,
             spool,
@@ -97,7 +142,7 @@ impl Forwarder {
             retries: Mutex::default(),
             busy: Mutex::default(),
             done: Notify::new(),
-        }
+        })
     }
 
     /// Delivers what `outgoing` holds, woken by `ready` and once a second
@@ -341,17 +386,42 @@ impl Forwarder {
             timeout,
         };
         c.expect(None, 220, false).await?;
-        let ehlo = c.command(&format!("EHLO {}", self.hostname), false).await?;
-        let eight_bit_ok = if ehlo.0 == 250 {
-            ehlo.1.lines().any(|l| {
-                l.get(4..)
-                    .is_some_and(|e| e.trim().eq_ignore_ascii_case("8BITMIME"))
-            })
-        } else {
-            c.expect(Some(&format!("HELO {}", self.hostname)), 250, false)
-                .await?;
-            false
+        let ehlo = c.ehlo(&self.hostname).await?;
+        let Some(tls) = &self.tls else {
+            return self.transact(c, &ehlo, envelope, message).await;
         };
+        if !ehlo.iter().any(|e| e == "STARTTLS") {
+            return Err(Failure::io(
+                false,
+                "forward.starttls = \"required\" but the next hop offers no STARTTLS",
+            ));
+        }
+        c.expect(Some("STARTTLS"), 220, false).await?;
+        // What the next hop sent before the handshake is dropped with the buffer.
+        let tcp = c.r.into_inner();
+        let stream = tokio::time::timeout(timeout, tls.connector.connect(tls.name.clone(), tcp))
+            .await
+            .map_err(|_| Failure::io(false, "TLS handshake timed out"))?
+            .map_err(|e| Failure::io(false, format!("TLS with the next hop: {e}")))?;
+        let mut c = Client {
+            r: BufReader::new(stream),
+            timeout,
+        };
+        let ehlo = c.ehlo(&self.hostname).await?;
+        self.transact(c, &ehlo, envelope, message).await
+    }
+
+    /// MAIL, RCPT..., DATA on a greeted connection whose EHLO keywords
+    /// are `ehlo` (upper case; empty after HELO).
+    async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut c: Client<S>,
+        ehlo: &[String],
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Refused, Failure> {
+        let timeout = c.timeout;
+        let eight_bit_ok = ehlo.iter().any(|e| e == "8BITMIME");
         let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from);
         if envelope.eight_bit {
             if !eight_bit_ok {
@@ -400,12 +470,28 @@ impl Forwarder {
     }
 }
 
-struct Client {
-    r: BufReader<TcpStream>,
+struct Client<S> {
+    r: BufReader<S>,
     timeout: Duration,
 }
 
-impl Client {
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// EHLO (HELO if refused); the EHLO keywords in upper case.
+    async fn ehlo(&mut self, hostname: &str) -> Result<Vec<String>, Failure> {
+        let (code, text) = self.command(&format!("EHLO {hostname}"), false).await?;
+        if code == 250 {
+            return Ok(text
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.get(4..)?.split_whitespace().next())
+                .map(str::to_ascii_uppercase)
+                .collect());
+        }
+        self.expect(Some(&format!("HELO {hostname}")), 250, false)
+            .await?;
+        Ok(Vec::new())
+    }
+
     /// Sends `line` (if any) and reads the reply: (code, text).
     async fn command(&mut self, line: &str, after_dot: bool) -> Result<(u16, String), Failure> {
         let timeout = self.timeout;

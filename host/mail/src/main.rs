@@ -124,7 +124,7 @@ async fn run(args: Args) -> Result<(), String> {
         config.smtp.hostname.clone(),
         Arc::clone(&spool),
         Arc::clone(&metrics),
-    ));
+    )?);
     let refuse_unless = (config.signing.unknown_sender == UnknownSender::Refuse).then(|| {
         config
             .signing

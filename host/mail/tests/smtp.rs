@@ -242,3 +242,69 @@ fn help_teaches_and_check_reads_the_configuration() {
         "{out:?}"
     );
 }
+
+/// `forward.starttls = "required"`: TLS to the next hop with its
+/// certificate checked against `tls_ca` (aiosmtpd requiring STARTTLS
+/// gets the message over TLS); a next hop that offers no STARTTLS gets
+/// nothing and the relay says why.
+#[test]
+fn starttls_to_the_next_hop_is_required_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = DevPki::create(&dir.path().join("pki"), &DevPkiOptions::default()).unwrap();
+    let ca = pki.path(files::TLS_CA_CERT);
+    let forward = format!(
+        "next_hop = \"127.0.0.1:{{hop}}\"\nstarttls = \"required\"\ntls_ca = \"{}\"\nretry_initial_secs = 1\nretry_max_secs = 1",
+        ca.display()
+    );
+    let msg = dir.path().join("m.eml");
+    std::fs::write(
+        &msg,
+        b"From: a@example.org\r\nSubject: tls\r\n\r\nover TLS\r\n",
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for (name, tls, extra) in [
+        ("tls", true, ""),
+        ("plain", false, ""),
+        ("wrong-name", true, "\ntls_name = \"wrong.example\""),
+    ] {
+        let sub = dir.path().join(name);
+        std::fs::create_dir_all(&sub).unwrap();
+        let (port, hop) = (
+            sam_harness::free_port().unwrap(),
+            sam_harness::free_port().unwrap(),
+        );
+        let cert = pki.path(files::SERVER_CERT);
+        let key = pki.path(files::SERVER_KEY);
+        let next =
+            support::NextHop::start_tls(&sub, hop, tls.then_some((cert.as_path(), key.as_path())));
+        let config = config(&sub, port, &pki, "\"127.0.0.0/8\"");
+        let config = config.replace(
+            "next_hop = \"127.0.0.1:9\"\nretry_initial_secs = 3600",
+            &(forward.replace("{hop}", &hop.to_string()) + extra),
+        );
+        assert!(config.contains("starttls = \"required\""), "{config}");
+        let relay = Relay::start(&sub, &config, port);
+        let (c, r) = submit(port, "a@example.org", "b@example.net", &msg, &[]);
+        assert_eq!(c, 250, "{r}");
+        let got = next.wait_for(
+            std::time::Duration::from_secs(if name == "tls" { 20 } else { 4 }),
+            |r| !r.is_empty(),
+        );
+        seen.push((
+            name,
+            got.len(),
+            got.first().map(|g| g.1["tls"].clone()),
+            relay.log_text(),
+        ));
+    }
+    let (_, n, tls, log) = &seen[0];
+    assert_eq!(*n, 1, "{log}");
+    assert_eq!(tls.clone(), Some(serde_json::json!(true)));
+    let (_, n, _, log) = &seen[1];
+    assert_eq!(*n, 0, "delivered without TLS: {log}");
+    assert!(log.contains("offers no STARTTLS"), "{log}");
+    let (_, n, _, log) = &seen[2];
+    assert_eq!(*n, 0, "delivered to a certificate for another name: {log}");
+    assert!(log.contains("TLS with the next hop"), "{log}");
+}

@@ -1,6 +1,8 @@
 """The next hop of sam-mail's tests: aiosmtpd (not ours), on 127.0.0.1.
 
-  next_hop.py PORT OUT_DIR
+  next_hop.py PORT OUT_DIR [CERT_PEM KEY_PEM]
+
+With a certificate and key it offers STARTTLS and requires it.
 
 Each message goes to OUT_DIR/<n>.eml (the bytes as received, CRLF) with
 OUT_DIR/<n>.json (mail_from, rcpt_tos, mail_options), written atomically.
@@ -11,6 +13,7 @@ import asyncio
 import itertools
 import json
 import os
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -38,6 +41,7 @@ class Handler:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "mail_options": envelope.mail_options,
+            "tls": bool(session.ssl),
         }
         for ext, data in ((".eml", envelope.original_content), (".json", json.dumps(meta).encode())):
             with open(base + ext + ".tmp", "wb") as f:
@@ -46,9 +50,14 @@ class Handler:
         return "250 2.0.0 stored"
 
 
-async def main(port, out):
+async def main(port, out, cert=None, key=None):
+    tls = {}
+    if cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        tls = {"tls_context": ctx, "require_starttls": True}
     controller = Controller(Handler(out), hostname="127.0.0.1", port=int(port),
-                            decode_data=False, data_size_limit=50 * 1024 * 1024)
+                            decode_data=False, data_size_limit=50 * 1024 * 1024, **tls)
     controller.start()
     print("ready", flush=True)
     while True:
@@ -56,4 +65,4 @@ async def main(port, out):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(*sys.argv[1:5]))

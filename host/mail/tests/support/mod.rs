@@ -113,10 +113,18 @@ pub struct NextHop {
 
 impl NextHop {
     pub fn start(dir: &Path, port: u16) -> Self {
+        Self::start_tls(dir, port, None)
+    }
+
+    /// With `tls` (PEM certificate and key): STARTTLS offered and required.
+    pub fn start_tls(dir: &Path, port: u16, tls: Option<(&Path, &Path)>) -> Self {
         let out = dir.join("received");
         std::fs::create_dir_all(&out).unwrap();
         let mut cmd = Command::new("python3");
         cmd.arg(py("next_hop.py")).arg(port.to_string()).arg(&out);
+        if let Some((cert, key)) = tls {
+            cmd.arg(cert).arg(key);
+        }
         let log = dir.join("next-hop.log");
         let process = Process::spawn("aiosmtpd", cmd, &log).unwrap();
         assert!(
