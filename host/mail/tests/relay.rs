@@ -337,3 +337,43 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         "{text}"
     );
 }
+
+/// samd or the IdP failing (here: the relay's login token is gone): the
+/// message stays in the spool, unsigned and not forwarded, and is signed
+/// once the token is back; nothing goes out unsigned meanwhile.
+#[test]
+fn a_failed_signing_is_retried_and_never_sent_unsigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = support::AliceStage::start(dir.path(), "batch_window_ms = 50\nretry_secs = 1", "");
+    let token = dir.path().join("relay.token");
+    let saved = std::fs::read(&token).unwrap();
+    std::fs::remove_file(&token).unwrap();
+    let msg: &[u8] = b"From: alice@example.org\r\nTo: x@example.net\r\nMessage-ID: <retry@example.org>\r\nContent-Type: text/plain\r\n\r\nwait for it\r\n";
+    let (code, reply) = submit(
+        stage.port,
+        "alice@example.org",
+        "x@example.net",
+        &stage.w.message("retry", msg),
+        &[],
+    );
+    assert_eq!(code, 250, "{reply}");
+    std::thread::sleep(Duration::from_millis(3000));
+    let failures = metric(stage.http, "sam_mail_signing_failures_total").unwrap();
+    assert!(failures >= 2.0, "{failures}: {}", stage.relay.log_text());
+    assert!(
+        stage.next.received().is_empty(),
+        "sent before it was signed"
+    );
+    assert_eq!(
+        metric(stage.http, "sam_mail_queue_size{stage=\"incoming\"}"),
+        Some(1.0)
+    );
+    std::fs::write(&token, saved).unwrap();
+    let got = stage
+        .next
+        .wait_for(Duration::from_secs(20), |r| !r.is_empty());
+    assert_eq!(got.len(), 1, "{}", stage.relay.log_text());
+    let (ok, inner, _, out) = smime_verify(dir.path(), "retry", &got[0].0, &stage.w.ca());
+    assert!(ok, "{out}");
+    assert_eq!(inner, entity(msg));
+}
