@@ -401,6 +401,11 @@ impl Signer {
                     for (name, value) in &m.headers {
                         entity.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
                     }
+                    // RFC 2045 §6.4: a multipart holding 8-bit data is
+                    // itself labelled 8bit (the default is 7bit).
+                    if m.body.iter().any(|&b| b >= 0x80) {
+                        entity.extend_from_slice(b"Content-Transfer-Encoding: 8bit\r\n");
+                    }
                     entity.extend_from_slice(b"\r\n");
                     entity.extend_from_slice(&m.body);
                     w.entity = entity;
