@@ -31,6 +31,8 @@ struct Failure {
     permanent: bool,
     /// The final dot was sent: the next hop may have the message.
     after_dot: bool,
+    /// The connection is no longer usable.
+    broken: bool,
     /// What happened.
     detail: String,
 }
@@ -38,6 +40,7 @@ struct Failure {
 impl Failure {
     fn io(after_dot: bool, e: impl std::fmt::Display) -> Self {
         Self {
+            broken: true,
             permanent: false,
             after_dot,
             detail: e.to_string(),
@@ -62,6 +65,9 @@ fn every(envelope: &Envelope, detail: &str) -> Vec<(String, String)> {
         .map(|r| (r.clone(), detail.to_string()))
         .collect()
 }
+
+/// Messages one connection carries at most before it is closed.
+const MAX_PER_CONNECTION: usize = 50;
 
 #[derive(Debug, Clone, Copy)]
 struct Retry {
@@ -150,36 +156,40 @@ impl Forwarder {
     pub async fn run(self: Arc<Self>, mut ready: mpsc::UnboundedReceiver<String>) {
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         loop {
-            let ids = self.spool.list(Stage::Outgoing).unwrap_or_default();
             let now = Instant::now();
-            for id in ids {
-                let due = self
-                    .retries
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(&id)
-                    .is_none_or(|r| r.next <= now);
-                if !due {
-                    continue;
-                }
+            let due: Vec<String> = {
+                let retries = self.retries.lock().unwrap_or_else(PoisonError::into_inner);
+                let busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+                self.spool
+                    .list(Stage::Outgoing)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|id| {
+                        !busy.contains(id) && retries.get(id).is_none_or(|r| r.next <= now)
+                    })
+                    .collect()
+            };
+            // Spread over the free slots; each slot sends its share over
+            // one connection.
+            let free = slots.available_permits().max(1);
+            let per = due.len().div_ceil(free).clamp(1, MAX_PER_CONNECTION);
+            for chunk in due.chunks(per) {
                 let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                     break;
                 };
-                if !self
-                    .busy
+                let chunk = chunk.to_vec();
+                self.busy
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(id.clone())
-                {
-                    continue;
-                }
+                    .extend(chunk.iter().cloned());
                 let me = Arc::clone(&self);
                 tokio::spawn(async move {
-                    me.deliver(&id).await;
-                    me.busy
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&id);
+                    me.deliver_chunk(&chunk).await;
+                    let mut busy = me.busy.lock().unwrap_or_else(PoisonError::into_inner);
+                    for id in &chunk {
+                        busy.remove(id);
+                    }
+                    drop(busy);
                     drop(permit);
                     me.done.notify_one();
                 });
@@ -198,12 +208,28 @@ impl Forwarder {
         }
     }
 
-    async fn deliver(&self, id: &str) {
+    /// Delivers `ids` over one connection; when the connection cannot be
+    /// made or breaks, the rest wait for the next round.
+    async fn deliver_chunk(&self, ids: &[String]) {
+        let mut conn = None;
+        for id in ids {
+            if !self.deliver(id, &mut conn).await {
+                break;
+            }
+        }
+        if let Some(c) = conn {
+            c.quit().await;
+        }
+    }
+
+    /// One message over `conn` (connected first if `None`); `false` when
+    /// no connection could be made.
+    async fn deliver(&self, id: &str, conn: &mut Option<Conn>) -> bool {
         if self.spool.contains(Stage::Incoming, id) {
             // The signer has not yet dropped the unsigned copy; were this
             // delivered now and the relay killed before that, the copy
             // would be signed and sent again without a word.
-            return;
+            return true;
         }
         let (envelope, message) = match self.spool.load(Stage::Outgoing, id) {
             Ok(m) => m,
@@ -211,7 +237,7 @@ impl Forwarder {
                 if e.kind() != io::ErrorKind::NotFound {
                     tracing::error!(id, "cannot read the spooled message: {e}");
                 }
-                return;
+                return true;
             }
         };
         match self.spool.mark_sending(id) {
@@ -226,10 +252,27 @@ impl Forwarder {
             Err(e) => {
                 tracing::error!(id, "cannot write the delivery marker, not delivering: {e}");
                 self.defer(id, &envelope, &message, "spool marker").await;
-                return;
+                return true;
             }
         }
-        match self.send(&envelope, &message).await {
+        let c = match conn {
+            Some(c) => c,
+            None => match self.connect().await {
+                Ok(c) => conn.insert(c),
+                Err(f) => {
+                    let _ = self.spool.unmark_sending(id);
+                    self.defer(id, &envelope, &message, &f.detail).await;
+                    return false;
+                }
+            },
+        };
+        let result = c.transact(&envelope, &message).await;
+        if let Err(f) = &result
+            && (f.broken || !c.reset().await)
+        {
+            *conn = None;
+        }
+        match result {
             Ok(refused) => self.delivered(id, envelope, &message, refused).await,
             Err(f) => {
                 if !f.after_dot {
@@ -248,6 +291,7 @@ impl Forwarder {
                 }
             }
         }
+        true
     }
 
     /// The transaction ended; `refused` are the recipients the next hop
@@ -373,8 +417,8 @@ impl Forwarder {
         }
     }
 
-    /// One SMTP transaction with the next hop.
-    async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<Refused, Failure> {
+    /// A greeted connection to the next hop (TLS when required).
+    async fn connect(&self) -> Result<Conn, Failure> {
         let timeout = Duration::from_secs(self.config.timeout_secs);
         let tcp = tokio::time::timeout(timeout, TcpStream::connect(&self.config.next_hop))
             .await
@@ -384,13 +428,14 @@ impl Forwarder {
         let mut c = Client {
             r: BufReader::new(tcp),
             timeout,
+            ehlo: Vec::new(),
         };
         c.expect(None, 220, false).await?;
-        let ehlo = c.ehlo(&self.hostname).await?;
+        c.ehlo = c.ehlo(&self.hostname).await?;
         let Some(tls) = &self.tls else {
-            return self.transact(c, &ehlo, envelope, message).await;
+            return Ok(Conn::Plain(c));
         };
-        if !ehlo.iter().any(|e| e == "STARTTLS") {
+        if !c.ehlo.iter().any(|e| e == "STARTTLS") {
             return Err(Failure::io(
                 false,
                 "forward.starttls = \"required\" but the next hop offers no STARTTLS",
@@ -406,28 +451,28 @@ impl Forwarder {
         let mut c = Client {
             r: BufReader::new(stream),
             timeout,
+            ehlo: Vec::new(),
         };
-        let ehlo = c.ehlo(&self.hostname).await?;
-        self.transact(c, &ehlo, envelope, message).await
+        c.ehlo = c.ehlo(&self.hostname).await?;
+        Ok(Conn::Tls(Box::new(c)))
     }
 
-    /// MAIL, RCPT..., DATA on a greeted connection whose EHLO keywords
-    /// are `ehlo` (upper case; empty after HELO).
+    /// MAIL, RCPT..., DATA on a greeted connection; the connection is
+    /// ready for the next transaction afterwards unless it broke.
     async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        mut c: Client<S>,
-        ehlo: &[String],
+        c: &mut Client<S>,
         envelope: &Envelope,
         message: &[u8],
     ) -> Result<Refused, Failure> {
         let timeout = c.timeout;
-        let eight_bit_ok = ehlo.iter().any(|e| e == "8BITMIME");
+        let eight_bit_ok = c.ehlo.iter().any(|e| e == "8BITMIME");
         let mut mail = format!("MAIL FROM:<{}>", envelope.mail_from);
         if envelope.eight_bit {
             if !eight_bit_ok {
                 return Err(Failure {
                     permanent: true,
                     after_dot: false,
+                    broken: false,
                     detail: "554 5.6.3 the next hop does not take 8-bit mail (no 8BITMIME)".into(),
                 });
             }
@@ -445,7 +490,7 @@ impl Forwarder {
             }
         }
         if refused.now.len() + refused.ever.len() == envelope.rcpt_to.len() {
-            let _ = c.command("QUIT", false).await;
+            c.expect(Some("RSET"), 250, false).await?;
             return Ok(refused);
         }
         c.expect(Some("DATA"), 354, false).await?;
@@ -465,7 +510,6 @@ impl Forwarder {
             .map_err(|_| Failure::io(true, "timed out sending the data"))?
             .map_err(|e| Failure::io(true, e))?;
         c.expect(None, 250, true).await?;
-        let _ = c.command("QUIT", true).await;
         Ok(refused)
     }
 }
@@ -473,6 +517,38 @@ impl Forwarder {
 struct Client<S> {
     r: BufReader<S>,
     timeout: Duration,
+    /// The EHLO keywords, upper case (empty after HELO).
+    ehlo: Vec<String>,
+}
+
+/// A connection to the next hop, plain or TLS.
+enum Conn {
+    Plain(Client<TcpStream>),
+    Tls(Box<Client<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+impl Conn {
+    async fn transact(&mut self, envelope: &Envelope, message: &[u8]) -> Result<Refused, Failure> {
+        match self {
+            Self::Plain(c) => Forwarder::transact(c, envelope, message).await,
+            Self::Tls(c) => Forwarder::transact(c.as_mut(), envelope, message).await,
+        }
+    }
+
+    /// RSET after a refused transaction; whether the connection is usable.
+    async fn reset(&mut self) -> bool {
+        match self {
+            Self::Plain(c) => c.expect(Some("RSET"), 250, false).await.is_ok(),
+            Self::Tls(c) => c.expect(Some("RSET"), 250, false).await.is_ok(),
+        }
+    }
+
+    async fn quit(mut self) {
+        let _ = match &mut self {
+            Self::Plain(c) => c.command("QUIT", true).await,
+            Self::Tls(c) => c.command("QUIT", true).await,
+        };
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
@@ -555,6 +631,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
         let what = line.map_or("(reply)", |l| l.split(':').next().unwrap_or(l));
         Err(Failure {
+            broken: false,
             permanent: (500..600).contains(&code),
             after_dot,
             detail: format!("{what}: {}", text.trim_end()),

@@ -52,7 +52,9 @@ impl Relay {
     /// Starts sam-mail on an existing config file.
     pub fn start_on(dir: &Path, config: &Path, port: u16) -> Self {
         let log = dir.join("sam-mail.log");
-        let mut cmd = Command::new(SAM_MAIL);
+        // SAM_MAIL_BIN: another build to compare (the throughput test).
+        let bin = std::env::var("SAM_MAIL_BIN").unwrap_or_else(|_| SAM_MAIL.to_string());
+        let mut cmd = Command::new(bin);
         cmd.arg("--config")
             .arg(config)
             .env("RUST_LOG", "info,sam_mail=debug");
