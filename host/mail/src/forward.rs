@@ -86,6 +86,7 @@ pub struct Forwarder {
     busy: Mutex<HashSet<String>>,
     done: Notify,
     tls: Option<NextHopTls>,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// STARTTLS to the next hop: the connector (trusting `forward.tls_ca`)
@@ -148,6 +149,7 @@ impl Forwarder {
             retries: Mutex::default(),
             busy: Mutex::default(),
             done: Notify::new(),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -169,6 +171,9 @@ impl Forwarder {
                     })
                     .collect()
             };
+            if self.stopping.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
             // Spread over the free slots; each slot sends its share over
             // one connection.
             let free = slots.available_permits().max(1);
@@ -206,6 +211,27 @@ impl Forwarder {
             }
             while ready.try_recv().is_ok() {}
         }
+    }
+
+    /// Starts no more deliveries and waits up to `grace` for those under
+    /// way; whether they all ended. (One cut off after its final dot is
+    /// re-sent at the next start and logged as possibly duplicated.)
+    pub async fn stop(&self, grace: Duration) -> bool {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let end = Instant::now() + grace;
+        while Instant::now() < end {
+            if self
+                .busy
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
     }
 
     /// Delivers `ids` over one connection; when the connection cannot be

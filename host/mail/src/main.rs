@@ -158,10 +158,17 @@ async fn run(args: Args) -> Result<(), String> {
     tracing::info!(listen = %config.smtp.listen, "sam-mail listening");
     tokio::spawn(Arc::clone(&signer).watch_expiry());
     tokio::spawn(signer.run(incoming));
-    tokio::spawn(forwarder.run(outgoing));
+    tokio::spawn(Arc::clone(&forwarder).run(outgoing));
     tokio::select! {
         () = server.run(listener) => {}
-        () = shutdown() => tracing::info!("stopping"),
+        () = shutdown() => tracing::info!("stopping: no new sessions, waiting for the deliveries under way"),
+    }
+    // Sessions still open lose their connection without a 250 (their
+    // client sends again); what was answered 250 is in the spool.
+    if forwarder.stop(std::time::Duration::from_secs(10)).await {
+        tracing::info!("stopped");
+    } else {
+        tracing::warn!("stopped with deliveries under way; they are re-sent at the next start");
     }
     Ok(())
 }

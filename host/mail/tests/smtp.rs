@@ -139,11 +139,11 @@ fn smtp_session_codes_size_starttls_and_spool() {
 }
 
 #[test]
-fn clients_outside_the_allowed_networks_get_554() {
+fn clients_outside_the_allowed_networks_get_554_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let pki = DevPki::create(&dir.path().join("pki"), &DevPkiOptions::default()).unwrap();
     let port = sam_harness::free_port().unwrap();
-    let _relay = Relay::start(
+    let mut relay = Relay::start(
         dir.path(),
         &config(dir.path(), port, &pki, "\"192.0.2.0/24\""),
         port,
@@ -152,6 +152,12 @@ fn clients_outside_the_allowed_networks_get_554() {
     let mut greeting = String::new();
     std::io::Read::read_to_string(&mut s, &mut greeting).unwrap();
     assert!(greeting.starts_with("554 "), "{greeting}");
+    let status = relay
+        .process
+        .terminate(std::time::Duration::from_secs(15))
+        .unwrap();
+    assert!(status.success(), "{status:?}: {}", relay.log_text());
+    assert!(relay.log_text().contains("stopped"), "{}", relay.log_text());
 }
 
 /// A message whose delivery had begun when the relay died (its
