@@ -386,6 +386,8 @@ impl Server {
             mime::rfc5322_date(mime::unix_now()),
         );
         let mut message = received.into_bytes();
+        // SIZE counts the client's bytes, not the Received field added here.
+        let ours = message.len();
         let mut line = Vec::new();
         let (mut too_big, mut too_long) = (false, false);
         loop {
@@ -410,7 +412,7 @@ impl Server {
                 break;
             }
             let content = line.strip_prefix(b".").unwrap_or(&line);
-            if message.len() + content.len() > c.max_message_bytes {
+            if message.len() - ours + content.len() > c.max_message_bytes {
                 too_big = true;
             }
             if !too_big {

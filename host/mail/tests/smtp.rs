@@ -88,6 +88,7 @@ fn smtp_session_codes_size_starttls_and_spool() {
     assert_eq!(code("noop"), 250);
     assert_eq!(code("long_line"), 500);
     assert_eq!(code("data_over_size"), 552);
+    assert_eq!(code("data_exactly_size"), 250);
     assert_eq!(code("quit"), 221);
     assert_eq!(code("starttls"), 220);
     let after: Vec<&str> = p["features_after_tls"]
@@ -104,8 +105,8 @@ fn smtp_session_codes_size_starttls_and_spool() {
     let spool = dir.path().join("spool/incoming");
     assert_eq!(
         std::fs::read_dir(&spool).unwrap().count(),
-        0,
-        "nothing refused was spooled"
+        1,
+        "only the message of exactly SIZE bytes was spooled"
     );
 
     // A message over STARTTLS with an 8-bit body and a dot-stuffed line:
@@ -125,8 +126,12 @@ fn smtp_session_codes_size_starttls_and_spool() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let stored = std::fs::read(&files[0]).unwrap();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let stored = files
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .find(|m| m.ends_with(body))
+        .expect("the message over STARTTLS");
     assert!(
         stored.ends_with(body),
         "{}",

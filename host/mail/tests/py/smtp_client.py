@@ -50,6 +50,15 @@ def probe(host, port, ca):
     big = int(out["size"]) // len(line) + 2
     s.send(line * big + b".\r\n")
     out["data_over_size"] = code(s.getreply())
+    # Exactly SIZE bytes: accepted (the relay's own Received field does
+    # not count).
+    s.docmd("MAIL", "FROM:<a@example.org>")
+    s.docmd("RCPT", "TO:<b@example.net>")
+    s.docmd("DATA")
+    exact = int(out["size"]) // len(line)
+    assert exact * len(line) == int(out["size"]), "choose a SIZE that is a multiple of 1000"
+    s.send(line * exact + b".\r\n")
+    out["data_exactly_size"] = code(s.getreply())
     out["quit"] = code(s.docmd("QUIT"))
     s.close()
     # STARTTLS with the relay's certificate checked against the CA.
