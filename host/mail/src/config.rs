@@ -122,6 +122,11 @@ pub struct SigningConfig {
     /// base64 or PEM). Read again for every batch, so it can be renewed
     /// without a restart.
     pub login_token: PathBuf,
+    /// DEV-ONLY instead of `login_token`: the technical user's UserID,
+    /// which the development IdP (started to accept `userId`) takes as
+    /// logged in, without any authentication: the relay then needs no
+    /// token file. Never with a real IdP.
+    pub dev_user_id: Option<String>,
     /// Unsigned mail: pass or refuse (default pass).
     pub unknown_sender: UnknownSender,
     /// Most messages one SAD covers (default 128, at most the
@@ -152,6 +157,7 @@ impl Default for SigningConfig {
             idp_url: String::new(),
             idp_ca: None,
             login_token: PathBuf::new(),
+            dev_user_id: None,
             unknown_sender: UnknownSender::Pass,
             batch_max: 128,
             batch_window_ms: 200,
@@ -344,6 +350,9 @@ impl Config {
         }
         if !g.sender.is_empty() && (g.samd_url.is_empty() || g.idp_url.is_empty()) {
             return Err("signing.sender needs signing.samd_url and signing.idp_url".into());
+        }
+        if !g.sender.is_empty() && g.login_token.as_os_str().is_empty() == g.dev_user_id.is_none() {
+            return Err("signing needs exactly one of login_token and dev_user_id".into());
         }
         if self.forward.concurrency == 0 || self.forward.retry_initial_secs == 0 {
             return Err(

@@ -124,6 +124,13 @@ impl Signer {
             .iter()
             .map(|(a, e)| (a.clone(), unix(e.not_after)))
             .collect();
+        if let Some(user) = &config.dev_user_id {
+            Uuid::parse(user).map_err(|_| format!("signing.dev_user_id {user:?} is not a UUID"))?;
+            tracing::warn!(
+                user,
+                "[DEV-ONLY] signing.dev_user_id: the IdP is asked to believe this user without authentication"
+            );
+        }
         let (sam, idp) = if senders.is_empty() {
             (None, None)
         } else {
@@ -370,11 +377,15 @@ impl Signer {
                 .map(|(_, p)| p.to_be_signed_hash().to_vec())
                 .collect(),
         };
-        let token = match std::fs::read(&self.config.login_token)
-            .ok()
-            .and_then(|b| sam_client::der_document(&b))
-        {
-            Some(t) => t,
+        let login = match &self.config.dev_user_id {
+            Some(user) => Uuid::parse(user).ok().map(IdpLogin::DevUserId),
+            None => std::fs::read(&self.config.login_token)
+                .ok()
+                .and_then(|b| sam_client::der_document(&b))
+                .map(IdpLogin::IdToken),
+        };
+        let login = match login {
+            Some(l) => l,
             None => {
                 tracing::error!(path = %self.config.login_token.display(), "cannot read the relay's login token");
                 Metrics::inc(&self.metrics.signing_failures);
@@ -383,7 +394,7 @@ impl Signer {
             }
         };
         Metrics::inc(&self.metrics.sads);
-        let signed = match sam.sign(idp, &IdpLogin::IdToken(token), &request).await {
+        let signed = match sam.sign(idp, &login, &request).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(%key_id, messages = prepared.len(), "signing refused or failed, will retry: {e}");

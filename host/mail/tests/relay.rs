@@ -382,3 +382,79 @@ fn a_failed_signing_is_retried_and_never_sent_unsigned() {
     assert!(ok, "{out}");
     assert_eq!(inner, entity(msg));
 }
+
+/// DEV-ONLY `signing.dev_user_id`: no token file; the development IdP,
+/// started to accept `userId`, issues the technical user's tokens, and
+/// the mail is signed. The same relay against an IdP that wants a login
+/// token signs nothing (the firmware never sees a SAD).
+#[test]
+fn dev_user_id_gets_tokens_from_the_dev_idp() {
+    use sam_devpki::{DevIdpOptions, DevIdpServer};
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::start(dir.path(), &[KeyAlgorithm::EcP256]);
+    let cert = w.certificate(0, sam_devpki::unix_now() - 60, "alice");
+    let believing =
+        w.rt.block_on(DevIdpServer::start(
+            std::sync::Arc::new(w.d.deployment.pki().idp().unwrap()),
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            DevIdpOptions {
+                accept_user_id: Some(sam_proto::asn1::IdentificationLevel::Substantial),
+                ..DevIdpOptions::default()
+            },
+        ))
+        .unwrap();
+    let [port, http, hop] = [(); 3].map(|()| sam_harness::free_port().unwrap());
+    let next = NextHop::start(dir.path(), hop);
+    let senders = [("alice@example.org", 0, cert.as_path())];
+    let base = w.config(
+        port,
+        http,
+        hop,
+        &senders,
+        "batch_window_ms = 50\nretry_secs = 1",
+        "",
+    );
+    let token_line = format!(
+        "login_token = \"{}\"",
+        dir.path().join("relay.token").display()
+    );
+    assert!(base.contains(&token_line));
+    let dev = base.replace(&token_line, &format!("dev_user_id = \"{}\"", w.d.signer));
+    let msg: &[u8] = b"From: alice@example.org\r\nTo: x@example.net\r\nMessage-ID: <dev@example.org>\r\nContent-Type: text/plain\r\n\r\ndev token\r\n";
+    // An IdP that does not believe userId: refused, retried, nothing sent.
+    let relay = Relay::start(dir.path(), &dev, port);
+    let (code, _) = submit(
+        port,
+        "alice@example.org",
+        "x@example.net",
+        &w.message("dev", msg),
+        &[],
+    );
+    assert_eq!(code, 250);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        metric(http, "sam_mail_signing_failures_total").unwrap() >= 1.0,
+        "{}",
+        relay.log_text()
+    );
+    assert!(next.received().is_empty());
+    assert!(
+        relay.log_text().contains("userId login is switched off"),
+        "{}",
+        relay.log_text()
+    );
+    drop(relay);
+    // The believing IdP: the waiting message is signed.
+    let dev = dev.replace(
+        &format!("idp_url = \"{}\"", w.idp_url),
+        &format!("idp_url = \"{}\"", believing.url()),
+    );
+    assert!(dev.contains(&believing.url()));
+    let relay = Relay::start(dir.path(), &dev, port);
+    let got = next.wait_for(Duration::from_secs(20), |r| !r.is_empty());
+    assert_eq!(got.len(), 1, "{}", relay.log_text());
+    let (ok, inner, _, out) = smime_verify(dir.path(), "dev", &got[0].0, &w.ca());
+    assert!(ok, "{out}");
+    assert_eq!(inner, entity(msg));
+    assert!(relay.log_text().contains("[DEV-ONLY]"));
+}
