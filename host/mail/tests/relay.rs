@@ -149,6 +149,8 @@ fn relay_signs_batches_passes_retries_and_bounces() {
         );
         let (ok, inner, signer, out) = smime_verify(dir.path(), name, m, &ca);
         assert!(ok, "{name}: {out}");
+        // The external verifier's verdict, for the record (--nocapture).
+        println!("openssl smime -verify {name}: {}", out.trim());
         assert_eq!(
             String::from_utf8_lossy(&inner),
             String::from_utf8_lossy(&entity(sent)),
