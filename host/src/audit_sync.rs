@@ -7,8 +7,10 @@
 //!   audit records it made durable; a background task passes them on in
 //!   batches, so the outbox holds little more than the operations in
 //!   flight.
-//! * Recover: at start-up and after the firmware link broke (samd or the
-//!   simulator was killed between the firmware's answer and the commit),
+//! * Recover: at start-up, after the firmware link broke (samd or the
+//!   simulator was killed between the firmware's answer and the commit)
+//!   and after the store came back from an outage (PostgreSQL restarted
+//!   while a commit was in flight),
 //!   fetch what the outbox still holds and store it. Without this the
 //!   firmware's counter would cover records nobody holds, a gap the
 //!   integrity check cannot tell from truncation.
@@ -83,7 +85,12 @@ impl AuditSync {
     /// link last broke. Used before answering readiness and integrity
     /// questions, so that neither reports a gap a recovery would close.
     pub async fn ensure_synced(&self, app: &impl OutboxHost) -> Result<(), String> {
-        if app.firmware().take_link_broken() {
+        // Either may have left records in the outbox that no commit
+        // acknowledged: the firmware link broke, or the store lost its
+        // database in the middle of a commit (PostgreSQL).
+        let link_broken = app.firmware().take_link_broken();
+        let store_back = app.store().take_reconnected();
+        if link_broken || store_back {
             self.synced.store(false, Ordering::SeqCst);
         }
         if self.is_synced() {

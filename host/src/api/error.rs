@@ -288,6 +288,17 @@ impl From<StoreError> for ApiError {
                 ErrorType::NotOperational,
                 "the store is out of service; see samd's log",
             ),
+            StoreError::Unavailable(_) => (
+                ErrorType::NotOperational,
+                "the store cannot be reached now; try again later",
+            ),
+            // The same answer as the firmware's own replay refusal: for
+            // the client it makes no difference which module saw the
+            // token first.
+            StoreError::Replayed(_) => (
+                ErrorType::ReplayedSad,
+                "the SAD (its identity token) was already used",
+            ),
             StoreError::Read(_) => (
                 ErrorType::NotOperational,
                 "the store could not be read; see samd's log",
@@ -303,6 +314,7 @@ impl From<StoreError> for ApiError {
         };
         let cause = match e {
             StoreError::Conflict(_) => Cause::HostOther,
+            StoreError::Replayed(_) => Cause::TokenReplayed,
             _ => Cause::HostStoreFailure,
         };
         Self {
