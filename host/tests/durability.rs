@@ -180,3 +180,48 @@ async fn tampering_is_caught_by_the_integrity_check_and_by_use() {
         .ok();
     w.daemon.stop().await;
 }
+
+/// Another samd sharing the store, with another HSM of the key domain,
+/// signed with this identity token first (its `UseToken` is stored).
+/// This module's replay set has not seen the token, so the firmware
+/// signs; samd's store refuses the token, keeps the signing's audit
+/// record and withholds the signature: the client gets `ReplayedSad`, as
+/// from the firmware.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_another_instance_used_is_refused_and_the_signature_withheld() {
+    use sha2::{Digest, Sha256};
+    let (w, _pu, signer, key) = World::with_signer().await;
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let sad = w.sad(signer, &key_id, &[doc_hash("signed elsewhere")], 1);
+    let parsed = sam_proto::asn1::Sad::from_der_strict(&sad).unwrap();
+    let digest: [u8; 32] = Sha256::digest(parsed.tbs.identity_token.signed_bytes().unwrap()).into();
+    w.daemon
+        .store
+        .write(sam_host::store::WriteBatch {
+            audit: vec![],
+            ops: vec![sam_host::store::WriteOp::UseToken { digest }],
+        })
+        .await
+        .unwrap();
+    let audit = |status: &serde_json::Value| status["store"]["audit_records"].as_u64().unwrap();
+    let before = audit(&w.admin.get("/admin/status").await.ok());
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (409, "ReplayedSad"));
+    assert!(!String::from_utf8_lossy(&r.body).contains("signatures"));
+    // The module did sign: its audit record is stored all the same.
+    let after = audit(&w.admin.get("/admin/status").await.ok());
+    assert_eq!(after, before + 1);
+    // A fresh token signs, once.
+    let fresh = w.sad(signer, &key_id, &[doc_hash("fresh")], 2);
+    let ok = w
+        .ssa
+        .post("/signing", &json!({"sad": b64(&fresh)}))
+        .await
+        .ok();
+    assert_eq!(ok["signatures"].as_object().unwrap().len(), 1, "{ok}");
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&fresh)})).await;
+    assert_eq!((r.status, r.error().as_str()), (409, "ReplayedSad"));
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}

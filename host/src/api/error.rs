@@ -348,6 +348,8 @@ mod tests {
             StoreError::Corrupt(sqlite.into()),
             StoreError::Read(sqlite.into()),
             StoreError::Open(sqlite.into()),
+            StoreError::Replayed(sqlite.into()),
+            StoreError::Unavailable(sqlite.into()),
         ] {
             let api = ApiError::from(e);
             assert!(!api.detail.contains("UNIQUE"), "{}", api.detail);
@@ -356,6 +358,14 @@ mod tests {
             assert!(!body.contains("UNIQUE"), "{body}");
             assert!(body.contains(api.name()), "{body}");
         }
+    }
+
+    #[test]
+    fn a_token_the_store_saw_used_is_the_firmwares_replay_refusal() {
+        let api = ApiError::from(StoreError::Replayed("token abcd".into()));
+        assert_eq!(api.name(), "ReplayedSad");
+        let unavailable = ApiError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(unavailable.name(), "NotOperational");
     }
 
     #[test]

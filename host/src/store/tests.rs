@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use super::*;
 use sam_proto::command::SubFunction;
@@ -117,6 +122,8 @@ on_both_backends!(
     close_flushes_queued_writes,
     a_different_audit_record_under_a_stored_seq_is_refused_whole,
     reads_page_and_filter,
+    a_used_token_is_refused_the_second_time_and_its_audit_kept,
+    two_instances_racing_with_one_token_store_exactly_one,
 );
 
 async fn concurrent_batches_share_commits_and_all_land(db: Db) {
@@ -502,4 +509,70 @@ async fn postgres_migrations_are_versioned_and_applied_once() {
         matches!(&e, StoreError::Open(m) if m.contains("newer")),
         "{e}"
     );
+}
+
+async fn a_used_token_is_refused_the_second_time_and_its_audit_kept(db: Db) {
+    let store = db.open().await;
+    let signing = |seq, digest| WriteBatch {
+        audit: vec![audit(seq)],
+        ops: vec![WriteOp::UseToken { digest }],
+    };
+    store.write(signing(0, [1; 32])).await.unwrap();
+    let e = store.write(signing(1, [1; 32])).await.unwrap_err();
+    assert!(matches!(e, StoreError::Replayed(_)), "{e}");
+    assert!(e.to_string().contains(&hex::encode([1; 32])), "{e}");
+    // Its audit record is kept (the module did sign; samd withheld it).
+    assert_eq!(store.counts().await.unwrap().audit, 2);
+    store.write(signing(2, [2; 32])).await.unwrap();
+    // Within one batch too.
+    let e = store
+        .write(WriteBatch {
+            audit: vec![audit(3)],
+            ops: vec![
+                WriteOp::UseToken { digest: [3; 32] },
+                WriteOp::UseToken { digest: [3; 32] },
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Replayed(_)), "{e}");
+    // Nothing of a refused batch's changes: [3; 32] is still unused.
+    store.write(signing(4, [3; 32])).await.unwrap();
+    assert!(!store.is_failed());
+    store.close();
+}
+
+/// Tries of [`two_instances_racing_with_one_token_store_exactly_one`].
+const RACES: u64 = 1000;
+
+/// Two samd instances on one database (two `Store`s, each with its own
+/// connections), each storing a signing with the same token at the same
+/// moment, [`RACES`] times: exactly one of each pair is stored, the other
+/// is `Replayed`, and both audit records are kept.
+async fn two_instances_racing_with_one_token_store_exactly_one(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let signing = |seq, i: u64| {
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&i.to_be_bytes());
+        WriteBatch {
+            audit: vec![audit(seq)],
+            ops: vec![WriteOp::UseToken { digest }],
+        }
+    };
+    let (mut won_a, mut won_b) = (0, 0);
+    for i in 0..RACES {
+        // Distinct audit seqs: the two modules' records.
+        let (ra, rb) = tokio::join!(a.write(signing(2 * i, i)), b.write(signing(2 * i + 1, i)));
+        match (ra, rb) {
+            (Ok(()), Err(StoreError::Replayed(_))) => won_a += 1,
+            (Err(StoreError::Replayed(_)), Ok(())) => won_b += 1,
+            other => panic!("try {i}: {other:?}"),
+        }
+    }
+    assert_eq!(won_a + won_b, RACES);
+    eprintln!("{RACES} races: instance A stored {won_a}, instance B {won_b}");
+    assert_eq!(a.counts().await.unwrap().audit, 2 * RACES);
+    a.close();
+    b.close();
 }

@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x5341_4d53_4348_454d;
 
 /// Every migration, in order: (version, SQL).
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
 
 /// The first schema: the SQLite store's tables (`schema.rs` of the
 /// SQLite store, version 2), in PostgreSQL's types.
@@ -55,6 +55,16 @@ CREATE TABLE audit (
 CREATE TABLE checkpoints (
     next_seq   BIGINT PRIMARY KEY,
     checkpoint BYTEA NOT NULL
+);
+";
+
+/// The identity tokens that signings used (`WriteOp::UseToken`): the
+/// UNIQUE key is the single-use check across the HSMs sharing this
+/// database. `used` is the host's clock, for an operator's eyes only.
+const V2: &str = "
+CREATE TABLE used_tokens (
+    digest BYTEA PRIMARY KEY CHECK (octet_length(digest) = 32),
+    used   BIGINT NOT NULL
 );
 ";
 

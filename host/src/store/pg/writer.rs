@@ -16,6 +16,8 @@ use tokio_postgres::Transaction;
 /// Why a batch's changes were refused, or the transaction failed.
 enum ApplyError {
     Conflict(String),
+    /// A `UseToken` whose token a stored signing used already.
+    Replayed(String),
     Db(tokio_postgres::Error),
 }
 
@@ -80,6 +82,10 @@ async fn commit(
                 Err(StoreError::Conflict(format!("audit record refused: {m}"))),
             ));
         }
+        Err(ApplyError::Replayed(m)) => {
+            tx.rollback().await?;
+            return Ok((false, Err(StoreError::Replayed(m))));
+        }
         Err(ApplyError::Db(e)) => return Err(e),
     }
     let result = {
@@ -92,6 +98,10 @@ async fn commit(
             Err(ApplyError::Conflict(m)) => {
                 ops.rollback().await?;
                 Err(StoreError::Conflict(m))
+            }
+            Err(ApplyError::Replayed(m)) => {
+                ops.rollback().await?;
+                Err(StoreError::Replayed(m))
             }
             Err(ApplyError::Db(e)) => return Err(e),
         }
@@ -182,6 +192,22 @@ async fn apply_ops(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<(), ApplyErr
                     &[&next_seq, &blob],
                 )
                 .await?;
+            }
+            WriteOp::UseToken { digest } => {
+                // Against a concurrent transaction inserting the same
+                // digest, the unique index makes this one wait for it and
+                // fail if it commits: exactly one of them is stored.
+                tx.execute(
+                    "INSERT INTO used_tokens (digest, used) VALUES ($1, $2)",
+                    &[&&digest[..], &now],
+                )
+                .await
+                .map_err(|e| match ApplyError::from(e) {
+                    ApplyError::Conflict(_) => {
+                        ApplyError::Replayed(super::super::writer::replayed(digest))
+                    }
+                    other => other,
+                })?;
             }
         }
     }
