@@ -10,6 +10,7 @@
 
 mod support;
 
+use sam_proto::ids::Uuid;
 use serde_json::json;
 use support::{World, b64, doc_hash};
 
@@ -186,11 +187,24 @@ async fn tampering_is_caught_by_the_integrity_check_and_by_use() {
 /// This module's replay set has not seen the token, so the firmware
 /// signs; samd's store refuses the token, keeps the signing's audit
 /// record and withholds the signature: the client gets `ReplayedSad`, as
-/// from the firmware.
+/// from the firmware. On SQLite and on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_another_instance_used_is_refused_and_the_signature_withheld() {
+    token_used_elsewhere(World::with_signer().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_another_instance_used_is_refused_on_postgres_too() {
+    let Some(cluster) = sam_harness::postgres::Cluster::start().unwrap() else {
+        return;
+    };
+    let world = World::with_signer_on(cluster).await;
+    assert!(world.0.daemon.store.location().starts_with("postgres://"));
+    token_used_elsewhere(world).await;
+}
+
+async fn token_used_elsewhere((w, _pu, signer, key): (World, Uuid, Uuid, serde_json::Value)) {
     use sha2::{Digest, Sha256};
-    let (w, _pu, signer, key) = World::with_signer().await;
     let key_id = key["keyid"].as_str().unwrap().to_owned();
     let sad = w.sad(signer, &key_id, &[doc_hash("signed elsewhere")], 1);
     let parsed = sam_proto::asn1::Sad::from_der_strict(&sad).unwrap();
