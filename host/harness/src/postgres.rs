@@ -205,8 +205,11 @@ impl Cluster {
 
     /// Starts the server and waits until it accepts connections.
     fn pg_ctl_start(&self) -> Result<()> {
+        // Small: a test binary runs several clusters at once. fsync stays
+        // on (the default): the store's durability is tested as deployed.
         let options = format!(
-            "-k {} -p {} -c listen_addresses=127.0.0.1",
+            "-k {} -p {} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB \
+             -c max_connections=50",
             self.dir.display(),
             self.port
         );
