@@ -239,3 +239,50 @@ async fn token_used_elsewhere((w, _pu, signer, key): (World, Uuid, Uuid, serde_j
     assert_eq!(report["ok"], true, "{report}");
     w.daemon.stop().await;
 }
+
+/// `/readyz` on PostgreSQL: false while the server is down (requests get
+/// NotOperational), true again once samd has reconnected by itself; what
+/// was committed before is all there and a signing works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_postgres_server() {
+    let Some(cluster) = sam_harness::postgres::Cluster::start().unwrap() else {
+        return;
+    };
+    let (w, _pu, signer, key) = World::with_signer_on(cluster).await;
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let cluster = w.daemon.postgres.clone().unwrap();
+    assert_eq!(w.admin.get("/readyz").await.status, 200);
+    let before = w.admin.get("/admin/status").await.ok()["store"].clone();
+    cluster.stop().unwrap();
+    let readyz = |want: u16| {
+        let admin = &w.admin;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while admin.get("/readyz").await.status != want {
+                assert!(std::time::Instant::now() < deadline, "/readyz never {want}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    readyz(503).await;
+    let sad = w.sad(signer, &key_id, &[doc_hash("while down")], 1);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (503, "NotOperational"));
+    cluster.restart().unwrap();
+    readyz(200).await;
+    let after = w.admin.get("/admin/status").await.ok()["store"].clone();
+    assert_eq!(after["users"], before["users"]);
+    assert_eq!(after["objects"], before["objects"]);
+    let ok = w
+        .ssa
+        .post("/signing", &json!({"sad": b64(&sad)}))
+        .await
+        .ok();
+    assert_eq!(ok["signatures"].as_object().unwrap().len(), 1, "{ok}");
+    // The signing refused while the store was down never reached the
+    // firmware (samd could not read the signer's record): the chain is
+    // whole and the token unspent.
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}

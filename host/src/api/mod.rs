@@ -359,12 +359,14 @@ impl App {
     }
 
     /// `GET /readyz`: the firmware answers and is Operational, and the
-    /// store has not failed.
+    /// store can take writes (SQLite: no commit failed; PostgreSQL: the
+    /// server is reachable now).
     async fn ready(&self) -> Result<Reply, ApiError> {
         if self.store.is_failed() {
             return Err(ApiError::seed(
                 ErrorType::NotOperational,
-                "the store failed a commit and is out of service until restart",
+                "the store cannot take writes: a SQLite commit failed (out of service until \
+                 restart) or the PostgreSQL server cannot be reached; see samd's log",
             ));
         }
         let status = self.firmware.call(&GetStatus).await?;
