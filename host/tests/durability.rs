@@ -73,6 +73,20 @@ async fn a_restart_keeps_users_keys_and_audit() {
     w.daemon.stop().await;
 }
 
+/// An audited refusal (MessageParseError) made straight on the firmware:
+/// its answer never reaches samd's store, and the integrity check sees
+/// the chain incomplete.
+async fn audit_record_past_the_store(w: &World) {
+    let fw = w.daemon.firmware.clone().unwrap();
+    let answer = fw.dispatch(sam_proto::command::SubFunction::Signing.code(), &[0xff]);
+    assert_eq!(
+        answer.status,
+        sam_proto::ErrorType::MessageParseError.code()
+    );
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["audit"]["complete"], false, "{report}");
+}
+
 /// samd killed between the firmware's answer and its commit: the record
 /// the firmware issued is not in the store. The firmware kept it in its
 /// outbox; the next samd fetches it and the chain is whole again.
@@ -85,16 +99,7 @@ async fn an_audit_record_samd_never_stored_is_recovered_from_the_outbox() {
             .unwrap()
     };
     let before = records(&w);
-    // An audited refusal (MessageParseError) made straight on the
-    // firmware: its answer never reaches samd's store.
-    let fw = w.daemon.firmware.clone().unwrap();
-    let answer = fw.dispatch(sam_proto::command::SubFunction::Signing.code(), &[0xff]);
-    assert_eq!(
-        answer.status,
-        sam_proto::ErrorType::MessageParseError.code()
-    );
-    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
-    assert_eq!(report["audit"]["complete"], false, "{report}");
+    audit_record_past_the_store(&w).await;
     assert_eq!(records(&w), before);
 
     w.restart().await;
@@ -284,5 +289,41 @@ async fn readyz_follows_the_postgres_server() {
     // whole and the token unspent.
     let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
     assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}
+
+/// An audit record the store never got (here: made straight on the
+/// firmware, as when a commit is cut off by a PostgreSQL restart) is
+/// recovered from the firmware's outbox once samd has reconnected: the
+/// store coming back counts like a broken firmware link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_postgres_outage_the_outbox_is_recovered() {
+    let Some(cluster) = sam_harness::postgres::Cluster::start().unwrap() else {
+        return;
+    };
+    let (w, _pu, _signer, _key) = World::with_signer_on(cluster).await;
+    let cluster = w.daemon.postgres.clone().unwrap();
+    let records = |s: &serde_json::Value| s["store"]["audit_records"].as_u64().unwrap();
+    let before = records(&w.admin.get("/admin/status").await.ok());
+    audit_record_past_the_store(&w).await;
+    cluster.stop().unwrap();
+    // samd notices the outage (as a cut-off commit would make it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while w.admin.get("/readyz").await.status != 503 {
+        assert!(std::time::Instant::now() < deadline, "outage not noticed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    cluster.restart().unwrap();
+    loop {
+        let r = w.admin.get("/admin/status").await;
+        if r.status == 200 && records(&r.json()) == before + 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["audit"]["complete"], true, "{report}");
     w.daemon.stop().await;
 }
