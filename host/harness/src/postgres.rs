@@ -119,7 +119,13 @@ impl Cluster {
         } else {
             None
         };
-        let dir = std::env::temp_dir().join(format!(
+        // As root, under /tmp: the cluster's user must reach its directory,
+        // and a TMPDIR of root's own may not let it.
+        let base = match run_as {
+            Some(_) => PathBuf::from("/tmp"),
+            None => std::env::temp_dir(),
+        };
+        let dir = base.join(format!(
             "sam-pg-{}-{}",
             std::process::id(),
             crate::ports::free_port()?
