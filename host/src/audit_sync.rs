@@ -113,6 +113,42 @@ impl AuditSync {
         Ok(())
     }
 
+    /// [`Self::ensure_synced`], then also fetches and stores what the
+    /// firmware's outbox still holds once every record this store made
+    /// durable is acknowledged. Used before answering readiness and
+    /// integrity questions.
+    ///
+    /// Why the break count alone is not enough: a frame the previous samd
+    /// sent may still be running in the module when this samd recovers
+    /// (it was queued there, or waiting for the counters' store). Its
+    /// record enters the outbox after the recovery fetched, its answer
+    /// goes to a dead connection, and no link break of this samd ever
+    /// announces it. The outbox's count of kept records does: after the
+    /// acknowledgements it is zero unless a record is in flight or lost,
+    /// and fetching one that is merely in flight stores it twice, which is
+    /// harmless.
+    pub async fn ensure_complete(&self, app: &impl OutboxHost) -> Result<(), String> {
+        self.ensure_synced(app).await?;
+        self.acknowledge(app).await;
+        let outbox = app
+            .firmware()
+            .call(&SyncAudit {
+                stored: List::default(),
+                fetch_from: None,
+            })
+            .await
+            .map_err(|e| format!("{}: {}", e.error.name(), e.detail))?;
+        if outbox.kept == 0 {
+            return Ok(());
+        }
+        let n = self.recover_now(app).await?;
+        tracing::info!(
+            records = n,
+            "stored the records the firmware's outbox still held (answers in flight or lost)"
+        );
+        Ok(())
+    }
+
     /// The cursor an integrity walk may resume from, if any.
     pub fn resume_cursor(&self) -> Option<AuditCursor> {
         self.resume.lock().ok().and_then(|c| c.clone())
@@ -254,6 +290,9 @@ mod tests {
     struct EmptyOutbox {
         fetches: AtomicUsize,
         gate: Semaphore,
+        /// What the outbox says it keeps (records it does not return:
+        /// enough for the count the host looks at).
+        kept: std::sync::atomic::AtomicU32,
     }
 
     impl Transport for EmptyOutbox {
@@ -275,7 +314,7 @@ mod tests {
                 let outbox = AuditOutbox {
                     records: List::default(),
                     more: false,
-                    kept: 0,
+                    kept: self.kept.load(Ordering::SeqCst),
                     next_seq: 0,
                     checkpoint: None,
                 };
@@ -316,6 +355,7 @@ mod tests {
         let outbox = Arc::new(EmptyOutbox {
             fetches: AtomicUsize::new(0),
             gate: Semaphore::new(permits),
+            kept: std::sync::atomic::AtomicU32::new(0),
         });
         Arc::new(App {
             firmware: FirmwareClient::new(outbox.clone(), metrics.clone()),
@@ -375,5 +415,28 @@ mod tests {
         );
         app.sync.ensure_synced(&*app).await.unwrap();
         assert_eq!(fetches(&app), 2);
+    }
+
+    /// A record that entered the outbox after the last recovery, with no
+    /// link break of this samd to announce it (a frame of the previous
+    /// samd still running in the module), is fetched by the readiness and
+    /// integrity path all the same.
+    #[tokio::test]
+    async fn records_the_outbox_still_keeps_are_fetched_without_a_break() {
+        let app = app(100);
+        app.sync.ensure_complete(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 1, "the start");
+        app.outbox.kept.store(1, Ordering::SeqCst);
+        app.sync.ensure_synced(&*app).await.unwrap();
+        assert_eq!(
+            fetches(&app),
+            1,
+            "no break: the background path does not fetch"
+        );
+        app.sync.ensure_complete(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 2, "the outbox keeps a record: fetched");
+        app.outbox.kept.store(0, Ordering::SeqCst);
+        app.sync.ensure_complete(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 2, "an empty outbox costs no fetch");
     }
 }
