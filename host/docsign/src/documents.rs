@@ -12,20 +12,30 @@ use std::time::SystemTime;
 /// Decodes the base64 `data` of `doc`, refusing more than `limit` bytes
 /// before decoding anything.
 pub fn decode(doc: &Document, limit: usize) -> Result<Vec<u8>, DocError> {
+    decode_base64(&doc.data, limit).map_err(|e| match e {
+        DocError::InvalidInput(m) => {
+            DocError::InvalidInput(format!("document {:?}: data {m}", doc.id))
+        }
+        other => other,
+    })
+}
+
+/// Decodes the base64 `text`, refusing more than `limit` bytes before
+/// decoding anything.
+pub fn decode_base64(text: &str, limit: usize) -> Result<Vec<u8>, DocError> {
+    let too_large = || DocError::TooLarge {
+        limit: u64::try_from(limit).unwrap_or(u64::MAX),
+    };
     // Four base64 characters carry three bytes.
-    let most = doc.data.len().div_ceil(4).saturating_mul(3);
+    let most = text.len().div_ceil(4).saturating_mul(3);
     if most > limit.saturating_add(2) {
-        return Err(DocError::TooLarge {
-            limit: u64::try_from(limit).unwrap_or(u64::MAX),
-        });
+        return Err(too_large());
     }
-    let data = STANDARD.decode(doc.data.trim()).map_err(|e| {
-        DocError::InvalidInput(format!("document {:?}: data is not base64 ({e})", doc.id))
-    })?;
+    let data = STANDARD
+        .decode(text.trim())
+        .map_err(|e| DocError::InvalidInput(format!("is not base64 ({e})")))?;
     if data.len() > limit {
-        return Err(DocError::TooLarge {
-            limit: u64::try_from(limit).unwrap_or(u64::MAX),
-        });
+        return Err(too_large());
     }
     Ok(data)
 }

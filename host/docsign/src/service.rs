@@ -33,7 +33,7 @@ use crate::wire::{
     BasicSign, CheckAnswer, CheckRequest, CreateRequest, Document, ErrorBody, KeyAnswer, KeyObject,
     KeyRequest, PendingDocument, SadData, SadSignature, Signatures,
 };
-use crate::{ContainerFormat, DocError, Level, SignerCert};
+use crate::{ContainerFormat, DocError, Level, Prepared, SignerCert};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use der::asn1::OctetString;
@@ -46,7 +46,6 @@ use sam_proto::command::MAX_HASHES;
 use sam_proto::ids::{HashAlgorithm, KeyId, Uuid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -753,19 +752,57 @@ impl<B: Backend> Sak<B> {
                 "the firmware answered another number of signatures",
             ));
         }
-        let mut out = BTreeMap::new();
-        for (doc, signature) in batch.documents.iter().zip(&signatures) {
-            let token = match (doc.format.level(), &self.tsa) {
+        let containers = self
+            .finish_all(
+                batch.hash,
+                batch
+                    .documents
+                    .iter()
+                    .map(|d| (d.format.level(), d.prepared.as_ref())),
+                &signatures,
+            )
+            .await?;
+        Ok(batch
+            .documents
+            .iter()
+            .zip(containers)
+            .map(|(doc, c)| (doc.pending.id.clone(), STANDARD.encode(c)))
+            .collect())
+    }
+
+    /// The finished containers of `documents` (level and prepared
+    /// document, in the SAD's order) with the firmware's `signatures`:
+    /// each signature is checked against the certificate, and the `-B-T`
+    /// levels get a verified time-stamp. Shared by the SAK and CSC
+    /// `signDoc`.
+    pub(crate) async fn finish_all<'a>(
+        &self,
+        hash: HashAlgorithm,
+        documents: impl Iterator<Item = (Level, &'a dyn Prepared)>,
+        signatures: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, DocError> {
+        let mut out = Vec::with_capacity(signatures.len());
+        for ((level, prepared), signature) in documents.zip(signatures) {
+            let token = match (level, &self.tsa) {
                 (Level::BT, Some(tsa)) => {
-                    let data = doc.prepared.timestamped_data(signature)?;
-                    Some(tsa.stamp(batch.hash, &data).await?.token)
+                    let data = prepared.timestamped_data(signature)?;
+                    Some(tsa.stamp(hash, &data).await?.token)
                 }
-                _ => None,
+                (Level::BT, None) => {
+                    return Err(DocError::Timestamp(
+                        "no time-stamp authority is configured ([sak] tsa_url)".into(),
+                    ));
+                }
+                (Level::BB, _) => None,
             };
-            let container = doc.prepared.finish(signature, token.as_deref())?;
-            out.insert(doc.pending.id.clone(), STANDARD.encode(container));
+            out.push(prepared.finish(signature, token.as_deref())?);
         }
         Ok(out)
+    }
+
+    /// Whether a time-stamp authority is configured (the `-B-T` levels).
+    pub(crate) fn has_tsa(&self) -> bool {
+        self.tsa.is_some()
     }
 }
 
