@@ -299,6 +299,23 @@ async fn sign_doc_signs_a_pdf_an_xml_file_a_text_and_digests_and_refuses_the_res
         "invalid_request",
         "certification signatures",
     );
+    // A CAdES-detached document is streamed, but one that looks like a
+    // PDF is still checked whole: JavaScript is refused.
+    let js_pdf = sam_harness::documents::pdf_with(&["Order"], |c| {
+        c.set(
+            "OpenAction",
+            sam_harness::documents::lopdf::dictionary! { "S" => "JavaScript", "JS" => sam_harness::documents::lopdf::Object::string_literal("app.alert(1)") },
+        );
+    })
+    .unwrap();
+    let mut js = good.clone();
+    js.documents = Some(vec![doc(&js_pdf, "C", "Ades-B-B")]);
+    refused(
+        &sign_doc(&b, &js).await,
+        400,
+        "invalid_request",
+        "JavaScript",
+    );
     let mut no_time = good.clone();
     no_time.documents.as_mut().unwrap()[0].signed_props = None;
     refused(

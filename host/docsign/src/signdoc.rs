@@ -179,6 +179,10 @@ pub struct SignDocAnswer {
 enum Content {
     /// A document (decoded).
     Document(Vec<u8>),
+    /// A document signed CAdES-detached, still base64: only its digest
+    /// is needed, computed in a stream when the hash algorithm is known
+    /// (the authorized one), so the decoded document is never held.
+    Base64(String),
     /// A digest, in the algorithm of the entry.
     Digest(Vec<u8>, HashAlgorithm),
 }
@@ -356,11 +360,23 @@ pub fn parse_generalized_time(text: &str) -> Option<u64> {
     Some(t.unix_duration().as_secs())
 }
 
-fn decode_document(what: &str, text: &str, limit: usize) -> Result<Vec<u8>, CscError> {
-    documents::decode_base64(text, limit).map_err(|e| match e {
+fn document_error(what: &str, e: DocError) -> CscError {
+    match e {
         DocError::TooLarge { limit } => CscError::document_too_large(what, limit),
         other => bad(what, other),
-    })
+    }
+}
+
+fn decode_document(what: &str, text: &str, limit: usize) -> Result<Vec<u8>, CscError> {
+    documents::decode_base64(text, limit).map_err(|e| document_error(what, e))
+}
+
+/// The trusted checker's verdict (the SAK's `check-documents`).
+fn check_document(what: &str, data: &[u8]) -> Result<(), CscError> {
+    match checker::check(data).refusal {
+        Some(why) => Err(bad(what, format!("refused by the checker: {why}"))),
+        None => Ok(()),
+    }
 }
 
 /// Parses and checks `req` against `limits`: everything that needs no
@@ -368,7 +384,12 @@ fn decode_document(what: &str, text: &str, limit: usize) -> Result<Vec<u8>, CscE
 /// checked by the trusted checker (an encrypted PDF, a PDF with
 /// JavaScript, launch actions or embedded files, XML with a DTD, an empty
 /// document are refused).
-pub fn plan(req: &SignDocRequest, limits: &Limits) -> Result<SignDocPlan, CscError> {
+///
+/// A document signed CAdES-detached is not held decoded: its size is
+/// checked in one streamed pass, and it is decoded whole for the checker
+/// only if it could be refused ([`checker::may_refuse`]: PDF, XML or
+/// empty by content).
+pub fn plan(req: SignDocRequest, limits: &Limits) -> Result<SignDocPlan, CscError> {
     if req
         .operation_mode
         .as_deref()
@@ -376,8 +397,8 @@ pub fn plan(req: &SignDocRequest, limits: &Limits) -> Result<SignDocPlan, CscErr
     {
         return Err(bad("operationMode", "only S (synchronous) is offered"));
     }
-    let documents = req.documents.as_deref().unwrap_or_default();
-    let digests = req.document_digests.as_deref().unwrap_or_default();
+    let documents = req.documents.unwrap_or_default();
+    let digests = req.document_digests.unwrap_or_default();
     let count = documents.len() + digests.iter().map(|d| d.hashes.len()).sum::<usize>();
     if !documents.is_empty() && !digests.is_empty() {
         return Err(CscError::invalid_request(
@@ -396,7 +417,7 @@ pub fn plan(req: &SignDocRequest, limits: &Limits) -> Result<SignDocPlan, CscErr
         )));
     }
     let mut entries = Vec::with_capacity(count);
-    for (i, d) in documents.iter().enumerate() {
+    for (i, d) in documents.into_iter().enumerate() {
         let what = format!("documents[{i}]");
         let level = level(&what, d.conformance_level.as_deref())?;
         let format = container(
@@ -409,19 +430,22 @@ pub fn plan(req: &SignDocRequest, limits: &Limits) -> Result<SignDocPlan, CscErr
             return Err(no_tsa(&what));
         }
         let signing_time = signing_time(&what, d.signed_props.as_deref(), limits.now)?;
-        let data = decode_document(
-            &format!("{what}.document"),
-            &d.document,
-            limits.max_document_bytes,
-        )?;
-        if let Some(why) = checker::check(&data).refusal {
-            return Err(bad(
-                &format!("{what}.document"),
-                format!("refused by the checker: {why}"),
-            ));
-        }
+        let name = format!("{what}.document");
+        let content = if format == ContainerFormat::Cades(Packaging::Detached, level) {
+            let scan = documents::scan_base64(&d.document, limits.max_document_bytes)
+                .map_err(|e| document_error(&name, e))?;
+            if checker::may_refuse(&scan.head, scan.len) {
+                let data = decode_document(&name, &d.document, limits.max_document_bytes)?;
+                check_document(&name, &data)?;
+            }
+            Content::Base64(d.document)
+        } else {
+            let data = decode_document(&name, &d.document, limits.max_document_bytes)?;
+            check_document(&name, &data)?;
+            Content::Document(data)
+        };
         entries.push(Entry {
-            content: Content::Document(data),
+            content,
             format,
             sign_algo: d.sign_algo.clone(),
             signing_time,
@@ -496,6 +520,17 @@ fn prepare_plan(
                 Content::Document(data) => {
                     documents::prepare(e.format, data, "", signer, hash, e.signing_time)
                 }
+                Content::Base64(text) => documents::digest_base64(text, hash).and_then(|digest| {
+                    cades::prepare(
+                        &digest,
+                        None,
+                        signer,
+                        hash,
+                        e.format.level(),
+                        e.signing_time,
+                    )
+                    .map(|p| Box::new(p) as Box<dyn Prepared>)
+                }),
                 Content::Digest(digest, digest_hash) => {
                     if *digest_hash != hash {
                         return Err(bad(
@@ -522,7 +557,7 @@ pub fn to_be_signed_hashes(
     hash: HashAlgorithm,
     limits: &Limits,
 ) -> Result<Vec<Vec<u8>>, CscError> {
-    let plan = plan(req, limits)?;
+    let plan = plan(req.clone(), limits)?;
     Ok(prepare_plan(&plan, signer, hash)?
         .iter()
         .map(|p| p.to_be_signed_hash().to_vec())
@@ -546,21 +581,19 @@ impl<B: Backend> DocSigner for Sak<B> {
     fn parse_sign_doc(&self, body: &[u8]) -> Result<(SignDocPlan, SignDocTarget), CscError> {
         let req: SignDocRequest = serde_json::from_slice(body)
             .map_err(|e| CscError::invalid_request(format!("malformed JSON request: {e}")))?;
+        let target = SignDocTarget {
+            credential_id: req.credential_id.clone(),
+            handle: req.sad.clone(),
+        };
         let plan = plan(
-            &req,
+            req,
             &Limits {
                 max_document_bytes: self.config().max_document_bytes,
                 timestamps: self.has_tsa(),
                 now: unix_now(),
             },
         )?;
-        Ok((
-            plan,
-            SignDocTarget {
-                credential_id: req.credential_id,
-                handle: req.sad,
-            },
-        ))
+        Ok((plan, target))
     }
 
     async fn sign_doc(
