@@ -131,7 +131,7 @@ async fn signer(b: &Bench) -> SignerCert {
 async fn authorize(b: &Bench, mut req: SignDocRequest) -> SignDocRequest {
     let signer = signer(b).await;
     let hashes = to_be_signed_hashes(
-        &req,
+        req.clone(),
         &signer,
         HashAlgorithm::Sha256,
         &Limits {

@@ -552,12 +552,12 @@ fn prepare_plan(
 /// service runs. `signer` is the credential's certificate with the chain
 /// `credentials/info` lists; `hash` the SAD's hash algorithm.
 pub fn to_be_signed_hashes(
-    req: &SignDocRequest,
+    req: SignDocRequest,
     signer: &SignerCert,
     hash: HashAlgorithm,
     limits: &Limits,
 ) -> Result<Vec<Vec<u8>>, CscError> {
-    let plan = plan(req.clone(), limits)?;
+    let plan = plan(req, limits)?;
     Ok(prepare_plan(&plan, signer, hash)?
         .iter()
         .map(|p| p.to_be_signed_hash().to_vec())
