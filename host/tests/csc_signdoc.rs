@@ -426,3 +426,82 @@ async fn sign_doc_without_a_tsa_refuses_b_t_and_signs_b_b() {
     assert!(ok && out.contains("OK"), "{out}");
     b.stop().await;
 }
+
+/// The OAuth2 flow's credential-scope access token is the handle itself:
+/// `signDoc` takes it from the bearer when the request carries no `SAD`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_doc_under_an_oauth2_credential_token() {
+    use base64::Engine as _;
+    use sam_client::form;
+    use sha2::Digest as _;
+    let b = Bench::start(&sak_section(false)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = b.deployment.pki().path(sam_devpki::files::CA_CERT);
+    let req = request(&b, vec![doc(TEXT, "C", "Ades-B-B")]);
+    let hashes = to_be_signed_hashes(
+        req.clone(),
+        &signer(&b).await,
+        HashAlgorithm::Sha256,
+        &Limits {
+            max_document_bytes: MAX_DOCUMENT_BYTES,
+            timestamps: false,
+            now: unix_now(),
+        },
+    )
+    .unwrap();
+
+    // The authorization-code flow over the to-be-signed hash.
+    let redirect = "http://127.0.0.1:9/callback";
+    let verifier = "a-long-enough-pkce-code-verifier-0123456789-abcdefgh";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let details = json!([{"type": "credential", "credentialID": b.ec.to_string(),
+            "documentDigests": [{"hash": b64(&hashes[0]), "label": "minutes.txt"}],
+            "hashAlgorithmOID": ID_SHA256}])
+    .to_string();
+    let query = form::encode_pairs([
+        ("response_type", "code"),
+        ("client_id", "csc-test"),
+        ("redirect_uri", redirect),
+        ("scope", "credential"),
+        ("authorization_details", details.as_str()),
+        ("state", "st-1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("login_hint", b.signer.to_string().as_str()),
+    ]);
+    let to_idp = format!("{}/oauth2/authorize?{query}", b.idp_url);
+    let (status, back) = bench::http_get(&to_idp).await;
+    assert_eq!(status, 302);
+    let back = back.unwrap();
+    let q = form::parse(back.split_once('?').unwrap().1).unwrap();
+    let code = form::get(&q, "code").unwrap().to_owned();
+    let body = form::encode_pairs([
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", "csc-test"),
+        ("redirect_uri", redirect),
+        ("code_verifier", verifier),
+    ]);
+    let answer = b
+        .raw("POST", "/csc/v2/oauth2/token", None, body.into_bytes())
+        .await
+        .ok();
+    let access = format!("Bearer {}", answer["access_token"].as_str().unwrap());
+
+    let body = serde_json::to_value(&req).unwrap();
+    assert!(body.get("SAD").is_none());
+    let signed = b
+        .post("/csc/v2/signatures/signDoc", Some(&access), &body)
+        .await
+        .ok();
+    let cms = unb64(&signed["DocumentWithSignature"][0]);
+    let (ok, out) = verify::cades(dir.path(), &ca, &cms, TEXT);
+    assert!(ok, "{out}");
+    // Used: the token is no bearer any more.
+    let again = b
+        .post("/csc/v2/signatures/signDoc", Some(&access), &body)
+        .await;
+    refused(&again, 401, "invalid_token", "");
+    b.stop().await;
+}
