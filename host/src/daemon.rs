@@ -113,8 +113,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             let _ = stopped.wait_for(|s| *s).await;
         }))
     });
+    // Both listeners are bound: under systemd (`Type=notify`) the unit is
+    // up now; clients that connect get served. Outside systemd there is no
+    // NOTIFY_SOCKET and this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "cannot tell the service manager that samd is ready");
+    }
     serve(app, listener, tls, options, async {
         shutdown.await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         let _ = stop_csc.send(true);
     })
     .await;

@@ -74,17 +74,16 @@ async fn a_restart_keeps_users_keys_and_audit() {
 }
 
 /// An audited refusal (MessageParseError) made straight on the firmware:
-/// its answer never reaches samd's store, and the integrity check sees
-/// the chain incomplete.
-async fn audit_record_past_the_store(w: &World) {
+/// its answer never reaches samd's store; the record waits in the
+/// firmware's outbox. (The integrity check would fetch it at once: it
+/// asks the outbox what it still keeps before it walks.)
+fn audit_record_past_the_store(w: &World) {
     let fw = w.daemon.firmware.clone().unwrap();
     let answer = fw.dispatch(sam_proto::command::SubFunction::Signing.code(), &[0xff]);
     assert_eq!(
         answer.status,
         sam_proto::ErrorType::MessageParseError.code()
     );
-    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
-    assert_eq!(report["audit"]["complete"], false, "{report}");
 }
 
 /// samd killed between the firmware's answer and its commit: the record
@@ -99,7 +98,7 @@ async fn an_audit_record_samd_never_stored_is_recovered_from_the_outbox() {
             .unwrap()
     };
     let before = records(&w);
-    audit_record_past_the_store(&w).await;
+    audit_record_past_the_store(&w);
     assert_eq!(records(&w), before);
 
     w.restart().await;
@@ -305,7 +304,7 @@ async fn after_a_postgres_outage_the_outbox_is_recovered() {
     let cluster = w.daemon.postgres.clone().unwrap();
     let records = |s: &serde_json::Value| s["store"]["audit_records"].as_u64().unwrap();
     let before = records(&w.admin.get("/admin/status").await.ok());
-    audit_record_past_the_store(&w).await;
+    audit_record_past_the_store(&w);
     cluster.stop().unwrap();
     // samd notices the outage (as a cut-off commit would make it).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -376,7 +376,7 @@ impl App {
                 format!("the firmware is {}", admin::state_name(status.state)),
             ));
         }
-        self.audit_sync.ensure_synced(self).await.map_err(|e| {
+        self.audit_sync.ensure_complete(self).await.map_err(|e| {
             ApiError::seed(
                 ErrorType::NotOperational,
                 format!("audit records not yet recovered from the firmware: {e}"),

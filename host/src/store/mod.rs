@@ -223,12 +223,11 @@ impl Store {
         }
     }
 
-    /// Whether the store came back from an outage since the last call
-    /// (PostgreSQL only): a commit cut off by the outage may have left
-    /// audit records in the firmware's outbox that only a recovery
-    /// stores.
-    pub fn take_reconnected(&self) -> bool {
-        self.postgres().is_some_and(pg::Pg::take_reconnected)
+    /// How often the store came back from an outage (PostgreSQL only;
+    /// only grows): a commit cut off by an outage may have left audit
+    /// records in the firmware's outbox that only a recovery stores.
+    pub fn reconnects(&self) -> u64 {
+        self.postgres().map_or(0, pg::Pg::reconnects)
     }
 
     /// Makes `batch` durable: returns after the commit that contains it

@@ -30,7 +30,7 @@ mod writer;
 
 use super::{CommitHook, StoreError};
 use crate::metrics::Metrics;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -69,9 +69,8 @@ struct Pool {
     idle: Mutex<Vec<Client>>,
     permits: Semaphore,
     available: AtomicBool,
-    /// Set when the store becomes available again after an outage, taken
-    /// by [`Pg::take_reconnected`].
-    reconnected: AtomicBool,
+    /// How often the store became available again after an outage.
+    reconnects: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -137,7 +136,7 @@ impl Pool {
         if was && !available {
             tracing::error!(store = %self.location, error = why, "the PostgreSQL store is unavailable");
         } else if !was && available {
-            self.reconnected.store(true, Ordering::SeqCst);
+            self.reconnects.fetch_add(1, Ordering::SeqCst);
             tracing::info!(store = %self.location, "the PostgreSQL store is available again");
         }
     }
@@ -260,7 +259,7 @@ impl Pg {
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(options.pool_size.max(1)),
             available: AtomicBool::new(true),
-            reconnected: AtomicBool::new(false),
+            reconnects: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         });
         {
@@ -295,9 +294,9 @@ impl Pg {
         self.pool.available.load(Ordering::SeqCst) && !self.pool.closed.load(Ordering::SeqCst)
     }
 
-    /// Whether the store came back from an outage since the last call.
-    pub(super) fn take_reconnected(&self) -> bool {
-        self.pool.reconnected.swap(false, Ordering::SeqCst)
+    /// How often the store came back from an outage.
+    pub(super) fn reconnects(&self) -> u64 {
+        self.pool.reconnects.load(Ordering::SeqCst)
     }
 
     /// Stops handing out connections and closes the idle ones; requests
