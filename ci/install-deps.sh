@@ -15,8 +15,14 @@ rustup component add rustfmt clippy 2>/dev/null || true
 # sam-docsign's XAdES canonicalizes with libxml2 through the `libxml`
 # crate, whose build runs bindgen (libxml2-dev, pkg-config, libclang-dev);
 # its tests verify with xmlsec1 and read the signed XML with python3-lxml.
+# systemd's systemd-analyze checks the unit files of dist/systemd.
+# postgresql: samd's PostgreSQL store is tested against a real server, a
+# throwaway cluster each test starts (sam_harness::postgres; initdb and
+# pg_ctl from /usr/lib/postgresql/*/bin, run as the unprivileged user
+# sam-pg when the tests run as root). Only the binaries are used: the
+# package's own cluster service is not needed by the tests.
 packages=(openssl qemu-user gcc-powerpc-linux-gnu libc6-dev-powerpc-cross softhsm2 python3-cryptography
-    libxml2-dev pkg-config libclang-dev xmlsec1 python3-lxml poppler-utils)
+    libxml2-dev pkg-config libclang-dev xmlsec1 python3-lxml poppler-utils systemd postgresql)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -590,12 +590,12 @@ P-256 or RSA-2048 signature; an HSM keeps a parsed key object instead.",
     let _ = writeln!(
         s,
         "* Scaling (P-256, 1 hash, requests/s by calling threads): {}. The firmware makes the counters durable by \
-group commit (`persist_through` in `firmware/src/audit.rs`): one caller stores, the others wait in \
-`Platform::wait_briefly` (the simulator sleeps 50 µs, ≈ 140 µs with the VM's timer granularity; waking the \
-waiters on a condition variable at the end of each store was tried and lost at 64 threads, every store waking \
-every waiter) and return if that store covered their record. A store covers only records numbered before its snapshot, so a record issued while a store is in flight \
-waits for that store and then needs the next: stores run back to back and the disk's flush rate, not the two \
-cores, bounds throughput. Both cores are also shared with the other builds on this machine.",
+group commit (`persist_through` in `firmware/src/audit.rs`): one caller (the leader) snapshots the counters \
+after claiming the store, so each store covers every record issued so far; the others block in \
+`Platform::wait_for_store` (the simulator: a condition variable) and are woken once, when the store they wait \
+for has finished. A record issued during a store waits for it and is covered by the next, which one of those \
+waiters leads at once; the stores run back to back, each carrying the whole backlog, so the flush rate times \
+the batch size bounds throughput, not the flush rate alone, and past that the two cores do. Both cores are also shared with the other builds on this machine.",
         threads.join(", ")
     );
     if let (Ok(full), Ok(a)) = (&r.full, &r.anchor) {

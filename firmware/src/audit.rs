@@ -72,6 +72,20 @@ pub(crate) const fn refusal(error: ErrorType, cause: Cause) -> Refusal {
     Refusal::new(error, cause)
 }
 
+/// The state of the audit counters' group commit (see
+/// [`Firmware::persist_through`]).
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    /// The `next_seq` of the last durable counters: every record below it
+    /// is covered by a store that succeeded.
+    pub(crate) durable: u64,
+    /// A leader is storing the counters.
+    pub(crate) storing: bool,
+    /// Stores finished since boot (succeeded or failed): what waiters wait
+    /// on ([`Platform::wait_for_store`]).
+    pub(crate) finished: u64,
+}
+
 /// Who and what an audit record is about. Filled in as an operation learns
 /// it, so that a failure is recorded with everything known at that point.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,9 +103,9 @@ impl<P: Platform> Firmware<P> {
     /// durable before returning it.
     ///
     /// Group commit: the sequence number is taken under the counters lock
-    /// (memory only), the store happens under a second lock, and a store
-    /// covers every record issued before it; concurrent operations share
-    /// one write instead of queueing one write each.
+    /// (memory only), and one store covers every record issued before it;
+    /// concurrent operations share one write instead of queueing one write
+    /// each (see [`Self::persist_through`]).
     ///
     /// Fail-stop: if the store fails, later records may already hold
     /// sequence numbers after this one, so the firmware cannot take the
@@ -208,33 +222,86 @@ impl<P: Platform> Firmware<P> {
         })
     }
 
-    /// Makes the counters durable at least up to the record `seq`.
+    /// Makes the counters durable at least up to the record `seq`; returns
+    /// only once a store that covers `seq` has succeeded, or with
+    /// NotOperational.
+    ///
+    /// # Design: a leader per store, waiters woken once per store
+    ///
+    /// [`GroupCommit`] (behind a short lock, never held across a store)
+    /// says how far the counters are durable, whether a store is under way
+    /// and how many stores have finished. A caller whose record is not yet
+    /// durable either finds no store under way and becomes the leader, or
+    /// waits in [`Platform::wait_for_store`] until the store under way has
+    /// finished, then looks again. The leader takes its snapshot of the
+    /// counters *after* it claimed the store, so the snapshot covers every
+    /// record issued so far (all waiters of that moment, and any record
+    /// issued between the claim and the snapshot): each store carries the
+    /// whole backlog, and throughput is batch size ÷ store time. At the
+    /// end the leader publishes the result and the new count of finished
+    /// stores, then wakes every waiter ([`Platform::notify_store`]): those
+    /// it covered return, one of those it did not (issued during the
+    /// store) leads the next store, the others wait for that one. Each
+    /// waiter is woken once per store it waits for, and only when that
+    /// store has finished; no one polls.
+    ///
+    /// # Why no record is answered before it is durable
+    ///
+    /// `durable` is only ever set by a leader, after `store` returned `Ok`
+    /// for a snapshot whose `next_seq` it becomes; a caller returns `Ok`
+    /// only if `durable > seq` (or as the leader whose own snapshot
+    /// covered `seq`: the record was issued before `persist_through` was
+    /// called, hence before the snapshot). Stores never overlap (one
+    /// leader at a time), so the slot never goes back to an older snapshot,
+    /// and `durable` only grows.
+    ///
+    /// # A failed store
+    ///
+    /// The leader sets the firmware's `failed` flag under the commit lock,
+    /// still counts the store as finished and wakes everyone. Each waiter
+    /// checks `failed` under that lock before anything else, so every
+    /// waiter of that store, and every later caller, gets NotOperational;
+    /// none can wait again, because waiting needs a store under way and no
+    /// store starts once `failed` is set. No waiter hangs: a waiter waits
+    /// only while `storing` is set, and the leader that set it always
+    /// clears it, bumps `finished` and notifies, whatever the store did
+    /// (the firmware does not panic; a platform `store` that never returns
+    /// is a dead device either way).
     fn persist_through(&self, seq: u64) -> Result<(), ErrorType> {
         loop {
-            if self.failed.load(Ordering::SeqCst) {
-                return Err(ErrorType::NotOperational);
-            }
-            // The thread that gets the lock stores (leader); the others wait
-            // for it without holding anything, then find their record
-            // covered, or lead the next store themselves.
-            if let Some(mut durable) = self.durable_seq.try_lock() {
-                if *durable > seq {
+            let seen = {
+                let mut commit = self.commit.lock();
+                if self.failed.load(Ordering::SeqCst) {
+                    return Err(ErrorType::NotOperational);
+                }
+                if commit.durable > seq {
                     return Ok(());
                 }
-                let snapshot = self.counters.lock().clone();
-                return match snapshot.store(&self.platform) {
-                    Ok(()) => {
-                        *durable = snapshot.next_seq;
-                        Ok(())
-                    }
-                    Err(_) => {
-                        self.failed.store(true, Ordering::SeqCst);
-                        Err(ErrorType::NotOperational)
-                    }
-                };
-            }
-            self.platform.wait_briefly();
+                if commit.storing {
+                    commit.finished
+                } else {
+                    commit.storing = true;
+                    break;
+                }
+            };
+            self.platform.wait_for_store(seen);
         }
+        // The leader. Snapshot after the claim: it covers every record
+        // issued so far, `seq` among them.
+        let snapshot = self.counters.lock().clone();
+        let stored = snapshot.store(&self.platform);
+        let finished = {
+            let mut commit = self.commit.lock();
+            match stored {
+                Ok(()) => commit.durable = commit.durable.max(snapshot.next_seq),
+                Err(_) => self.failed.store(true, Ordering::SeqCst),
+            }
+            commit.storing = false;
+            commit.finished = commit.finished.wrapping_add(1);
+            commit.finished
+        };
+        self.platform.notify_store(finished);
+        stored.map_err(|_| ErrorType::NotOperational)
     }
 
     /// SyncAudit: forgets the records the host says it stored and returns

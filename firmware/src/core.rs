@@ -42,9 +42,9 @@ pub struct Firmware<P: Platform> {
     pub(crate) operational: RwLock<Option<Operational>>,
     pub(crate) failed: AtomicBool,
     pub(crate) counters: Mutex<Counters>,
-    /// The `next_seq` of the last durable counters; held while storing, so
-    /// that one store at a time covers everything issued before it.
-    pub(crate) durable_seq: Mutex<u64>,
+    /// The group commit of the audit counters: how far they are durable
+    /// and whether a store is under way (see `persist_through`).
+    pub(crate) commit: Mutex<crate::audit::GroupCommit>,
     pub(crate) challenges: Mutex<Challenges>,
     pub(crate) replay: Mutex<ReplaySet>,
     /// Live users and keys ([`Registry`]), loaded at boot. Management
@@ -89,7 +89,7 @@ impl<P: Platform> Firmware<P> {
             operational: RwLock::new(None),
             failed: AtomicBool::new(false),
             counters: Mutex::new(Counters::default()),
-            durable_seq: Mutex::new(0),
+            commit: Mutex::new(crate::audit::GroupCommit::default()),
             challenges: Mutex::new(Challenges::default()),
             replay: Mutex::new(replay),
             registry: RwLock::new(registry),
@@ -110,7 +110,7 @@ impl<P: Platform> Firmware<P> {
         let mut counters = Counters::load(&self.platform)?;
         counters.boot = counters.boot.checked_add(1).ok_or(PlatformError)?;
         counters.store(&self.platform)?;
-        *self.durable_seq.lock() = counters.next_seq;
+        self.commit.lock().durable = counters.next_seq;
         *self.counters.lock() = counters;
         let registry = Registry::load(&self.platform, self.platform.registry_capacity())?;
         *self.registry.write() = registry;

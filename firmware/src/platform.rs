@@ -86,12 +86,35 @@ pub trait Platform: Send + Sync {
     /// Replaces a slot's content atomically and durably before returning.
     fn store(&self, slot: Slot, data: &[u8]) -> Result<(), PlatformError>;
 
-    /// Called while this thread waits for another thread's durable store
-    /// (the audit counters' group commit). The firmware has no scheduler:
-    /// a platform with threads gives the CPU away here, so that waiters do
-    /// not spin against the thread that is waiting for the disk.
-    fn wait_briefly(&self) {
+    /// Blocks the calling thread until [`Platform::notify_store`] has
+    /// announced more than `finished` finished stores, or returns early.
+    ///
+    /// The audit counters' group commit calls it while another thread
+    /// stores the counters (see `persist_through` in `audit.rs`):
+    /// `finished` is the count of finished stores the caller saw. A
+    /// notification that comes between the firmware's look and this call
+    /// must not be lost, so an implementation keeps the largest count
+    /// announced and returns at once if it is above `finished`; the
+    /// firmware checks its own state again after every return, so an
+    /// early (spurious) return costs a loop, never correctness.
+    ///
+    /// The default returns at once (a spin), which is right for a
+    /// platform without threads, where no caller ever has to wait. A
+    /// platform with threads blocks here (a condition variable, a futex,
+    /// an event of the HSM's OS), so that waiters neither spin against
+    /// the storing thread nor poll it with sleeps.
+    fn wait_for_store(&self, finished: u64) {
+        let _ = finished;
         core::hint::spin_loop();
+    }
+
+    /// Announces that `finished` counters stores have finished (durably or
+    /// not) and wakes every thread in [`Platform::wait_for_store`] whose
+    /// `finished` is below it. Counts only grow; an implementation keeps
+    /// the largest it was given. The default does nothing (see
+    /// `wait_for_store`).
+    fn notify_store(&self, finished: u64) {
+        let _ = finished;
     }
 
     /// How many used identity tokens the firmware remembers at once (its

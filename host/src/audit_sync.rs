@@ -7,8 +7,10 @@
 //!   audit records it made durable; a background task passes them on in
 //!   batches, so the outbox holds little more than the operations in
 //!   flight.
-//! * Recover: at start-up and after the firmware link broke (samd or the
-//!   simulator was killed between the firmware's answer and the commit),
+//! * Recover: at start-up, after the firmware link broke (samd or the
+//!   simulator was killed between the firmware's answer and the commit)
+//!   and after the store came back from an outage (PostgreSQL restarted
+//!   while a commit was in flight),
 //!   fetch what the outbox still holds and store it. Without this the
 //!   firmware's counter would cover records nobody holds, a gap the
 //!   integrity check cannot tell from truncation.
@@ -26,7 +28,7 @@ use crate::transport::FirmwareClient;
 use sam_proto::bounded::List;
 use sam_proto::command::{AuditCursor, MAX_OUTBOX_BATCH, SyncAudit};
 use sam_proto::records::AuditCheckpoint;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -53,8 +55,10 @@ pub struct AuditSync {
     /// `seq` of durable records not yet acknowledged to the firmware.
     acks: Mutex<Vec<u64>>,
     notify: Notify,
-    /// Whether the outbox was recovered since the firmware link last broke.
-    synced: AtomicBool,
+    /// The firmware client's count of link breaks that the last
+    /// successful recovery covers (read before it fetched): the outbox is
+    /// recovered when this equals [`FirmwareClient::link_breaks`].
+    synced_through: AtomicU64,
     /// Serializes recoveries (the task's and the probes').
     recovering: tokio::sync::Mutex<()>,
     /// `next_seq` of the periodic checkpoint stored last.
@@ -74,23 +78,30 @@ impl AuditSync {
         self.notify.notify_one();
     }
 
-    /// Whether the outbox was recovered since the firmware link last broke.
-    pub fn is_synced(&self) -> bool {
-        self.synced.load(Ordering::SeqCst)
+    /// Whether the outbox was recovered after the last link break
+    /// counted so far (`breaks`, [`FirmwareClient::link_breaks`]).
+    fn synced_at(&self, breaks: u64) -> bool {
+        self.synced_through.load(Ordering::SeqCst) >= breaks
     }
 
     /// Recovers the outbox now unless that already happened since the
     /// link last broke. Used before answering readiness and integrity
     /// questions, so that neither reports a gap a recovery would close.
+    ///
+    /// The break count is read before the recovery fetches anything, and
+    /// only that count is marked covered: a break that happens while the
+    /// recovery runs (an answer lost to a second kill) raises the count
+    /// past it, so the next call recovers again. (A flag cleared before
+    /// the recovery and set after it had a window in which a concurrent
+    /// caller saw the outbox as recovered while the recovery was still
+    /// fetching: readiness then answered before every record was back.)
     pub async fn ensure_synced(&self, app: &impl OutboxHost) -> Result<(), String> {
-        if app.firmware().take_link_broken() {
-            self.synced.store(false, Ordering::SeqCst);
-        }
-        if self.is_synced() {
+        if self.synced_at(breaks(app)) {
             return Ok(());
         }
         let _one = self.recovering.lock().await;
-        if self.is_synced() {
+        let breaks = breaks(app);
+        if self.synced_at(breaks) {
             return Ok(());
         }
         let n = recover(self, app).await?;
@@ -100,7 +111,43 @@ impl AuditSync {
                 "recovered audit records the firmware issued but this store did not hold"
             );
         }
-        self.synced.store(true, Ordering::SeqCst);
+        self.synced_through.fetch_max(breaks, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// [`Self::ensure_synced`], then also fetches and stores what the
+    /// firmware's outbox still holds once every record this store made
+    /// durable is acknowledged. Used before answering readiness and
+    /// integrity questions.
+    ///
+    /// Why the break count alone is not enough: a frame the previous samd
+    /// sent may still be running in the module when this samd recovers
+    /// (it was queued there, or waiting for the counters' store). Its
+    /// record enters the outbox after the recovery fetched, its answer
+    /// goes to a dead connection, and no link break of this samd ever
+    /// announces it. The outbox's count of kept records does: after the
+    /// acknowledgements it is zero unless a record is in flight or lost,
+    /// and fetching one that is merely in flight stores it twice, which is
+    /// harmless.
+    pub async fn ensure_complete(&self, app: &impl OutboxHost) -> Result<(), String> {
+        self.ensure_synced(app).await?;
+        self.acknowledge(app).await;
+        let outbox = app
+            .firmware()
+            .call(&SyncAudit {
+                stored: List::default(),
+                fetch_from: None,
+            })
+            .await
+            .map_err(|e| format!("{}: {}", e.error.name(), e.detail))?;
+        if outbox.kept == 0 {
+            return Ok(());
+        }
+        let n = self.recover_now(app).await?;
+        tracing::info!(
+            records = n,
+            "stored the records the firmware's outbox still held (answers in flight or lost)"
+        );
         Ok(())
     }
 
@@ -145,8 +192,9 @@ impl AuditSync {
                     // Harmless: the records stay in the outbox, the next
                     // recovery fetches them again (storing is idempotent)
                     // and acknowledges them then.
+                    // The failed call counted a link break, so the
+                    // next `ensure_synced` recovers.
                     tracing::debug!(error = %e.detail, "audit acknowledgement not delivered");
-                    self.synced.store(false, Ordering::SeqCst);
                     return;
                 }
             }
@@ -204,6 +252,16 @@ async fn recover(sync: &AuditSync, app: &impl OutboxHost) -> Result<usize, Strin
     }
 }
 
+/// Events after which the outbox may hold records no commit acknowledged,
+/// counted: the firmware link broke ([`FirmwareClient::link_breaks`]), or
+/// the store came back from an outage in which a commit may have been cut
+/// off ([`Store::reconnects`], PostgreSQL). Both only grow.
+fn breaks(app: &impl OutboxHost) -> u64 {
+    app.firmware()
+        .link_breaks()
+        .saturating_add(app.store().reconnects())
+}
+
 /// Connects the store's commit hook to `app`'s outbox bookkeeping and
 /// starts the task that acknowledges and recovers. The task ends when the
 /// app is dropped.
@@ -225,4 +283,172 @@ pub fn start<H: OutboxHost + Send + Sync + 'static>(app: &Arc<H>) {
             let _ = tokio::time::timeout(TICK, sync.notify.notified()).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::transport::{CallFuture, Transport, TransportError};
+    use sam_proto::command::{AuditOutbox, Command, GetAuditCheckpoint};
+    use sam_proto::frame::encode_body;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::sync::Semaphore;
+
+    /// A firmware whose outbox is empty. Each fetch waits for a permit of
+    /// `gate` (so a test can hold a recovery half-way); every other
+    /// command is lost on the way, as when the module is killed.
+    #[derive(Debug)]
+    struct EmptyOutbox {
+        fetches: AtomicUsize,
+        gate: Semaphore,
+        /// What the outbox says it keeps (records it does not return:
+        /// enough for the count the host looks at).
+        kept: std::sync::atomic::AtomicU32,
+    }
+
+    impl Transport for EmptyOutbox {
+        fn call(&self, sub_function: u16, body: Vec<u8>) -> CallFuture<'_> {
+            Box::pin(async move {
+                if sub_function != SyncAudit::CODE.code() {
+                    return Err(TransportError::Unavailable("link cut".into()));
+                }
+                let req: SyncAudit = postcard::from_bytes(&body)
+                    .map_err(|e| TransportError::Protocol(e.to_string()))?;
+                if req.fetch_from.is_some() {
+                    self.fetches.fetch_add(1, Ordering::SeqCst);
+                    let _permit = self
+                        .gate
+                        .acquire()
+                        .await
+                        .map_err(|e| TransportError::Internal(e.to_string()))?;
+                }
+                let outbox = AuditOutbox {
+                    records: List::default(),
+                    more: false,
+                    kept: self.kept.load(Ordering::SeqCst),
+                    next_seq: 0,
+                    checkpoint: None,
+                };
+                let body =
+                    encode_body(&outbox).map_err(|e| TransportError::Internal(format!("{e:?}")))?;
+                Ok((0, body))
+            })
+        }
+
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+    }
+
+    struct App {
+        firmware: FirmwareClient,
+        outbox: Arc<EmptyOutbox>,
+        store: Store,
+        sync: Arc<AuditSync>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl OutboxHost for App {
+        fn firmware(&self) -> &FirmwareClient {
+            &self.firmware
+        }
+        fn store(&self) -> &Store {
+            &self.store
+        }
+        fn audit_sync(&self) -> &Arc<AuditSync> {
+            &self.sync
+        }
+    }
+
+    fn app(permits: usize) -> Arc<App> {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let outbox = Arc::new(EmptyOutbox {
+            fetches: AtomicUsize::new(0),
+            gate: Semaphore::new(permits),
+            kept: std::sync::atomic::AtomicU32::new(0),
+        });
+        Arc::new(App {
+            firmware: FirmwareClient::new(outbox.clone(), metrics.clone()),
+            outbox,
+            store: Store::open(&dir.path().join("sam.db"), metrics).unwrap(),
+            sync: Arc::default(),
+            _dir: dir,
+        })
+    }
+
+    fn fetches(app: &App) -> usize {
+        app.outbox.fetches.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn the_start_and_each_link_break_cost_one_recovery() {
+        let app = app(100);
+        app.sync.ensure_synced(&*app).await.unwrap();
+        app.sync.ensure_synced(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 1, "the start needs one recovery, not two");
+        assert!(app.firmware.call(&GetAuditCheckpoint).await.is_err());
+        app.sync.ensure_synced(&*app).await.unwrap();
+        app.sync.ensure_synced(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 2, "a lost answer needs one more recovery");
+    }
+
+    /// The crashtest's hole: an answer lost while a recovery is fetching
+    /// may belong to a record that recovery already missed, so the next
+    /// caller must recover again rather than take that recovery's word.
+    #[tokio::test]
+    async fn a_link_break_during_a_recovery_is_not_covered_by_it() {
+        let app = app(0);
+        let first = tokio::spawn({
+            let app = app.clone();
+            async move { app.sync.ensure_synced(&*app).await }
+        });
+        while fetches(&app) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(app.firmware.call(&GetAuditCheckpoint).await.is_err());
+        let second = tokio::spawn({
+            let app = app.clone();
+            async move { app.sync.ensure_synced(&*app).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !second.is_finished(),
+            "a caller answered while the recovery was still fetching"
+        );
+        app.outbox.gate.add_permits(100);
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(
+            fetches(&app),
+            2,
+            "the break during the first recovery was absorbed"
+        );
+        app.sync.ensure_synced(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 2);
+    }
+
+    /// A record that entered the outbox after the last recovery, with no
+    /// link break of this samd to announce it (a frame of the previous
+    /// samd still running in the module), is fetched by the readiness and
+    /// integrity path all the same.
+    #[tokio::test]
+    async fn records_the_outbox_still_keeps_are_fetched_without_a_break() {
+        let app = app(100);
+        app.sync.ensure_complete(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 1, "the start");
+        app.outbox.kept.store(1, Ordering::SeqCst);
+        app.sync.ensure_synced(&*app).await.unwrap();
+        assert_eq!(
+            fetches(&app),
+            1,
+            "no break: the background path does not fetch"
+        );
+        app.sync.ensure_complete(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 2, "the outbox keeps a record: fetched");
+        app.outbox.kept.store(0, Ordering::SeqCst);
+        app.sync.ensure_complete(&*app).await.unwrap();
+        assert_eq!(fetches(&app), 2, "an empty outbox costs no fetch");
+    }
 }

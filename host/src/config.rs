@@ -117,18 +117,41 @@ impl Default for ServerSection {
     }
 }
 
+/// Which database holds the store.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// One SQLite file (`path`), the embedded default: one samd.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database (`url`), which several samd instances can
+    /// share.
+    Postgres,
+}
+
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
-    /// The SQLite database file.
+    /// `sqlite` (default) or `postgres`.
+    pub backend: StoreBackend,
+    /// For `sqlite`: the database file.
     pub path: PathBuf,
+    /// For `postgres`: the connection string, a URL
+    /// (`postgres://user@host:port/dbname`) or libpq key=value pairs
+    /// (`host=/run/postgresql dbname=sam`).
+    pub url: String,
+    /// For `postgres`: most connections open at once.
+    pub pool_size: usize,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Sqlite,
             path: "samd.db".into(),
+            url: "postgres://sam@localhost/sam".into(),
+            pool_size: 16,
         }
     }
 }
@@ -234,8 +257,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies `SAMD_LISTEN`, `SAMD_DB_PATH`, `SAMD_LOG_FORMAT` and
-    /// `SAMD_LOG_FILTER` from `get`.
+    /// Applies `SAMD_LISTEN`, `SAMD_DB_PATH`, `SAMD_DB_URL`,
+    /// `SAMD_LOG_FORMAT` and `SAMD_LOG_FILTER` from `get`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = get("SAMD_LISTEN") {
             self.server.listen = v
@@ -244,6 +267,9 @@ impl Config {
         }
         if let Some(v) = get("SAMD_DB_PATH") {
             self.store.path = v.into();
+        }
+        if let Some(v) = get("SAMD_DB_URL") {
+            self.store.url = v;
         }
         if let Some(v) = get("SAMD_LOG_FORMAT") {
             self.log.format = match v.as_str() {
@@ -338,6 +364,24 @@ mod tests {
     }
 
     #[test]
+    fn the_store_backend_is_chosen_in_the_file() {
+        let c = Config::parse(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgres://u@h/d\"\npool_size = 3\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Postgres);
+        assert_eq!(
+            (c.store.url.as_str(), c.store.pool_size),
+            ("postgres://u@h/d", 3)
+        );
+        assert_eq!(
+            Config::parse("").unwrap().store.backend,
+            StoreBackend::Sqlite
+        );
+        assert!(Config::parse("[store]\nbackend = \"mysql\"\n").is_err());
+    }
+
+    #[test]
     fn empty_file_means_defaults() {
         let config = Config::parse("").unwrap();
         assert_eq!(config.server.listen.port(), 8443);
@@ -364,12 +408,14 @@ mod tests {
             .apply_env(|k| match k {
                 "SAMD_LISTEN" => Some("0.0.0.0:9443".into()),
                 "SAMD_DB_PATH" => Some("/var/lib/sam/samd.db".into()),
+                "SAMD_DB_URL" => Some("host=/run/postgresql dbname=sam".into()),
                 "SAMD_LOG_FORMAT" => Some("json".into()),
                 _ => None,
             })
             .unwrap();
         assert_eq!(config.server.listen.port(), 9443);
         assert_eq!(config.store.path, PathBuf::from("/var/lib/sam/samd.db"));
+        assert_eq!(config.store.url, "host=/run/postgresql dbname=sam");
         assert_eq!(config.log.format, LogFormat::Json);
         assert!(config.apply_env(|_| Some("nonsense".into())).is_err());
     }

@@ -3,9 +3,9 @@
 
 use crate::api::server::{ServeOptions, serve};
 use crate::api::{App, Connectors, tls};
-use crate::config::{Config, ConfigError, LogFormat, TransportKind};
+use crate::config::{Config, ConfigError, LogFormat, StoreBackend, TransportKind};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{PgOptions, Store};
 use crate::transport::{FirmwareClient, InProcess, Socket, Transport};
 use sam_simulator::{CryptoBackend, ListenAddr, SimError, Simulator};
 use std::future::Future;
@@ -72,8 +72,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .map_err(|e| ConfigError(format!("[tokens] idp_certificates: {e}")))?;
     let metrics = Arc::new(Metrics::new());
     let transport = transport(&config)?;
-    let store = Store::open(&config.store.path, Arc::clone(&metrics))
-        .map_err(|e| ConfigError(e.to_string()))?;
+    let store = match config.store.backend {
+        StoreBackend::Sqlite => Store::open(&config.store.path, Arc::clone(&metrics)),
+        StoreBackend::Postgres => {
+            let options = PgOptions {
+                url: config.store.url.clone(),
+                pool_size: config.store.pool_size,
+            };
+            Store::open_postgres(options, Arc::clone(&metrics)).await
+        }
+    }
+    .map_err(|e| ConfigError(e.to_string()))?;
     let app = Arc::new(App {
         firmware: FirmwareClient::new(transport, Arc::clone(&metrics)),
         store: store.clone(),
@@ -89,7 +98,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .map_err(|e| ConfigError(format!("listen on {}: {e}", config.server.listen)))?;
     tracing::info!(
         listen = %config.server.listen,
-        db = %config.store.path.display(),
+        db = %store.location(),
         transport = app.firmware.transport_kind(),
         "samd started"
     );
@@ -104,8 +113,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             let _ = stopped.wait_for(|s| *s).await;
         }))
     });
+    // Both listeners are bound: under systemd (`Type=notify`) the unit is
+    // up now; clients that connect get served. Outside systemd there is no
+    // NOTIFY_SOCKET and this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "cannot tell the service manager that samd is ready");
+    }
     serve(app, listener, tls, options, async {
         shutdown.await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         let _ = stop_csc.send(true);
     })
     .await;

@@ -81,6 +81,21 @@ async fn csc_v2_and_v1_sign_and_refuse_everything_else() {
         );
     }
 
+    // Without the document service signDoc is not served either.
+    let r = b
+        .post(
+            "/csc/v2/signatures/signDoc",
+            Some(&me),
+            &json!({"credentialID": b.ec.to_string(), "SAD": "x"}),
+        )
+        .await;
+    refused(
+        &r,
+        404,
+        "invalid_request",
+        "document service is not enabled",
+    );
+
     // auth/login: an opaque access token of the identity token's user.
     let login = b
         .post("/csc/v2/auth/login", Some(&me), &json!({}))

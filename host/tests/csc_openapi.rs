@@ -19,6 +19,9 @@ use sam_csc::wire::{
     KeyInfo, ListAnswerV1, ListAnswerV2, ListRequest, LoginAnswer, OAuthTokenAnswer, RevokeRequest,
     SignHashAnswer, SignHashRequestV1, SignHashRequestV2, TimestampAnswer, TimestampRequest,
 };
+use sam_docsign::signdoc::{
+    SignDocAnswer, SignDocDigests, SignDocDocument, SignDocRequest, SignedProp,
+};
 use std::collections::BTreeSet;
 
 const DOC: &str = include_str!("../csc/openapi.yaml");
@@ -294,6 +297,75 @@ fn the_schemas_describe_the_wire_types() {
         "TimestampAnswer",
         &TimestampAnswer {
             timestamp: s("MII="),
+        },
+    );
+    for full in [true, false] {
+        let props = full.then(|| {
+            vec![SignedProp {
+                attribute_name: s("signing-time"),
+                attribute_value: Some(s("20261204201500Z")),
+            }]
+        });
+        answer(
+            &c,
+            cov,
+            "SignDocRequest",
+            &SignDocRequest {
+                credential_id: s(KID),
+                sad: full.then(|| s("h")),
+                documents: Some(vec![SignDocDocument {
+                    document: s("JVBERi0="),
+                    signature_format: s("P"),
+                    conformance_level: full.then(|| s("Ades-B-T")),
+                    sign_algo: s("1.2.840.10045.4.3.2"),
+                    sign_algo_params: full.then(|| s("")),
+                    signed_props: props.clone(),
+                    signed_envelope_property: full.then(|| s("Revision")),
+                }]),
+                document_digests: None,
+                operation_mode: full.then(|| s("S")),
+                client_data: full.then(|| s("x")),
+            },
+        );
+        answer(
+            &c,
+            cov,
+            "SignDocRequest",
+            &SignDocRequest {
+                credential_id: s(KID),
+                sad: None,
+                documents: None,
+                document_digests: Some(vec![SignDocDigests {
+                    hashes: vec![s("AAA=")],
+                    hash_algorithm_oid: s("2.16.840.1.101.3.4.2.1"),
+                    signature_format: s("C"),
+                    conformance_level: full.then(|| s("Ades-B-B")),
+                    sign_algo: s("1.2.840.10045.4.3.2"),
+                    sign_algo_params: full.then(|| s("")),
+                    signed_props: props,
+                    signed_envelope_property: full.then(|| s("Detached")),
+                }]),
+                operation_mode: None,
+                client_data: None,
+            },
+        );
+        answer(
+            &c,
+            cov,
+            "SignDocAnswer",
+            &SignDocAnswer {
+                document_with_signature: full.then(|| vec![s("JVBERi0=")]),
+                signature_object: (!full).then(|| vec![s("MII=")]),
+            },
+        );
+    }
+    answer(
+        &c,
+        cov,
+        "SignedProp",
+        &SignedProp {
+            attribute_name: s("signing-time"),
+            attribute_value: None,
         },
     );
     let details = |label: Option<String>| CredentialDetails {

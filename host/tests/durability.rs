@@ -10,6 +10,7 @@
 
 mod support;
 
+use sam_proto::ids::Uuid;
 use serde_json::json;
 use support::{World, b64, doc_hash};
 
@@ -72,6 +73,19 @@ async fn a_restart_keeps_users_keys_and_audit() {
     w.daemon.stop().await;
 }
 
+/// An audited refusal (MessageParseError) made straight on the firmware:
+/// its answer never reaches samd's store; the record waits in the
+/// firmware's outbox. (The integrity check would fetch it at once: it
+/// asks the outbox what it still keeps before it walks.)
+fn audit_record_past_the_store(w: &World) {
+    let fw = w.daemon.firmware.clone().unwrap();
+    let answer = fw.dispatch(sam_proto::command::SubFunction::Signing.code(), &[0xff]);
+    assert_eq!(
+        answer.status,
+        sam_proto::ErrorType::MessageParseError.code()
+    );
+}
+
 /// samd killed between the firmware's answer and its commit: the record
 /// the firmware issued is not in the store. The firmware kept it in its
 /// outbox; the next samd fetches it and the chain is whole again.
@@ -84,16 +98,7 @@ async fn an_audit_record_samd_never_stored_is_recovered_from_the_outbox() {
             .unwrap()
     };
     let before = records(&w);
-    // An audited refusal (MessageParseError) made straight on the
-    // firmware: its answer never reaches samd's store.
-    let fw = w.daemon.firmware.clone().unwrap();
-    let answer = fw.dispatch(sam_proto::command::SubFunction::Signing.code(), &[0xff]);
-    assert_eq!(
-        answer.status,
-        sam_proto::ErrorType::MessageParseError.code()
-    );
-    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
-    assert_eq!(report["audit"]["complete"], false, "{report}");
+    audit_record_past_the_store(&w);
     assert_eq!(records(&w), before);
 
     w.restart().await;
@@ -178,5 +183,146 @@ async fn tampering_is_caught_by_the_integrity_check_and_by_use() {
         .post("/signing", &json!({"sad": b64(&sad)}))
         .await
         .ok();
+    w.daemon.stop().await;
+}
+
+/// Another samd sharing the store, with another HSM of the key domain,
+/// signed with this identity token first (its `UseToken` is stored).
+/// This module's replay set has not seen the token, so the firmware
+/// signs; samd's store refuses the token, keeps the signing's audit
+/// record and withholds the signature: the client gets `ReplayedSad`, as
+/// from the firmware. On SQLite and on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_another_instance_used_is_refused_and_the_signature_withheld() {
+    token_used_elsewhere(World::with_signer().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_another_instance_used_is_refused_on_postgres_too() {
+    let Some(cluster) = sam_harness::postgres::Cluster::start().unwrap() else {
+        return;
+    };
+    let world = World::with_signer_on(cluster).await;
+    assert!(world.0.daemon.store.location().starts_with("postgres://"));
+    token_used_elsewhere(world).await;
+}
+
+async fn token_used_elsewhere((w, _pu, signer, key): (World, Uuid, Uuid, serde_json::Value)) {
+    use sha2::{Digest, Sha256};
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let sad = w.sad(signer, &key_id, &[doc_hash("signed elsewhere")], 1);
+    let parsed = sam_proto::asn1::Sad::from_der_strict(&sad).unwrap();
+    let digest: [u8; 32] = Sha256::digest(parsed.tbs.identity_token.signed_bytes().unwrap()).into();
+    w.daemon
+        .store
+        .write(sam_host::store::WriteBatch {
+            audit: vec![],
+            ops: vec![sam_host::store::WriteOp::UseToken { digest }],
+        })
+        .await
+        .unwrap();
+    let audit = |status: &serde_json::Value| status["store"]["audit_records"].as_u64().unwrap();
+    let before = audit(&w.admin.get("/admin/status").await.ok());
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (409, "ReplayedSad"));
+    assert!(!String::from_utf8_lossy(&r.body).contains("signatures"));
+    // The module did sign: its audit record is stored all the same.
+    let after = audit(&w.admin.get("/admin/status").await.ok());
+    assert_eq!(after, before + 1);
+    // A fresh token signs, once.
+    let fresh = w.sad(signer, &key_id, &[doc_hash("fresh")], 2);
+    let ok = w
+        .ssa
+        .post("/signing", &json!({"sad": b64(&fresh)}))
+        .await
+        .ok();
+    assert_eq!(ok["signatures"].as_object().unwrap().len(), 1, "{ok}");
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&fresh)})).await;
+    assert_eq!((r.status, r.error().as_str()), (409, "ReplayedSad"));
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}
+
+/// `/readyz` on PostgreSQL: false while the server is down (requests get
+/// NotOperational), true again once samd has reconnected by itself; what
+/// was committed before is all there and a signing works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_the_postgres_server() {
+    let Some(cluster) = sam_harness::postgres::Cluster::start().unwrap() else {
+        return;
+    };
+    let (w, _pu, signer, key) = World::with_signer_on(cluster).await;
+    let key_id = key["keyid"].as_str().unwrap().to_owned();
+    let cluster = w.daemon.postgres.clone().unwrap();
+    assert_eq!(w.admin.get("/readyz").await.status, 200);
+    let before = w.admin.get("/admin/status").await.ok()["store"].clone();
+    cluster.stop().unwrap();
+    let readyz = |want: u16| {
+        let admin = &w.admin;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while admin.get("/readyz").await.status != want {
+                assert!(std::time::Instant::now() < deadline, "/readyz never {want}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    readyz(503).await;
+    let sad = w.sad(signer, &key_id, &[doc_hash("while down")], 1);
+    let r = w.ssa.post("/signing", &json!({"sad": b64(&sad)})).await;
+    assert_eq!((r.status, r.error().as_str()), (503, "NotOperational"));
+    cluster.restart().unwrap();
+    readyz(200).await;
+    let after = w.admin.get("/admin/status").await.ok()["store"].clone();
+    assert_eq!(after["users"], before["users"]);
+    assert_eq!(after["objects"], before["objects"]);
+    let ok = w
+        .ssa
+        .post("/signing", &json!({"sad": b64(&sad)}))
+        .await
+        .ok();
+    assert_eq!(ok["signatures"].as_object().unwrap().len(), 1, "{ok}");
+    // The signing refused while the store was down never reached the
+    // firmware (samd could not read the signer's record): the chain is
+    // whole and the token unspent.
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    w.daemon.stop().await;
+}
+
+/// An audit record the store never got (here: made straight on the
+/// firmware, as when a commit is cut off by a PostgreSQL restart) is
+/// recovered from the firmware's outbox once samd has reconnected: the
+/// store coming back counts like a broken firmware link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_postgres_outage_the_outbox_is_recovered() {
+    let Some(cluster) = sam_harness::postgres::Cluster::start().unwrap() else {
+        return;
+    };
+    let (w, _pu, _signer, _key) = World::with_signer_on(cluster).await;
+    let cluster = w.daemon.postgres.clone().unwrap();
+    let records = |s: &serde_json::Value| s["store"]["audit_records"].as_u64().unwrap();
+    let before = records(&w.admin.get("/admin/status").await.ok());
+    audit_record_past_the_store(&w);
+    cluster.stop().unwrap();
+    // samd notices the outage (as a cut-off commit would make it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while w.admin.get("/readyz").await.status != 503 {
+        assert!(std::time::Instant::now() < deadline, "outage not noticed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    cluster.restart().unwrap();
+    loop {
+        let r = w.admin.get("/admin/status").await;
+        if r.status == 200 && records(&r.json()) == before + 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not recovered");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let report = w.admin.post("/admin/integrity", &json!({})).await.ok();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["audit"]["complete"], true, "{report}");
     w.daemon.stop().await;
 }

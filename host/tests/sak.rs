@@ -15,6 +15,8 @@
 #[path = "csc/bench.rs"]
 mod bench;
 mod support;
+#[path = "csc/verify.rs"]
+mod verify;
 
 use bench::Bench;
 use sam_docsign::client::{SakClient, SakClientError, approve, document};
@@ -22,10 +24,11 @@ use sam_docsign::wire::{CreateRequest, Document, HashAlgorithmRef, KeyObject, Pr
 use sam_harness::documents::lopdf;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
+use verify::run;
 
 /// The `[sak]` section: chain and TSA from the dev PKI and dev IdP.
 fn sak_section(b_extra: &str) -> String {
@@ -62,80 +65,6 @@ fn pdf_with(extra: impl FnOnce(&mut lopdf::Dictionary)) -> Vec<u8> {
 
 const XML: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<invoice number=\"2026-117\"><to>ACME &amp; Sons</to><total currency=\"EUR\">1290.00</total></invoice>\n";
 const TEXT: &[u8] = b"Minutes of the board meeting, 3 December 2026.\nAll resolutions passed.\n";
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!("{cmd:?}: {e} (is the tool installed? ci/install-deps.sh installs it)")
-    });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-/// The external verifiers' verdicts.
-mod verify {
-    use super::*;
-
-    /// `openssl cms -verify` of a detached CMS over `content`.
-    pub fn cades(dir: &Path, ca: &Path, cms: &[u8], content: &[u8]) -> (bool, String) {
-        let (p7s, data) = (dir.join("doc.p7s"), dir.join("doc.bin"));
-        std::fs::write(&p7s, cms).unwrap();
-        std::fs::write(&data, content).unwrap();
-        run(Command::new("openssl")
-            .args([
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-                "-in",
-            ])
-            .arg(&p7s)
-            .arg("-content")
-            .arg(&data)
-            .arg("-CAfile")
-            .arg(ca))
-    }
-
-    /// The attributes `openssl cms -cmsout -print` shows.
-    pub fn cms_print(dir: &Path, cms: &[u8]) -> String {
-        let p7s = dir.join("print.p7s");
-        std::fs::write(&p7s, cms).unwrap();
-        run(Command::new("openssl")
-            .args(["cms", "-cmsout", "-print", "-inform", "DER", "-in"])
-            .arg(&p7s))
-        .1
-    }
-
-    /// `pdfsig` (poppler) on a signed PDF.
-    pub fn pades(dir: &Path, pdf: &[u8]) -> (bool, String) {
-        let file = dir.join("signed.pdf");
-        std::fs::write(&file, pdf).unwrap();
-        run(Command::new("pdfsig").arg(&file))
-    }
-
-    /// `xmlsec1 --verify` of an enveloped XAdES signature.
-    pub fn xades(dir: &Path, ca: &Path, xml: &[u8]) -> (bool, String) {
-        let file = dir.join("signed.xml");
-        std::fs::write(&file, xml).unwrap();
-        run(Command::new("xmlsec1")
-            .args([
-                "--verify",
-                "--id-attr:Id",
-                "SignedProperties",
-                "--trusted-pem",
-            ])
-            .arg(ca)
-            .arg(&file))
-    }
-}
 
 fn sha256() -> HashAlgorithmRef {
     HashAlgorithmRef {

@@ -23,7 +23,7 @@ use sam_firmware::platform::{Platform, PlatformError, Slot};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
@@ -55,6 +55,10 @@ pub struct SimPlatform {
     dir: PathBuf,
     stored: Mutex<Stored>,
     faults: Arc<Faults>,
+    /// The largest count of finished counters stores the firmware announced
+    /// ([`Platform::notify_store`]), and the threads waiting for it to grow.
+    stores_finished: Mutex<u64>,
+    store_finished: Condvar,
     /// Held for the platform's lifetime; dropping it releases the lock.
     _lock: File,
 }
@@ -209,6 +213,8 @@ impl SimPlatform {
             dir: dir.to_path_buf(),
             stored: Mutex::new(stored),
             faults,
+            stores_finished: Mutex::new(0),
+            store_finished: Condvar::new(),
             _lock: lock,
         })
     }
@@ -331,12 +337,34 @@ impl Platform for SimPlatform {
     }
 
     /// Another request is making the audit counters durable (one
-    /// `fdatasync`, about a hundred microseconds): sleep a little instead
-    /// of spinning on a core the storing thread may need. (A condition
-    /// variable signalled at the end of each store was tried: it woke every
-    /// waiter at once and lost to this sleep at 64 threads; see the bench
-    /// notes.)
-    fn wait_briefly(&self) {
-        std::thread::sleep(std::time::Duration::from_micros(50));
+    /// `fdatasync`): block on a condition variable until the firmware
+    /// announces that the store has finished. The count is compared under
+    /// the mutex, so an announcement made before this call is not lost.
+    /// A poisoned mutex (a thread panicked while holding it, which the
+    /// code below cannot do) is taken over: the count is a plain number.
+    fn wait_for_store(&self, finished: u64) {
+        let seen = self
+            .stores_finished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(
+            self.store_finished
+                .wait_while(seen, |f| *f <= finished)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+
+    /// Wakes every waiter of [`Self::wait_for_store`]: those whose record
+    /// the store covered return, the others find the next store to lead
+    /// or to wait for.
+    fn notify_store(&self, finished: u64) {
+        {
+            let mut f = self
+                .stores_finished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *f = (*f).max(finished);
+        }
+        self.store_finished.notify_all();
     }
 }

@@ -257,6 +257,12 @@ pub async fn serve(
     shutdown: impl Future,
 ) -> Result<(), SimError> {
     let listener = Listener::bind_with(&listen, policy).await?;
+    // Under systemd (`Type=notify`) the unit is up once the socket
+    // accepts: samd's connections no longer fail from here on. Outside
+    // systemd there is no NOTIFY_SOCKET and this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "cannot tell the service manager that the simulator is ready");
+    }
     serve_on(sim, listener, ServeOptions::default(), shutdown).await
 }
 
@@ -305,6 +311,7 @@ pub async fn serve_on(
         connections = conns.len(),
         "shutting down: no new connections, draining"
     );
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     drop(listener);
     let _ = stop_tx.send(true);
     let drain = async { while conns.join_next().await.is_some() {} };

@@ -71,6 +71,10 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let sock = dir.with_extension("sock");
         let _ = std::fs::remove_file(&sock);
         let addr = ListenAddr::Unix(sock);
@@ -79,6 +83,7 @@ impl Served {
             .arg(dir)
             .args(["--listen", &addr.to_string()])
             .args(extra)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .spawn()
@@ -203,6 +208,32 @@ async fn abort_after_store_crashes_between_the_write_and_the_answer() {
         !dir.with_extension("sock").exists(),
         "socket file left behind"
     );
+}
+
+/// systemd's readiness protocol (`Type=notify`, dist/systemd): READY=1
+/// once the socket accepts, STOPPING=1 when SIGTERM starts the drain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_tells_the_service_manager_ready_and_stopping() {
+    let (_tmp, dir) = common::state_dir();
+    let notify_path = dir.with_extension("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut sim = Served::start_with_env(
+        &dir,
+        &["--crypto", "portable"],
+        &[("NOTIFY_SOCKET", notify_path.to_str().unwrap())],
+    );
+    let mut datagram = [0u8; 64];
+    let n = notify.recv(&mut datagram).expect("no READY=1");
+    assert_eq!(&datagram[..n], b"READY=1\n");
+    // Ready means served: the first connection succeeds.
+    let client = SocketClient::connect(&sim.addr).await.unwrap();
+    assert!(call(&client, &GetStatus).await.unwrap().is_ok());
+    assert!(sim.terminate().success());
+    let n = notify.recv(&mut datagram).expect("no STOPPING=1");
+    assert_eq!(&datagram[..n], b"STOPPING=1\n");
 }
 
 /// The flags reach the served simulator.

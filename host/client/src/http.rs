@@ -154,6 +154,27 @@ struct Tls {
     has_client_cert: bool,
 }
 
+/// A failed request, and whether it certainly never left.
+#[derive(Debug)]
+pub enum Unsent {
+    /// Nothing of the request was sent (no connection could be made, the
+    /// TLS handshake failed, the request could not be built): another
+    /// server may be asked.
+    Yes(ClientError),
+    /// The request may have reached the server (or the answer was
+    /// unusable): it must not be repeated anywhere.
+    No(ClientError),
+}
+
+impl Unsent {
+    /// The error, whichever it was.
+    pub fn into_error(self) -> ClientError {
+        match self {
+            Self::Yes(e) | Self::No(e) => e,
+        }
+    }
+}
+
 /// One HTTP endpoint: a [`Location`], its TLS configuration and the cached
 /// connection.
 pub struct Endpoint {
@@ -278,14 +299,31 @@ impl Endpoint {
         body: Option<Vec<u8>>,
         authorization: Option<&str>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        self.request_or_unsent(method, path, body, authorization)
+            .await
+            .map_err(Unsent::into_error)
+    }
+
+    /// [`Self::request_authorized`], telling a failure before any byte of
+    /// the request left (no connection, a failed TLS handshake:
+    /// [`Unsent`]) from one after: only the first may be tried at another
+    /// server, because a request that may have arrived (a SAD is single
+    /// use, a key generation is not idempotent) is never repeated.
+    pub async fn request_or_unsent(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authorization: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), Unsent> {
         let work = self.exchange(method, path, body, authorization);
         match tokio::time::timeout(self.timeout, work).await {
             Ok(r) => r,
-            Err(_) => Err(ClientError::Transport(format!(
+            Err(_) => Err(Unsent::No(ClientError::Transport(format!(
                 "{}: no answer within {:?}",
                 self.location.url(path),
                 self.timeout
-            ))),
+            )))),
         }
     }
 
@@ -378,7 +416,7 @@ impl Endpoint {
         path: &str,
         body: Option<Vec<u8>>,
         authorization: Option<&str>,
-    ) -> Result<(StatusCode, Bytes), ClientError> {
+    ) -> Result<(StatusCode, Bytes), Unsent> {
         // An idle connection first. A request it could not even start to
         // send comes back and goes out on a fresh connection; one that may
         // have reached the server is never repeated (a SAD is single-use).
@@ -393,41 +431,43 @@ impl Endpoint {
                 _ => None,
             }
         };
-        if let Some(mut sender) = cached {
-            let req = self.build(
+        let request = |sender: &Sender| {
+            self.build(
                 &method,
                 path,
                 &body,
                 authorization,
                 matches!(sender, Sender::H2(_)),
-            )?;
+            )
+            .map_err(Unsent::Yes)
+        };
+        if let Some(mut sender) = cached {
+            let req = request(&sender)?;
             let sent = match &mut sender {
                 Sender::H1(s) => s.try_send_request(req).await,
                 Sender::H2(s) => s.try_send_request(req).await,
             };
             match sent {
-                Ok(resp) => return self.finish(sender, resp).await,
+                Ok(resp) => return self.finish(sender, resp).await.map_err(Unsent::No),
                 Err(mut e) => {
                     if e.take_message().is_none() {
-                        return Err(self.failure(&self.location.url(path), e.error(), false));
+                        return Err(Unsent::No(self.failure(
+                            &self.location.url(path),
+                            e.error(),
+                            false,
+                        )));
                     }
                 }
             }
         }
-        let mut sender = self.connect().await?;
-        let req = self.build(
-            &method,
-            path,
-            &body,
-            authorization,
-            matches!(sender, Sender::H2(_)),
-        )?;
+        let mut sender = self.connect().await.map_err(Unsent::Yes)?;
+        let req = request(&sender)?;
         let resp = match &mut sender {
             Sender::H1(s) => s.send_request(req).await,
             Sender::H2(s) => s.send_request(req).await,
         }
-        .map_err(|e| self.failure(&self.location.url(path), &e, false))?;
-        self.finish(sender, resp).await
+        .map_err(|e| Unsent::No(self.failure(&self.location.url(path), &e, false)))?;
+        self.finish(sender, resp).await.map_err(Unsent::No)
     }
 
     async fn finish(

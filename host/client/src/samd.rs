@@ -2,7 +2,7 @@
 //! manager calls an integrator needs around it, over mutual TLS.
 
 use crate::ClientError;
-use crate::http::{Endpoint, read_pem_certificates, read_pem_key, tls_config};
+use crate::http::{Endpoint, Unsent, read_pem_certificates, read_pem_key, tls_config};
 use crate::idp::{IdpClient, IdpLogin};
 use crate::sad::{SadKey, SignRequest};
 use crate::wire::keymgr::{ObjectsAnswer, RegisterAnswer, RegisterRequest};
@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The signatures samd returned, one per hash of the SAD, in SAD order:
@@ -101,9 +102,21 @@ pub struct GeneratedKey {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Several samd instances
+///
+/// [`SamClient::with_failover`] takes several samd endpoints (instances
+/// on one shared store). A request goes to the endpoint that answered
+/// last; only when it certainly never left (no connection, a failed TLS
+/// handshake) is the next endpoint tried. A request that may have reached
+/// a samd (a reset connection, a timeout, any answer) is never sent to
+/// another: a SAD is single use and a key generation is not idempotent,
+/// so the caller decides what a lost answer means.
 #[derive(Debug)]
 pub struct SamClient {
-    endpoint: Endpoint,
+    endpoints: Vec<Endpoint>,
+    /// The endpoint that answered last (where the next request starts).
+    current: AtomicUsize,
 }
 
 impl SamClient {
@@ -111,8 +124,28 @@ impl SamClient {
     /// configuration carrying the connector's certificate (see
     /// [`crate::tls_config`]).
     pub fn new(base_url: &str, tls: Arc<ClientConfig>) -> Result<Self, ClientError> {
+        Self::with_endpoints(vec![Endpoint::new(base_url, Some(tls))?])
+    }
+
+    /// Several samd instances, tried in this order on connection errors
+    /// only (see the type's documentation), with one TLS configuration.
+    pub fn with_failover(base_urls: &[&str], tls: Arc<ClientConfig>) -> Result<Self, ClientError> {
+        let endpoints = base_urls
+            .iter()
+            .map(|url| Endpoint::new(url, Some(Arc::clone(&tls))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::with_endpoints(endpoints)
+    }
+
+    /// A client over already built endpoints (at least one), tried in
+    /// this order on connection errors only.
+    pub fn with_endpoints(endpoints: Vec<Endpoint>) -> Result<Self, ClientError> {
+        if endpoints.is_empty() {
+            return Err(ClientError::Config("no samd endpoint given".into()));
+        }
         Ok(Self {
-            endpoint: Endpoint::new(base_url, Some(tls))?,
+            endpoints,
+            current: AtomicUsize::new(0),
         })
     }
 
@@ -134,8 +167,43 @@ impl SamClient {
     /// Sets the time one request may take, connecting included (default
     /// 30 s).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.endpoint.set_timeout(timeout);
+        for e in &mut self.endpoints {
+            e.set_timeout(timeout);
+        }
         self
+    }
+
+    /// Sends the request to the endpoint that answered last, and to the
+    /// next ones in turn while it certainly did not leave.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        authorization: Option<&str>,
+    ) -> Result<(hyper::StatusCode, bytes::Bytes), ClientError> {
+        let n = self.endpoints.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut unsent = None;
+        for k in (0..n).map(|i| (first + i) % n) {
+            let Some(endpoint) = self.endpoints.get(k) else {
+                continue;
+            };
+            match endpoint
+                .request_or_unsent(method.clone(), path, body.clone(), authorization)
+                .await
+            {
+                Ok(answer) => {
+                    if k != first {
+                        self.current.store(k, Ordering::Relaxed);
+                    }
+                    return Ok(answer);
+                }
+                Err(Unsent::Yes(e)) => unsent = Some(e),
+                Err(Unsent::No(e)) => return Err(e),
+            }
+        }
+        Err(unsent.unwrap_or_else(|| ClientError::Config("no samd endpoint given".into())))
     }
 
     /// `POST /signing` with a DER SAD: one bare signature per hash
@@ -369,8 +437,7 @@ impl SamClient {
         };
         let authorization = crate::bearer::bearer_header(token);
         let (status, answer) = self
-            .endpoint
-            .request_authorized(Method::GET, &path, None, Some(&authorization))
+            .request(Method::GET, &path, None, Some(&authorization))
             .await?;
         let answer: ObjectsAnswer = self.read_answer(&path, status, &answer)?;
         Ok(answer.objects.into_iter().map(Value::Object).collect())
@@ -401,7 +468,7 @@ impl SamClient {
             .map(serde_json::to_vec)
             .transpose()
             .map_err(|e| ClientError::Protocol(format!("request JSON: {e}")))?;
-        let (status, answer) = self.endpoint.request(method, path, body).await?;
+        let (status, answer) = self.request(method, path, body, None).await?;
         self.read_answer(path, status, &answer)
     }
 

@@ -129,3 +129,96 @@ async fn a_demanded_client_certificate_is_named() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A plain-HTTP server on loopback that answers every request with `{}`
+/// (or, with `answer: false`, reads the request head and closes without
+/// answering); the count of requests it read.
+async fn server(answer: bool) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    head.clear();
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if !answer {
+                        return;
+                    }
+                    let _ = tcp
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                        .await;
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn endpoint(port: u16) -> Endpoint {
+    Endpoint::new(&format!("http://127.0.0.1:{port}"), None).unwrap()
+}
+
+/// A port nobody listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn count(c: &std::sync::atomic::AtomicUsize) -> usize {
+    c.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Several samd endpoints: a request that could not be sent goes to the
+/// next one, and the client stays there; a request that may have arrived
+/// is never sent to another.
+#[tokio::test]
+async fn failover_only_for_requests_that_never_left() {
+    use sam_client::SamClient;
+    let (up, up_seen) = server(true).await;
+    let sam = SamClient::with_endpoints(vec![endpoint(closed_port()), endpoint(up)]).unwrap();
+    sam.call(Method::GET, "/readyz", None).await.unwrap();
+    sam.call(Method::GET, "/readyz", None).await.unwrap();
+    assert_eq!(
+        count(&up_seen),
+        2,
+        "both requests served by the second samd"
+    );
+
+    let (mute, mute_seen) = server(false).await;
+    let (spare, spare_seen) = server(true).await;
+    let sam = SamClient::with_endpoints(vec![endpoint(mute), endpoint(spare)]).unwrap();
+    let err = sam.call(Method::POST, "/signing", None).await.unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err:?}");
+    assert_eq!(count(&mute_seen), 1, "the request reached the first samd");
+    assert_eq!(
+        count(&spare_seen),
+        0,
+        "a request that arrived was repeated elsewhere"
+    );
+
+    // Nobody listening anywhere: the last connection error.
+    let sam =
+        SamClient::with_endpoints(vec![endpoint(closed_port()), endpoint(closed_port())]).unwrap();
+    let err = sam.call(Method::GET, "/readyz", None).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Transport(m) if m.contains("connecting to")),
+        "{err:?}"
+    );
+    assert!(matches!(
+        SamClient::with_endpoints(Vec::new()),
+        Err(ClientError::Config(_))
+    ));
+}

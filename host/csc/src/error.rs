@@ -103,6 +103,18 @@ impl CscError {
         Self::new(503, "temporarily_unavailable", description)
     }
 
+    /// 413 `invalid_request`: one document of a request over the
+    /// document limit (`[sak] max_document_bytes`).
+    pub fn document_too_large(what: &str, limit: u64) -> Self {
+        Self::new(
+            413,
+            "invalid_request",
+            format!(
+                "Invalid parameter {what}: the document is over {limit} bytes (max_document_bytes)"
+            ),
+        )
+    }
+
     /// 500 `server_error`.
     pub fn server_error(description: impl Into<String>) -> Self {
         Self::new(500, "server_error", description)
@@ -146,6 +158,7 @@ mod tests {
             CscError::not_found("/x"),
             CscError::method_not_allowed("GET", "/x"),
             CscError::too_large(1),
+            CscError::document_too_large("x", 1),
             CscError::busy("x"),
             CscError::unavailable("x"),
             CscError::server_error("x"),

@@ -13,6 +13,7 @@
 //! * [`service::Csc`]: routing, bearer tokens, the operations;
 //! * [`handles`]: access tokens and the single-use CSC "SAD" handles;
 //! * [`seed`]: the seed SAD against the CSC request;
+//! * [`docs`]: the `signatures/signDoc` hook of the document service;
 //! * [`config::CscConfig`]: `[csc]` of samd's configuration;
 //! * [`error::CscError`]: `{"error", "error_description"}`.
 #![forbid(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod backchannel;
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod handles;
 pub mod seed;
@@ -30,5 +32,6 @@ pub mod wire;
 
 pub use backend::{Backend, BackendError, CredentialRecord};
 pub use config::CscConfig;
+pub use docs::{Authorized, DocSigner, NoDocs, SignDocTarget};
 pub use error::{CscError, ErrorBody};
 pub use service::{Csc, CscReply, CscRequest};

@@ -5,6 +5,7 @@ use crate::algo;
 use crate::backchannel;
 use crate::backend::{Backend, CredentialRecord};
 use crate::config::CscConfig;
+use crate::docs::{Authorized, DocSigner, NoDocs};
 use crate::error::{CscError, ErrorBody};
 use crate::handles::{Grant, HandleError, Handles};
 use crate::seed::{self, Expected};
@@ -56,11 +57,13 @@ pub enum Op {
     OAuthToken,
     /// `signatures/timestamp` (when samd has a TSA).
     Timestamp,
+    /// `signatures/signDoc` (v2, when samd has the document service).
+    SignDoc,
 }
 
 impl Op {
     /// Every operation, in `info`'s order.
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 11] = [
         Self::Info,
         Self::Login,
         Self::Revoke,
@@ -71,6 +74,7 @@ impl Op {
         Self::OAuthAuthorize,
         Self::OAuthToken,
         Self::Timestamp,
+        Self::SignDoc,
     ];
 
     /// The method name (the path after `/csc/vN/`).
@@ -86,6 +90,7 @@ impl Op {
             Self::OAuthAuthorize => "oauth2/authorize",
             Self::OAuthToken => "oauth2/token",
             Self::Timestamp => "signatures/timestamp",
+            Self::SignDoc => "signatures/signDoc",
         }
     }
 
@@ -102,6 +107,7 @@ impl Op {
             (Version::V1, Self::OAuthAuthorize) => "csc_v1_oauth2_authorize",
             (Version::V1, Self::OAuthToken) => "csc_v1_oauth2_token",
             (Version::V1, Self::Timestamp) => "csc_v1_signatures_timestamp",
+            (Version::V1, Self::SignDoc) => "csc_v1_signatures_signDoc",
             (Version::V2, Self::Info) => "csc_v2_info",
             (Version::V2, Self::Login) => "csc_v2_auth_login",
             (Version::V2, Self::Revoke) => "csc_v2_auth_revoke",
@@ -112,6 +118,7 @@ impl Op {
             (Version::V2, Self::OAuthAuthorize) => "csc_v2_oauth2_authorize",
             (Version::V2, Self::OAuthToken) => "csc_v2_oauth2_token",
             (Version::V2, Self::Timestamp) => "csc_v2_signatures_timestamp",
+            (Version::V2, Self::SignDoc) => "csc_v2_signatures_signDoc",
         }
     }
 
@@ -124,11 +131,15 @@ impl Op {
         }
     }
 
-    /// Whether `version` has this operation.
+    /// Whether `version` has this operation (CSC v1.0.4.0 has neither
+    /// the OAuth2 token flow of v2 nor `signDoc`).
     const fn in_version(self, v: Version) -> bool {
         !matches!(
             (v, self),
-            (Version::V1, Self::OAuthAuthorize | Self::OAuthToken)
+            (
+                Version::V1,
+                Self::OAuthAuthorize | Self::OAuthToken | Self::SignDoc
+            )
         )
     }
 }
@@ -357,8 +368,9 @@ fn handle_error(e: HandleError) -> CscError {
     }
 }
 
-/// GeneralizedTime text of Unix seconds.
-fn generalized_time(unix: u64) -> Option<String> {
+/// GeneralizedTime text `YYYYMMDDhhmmssZ` of Unix seconds (the CSC
+/// wire's time format: `validFrom`, signDoc's `signing-time`).
+pub fn generalized_time(unix: u64) -> Option<String> {
     let d = der::DateTime::from_unix_duration(std::time::Duration::from_secs(unix)).ok()?;
     Some(format!(
         "{:04}{:02}{:02}{:02}{:02}{:02}Z",
@@ -394,12 +406,23 @@ impl<B: Backend> Csc<B> {
         &self.config
     }
 
-    /// Serves one request. Never fails: every error is its CSC JSON, and
-    /// every request is counted.
+    /// Serves one request without a document service (`signDoc` is not
+    /// offered). Never fails: every error is its CSC JSON, and every
+    /// request is counted.
     pub async fn handle(&self, req: CscRequest<'_>) -> CscReply {
+        self.handle_with(req, None::<&NoDocs>).await
+    }
+
+    /// [`Self::handle`] with `docs` serving `signatures/signDoc` (and
+    /// `info` listing it) when given.
+    pub async fn handle_with<D: DocSigner>(
+        &self,
+        req: CscRequest<'_>,
+        docs: Option<&D>,
+    ) -> CscReply {
         let started = Instant::now();
         let (label, result) = match route(req.method, req.path) {
-            Ok((v, op)) => (op.label(v), self.dispatch(v, op, &req).await),
+            Ok((v, op)) => (op.label(v), self.dispatch(v, op, &req, docs).await),
             Err(e) => (UNROUTED, Err(e)),
         };
         let reply = result.unwrap_or_else(|e| {
@@ -418,15 +441,22 @@ impl<B: Backend> Csc<B> {
         reply
     }
 
-    async fn dispatch(
+    async fn dispatch<D: DocSigner>(
         &self,
         v: Version,
         op: Op,
         req: &CscRequest<'_>,
+        docs: Option<&D>,
     ) -> Result<CscReply, CscError> {
         let now = unix_now();
         match op {
-            Op::Info => ok(&self.info(v)),
+            Op::Info => ok(&self.info(v, docs.is_some())),
+            Op::SignDoc => {
+                let docs = docs.ok_or_else(|| {
+                    CscError::not_found("/signatures/signDoc (the document service is not enabled)")
+                })?;
+                self.sign_doc(docs, req.authorization, req.body, now).await
+            }
             Op::Timestamp => {
                 self.caller(req.authorization, now)?;
                 let r: TimestampRequest = parse(req.body)?;
@@ -551,13 +581,14 @@ impl<B: Backend> Csc<B> {
         }
     }
 
-    fn info(&self, v: Version) -> InfoAnswer {
+    fn info(&self, v: Version, sign_doc: bool) -> InfoAnswer {
         let oauth2 = !self.config.oauth2_idp_url.is_empty();
         let methods = Op::ALL
             .into_iter()
             .filter(|o| o.in_version(v))
             .filter(|o| !matches!(o, Op::OAuthAuthorize | Op::OAuthToken) || oauth2)
             .filter(|o| *o != Op::Timestamp || self.backend.offers_timestamp())
+            .filter(|o| *o != Op::SignDoc || sign_doc)
             .map(|o| o.path().to_owned())
             .collect();
         let mut auth_type = vec!["external".to_owned()];
@@ -999,7 +1030,58 @@ impl<B: Backend> Csc<B> {
         now: u64,
     ) -> Result<SignHashAnswer, CscError> {
         let n = names(v);
-        let grant = match m.handle.as_deref() {
+        let grant = self
+            .take_grant(authorization, m.handle.as_deref(), &m.credential_id, now)
+            .await?;
+        let hashes = b64_list(&m.hashes, n.hashes)?;
+        if hashes != grant.hashes {
+            return Err(CscError::invalid_request(format!(
+                "Invalid parameter {}: not the authorized hashes",
+                n.hashes
+            )));
+        }
+        let hash = self.hash_param(m.hash_algorithm_oid.as_deref(), n.hash_algorithm)?;
+        if hash.is_some_and(|h| h != grant.hash_algorithm) {
+            return Err(CscError::invalid_request(format!(
+                "Invalid parameter {}: not the authorized hash algorithm",
+                n.hash_algorithm
+            )));
+        }
+        let rec = self.granted_credential(&grant).await?;
+        match algo::sign_algo_hash(&m.sign_algo, rec.algorithm) {
+            Some(algo::SignAlgo::WithHash(h)) if h != grant.hash_algorithm => {
+                return Err(CscError::invalid_request(
+                    "Invalid parameter signAlgo: its hash is not the authorized hash algorithm",
+                ));
+            }
+            Some(_) => {}
+            None => return Err(CscError::invalid_parameter("signAlgo")),
+        }
+        let signatures = self.backend.sign(grant.seed_sad).await?;
+        if signatures.len() != grant.hashes.len() {
+            return Err(CscError::server_error(
+                "the firmware answered another number of signatures",
+            ));
+        }
+        Ok(SignHashAnswer {
+            signatures: signatures.iter().map(|s| STANDARD.encode(s)).collect(),
+        })
+    }
+}
+
+impl<B: Backend> Csc<B> {
+    /// Takes the handle `handle` (or, without one, the OAuth2 handle the
+    /// bearer is) of the caller, and checks that it authorizes
+    /// `credential_id`. The handle is used up from here on, whatever the
+    /// outcome (the signHash rule: of two calls with it, one proceeds).
+    async fn take_grant(
+        &self,
+        authorization: Option<&str>,
+        handle: Option<&str>,
+        credential_id: &str,
+        now: u64,
+    ) -> Result<Grant, CscError> {
+        let grant = match handle {
             Some(handle) => {
                 let caller = self.caller(authorization, now)?;
                 self.handles.take(handle.trim(), Some(caller.user), now)
@@ -1018,50 +1100,76 @@ impl<B: Backend> Csc<B> {
             }
         }
         .map_err(handle_error)?;
-        // The handle is used up from here on, whatever the outcome.
-        let key_id = Uuid::parse(m.credential_id.trim()).ok();
+        let key_id = Uuid::parse(credential_id.trim()).ok();
         if key_id != Some(grant.key_id) {
             return Err(CscError::invalid_request(
                 "Invalid parameter credentialID: not the authorized credential",
             ));
         }
-        let hashes = b64_list(&m.hashes, n.hashes)?;
-        if hashes != grant.hashes {
-            return Err(CscError::invalid_request(format!(
-                "Invalid parameter {}: not the authorized hashes",
-                n.hashes
-            )));
-        }
-        let hash = self.hash_param(m.hash_algorithm_oid.as_deref(), n.hash_algorithm)?;
-        if hash.is_some_and(|h| h != grant.hash_algorithm) {
-            return Err(CscError::invalid_request(format!(
-                "Invalid parameter {}: not the authorized hash algorithm",
-                n.hash_algorithm
-            )));
-        }
-        let rec = self
-            .credentials(grant.user)
+        Ok(grant)
+    }
+
+    /// The credential record of a taken grant.
+    async fn granted_credential(&self, grant: &Grant) -> Result<CredentialRecord, CscError> {
+        self.credentials(grant.user)
             .await?
             .into_iter()
             .find(|c| c.key_id == grant.key_id)
-            .ok_or_else(|| CscError::invalid_parameter("credentialID"))?;
-        match algo::sign_algo_hash(&m.sign_algo, rec.algorithm) {
-            Some(algo::SignAlgo::WithHash(h)) if h != grant.hash_algorithm => {
-                return Err(CscError::invalid_request(
-                    "Invalid parameter signAlgo: its hash is not the authorized hash algorithm",
-                ));
-            }
-            Some(_) => {}
-            None => return Err(CscError::invalid_parameter("signAlgo")),
+            .ok_or_else(|| CscError::invalid_parameter("credentialID"))
+    }
+
+    /// `signatures/signDoc` (v2): `docs` parses and checks the request
+    /// (a refusal there leaves the handle alone), the handle is taken as
+    /// for `signHash`, and `docs` signs under it with the credential's
+    /// certificate and the chain `credentials/info` lists.
+    async fn sign_doc<D: DocSigner>(
+        &self,
+        docs: &D,
+        authorization: Option<&str>,
+        body: &[u8],
+        now: u64,
+    ) -> Result<CscReply, CscError> {
+        // A request without a valid bearer is refused as such first.
+        // (an OAuth2 credential-scope handle is a bearer too).
+        if !bearer_value(authorization).is_some_and(|t| self.handles.is_grant(t)) {
+            self.caller(authorization, now)?;
         }
-        let signatures = self.backend.sign(grant.seed_sad).await?;
-        if signatures.len() != grant.hashes.len() {
-            return Err(CscError::server_error(
-                "the firmware answered another number of signatures",
+        let (request, target) = docs.parse_sign_doc(body)?;
+        let grant = self
+            .take_grant(
+                authorization,
+                target.handle.as_deref(),
+                &target.credential_id,
+                now,
+            )
+            .await?;
+        let rec = self.granted_credential(&grant).await?;
+        if !rec.active {
+            return Err(CscError::invalid_request(
+                "Invalid parameter credentialID: the credential is disabled",
             ));
         }
-        Ok(SignHashAnswer {
-            signatures: signatures.iter().map(|s| STANDARD.encode(s)).collect(),
+        let certificate = rec.certificate.clone().ok_or_else(|| {
+            CscError::invalid_request(
+                "Invalid parameter credentialID: the credential has no certificate to sign documents with",
+            )
+        })?;
+        let body = docs
+            .sign_doc(
+                request,
+                Authorized {
+                    grant,
+                    algorithm: rec.algorithm,
+                    certificate,
+                    chain: self.chain.clone(),
+                },
+            )
+            .await?;
+        Ok(CscReply {
+            status: 200,
+            content_type: Some("application/json"),
+            body,
+            location: None,
         })
     }
 }

@@ -66,6 +66,23 @@ pub fn check(data: &[u8]) -> Finding {
     Finding { mime_type, refusal }
 }
 
+/// Whether [`check`] could refuse a document that starts with `head`
+/// (its first [`crate::documents::HEAD_BYTES`] bytes or all of it) and is
+/// `len` bytes long: an empty document, a PDF or XML (which the checker
+/// parses) by [`detect`]'s rules. When not, the document never needs to
+/// be held whole for the check.
+pub fn may_refuse(head: &[u8], len: usize) -> bool {
+    if len == 0 || head.windows(5).any(|w| w == b"%PDF-") {
+        return true;
+    }
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b) => *b == b'<',
+        // Only whitespace so far: the first character may still be `<`.
+        None => true,
+    }
+}
+
 /// The MIME type by content (never by file name, which the client
 /// chooses).
 pub fn detect(data: &[u8]) -> &'static str {
@@ -247,6 +264,40 @@ mod tests {
     use super::*;
 
     use lopdf::{Dictionary, Document, Object, dictionary};
+
+    #[test]
+    fn what_may_refuse_says_no_to_the_checker_never_refuses() {
+        let js = pdf(|c| {
+            c.set(
+                "OpenAction",
+                dictionary! { "S" => "JavaScript", "JS" => Object::string_literal("x") },
+            );
+        });
+        let padded_xml = [vec![b' '; 2000], b"<!DOCTYPE a><a/>".to_vec()].concat();
+        let samples: [&[u8]; 8] = [
+            b"",
+            b"plain text",
+            b"\xEF\xBB\xBF<a>",
+            b"\xff\xfe binary",
+            b"<not xml",
+            &js,
+            &padded_xml,
+            b"  \n\t",
+        ];
+        for data in samples {
+            let head = data.get(..crate::documents::HEAD_BYTES).unwrap_or(data);
+            if !may_refuse(head, data.len()) {
+                assert_eq!(check(data).refusal, None, "{data:?}");
+            } else if data.len() > 1 {
+                assert!(check(data).refusal.is_some() || detect(data) != mime::BINARY);
+            }
+        }
+        assert!(may_refuse(&js, js.len()) && check(&js).refusal.is_some());
+        assert!(may_refuse(&padded_xml[..1024], padded_xml.len()));
+        assert!(check(&padded_xml).refusal.is_some());
+        assert!(!may_refuse(b"plain text", 10));
+        assert!(may_refuse(b"", 0));
+    }
 
     /// A one-page PDF written by lopdf, `extra` added to its catalog.
     fn pdf(extra: impl FnOnce(&mut Dictionary)) -> Vec<u8> {

@@ -15,8 +15,9 @@ pub struct SakConfig {
     pub enabled: bool,
     /// Largest document, bytes (after base64 decoding).
     pub max_document_bytes: usize,
-    /// Largest request body of a SAK path, bytes (documents travel base64
-    /// in JSON, so a third more than the documents).
+    /// Largest request body of a SAK path and of CSC
+    /// `signatures/signDoc`, bytes (documents travel base64 in JSON, so a
+    /// third more than the documents).
     pub max_body_bytes: usize,
     /// Seconds a remote signature process (a key object) lives.
     pub process_lifetime_secs: u64,

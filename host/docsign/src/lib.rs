@@ -19,6 +19,9 @@
 //! [`pades`] (a CAdES-detached signature in an incremental update of the
 //! PDF), both `-B-B` and `-B-T`.
 //!
+//! [`signdoc`] serves CSC `signatures/signDoc` with the same code,
+//! under a handle of the CSC service.
+//!
 //! Nothing here can make a signature: a compromised service can build a
 //! wrong container, but the firmware signs only the hashes of a SAD that
 //! the signer's environment made.
@@ -34,6 +37,7 @@ pub mod format;
 pub mod pades;
 pub mod process;
 pub mod service;
+pub mod signdoc;
 pub mod smime;
 pub mod tsp;
 pub mod wire;

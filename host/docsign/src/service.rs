@@ -33,7 +33,7 @@ use crate::wire::{
     BasicSign, CheckAnswer, CheckRequest, CreateRequest, Document, ErrorBody, KeyAnswer, KeyObject,
     KeyRequest, PendingDocument, SadData, SadSignature, Signatures,
 };
-use crate::{ContainerFormat, DocError, Level, SignerCert};
+use crate::{ContainerFormat, DocError, Level, Prepared, SignerCert};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use der::asn1::OctetString;
@@ -46,7 +46,6 @@ use sam_proto::command::MAX_HASHES;
 use sam_proto::ids::{HashAlgorithm, KeyId, Uuid};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -462,6 +461,17 @@ impl<B: Backend> Sak<B> {
     }
 
     fn documents(&self, docs: Vec<Document>) -> Result<Vec<(Document, Vec<u8>)>, SakError> {
+        let limit = self.config.max_document_bytes;
+        self.documents_with(docs, |d| Ok(documents::decode(d, limit)?))
+    }
+
+    /// The documents of a request, each with its own non-empty id, loaded
+    /// by `load`.
+    fn documents_with<T>(
+        &self,
+        docs: Vec<Document>,
+        mut load: impl FnMut(&Document) -> Result<T, SakError>,
+    ) -> Result<Vec<(Document, T)>, SakError> {
         if docs.is_empty() || docs.len() > MAX_HASHES {
             return Err(SakError::invalid(format!(
                 "1 to {MAX_HASHES} documents (the firmware's batch limit), not {}",
@@ -477,7 +487,7 @@ impl<B: Backend> Sak<B> {
                         d.id
                     )));
                 }
-                let data = documents::decode(&d, self.config.max_document_bytes)?;
+                let data = load(&d)?;
                 Ok((d, data))
             })
             .collect()
@@ -507,7 +517,7 @@ impl<B: Backend> Sak<B> {
     fn check_report(
         &self,
         report: Option<&crate::wire::ProofReport>,
-        docs: &[(Document, Vec<u8>)],
+        docs: &[(Document, (ContainerFormat, DocData))],
         now: u64,
     ) -> Result<(), SakError> {
         let Some(report) = report else {
@@ -533,7 +543,7 @@ impl<B: Backend> Sak<B> {
                 "proofReport is too old; check the documents again",
             ));
         }
-        for (d, data) in docs {
+        for (d, (_, data)) in docs {
             let entry = report
                 .checked_documents
                 .iter()
@@ -541,7 +551,7 @@ impl<B: Backend> Sak<B> {
                 .ok_or_else(|| {
                     SakError::invalid(format!("proofReport does not cover document {:?}", d.id))
                 })?;
-            if entry.hash_value != crate::checker::hash_value(data) {
+            if entry.hash_value != data.report_hash() {
                 return Err(SakError::invalid(format!(
                     "document {:?} is not the one the proofReport checked",
                     d.id
@@ -572,14 +582,15 @@ impl<B: Backend> Sak<B> {
             req.hash_algorithm.name.as_deref(),
         )?;
         let default: ContainerFormat = req.signature_container_format.parse()?;
-        let docs = self.documents(req.documents)?;
-        let formats = docs
-            .iter()
-            .map(|(d, _)| match &d.signature_container_format {
-                Some(f) => f.parse::<ContainerFormat>(),
-                None => Ok(default),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let limit = self.config.max_document_bytes;
+        let docs = self.documents_with(req.documents, |d| {
+            let format = match &d.signature_container_format {
+                Some(f) => f.parse::<ContainerFormat>()?,
+                None => default,
+            };
+            Ok((format, DocData::load(d, format, hash, limit)?))
+        })?;
+        let formats: Vec<ContainerFormat> = docs.iter().map(|(_, (f, _))| *f).collect();
         if let Some(f) = formats.iter().find(|f| f.level() == Level::BT)
             && self.tsa.is_none()
         {
@@ -590,15 +601,27 @@ impl<B: Backend> Sak<B> {
         self.check_report(req.proof_report.as_ref(), &docs, now)?;
         let signing_time = SystemTime::now();
         let mut prepared = Vec::with_capacity(docs.len());
-        for ((d, data), format) in docs.iter().zip(formats) {
-            let p = documents::prepare(
-                format,
-                data,
-                &d.file_name,
-                &owner.signer,
-                hash,
-                signing_time,
-            )
+        for (d, (format, data)) in &docs {
+            let format = *format;
+            let p = match data {
+                DocData::Decoded(data) => documents::prepare(
+                    format,
+                    data,
+                    &d.file_name,
+                    &owner.signer,
+                    hash,
+                    signing_time,
+                ),
+                DocData::Streamed { digest, .. } => crate::cades::prepare(
+                    digest,
+                    None,
+                    &owner.signer,
+                    hash,
+                    format.level(),
+                    signing_time,
+                )
+                .map(|p| Box::new(p) as Box<dyn Prepared>),
+            }
             .map_err(|e| match e {
                 DocError::InvalidDocument(m) => {
                     SakError::new(400, "document_refused", format!("document {:?}: {m}", d.id))
@@ -610,7 +633,7 @@ impl<B: Backend> Sak<B> {
                     id: d.id.clone(),
                     file_name: d.file_name.clone(),
                     format: format.name().into(),
-                    document_hash: STANDARD.encode(sam_client::verify::digest(hash, data)),
+                    document_hash: STANDARD.encode(data.digest(hash)),
                     to_be_signed_hash: STANDARD.encode(p.to_be_signed_hash()),
                 },
                 format,
@@ -753,19 +776,122 @@ impl<B: Backend> Sak<B> {
                 "the firmware answered another number of signatures",
             ));
         }
-        let mut out = BTreeMap::new();
-        for (doc, signature) in batch.documents.iter().zip(&signatures) {
-            let token = match (doc.format.level(), &self.tsa) {
+        let containers = self
+            .finish_all(
+                batch.hash,
+                batch
+                    .documents
+                    .iter()
+                    .map(|d| (d.format.level(), d.prepared.as_ref())),
+                &signatures,
+            )
+            .await?;
+        Ok(batch
+            .documents
+            .iter()
+            .zip(containers)
+            .map(|(doc, c)| (doc.pending.id.clone(), STANDARD.encode(c)))
+            .collect())
+    }
+
+    /// The finished containers of `documents` (level and prepared
+    /// document, in the SAD's order) with the firmware's `signatures`:
+    /// each signature is checked against the certificate, and the `-B-T`
+    /// levels get a verified time-stamp. Shared by the SAK and CSC
+    /// `signDoc`.
+    pub(crate) async fn finish_all<'a>(
+        &self,
+        hash: HashAlgorithm,
+        documents: impl Iterator<Item = (Level, &'a dyn Prepared)>,
+        signatures: &[Vec<u8>],
+    ) -> Result<Vec<Vec<u8>>, DocError> {
+        let mut out = Vec::with_capacity(signatures.len());
+        for ((level, prepared), signature) in documents.zip(signatures) {
+            let token = match (level, &self.tsa) {
                 (Level::BT, Some(tsa)) => {
-                    let data = doc.prepared.timestamped_data(signature)?;
-                    Some(tsa.stamp(batch.hash, &data).await?.token)
+                    let data = prepared.timestamped_data(signature)?;
+                    Some(tsa.stamp(hash, &data).await?.token)
                 }
-                _ => None,
+                (Level::BT, None) => {
+                    return Err(DocError::Timestamp(
+                        "no time-stamp authority is configured ([sak] tsa_url)".into(),
+                    ));
+                }
+                (Level::BB, _) => None,
             };
-            let container = doc.prepared.finish(signature, token.as_deref())?;
-            out.insert(doc.pending.id.clone(), STANDARD.encode(container));
+            out.push(prepared.finish(signature, token.as_deref())?);
         }
         Ok(out)
+    }
+
+    /// Whether a time-stamp authority is configured (the `-B-T` levels).
+    pub(crate) fn has_tsa(&self) -> bool {
+        self.tsa.is_some()
+    }
+}
+
+/// A document of a create request: decoded, or — signed CAdES-detached,
+/// where only its hash is signed — never decoded whole: its size is
+/// checked and its hashes computed in a stream from the base64 (bounded
+/// memory; the proof report has already judged its content).
+#[derive(Debug)]
+enum DocData {
+    /// The document.
+    Decoded(Vec<u8>),
+    /// Its proof-report hash (SHA-256 hex) and its digest in the
+    /// request's hash algorithm.
+    Streamed {
+        report_hash: String,
+        digest: Vec<u8>,
+    },
+}
+
+impl DocData {
+    fn load(
+        d: &Document,
+        format: ContainerFormat,
+        hash: HashAlgorithm,
+        limit: usize,
+    ) -> Result<Self, SakError> {
+        if !matches!(
+            format,
+            ContainerFormat::Cades(crate::Packaging::Detached, _)
+        ) {
+            return Ok(Self::Decoded(documents::decode(d, limit)?));
+        }
+        let named = |e: DocError| match e {
+            DocError::InvalidInput(m) => {
+                DocError::InvalidInput(format!("document {:?}: data {m}", d.id))
+            }
+            other => other,
+        };
+        documents::scan_base64(&d.data, limit).map_err(named)?;
+        let sha256 = documents::digest_base64(&d.data, HashAlgorithm::Sha256).map_err(named)?;
+        let digest = if hash == HashAlgorithm::Sha256 {
+            sha256.clone()
+        } else {
+            documents::digest_base64(&d.data, hash).map_err(named)?
+        };
+        Ok(Self::Streamed {
+            report_hash: hex::encode(sha256),
+            digest,
+        })
+    }
+
+    /// The proof report's `hashValue` of the document.
+    fn report_hash(&self) -> String {
+        match self {
+            Self::Decoded(data) => crate::checker::hash_value(data),
+            Self::Streamed { report_hash, .. } => report_hash.clone(),
+        }
+    }
+
+    /// The document's digest with `hash`.
+    fn digest(&self, hash: HashAlgorithm) -> Vec<u8> {
+        match self {
+            Self::Decoded(data) => sam_client::verify::digest(hash, data),
+            Self::Streamed { digest, .. } => digest.clone(),
+        }
     }
 }
 

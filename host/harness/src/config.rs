@@ -92,6 +92,9 @@ pub struct SamdConfig {
     pub shutdown_grace_secs: u64,
     /// `[store] path`.
     pub store: PathBuf,
+    /// `[store] url` with `backend = "postgres"`; SQLite at `store` if
+    /// `None`.
+    pub postgres_url: Option<String>,
     /// `[firmware]`.
     pub firmware: FirmwareLink,
     /// `[log] filter`; no `[log]` section if `None`.
@@ -121,6 +124,7 @@ impl SamdConfig {
             tls,
             shutdown_grace_secs: 5,
             store,
+            postgres_url: None,
             firmware,
             log_filter: None,
             connectors,
@@ -138,6 +142,13 @@ impl SamdConfig {
     /// Sets `[log] filter`.
     pub fn with_log_filter(mut self, filter: &str) -> Self {
         self.log_filter = Some(filter.to_owned());
+        self
+    }
+
+    /// Puts the store in the PostgreSQL database at `url`
+    /// (`[store] backend = "postgres"`).
+    pub fn with_postgres(mut self, url: &str) -> Self {
+        self.postgres_url = Some(url.to_owned());
         self
     }
 
@@ -167,7 +178,7 @@ impl SamdConfig {
         let _ = write!(
             t,
             "[server]\nlisten = {}\ntls_cert = {}\ntls_key = {}\nclient_ca = {}\n\
-             shutdown_grace_secs = {}\n\n[store]\npath = {}\n\n[firmware]\n",
+             shutdown_grace_secs = {}\n\n[store]\npath = {}\n",
             quoted(&self.listen.to_string()),
             path(&self.tls.cert),
             path(&self.tls.key),
@@ -175,6 +186,10 @@ impl SamdConfig {
             self.shutdown_grace_secs,
             path(&self.store),
         );
+        if let Some(url) = &self.postgres_url {
+            let _ = writeln!(t, "backend = \"postgres\"\nurl = {}", quoted(url));
+        }
+        t.push_str("\n[firmware]\n");
         match &self.firmware {
             FirmwareLink::InProcess { state_dir, crypto } => {
                 let _ = write!(

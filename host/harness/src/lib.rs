@@ -36,6 +36,7 @@ mod error;
 mod identity;
 pub mod openssl;
 mod ports;
+pub mod postgres;
 mod process;
 mod samctl;
 mod samd;

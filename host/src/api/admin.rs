@@ -123,7 +123,7 @@ impl App {
             firmware,
             transport: self.firmware.transport_kind().into(),
             store: StoreStatus {
-                path: self.store.path().display().to_string(),
+                path: self.store.location(),
                 failed: self.store.is_failed(),
                 users: store.users,
                 objects: store.objects,

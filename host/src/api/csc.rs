@@ -35,6 +35,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
+/// The CSC path the document service answers (with its body limit).
+const SIGN_DOC: &str = "/csc/v2/signatures/signDoc";
+
 /// Most signer keys one user's credential list holds.
 const MAX_CREDENTIALS: u32 = 1000;
 
@@ -260,11 +263,16 @@ impl Handler for CscListener {
             };
             return Ok(sak_response(reply));
         }
-        let body = match Limited::new(body, self.max_body_bytes).collect().await {
+        // signDoc carries documents: the document service's body limit.
+        let limit = match &self.sak {
+            Some(sak) if parts.uri.path() == SIGN_DOC => sak.config().max_body_bytes.max(1),
+            _ => self.max_body_bytes,
+        };
+        let body = match Limited::new(body, limit).collect().await {
             Ok(c) => c.to_bytes(),
             Err(e) => {
                 let error = if e.is::<http_body_util::LengthLimitError>() {
-                    CscError::too_large(self.max_body_bytes)
+                    CscError::too_large(limit)
                 } else {
                     CscError::invalid_request(format!("cannot read the body: {e}"))
                 };
@@ -282,13 +290,16 @@ impl Handler for CscListener {
             .and_then(|v| v.to_str().ok());
         let reply = self
             .csc
-            .handle(CscRequest {
-                method: parts.method.as_str(),
-                path: parts.uri.path(),
-                query: parts.uri.query(),
-                authorization,
-                body: &body,
-            })
+            .handle_with(
+                CscRequest {
+                    method: parts.method.as_str(),
+                    path: parts.uri.path(),
+                    query: parts.uri.query(),
+                    authorization,
+                    body: &body,
+                },
+                self.sak.as_ref(),
+            )
             .await;
         Ok(to_response(reply))
     }

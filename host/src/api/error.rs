@@ -288,6 +288,17 @@ impl From<StoreError> for ApiError {
                 ErrorType::NotOperational,
                 "the store is out of service; see samd's log",
             ),
+            StoreError::Unavailable(_) => (
+                ErrorType::NotOperational,
+                "the store cannot be reached now; try again later",
+            ),
+            // The same answer as the firmware's own replay refusal: for
+            // the client it makes no difference which module saw the
+            // token first.
+            StoreError::Replayed(_) => (
+                ErrorType::ReplayedSad,
+                "the SAD (its identity token) was already used",
+            ),
             StoreError::Read(_) => (
                 ErrorType::NotOperational,
                 "the store could not be read; see samd's log",
@@ -303,6 +314,7 @@ impl From<StoreError> for ApiError {
         };
         let cause = match e {
             StoreError::Conflict(_) => Cause::HostOther,
+            StoreError::Replayed(_) => Cause::TokenReplayed,
             _ => Cause::HostStoreFailure,
         };
         Self {
@@ -336,6 +348,8 @@ mod tests {
             StoreError::Corrupt(sqlite.into()),
             StoreError::Read(sqlite.into()),
             StoreError::Open(sqlite.into()),
+            StoreError::Replayed(sqlite.into()),
+            StoreError::Unavailable(sqlite.into()),
         ] {
             let api = ApiError::from(e);
             assert!(!api.detail.contains("UNIQUE"), "{}", api.detail);
@@ -344,6 +358,14 @@ mod tests {
             assert!(!body.contains("UNIQUE"), "{body}");
             assert!(body.contains(api.name()), "{body}");
         }
+    }
+
+    #[test]
+    fn a_token_the_store_saw_used_is_the_firmwares_replay_refusal() {
+        let api = ApiError::from(StoreError::Replayed("token abcd".into()));
+        assert_eq!(api.name(), "ReplayedSad");
+        let unavailable = ApiError::from(StoreError::Unavailable("connection refused".into()));
+        assert_eq!(unavailable.name(), "NotOperational");
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl App {
         // chain; store them first so that the walk judges the whole of it.
         // If the firmware cannot be asked, the walk runs anyway and
         // reports whatever gap there is.
-        if let Err(e) = self.audit_sync.ensure_synced(self).await {
+        if let Err(e) = self.audit_sync.ensure_complete(self).await {
             tracing::warn!(error = %e, "integrity check without recovering the audit outbox");
         }
         let mut w = Walk::default();

@@ -359,12 +359,14 @@ impl App {
     }
 
     /// `GET /readyz`: the firmware answers and is Operational, and the
-    /// store has not failed.
+    /// store can take writes (SQLite: no commit failed; PostgreSQL: the
+    /// server is reachable now).
     async fn ready(&self) -> Result<Reply, ApiError> {
         if self.store.is_failed() {
             return Err(ApiError::seed(
                 ErrorType::NotOperational,
-                "the store failed a commit and is out of service until restart",
+                "the store cannot take writes: a SQLite commit failed (out of service until \
+                 restart) or the PostgreSQL server cannot be reached; see samd's log",
             ));
         }
         let status = self.firmware.call(&GetStatus).await?;
@@ -374,7 +376,7 @@ impl App {
                 format!("the firmware is {}", admin::state_name(status.state)),
             ));
         }
-        self.audit_sync.ensure_synced(self).await.map_err(|e| {
+        self.audit_sync.ensure_complete(self).await.map_err(|e| {
             ApiError::seed(
                 ErrorType::NotOperational,
                 format!("audit records not yet recovered from the firmware: {e}"),

@@ -254,9 +254,27 @@ async fn connection<H: Handler>(
         let activity = Arc::clone(&activity);
         service_fn(move |req| {
             let busy = activity.begin();
-            let reply = Arc::clone(&handler).handle(Arc::clone(&conn), req);
+            // Each request runs as its own task, to its end, even when the
+            // client goes away (a timeout, a reset HTTP/2 stream) and hyper
+            // drops the future that waits for it. Dropped half-way, a
+            // handler could have had the firmware issue an audit record,
+            // or use a SAD, whose answer then nobody stores: a hole in the
+            // stored chain that no link break announces, so no outbox
+            // recovery closes it (the crash test found one).
+            let reply = tokio::spawn(Arc::clone(&handler).handle(Arc::clone(&conn), req));
             async move {
-                let r = reply.await;
+                let r = match reply.await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a request handler ended without an answer");
+                        Ok(super::error::ApiError::refused(
+                            sam_proto::ErrorType::UnexpectedError,
+                            sam_proto::codes::Cause::HostOther,
+                            "the request was not completed; see samd's log",
+                        )
+                        .into_response())
+                    }
+                };
                 drop(busy);
                 r
             }

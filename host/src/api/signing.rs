@@ -5,12 +5,27 @@
 //! firmware re-checks all of it, in the order of its signing table. A SAD
 //! the host cannot parse still goes to the firmware, so that the refusal
 //! is audited like any other.
+//!
+//! # Single use across HSMs
+//!
+//! Each module's replay set sees only that module's signings, so with
+//! several HSMs of one key domain a SAD could be signed once per module.
+//! samd closes that in the store: the signing's audit record and the
+//! digest of its identity token (SHA-256 of the token's signed bytes, the
+//! very key of the firmware's replay set) are written in one transaction,
+//! the digest under a UNIQUE key ([`WriteOp::UseToken`]). If another
+//! signing (on any module whose samd shares the store) stored the digest
+//! first, the transaction keeps the audit record, refuses the rest, and
+//! the signature is withheld: the client gets `ReplayedSad`, as from the
+//! firmware. The token rather than the SAD bytes is the key for the
+//! firmware's reasons: a re-encoded or re-signed SAD, or a second SAD made
+//! with the same token, carries the same token.
 
 use super::App;
 use super::error::ApiError;
 use super::json::{B64, parse_body};
 use super::response::{Reply, ok_json};
-use crate::store::{ObjectFilter, ObjectState, ObjectType};
+use crate::store::{ObjectFilter, ObjectState, ObjectType, WriteOp};
 use sam_client::cms;
 use sam_client::wire::signing::{SignatureFormat, SigningAnswer, SigningRequest};
 use sam_proto::ErrorType;
@@ -19,6 +34,7 @@ use sam_proto::bounded::Blob;
 use sam_proto::codes::Cause;
 use sam_proto::command::{Credential, MAX_SAD_LEN, Signing};
 use sam_proto::ids::Uuid;
+use sha2::{Digest, Sha256};
 
 impl App {
     /// Signs the hashes of `sad`; returns the signatures in SAD order and
@@ -28,12 +44,13 @@ impl App {
         sad: Vec<u8>,
         credential: Option<Credential>,
     ) -> Result<(Vec<Vec<u8>>, u64), ApiError> {
-        let (user_id, key_id) = match Sad::from_der_strict(&sad) {
+        let (user_id, key_id, token) = match Sad::from_der_strict(&sad) {
             Ok(parsed) => (
                 Uuid::parse(&parsed.tbs.identity_token.data.user_id).ok(),
                 Uuid::parse(&parsed.tbs.key_id).ok(),
+                token_digest(&parsed),
             ),
-            Err(_) => (None, None),
+            Err(_) => (None, None, None),
         };
         let sad = Blob::<MAX_SAD_LEN>::from_vec(sad).map_err(|_| {
             ApiError::refused(
@@ -66,8 +83,22 @@ impl App {
         match self.firmware.call(&req).await {
             Ok(signed) => {
                 let seq = signed.audit.entry.seq;
-                self.persist("Signing", vec![signed.audit], Vec::new())
-                    .await?;
+                // The firmware signs only a SAD that parses, so a missing
+                // digest is a bug: the signature is withheld rather than
+                // sent unchecked.
+                let Some(digest) = token else {
+                    self.persist("Signing", vec![signed.audit], Vec::new())
+                        .await?;
+                    return Err(unexpected_withheld(
+                        "the firmware signed a SAD whose identity token samd cannot read".into(),
+                    ));
+                };
+                self.persist(
+                    "Signing",
+                    vec![signed.audit],
+                    vec![WriteOp::UseToken { digest }],
+                )
+                .await?;
                 Ok((
                     signed
                         .signatures
@@ -186,15 +217,34 @@ impl App {
     }
 }
 
+/// SHA-256 of the signed bytes of the SAD's identity token: the key of the
+/// firmware's replay set (`firmware/src/ops/signing.rs`, checks 17-18),
+/// and of the store's `used_tokens`.
+pub(crate) fn token_digest(sad: &Sad) -> Option<[u8; 32]> {
+    let signed = sad.tbs.identity_token.signed_bytes().ok()?;
+    Some(Sha256::digest(&signed).into())
+}
+
+/// An UnexpectedError after the firmware signed, the signature withheld.
+fn unexpected_withheld(log: String) -> ApiError {
+    after_signing(
+        "the signature was made but samd withheld it; see samd's log",
+        log,
+    )
+}
+
 /// An UnexpectedError after the firmware signed: the signature exists
 /// and is audited, samd cannot package it.
 fn unexpected(log: String) -> ApiError {
+    after_signing(
+        "the signature was made but samd could not build its CMS; see samd's log",
+        log,
+    )
+}
+
+fn after_signing(detail: &str, log: String) -> ApiError {
     ApiError {
         log_detail: Some(log),
-        ..ApiError::seed(
-            ErrorType::UnexpectedError,
-            "the signature was made but samd could not build its CMS; see samd's log",
-        )
-        .accounted()
+        ..ApiError::seed(ErrorType::UnexpectedError, detail).accounted()
     }
 }

@@ -1,18 +1,24 @@
 //! The host's storage: SAM DB (user records), key manager (managed
-//! objects and links) and audit store, in one SQLite file.
+//! objects and links) and audit store, in one SQLite file (the embedded
+//! default) or in one PostgreSQL database (several samd instances, see
+//! [`pg`]).
 //!
 //! Everything here was produced by the firmware and is authenticated by
 //! it; the store only has to keep it, durably and in one transaction per
-//! operation. Writes go through the single group-commit [`writer`]; reads
-//! use a small pool of separate connections, which WAL mode lets run
-//! alongside the writer.
+//! operation. With SQLite, writes go through the single group-commit
+//! [`writer`]; reads use a small pool of separate connections, which WAL
+//! mode lets run alongside the writer. With PostgreSQL, each batch is one
+//! transaction on a pooled connection. [`Store`] is the same for both:
+//! the rest of samd does not know which one it has.
 
 pub mod model;
+mod pg;
 mod read;
 mod schema;
 mod writer;
 
 pub use model::{Link, ManagedObject, ObjectState, ObjectType, UserRow, WriteBatch, WriteOp};
+pub use pg::PgOptions;
 pub use read::{ObjectFilter, StoreCounts, decode_audit, decode_checkpoint};
 pub use writer::CommitHook;
 
@@ -42,6 +48,13 @@ pub enum StoreError {
     Corrupt(String),
     /// A read failed.
     Read(String),
+    /// The batch uses an identity token that a stored signing already
+    /// used (the store's single-use check of SADs across HSMs); its audit
+    /// records were stored, its changes were not.
+    Replayed(String),
+    /// The database cannot be reached now (PostgreSQL: connection lost or
+    /// refused); the store keeps trying and is not ready meanwhile.
+    Unavailable(String),
     /// The store was closed.
     Closed,
 }
@@ -54,6 +67,8 @@ impl fmt::Display for StoreError {
             Self::Conflict(m) => write!(f, "refused by the store: {m}"),
             Self::Corrupt(m) => write!(f, "stored data is corrupt: {m}"),
             Self::Read(m) => write!(f, "store read failed: {m}"),
+            Self::Replayed(m) => write!(f, "refused by the store: {m}"),
+            Self::Unavailable(m) => write!(f, "the store is unavailable: {m}"),
             Self::Closed => f.write_str("the store is closed"),
         }
     }
@@ -73,7 +88,14 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// The database behind a [`Store`].
+enum Inner {
+    Sqlite(Sqlite),
+    Postgres(pg::Pg),
+}
+
+/// The SQLite store: one writer thread, pooled read connections.
+struct Sqlite {
     path: PathBuf,
     sender: Mutex<Option<mpsc::Sender<writer::Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -85,7 +107,7 @@ struct Inner {
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("location", &self.location())
             .field("failed", &self.is_failed())
             .finish()
     }
@@ -129,33 +151,83 @@ impl Store {
             })
             .map_err(|e| StoreError::Open(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new(Inner::Sqlite(Sqlite {
                 path: path.to_path_buf(),
                 sender: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
                 failed,
                 readers: Mutex::new(Vec::new()),
                 hook,
-            }),
+            })),
         })
+    }
+
+    /// Connects to the PostgreSQL database at `options.url`, applies the
+    /// migrations it lacks and starts the availability check. Fails if the
+    /// database cannot be reached now: samd does not start on a store it
+    /// has never seen.
+    pub async fn open_postgres(
+        options: PgOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let pg = pg::Pg::open(options, metrics).await?;
+        Ok(Self {
+            inner: Arc::new(Inner::Postgres(pg)),
+        })
+    }
+
+    /// The PostgreSQL store, if that is the backend.
+    fn postgres(&self) -> Option<&pg::Pg> {
+        match &*self.inner {
+            Inner::Postgres(p) => Some(p),
+            Inner::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite store, if that is the backend.
+    fn sqlite(&self) -> Option<&Sqlite> {
+        match &*self.inner {
+            Inner::Sqlite(s) => Some(s),
+            Inner::Postgres(_) => None,
+        }
     }
 
     /// Calls `hook` after every commit with the `seq` of the audit records
     /// it made durable (replacing any earlier hook).
     pub fn on_audit_committed(&self, hook: CommitHook) {
-        if let Ok(mut h) = self.inner.hook.lock() {
+        let slot = match &*self.inner {
+            Inner::Sqlite(s) => &s.hook,
+            Inner::Postgres(p) => p.hook(),
+        };
+        if let Ok(mut h) = slot.lock() {
             *h = Some(hook);
         }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Where the data is: the SQLite file, or the PostgreSQL server and
+    /// database (never the password).
+    pub fn location(&self) -> String {
+        match &*self.inner {
+            Inner::Sqlite(s) => s.path.display().to_string(),
+            Inner::Postgres(p) => p.location(),
+        }
     }
 
-    /// Whether a commit has failed (the daemon is then not ready).
+    /// Whether the store cannot take writes: SQLite after a failed commit
+    /// (until restart), PostgreSQL while the server cannot be reached (the
+    /// daemon is then not ready).
     pub fn is_failed(&self) -> bool {
-        self.inner.failed.load(Ordering::SeqCst)
+        match &*self.inner {
+            Inner::Sqlite(s) => s.failed.load(Ordering::SeqCst),
+            Inner::Postgres(p) => !p.is_available(),
+        }
+    }
+
+    /// How often the store came back from an outage (PostgreSQL only;
+    /// only grows): a commit cut off by an outage may have left audit
+    /// records in the firmware's outbox that only a recovery stores.
+    pub fn reconnects(&self) -> u64 {
+        self.postgres().map_or(0, pg::Pg::reconnects)
     }
 
     /// Makes `batch` durable: returns after the commit that contains it
@@ -164,14 +236,18 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        if self.is_failed() {
+        let sqlite = match &*self.inner {
+            Inner::Sqlite(s) => s,
+            Inner::Postgres(p) => return p.write(batch).await,
+        };
+        if sqlite.failed.load(Ordering::SeqCst) {
             return Err(StoreError::Fatal(
                 "the store failed earlier and is out of service until restart".into(),
             ));
         }
         let (reply, answer) = oneshot::channel();
         {
-            let guard = self.inner.sender.lock().map_err(|_| StoreError::Closed)?;
+            let guard = sqlite.sender.lock().map_err(|_| StoreError::Closed)?;
             let sender = guard.as_ref().ok_or(StoreError::Closed)?;
             sender
                 .send(writer::Job { batch, reply })
@@ -183,10 +259,14 @@ impl Store {
     /// Stops accepting writes, lets the writer commit what is queued and
     /// waits for it. Blocking; call once at shutdown.
     pub fn close(&self) {
-        if let Ok(mut s) = self.inner.sender.lock() {
+        let sqlite = match &*self.inner {
+            Inner::Sqlite(s) => s,
+            Inner::Postgres(p) => return p.close(),
+        };
+        if let Ok(mut s) = sqlite.sender.lock() {
             s.take();
         }
-        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        let thread = sqlite.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(t) = thread
             && t.join().is_err()
         {
@@ -194,8 +274,8 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a read connection, off the async threads.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` on a SQLite read connection, off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -212,11 +292,14 @@ impl Store {
     }
 
     fn take_reader(&self) -> Result<Connection, StoreError> {
-        if let Some(conn) = self.inner.readers.lock().ok().and_then(|mut r| r.pop()) {
+        let sqlite = self
+            .sqlite()
+            .ok_or_else(|| StoreError::Read("not a SQLite store".into()))?;
+        if let Some(conn) = sqlite.readers.lock().ok().and_then(|mut r| r.pop()) {
             return Ok(conn);
         }
         let conn = Connection::open_with_flags(
-            &self.inner.path,
+            &sqlite.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| StoreError::Read(e.to_string()))?;
@@ -229,7 +312,8 @@ impl Store {
     }
 
     fn give_back(&self, conn: Connection) {
-        if let Ok(mut r) = self.inner.readers.lock()
+        if let Some(sqlite) = self.sqlite()
+            && let Ok(mut r) = sqlite.readers.lock()
             && r.len() < MAX_IDLE_READERS
         {
             r.push(conn);

@@ -194,6 +194,15 @@ pub enum WriteOp {
     /// checked here: the verifier does that). One per `next_seq`; a later
     /// one for the same `next_seq` is redundant and ignored.
     InsertCheckpoint(AuditCheckpoint),
+    /// Records that a signing used the identity token with this digest
+    /// (SHA-256 of the token's signed bytes, the firmware's replay-set
+    /// key). Refused with [`StoreError::Replayed`](super::StoreError) if
+    /// a stored signing used it already: the single-use check across the
+    /// HSMs that share this store, which no module's replay set can make.
+    UseToken {
+        /// SHA-256 of the DER of the SAD's CompactIdentityToken.
+        digest: [u8; 32],
+    },
 }
 
 /// The durable effect of one operation: the firmware's audit records and

@@ -60,7 +60,7 @@ fn object_from_row(r: &Row<'_>) -> rusqlite::Result<(ManagedObject, String, Stri
     ))
 }
 
-fn finish_object(
+pub(super) fn finish_object(
     (mut o, object_type, state, attributes): (ManagedObject, String, String, String),
 ) -> Result<ManagedObject, StoreError> {
     o.object_type = ObjectType::parse(&object_type)
@@ -72,8 +72,14 @@ fn finish_object(
     Ok(o)
 }
 
-const OBJECT_COLUMNS: &str =
+pub(super) const OBJECT_COLUMNS: &str =
     "id, type, state, key_id, user_id, value, attributes, created, updated";
+
+/// Decodes the stored user record of `user_id`.
+pub(super) fn decode_user(user_id: &str, blob: &[u8]) -> Result<SealedUserRecord, StoreError> {
+    decode_exact(blob, SealedUserRecord::MAX_SIZE)
+        .map_err(|e| StoreError::Corrupt(format!("user record {user_id}: {e:?}")))
+}
 
 /// The sealed user record of `user_id`.
 pub fn user(conn: &Connection, user_id: &str) -> Result<Option<SealedUserRecord>, StoreError> {
@@ -84,11 +90,7 @@ pub fn user(conn: &Connection, user_id: &str) -> Result<Option<SealedUserRecord>
             |r| r.get(0),
         )
         .optional()?;
-    blob.map(|b| {
-        decode_exact(&b, SealedUserRecord::MAX_SIZE)
-            .map_err(|e| StoreError::Corrupt(format!("user record {user_id}: {e:?}")))
-    })
-    .transpose()
+    blob.map(|b| decode_user(user_id, &b)).transpose()
 }
 
 /// The wrapped key `key_id` and its state (destroyed keys have none).
@@ -103,6 +105,14 @@ pub fn signer_key(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
+    decode_signer_key(key_id, row)
+}
+
+/// Decodes the stored `(value, state)` of the private key `key_id`.
+pub(super) fn decode_signer_key(
+    key_id: &str,
+    row: Option<(Option<Vec<u8>>, String)>,
+) -> Result<Option<(WrappedKey, ObjectState)>, StoreError> {
     let Some((Some(blob), state)) = row else {
         return Ok(None);
     };
@@ -237,31 +247,14 @@ pub fn checkpoint_page(
 /// A deployment with millions of records would want an index of these
 /// pairs written with the records; see the key manager's README section.
 pub fn managed_signers(conn: &Connection, actor: &str) -> Result<Vec<String>, StoreError> {
-    use sam_proto::command::SubFunction;
-    use sam_proto::records::Action;
     let mut targets = std::collections::BTreeSet::new();
     let mut stmt = conn.prepare_cached("SELECT seq, record FROM audit ORDER BY seq")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let blob: Vec<u8> = row.get(1)?;
-        let entry = decode_audit(seq, &blob)?.entry;
-        let manages = matches!(
-            entry.action,
-            Action::Command(
-                SubFunction::CreateSigner
-                    | SubFunction::SignerMaintenance
-                    | SubFunction::GenerateKeyPair
-                    | SubFunction::DeleteKeyPair
-                    | SubFunction::RegisterCertificate
-            )
-        );
-        if manages
-            && entry.failure.is_none()
-            && entry.actor.is_some_and(|a| a.to_string() == actor)
-            && let Some(target) = entry.target_user
-        {
-            targets.insert(target.to_string());
+        if let Some(target) = managed_target(seq, &blob, actor)? {
+            targets.insert(target);
         }
     }
     let mut role = conn.prepare_cached("SELECT role FROM users WHERE user_id = ?1")?;
@@ -273,6 +266,37 @@ pub fn managed_signers(conn: &Connection, actor: &str) -> Result<Vec<String>, St
         }
     }
     Ok(out)
+}
+
+/// The target user of the stored audit record `seq` if it is one of
+/// `actor`'s successful signer-managing operations (see
+/// [`managed_signers`]).
+pub(super) fn managed_target(
+    seq: i64,
+    blob: &[u8],
+    actor: &str,
+) -> Result<Option<String>, StoreError> {
+    use sam_proto::command::SubFunction;
+    use sam_proto::records::Action;
+    let entry = decode_audit(seq, blob)?.entry;
+    let manages = matches!(
+        entry.action,
+        Action::Command(
+            SubFunction::CreateSigner
+                | SubFunction::SignerMaintenance
+                | SubFunction::GenerateKeyPair
+                | SubFunction::DeleteKeyPair
+                | SubFunction::RegisterCertificate
+        )
+    );
+    Ok(
+        if manages && entry.failure.is_none() && entry.actor.is_some_and(|a| a.to_string() == actor)
+        {
+            entry.target_user.map(|t| t.to_string())
+        } else {
+            None
+        },
+    )
 }
 
 /// Decodes a stored checkpoint.
@@ -290,11 +314,17 @@ pub fn decode_audit(seq: i64, blob: &[u8]) -> Result<AuditRecord, StoreError> {
 impl Store {
     /// The sealed user record of `user_id`.
     pub async fn user(&self, user_id: String) -> Result<Option<SealedUserRecord>, StoreError> {
-        self.read(move |c| user(c, &user_id)).await
+        match self.postgres() {
+            Some(p) => p.user(&user_id).await,
+            None => self.read(move |c| user(c, &user_id)).await,
+        }
     }
 
     /// Whether a user record exists for `user_id`.
     pub async fn user_exists(&self, user_id: String) -> Result<bool, StoreError> {
+        if let Some(p) = self.postgres() {
+            return p.user_exists(&user_id).await;
+        }
         self.read(move |c| {
             Ok(c.query_row(
                 "SELECT 1 FROM users WHERE user_id = ?1",
@@ -312,27 +342,42 @@ impl Store {
         &self,
         key_id: String,
     ) -> Result<Option<(WrappedKey, ObjectState)>, StoreError> {
-        self.read(move |c| signer_key(c, &key_id)).await
+        match self.postgres() {
+            Some(p) => p.signer_key(&key_id).await,
+            None => self.read(move |c| signer_key(c, &key_id)).await,
+        }
     }
 
     /// Managed objects matching `filter`.
     pub async fn objects(&self, filter: ObjectFilter) -> Result<Vec<ManagedObject>, StoreError> {
-        self.read(move |c| objects(c, &filter)).await
+        match self.postgres() {
+            Some(p) => p.objects(&filter).await,
+            None => self.read(move |c| objects(c, &filter)).await,
+        }
     }
 
     /// The Signers `actor` manages (see [`managed_signers`]).
     pub async fn managed_signers(&self, actor: String) -> Result<Vec<String>, StoreError> {
-        self.read(move |c| managed_signers(c, &actor)).await
+        match self.postgres() {
+            Some(p) => p.managed_signers(&actor).await,
+            None => self.read(move |c| managed_signers(c, &actor)).await,
+        }
     }
 
     /// Number of certificates registered for `key_id`.
     pub async fn certificate_count(&self, key_id: String) -> Result<u64, StoreError> {
-        self.read(move |c| certificate_count(c, &key_id)).await
+        match self.postgres() {
+            Some(p) => p.certificate_count(&key_id).await,
+            None => self.read(move |c| certificate_count(c, &key_id)).await,
+        }
     }
 
     /// Row counts.
     pub async fn counts(&self) -> Result<StoreCounts, StoreError> {
-        self.read(counts).await
+        match self.postgres() {
+            Some(p) => p.counts().await,
+            None => self.read(counts).await,
+        }
     }
 
     /// A page of user rows (see [`users_page`]).
@@ -341,7 +386,10 @@ impl Store {
         after: String,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read(move |c| users_page(c, &after, limit)).await
+        match self.postgres() {
+            Some(p) => p.users_page(&after, limit).await,
+            None => self.read(move |c| users_page(c, &after, limit)).await,
+        }
     }
 
     /// A page of wrapped keys (see [`keys_page`]).
@@ -350,7 +398,10 @@ impl Store {
         after: String,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read(move |c| keys_page(c, &after, limit)).await
+        match self.postgres() {
+            Some(p) => p.keys_page(&after, limit).await,
+            None => self.read(move |c| keys_page(c, &after, limit)).await,
+        }
     }
 
     /// A page of audit rows (see [`audit_page`]).
@@ -359,7 +410,10 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        self.read(move |c| audit_page(c, after, limit)).await
+        match self.postgres() {
+            Some(p) => p.audit_page(after, limit).await,
+            None => self.read(move |c| audit_page(c, after, limit)).await,
+        }
     }
 
     /// A page of checkpoints (see [`checkpoint_page`]).
@@ -369,7 +423,12 @@ impl Store {
         upto: i64,
         limit: usize,
     ) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        self.read(move |c| checkpoint_page(c, after, upto, limit))
-            .await
+        match self.postgres() {
+            Some(p) => p.checkpoint_page(after, upto, limit).await,
+            None => {
+                self.read(move |c| checkpoint_page(c, after, upto, limit))
+                    .await
+            }
+        }
     }
 }

@@ -4,9 +4,10 @@ use rusqlite::Connection;
 use std::time::Duration;
 
 /// Schema version kept in `PRAGMA user_version`. Version 2 added the
-/// `checkpoints` table; every statement of [`SCHEMA`] is `IF NOT EXISTS`,
-/// so running it on a version 1 database is the migration.
-pub const SCHEMA_VERSION: i64 = 2;
+/// `checkpoints` table, version 3 `used_tokens`; every statement of
+/// [`SCHEMA`] is `IF NOT EXISTS`, so running it on an older database is
+/// the migration.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for another writer (an operator's shell,
 /// a backup) before a statement fails with `SQLITE_BUSY`.
@@ -49,6 +50,10 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE TABLE IF NOT EXISTS checkpoints (
     next_seq   INTEGER PRIMARY KEY,
     checkpoint BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS used_tokens (
+    digest BLOB PRIMARY KEY CHECK (length(digest) = 32),
+    used   INTEGER NOT NULL
 );
 ";
 

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use super::*;
 use sam_proto::command::SubFunction;
@@ -50,10 +55,79 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("sam.db"), Arc::new(Metrics::new())).unwrap()
 }
 
-#[tokio::test]
-async fn concurrent_batches_share_commits_and_all_land() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+/// Where a test's store lives: a SQLite file, or a database of a
+/// throwaway PostgreSQL cluster.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(sam_harness::postgres::Cluster),
+}
+
+impl Db {
+    fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// `None` (the reason printed) only if PostgreSQL is not installed.
+    fn postgres() -> Option<Self> {
+        sam_harness::postgres::Cluster::start()
+            .unwrap()
+            .map(Self::Postgres)
+    }
+
+    fn pg_options(cluster: &sam_harness::postgres::Cluster) -> PgOptions {
+        PgOptions {
+            url: cluster.url(),
+            pool_size: 4,
+        }
+    }
+
+    /// A new `Store` on this database (a second one is another samd on
+    /// the same data).
+    async fn open(&self) -> Store {
+        match self {
+            Self::Sqlite(dir) => open(dir),
+            Self::Postgres(cluster) => {
+                Store::open_postgres(Self::pg_options(cluster), Arc::new(Metrics::new()))
+                    .await
+                    .unwrap()
+            }
+        }
+    }
+}
+
+/// Runs each named `async fn(Db)` twice, as `<name>::sqlite` and
+/// `<name>::postgres`: the store's rules are the same for both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Db::sqlite()).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(db) = super::Db::postgres() {
+                    super::$name(db).await;
+                }
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    concurrent_batches_share_commits_and_all_land,
+    refused_changes_keep_their_audit_record,
+    key_lifecycle_activate_and_destroy,
+    close_flushes_queued_writes,
+    a_different_audit_record_under_a_stored_seq_is_refused_whole,
+    reads_page_and_filter,
+    a_used_token_is_refused_the_second_time_and_its_audit_kept,
+    two_instances_racing_with_one_token_store_exactly_one,
+);
+
+async fn concurrent_batches_share_commits_and_all_land(db: Db) {
+    let store = db.open().await;
     let mut tasks = Vec::new();
     for i in 0..64u64 {
         let s = store.clone();
@@ -75,10 +149,8 @@ async fn concurrent_batches_share_commits_and_all_land() {
     store.close();
 }
 
-#[tokio::test]
-async fn refused_changes_keep_their_audit_record() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn refused_changes_keep_their_audit_record(db: Db) {
+    let store = db.open().await;
     store
         .write(WriteBatch {
             audit: vec![audit(0)],
@@ -119,10 +191,8 @@ async fn refused_changes_keep_their_audit_record() {
     store.close();
 }
 
-#[tokio::test]
-async fn key_lifecycle_activate_and_destroy() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn key_lifecycle_activate_and_destroy(db: Db) {
+    let store = db.open().await;
     store
         .write(WriteBatch {
             audit: vec![],
@@ -228,10 +298,8 @@ async fn a_failed_commit_is_fatal_and_never_retried() {
     store.close();
 }
 
-#[tokio::test]
-async fn close_flushes_queued_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn close_flushes_queued_writes(db: Db) {
+    let store = db.open().await;
     let pending: Vec<_> = (0..10u64)
         .map(|i| {
             let s = store.clone();
@@ -242,7 +310,269 @@ async fn close_flushes_queued_writes() {
         p.await.unwrap().unwrap();
     }
     store.close();
-    let again = open(&dir);
+    let again = db.open().await;
     assert_eq!(again.counts().await.unwrap().audit, 10);
     again.close();
+}
+
+async fn a_different_audit_record_under_a_stored_seq_is_refused_whole(db: Db) {
+    let store = db.open().await;
+    let hooked = Arc::new(Mutex::new(Vec::new()));
+    store.on_audit_committed({
+        let hooked = Arc::clone(&hooked);
+        Arc::new(move |seqs| hooked.lock().unwrap().extend(seqs))
+    });
+    store
+        .write(WriteBatch::audit_only([audit(0)]))
+        .await
+        .unwrap();
+    // The same record again (from the outbox) is harmless.
+    store
+        .write(WriteBatch::audit_only([audit(0)]))
+        .await
+        .unwrap();
+    let mut other = audit(0);
+    other.mac = [8; 32];
+    let e = store
+        .write(WriteBatch {
+            audit: vec![audit(1), other],
+            ops: vec![WriteOp::InsertUser(user("b", 0))],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict(_)), "{e}");
+    let c = store.counts().await.unwrap();
+    assert_eq!((c.users, c.audit), (0, 1), "nothing of the refused batch");
+    assert_eq!(
+        *hooked.lock().unwrap(),
+        vec![0, 0],
+        "only committed records acknowledged"
+    );
+    store.close();
+}
+
+async fn reads_page_and_filter(db: Db) {
+    let store = db.open().await;
+    let mut ops: Vec<WriteOp> = (0..5)
+        .map(|i| WriteOp::InsertUser(user(&format!("u{i}"), 0)))
+        .collect();
+    ops.extend(["k0", "k1", "k2"].map(|k| WriteOp::InsertObject(key(k))));
+    let mut cert = key("k1/certificate/0");
+    cert.object_type = ObjectType::Certificate;
+    cert.key_id = "k1".into();
+    cert.state = ObjectState::Active;
+    ops.push(WriteOp::ActivateCertificate {
+        key_id: "k1".into(),
+        certificate: cert,
+    });
+    ops.push(WriteOp::InsertLink(Link {
+        from_id: "k0/public-key".into(),
+        to_id: "k0".into(),
+        kind: "PRIVATE_KEY".into(),
+    }));
+    store
+        .write(WriteBatch {
+            audit: (0..3).map(audit).collect(),
+            ops,
+        })
+        .await
+        .unwrap();
+    assert!(store.user_exists("u3".into()).await.unwrap());
+    assert!(!store.user_exists("u9".into()).await.unwrap());
+    let page = store.users_page("u1".into(), 2).await.unwrap();
+    let ids: Vec<_> = page.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["u2", "u3"]);
+    assert_eq!(page[0].1, user("u2", 0).record);
+    let keys = store.keys_page(String::new(), 10).await.unwrap();
+    assert_eq!(keys.len(), 3);
+    let audit_rows = store.audit_page(0, 10).await.unwrap();
+    assert_eq!(
+        audit_rows.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(
+        decode_audit(audit_rows[0].0, &audit_rows[0].1).unwrap(),
+        audit(1)
+    );
+    assert_eq!(store.certificate_count("k1".into()).await.unwrap(), 1);
+    assert_eq!(store.certificate_count("k0".into()).await.unwrap(), 0);
+    let active = store
+        .objects(ObjectFilter {
+            state: Some(ObjectState::Active),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = active.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, ["k1", "k1/certificate/0"]);
+    assert_eq!(active[0].attributes, serde_json::json!({}));
+    let limited = store
+        .objects(ObjectFilter {
+            user_id: Some("u".into()),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 2);
+    assert!(store.checkpoint_page(0, 100, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .managed_signers("nobody".into())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.is_failed());
+    store.close();
+}
+
+/// A direct connection to the test cluster, to look at what the store did.
+async fn psql(cluster: &sam_harness::postgres::Cluster) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn postgres_store_reconnects_after_a_server_restart() {
+    let Some(Db::Postgres(cluster)) = Db::postgres() else {
+        return;
+    };
+    let store = Store::open_postgres(Db::pg_options(&cluster), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
+    store
+        .write(WriteBatch::audit_only([audit(0)]))
+        .await
+        .unwrap();
+    cluster.stop().unwrap();
+    let e = store
+        .write(WriteBatch::audit_only([audit(1)]))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+    assert!(store.is_failed(), "not ready while PostgreSQL is down");
+    assert!(matches!(
+        store.counts().await.unwrap_err(),
+        StoreError::Unavailable(_)
+    ));
+    cluster.restart().unwrap();
+    // The availability check notices within about a second, without any
+    // request.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while store.is_failed() {
+        assert!(std::time::Instant::now() < deadline, "still unavailable");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    store
+        .write(WriteBatch::audit_only([audit(1)]))
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap().audit, 2);
+    store.close();
+    assert!(store.is_failed(), "a closed store is not ready");
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_versioned_and_applied_once() {
+    let Some(db) = Db::postgres() else {
+        return;
+    };
+    let Db::Postgres(cluster) = &db else {
+        return;
+    };
+    db.open().await.close();
+    db.open().await.close();
+    let client = psql(cluster).await;
+    let versions: Vec<i32> = client
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: Vec<i32> = (1..=pg::latest_schema_version()).collect();
+    assert_eq!(versions, expected);
+    // A database migrated by a newer samd is not touched.
+    client
+        .execute("INSERT INTO schema_version (version) VALUES (1000)", &[])
+        .await
+        .unwrap();
+    let e = Store::open_postgres(Db::pg_options(cluster), Arc::new(Metrics::new()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Open(m) if m.contains("newer")),
+        "{e}"
+    );
+}
+
+async fn a_used_token_is_refused_the_second_time_and_its_audit_kept(db: Db) {
+    let store = db.open().await;
+    let signing = |seq, digest| WriteBatch {
+        audit: vec![audit(seq)],
+        ops: vec![WriteOp::UseToken { digest }],
+    };
+    store.write(signing(0, [1; 32])).await.unwrap();
+    let e = store.write(signing(1, [1; 32])).await.unwrap_err();
+    assert!(matches!(e, StoreError::Replayed(_)), "{e}");
+    assert!(e.to_string().contains(&hex::encode([1; 32])), "{e}");
+    // Its audit record is kept (the module did sign; samd withheld it).
+    assert_eq!(store.counts().await.unwrap().audit, 2);
+    store.write(signing(2, [2; 32])).await.unwrap();
+    // Within one batch too.
+    let e = store
+        .write(WriteBatch {
+            audit: vec![audit(3)],
+            ops: vec![
+                WriteOp::UseToken { digest: [3; 32] },
+                WriteOp::UseToken { digest: [3; 32] },
+            ],
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Replayed(_)), "{e}");
+    // Nothing of a refused batch's changes: [3; 32] is still unused.
+    store.write(signing(4, [3; 32])).await.unwrap();
+    assert!(!store.is_failed());
+    store.close();
+}
+
+/// Tries of [`two_instances_racing_with_one_token_store_exactly_one`].
+const RACES: u64 = 1000;
+
+/// Two samd instances on one database (two `Store`s, each with its own
+/// connections), each storing a signing with the same token at the same
+/// moment, [`RACES`] times: exactly one of each pair is stored, the other
+/// is `Replayed`, and both audit records are kept.
+async fn two_instances_racing_with_one_token_store_exactly_one(db: Db) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let signing = |seq, i: u64| {
+        let mut digest = [0u8; 32];
+        digest[..8].copy_from_slice(&i.to_be_bytes());
+        WriteBatch {
+            audit: vec![audit(seq)],
+            ops: vec![WriteOp::UseToken { digest }],
+        }
+    };
+    let (mut won_a, mut won_b) = (0, 0);
+    for i in 0..RACES {
+        // Distinct audit seqs: the two modules' records.
+        let (ra, rb) = tokio::join!(a.write(signing(2 * i, i)), b.write(signing(2 * i + 1, i)));
+        match (ra, rb) {
+            (Ok(()), Err(StoreError::Replayed(_))) => won_a += 1,
+            (Err(StoreError::Replayed(_)), Ok(())) => won_b += 1,
+            other => panic!("try {i}: {other:?}"),
+        }
+    }
+    assert_eq!(won_a + won_b, RACES);
+    eprintln!("{RACES} races: instance A stored {won_a}, instance B {won_b}");
+    assert_eq!(a.counts().await.unwrap().audit, 2 * RACES);
+    a.close();
+    b.close();
 }

@@ -44,6 +44,8 @@ pub(super) struct Job {
 /// Why one batch's changes were refused, or the whole group failed.
 enum ApplyError {
     Conflict(String),
+    /// A `UseToken` whose token a stored signing used already.
+    Replayed(String),
     Sql(rusqlite::Error),
 }
 
@@ -146,6 +148,11 @@ fn apply_batch(tx: &mut Transaction<'_>, batch: &WriteBatch) -> Result<Outcome, 
             ));
         }
         Err(ApplyError::Sql(e)) => return Err(e),
+        Err(ApplyError::Replayed(m)) => {
+            all.rollback()?;
+            all.finish()?;
+            return Ok((false, Err(StoreError::Replayed(m))));
+        }
     }
     let result = {
         let mut ops = all.savepoint()?;
@@ -158,6 +165,11 @@ fn apply_batch(tx: &mut Transaction<'_>, batch: &WriteBatch) -> Result<Outcome, 
                 ops.rollback()?;
                 ops.finish()?;
                 Err(StoreError::Conflict(m))
+            }
+            Err(ApplyError::Replayed(m)) => {
+                ops.rollback()?;
+                ops.finish()?;
+                Err(StoreError::Replayed(m))
             }
             Err(ApplyError::Sql(e)) => return Err(e),
         }
@@ -236,9 +248,27 @@ fn apply_ops(sp: &Savepoint<'_>, ops: &[WriteOp]) -> Result<(), ApplyError> {
                     params![next_seq, blob],
                 )?;
             }
+            WriteOp::UseToken { digest } => {
+                sp.execute(
+                    "INSERT INTO used_tokens (digest, used) VALUES (?1, ?2)",
+                    params![&digest[..], now],
+                )
+                .map_err(|e| match ApplyError::from(e) {
+                    ApplyError::Conflict(_) => ApplyError::Replayed(replayed(digest)),
+                    other => other,
+                })?;
+            }
         }
     }
     Ok(())
+}
+
+/// The refusal of a token a stored signing used already.
+pub(super) fn replayed(digest: &[u8; 32]) -> String {
+    format!(
+        "the identity token {} was already used for a signing by this or another samd",
+        hex::encode(digest)
+    )
 }
 
 fn insert_user(sp: &Savepoint<'_>, u: &UserRow, now: i64) -> Result<(), ApplyError> {

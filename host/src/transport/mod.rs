@@ -23,7 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The future a [`Transport`] returns: status word and answer body.
@@ -101,10 +101,12 @@ impl FirmwareRefusal {
 pub struct FirmwareClient {
     transport: Arc<dyn Transport>,
     metrics: Arc<Metrics>,
-    /// Set when a call may have run in the firmware without its answer
-    /// arriving (transport failure, undecodable answer), and at start:
-    /// the audit outbox must then be recovered (see `audit_sync`).
-    link_broken: Arc<AtomicBool>,
+    /// How many times a call may have run in the firmware without its
+    /// answer arriving (transport failure, undecodable answer), counting
+    /// the start as one: the audit outbox must be recovered after each
+    /// (see `audit_sync`). A count rather than a flag, so that a break
+    /// during a recovery is never absorbed by that recovery.
+    link_breaks: Arc<AtomicU64>,
 }
 
 impl FirmwareClient {
@@ -113,14 +115,19 @@ impl FirmwareClient {
         Self {
             transport,
             metrics,
-            link_broken: Arc::new(AtomicBool::new(true)),
+            link_breaks: Arc::new(AtomicU64::new(1)),
         }
     }
 
-    /// Whether an answer may have been lost since the last call of this
-    /// method (true the first time).
-    pub fn take_link_broken(&self) -> bool {
-        self.link_broken.swap(false, Ordering::SeqCst)
+    /// How many times an answer may have been lost so far (at least 1:
+    /// the start counts). A recovery of the outbox that began after
+    /// reading `n` covers every loss up to `n`.
+    pub fn link_breaks(&self) -> u64 {
+        self.link_breaks.load(Ordering::SeqCst)
+    }
+
+    fn link_broke(&self) {
+        self.link_breaks.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The transport's kind, for status output.
@@ -148,7 +155,7 @@ impl FirmwareClient {
             .observe_firmware(name, started.elapsed().as_secs_f64());
         let (status, body) = answer.map_err(|e| {
             tracing::warn!(operation = name, error = %e, "firmware call failed");
-            self.link_broken.store(true, Ordering::SeqCst);
+            self.link_broke();
             // The transport's own text (socket paths, OS errors) is in
             // the log line above; the client gets a stable sentence.
             let detail = match e {
@@ -160,7 +167,7 @@ impl FirmwareClient {
         })?;
         if status == STATUS_OK {
             return decode_exact::<C::Response>(&body, MAX_BODY_LEN).map_err(|e| {
-                self.link_broken.store(true, Ordering::SeqCst);
+                self.link_broke();
                 tracing::error!(
                     operation = name,
                     error = ?e,

@@ -126,6 +126,8 @@ pub struct Daemon {
     pub firmware: Option<Arc<Firmware<TestPlatform>>>,
     pub store: Store,
     pub db: PathBuf,
+    /// The PostgreSQL cluster the store is in, if not the SQLite `db`.
+    pub postgres: Option<Arc<sam_harness::postgres::Cluster>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -133,6 +135,30 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(pki: &Pki, db: &Path, platform: TestPlatform) -> Self {
         Self::start_limited(pki, db, platform, Self::options()).await
+    }
+
+    /// [`Self::start`] with the store in `postgres` if given.
+    pub async fn start_on(
+        pki: &Pki,
+        db: &Path,
+        postgres: Option<Arc<sam_harness::postgres::Cluster>>,
+        platform: TestPlatform,
+    ) -> Self {
+        Self::boot(pki, db, postgres, platform, Self::options()).await
+    }
+
+    async fn boot(
+        pki: &Pki,
+        db: &Path,
+        postgres: Option<Arc<sam_harness::postgres::Cluster>>,
+        platform: TestPlatform,
+        options: ServeOptions,
+    ) -> Self {
+        let firmware = Arc::new(Firmware::boot(platform));
+        let transport = InProcess::new(Arc::new(TestEngine(Arc::clone(&firmware))));
+        let mut d = Self::start_store(pki, db, postgres, Arc::new(transport), options).await;
+        d.firmware = Some(firmware);
+        d
     }
 
     /// The tests' server limits: the defaults, with a shorter grace.
@@ -150,11 +176,7 @@ impl Daemon {
         platform: TestPlatform,
         options: ServeOptions,
     ) -> Self {
-        let firmware = Arc::new(Firmware::boot(platform));
-        let transport = InProcess::new(Arc::new(TestEngine(Arc::clone(&firmware))));
-        let mut d = Self::start_over(pki, db, Arc::new(transport), options).await;
-        d.firmware = Some(firmware);
-        d
+        Self::boot(pki, db, None, platform, options).await
     }
 
     /// A daemon over any transport.
@@ -168,8 +190,29 @@ impl Daemon {
         transport: Arc<dyn Transport>,
         options: ServeOptions,
     ) -> Self {
+        Self::start_store(pki, db, None, transport, options).await
+    }
+
+    async fn start_store(
+        pki: &Pki,
+        db: &Path,
+        postgres: Option<Arc<sam_harness::postgres::Cluster>>,
+        transport: Arc<dyn Transport>,
+        options: ServeOptions,
+    ) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let store = Store::open(db, Arc::clone(&metrics)).unwrap();
+        let store = match &postgres {
+            None => Store::open(db, Arc::clone(&metrics)).unwrap(),
+            Some(cluster) => {
+                let options = sam_host::store::PgOptions {
+                    url: cluster.url(),
+                    pool_size: 8,
+                };
+                Store::open_postgres(options, Arc::clone(&metrics))
+                    .await
+                    .unwrap()
+            }
+        };
         let app = Arc::new(App {
             firmware: FirmwareClient::new(transport, Arc::clone(&metrics)),
             store: store.clone(),
@@ -202,6 +245,7 @@ impl Daemon {
             firmware: None,
             store,
             db: db.to_path_buf(),
+            postgres,
             stop: Some(stop),
             task: Some(task),
         }
@@ -434,6 +478,24 @@ impl World {
             options,
         )
         .await;
+        Self::around(dir, pki, daemon)
+    }
+
+    /// [`Self::new`] with the store in `postgres`.
+    pub async fn new_on(postgres: sam_harness::postgres::Cluster) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::new();
+        let daemon = Daemon::start_on(
+            &pki,
+            &dir.path().join("samd.db"),
+            Some(Arc::new(postgres)),
+            TestPlatform::new(1),
+        )
+        .await;
+        Self::around(dir, pki, daemon)
+    }
+
+    fn around(dir: tempfile::TempDir, pki: Pki, daemon: Daemon) -> Self {
         Self {
             admin: daemon.client(&pki, &pki.admin),
             ra: daemon.client(&pki, &pki.ra),
@@ -451,7 +513,10 @@ impl World {
     /// Initialized through /admin, with the IdP imported and a policy
     /// naming [`Self::signing_ca`] as the signing CA.
     pub async fn ready() -> Self {
-        let w = Self::new().await;
+        Self::made_ready(Self::new().await).await
+    }
+
+    async fn made_ready(w: Self) -> Self {
         w.init().await.ok();
         w.set_idp_keys(&[w.idp.cert.clone()]).await.ok();
         w.set_policy(3600, &[w.signing_ca().cert]).await.ok();
@@ -519,9 +584,10 @@ impl World {
     pub async fn restart(&mut self) {
         let platform = self.daemon.platform().restarted();
         let db = self.daemon.db.clone();
+        let postgres = self.daemon.postgres.clone();
         let old = std::mem::replace(
             &mut self.daemon,
-            Daemon::start(&self.pki, &db, platform).await,
+            Daemon::start_on(&self.pki, &db, postgres, platform).await,
         );
         old.stop().await;
         self.admin = self.daemon.client(&self.pki, &self.pki.admin);
@@ -765,7 +831,17 @@ impl World {
     /// Initialized, with a Privileged User, a Signer and one P-256 key;
     /// the clock moved past the boot so that signing tokens are fresh.
     pub async fn with_signer() -> (Self, Uuid, Uuid, Value) {
-        let mut w = Self::ready().await;
+        Self::signer_in(Self::ready().await).await
+    }
+
+    /// [`Self::with_signer`] with the store in `postgres`.
+    pub async fn with_signer_on(
+        postgres: sam_harness::postgres::Cluster,
+    ) -> (Self, Uuid, Uuid, Value) {
+        Self::signer_in(Self::made_ready(Self::new_on(postgres).await).await).await
+    }
+
+    async fn signer_in(mut w: Self) -> (Self, Uuid, Uuid, Value) {
         let pu = w.enrol().await;
         let signer = w.create_signer(pu).await;
         let key = w.generate(signer, signer).await;
