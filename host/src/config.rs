@@ -166,6 +166,12 @@ pub enum TransportKind {
     Socket,
 }
 
+/// The default of `[firmware] max_calls_in_flight`: enough calls for the
+/// firmware's group commit to batch one flush's worth of records, few
+/// enough that the firmware's spin locks are not fought over by dozens of
+/// threads on a few cores (see `transport::inprocess`).
+pub const DEFAULT_MAX_CALLS_IN_FLIGHT: usize = 16;
+
 /// `[firmware]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -182,6 +188,8 @@ pub struct FirmwareSection {
     pub reconnect_initial_ms: u64,
     /// For `socket`: longest reconnection delay, milliseconds.
     pub reconnect_max_ms: u64,
+    /// For `inprocess`: most firmware calls running at once (0: no bound).
+    pub max_calls_in_flight: usize,
 }
 
 impl Default for FirmwareSection {
@@ -193,6 +201,7 @@ impl Default for FirmwareSection {
             socket: "unix:/run/sam/simulator.sock".into(),
             reconnect_initial_ms: 100,
             reconnect_max_ms: 5000,
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
         }
     }
 }

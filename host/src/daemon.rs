@@ -40,7 +40,9 @@ pub fn transport(config: &Config) -> Result<Arc<dyn Transport>, ConfigError> {
                 .map_err(|e: SimError| ConfigError(format!("[firmware] crypto: {e}")))?;
             let sim = Simulator::open(&fw.state_dir, backend)
                 .map_err(|e| ConfigError(format!("[firmware] state_dir: {e}")))?;
-            Ok(Arc::new(InProcess::new(Arc::new(sim))))
+            Ok(Arc::new(
+                InProcess::new(Arc::new(sim)).with_max_in_flight(fw.max_calls_in_flight),
+            ))
         }
         TransportKind::Socket => {
             let addr: ListenAddr = fw
