@@ -1,6 +1,8 @@
 //! The mail chapter: `sam-mail`, the SMTP relay, seals one mail with a key
 //! held by the SAM. Its technical user (a Signer created by PU 2) gets a
-//! P-256 seal key certified by the dev CA; Python's `smtplib` submits a
+//! P-256 seal key for the address with `samctl mail csr`, certified by the
+//! dev CA and registered with `samctl mail register`, which maps it in
+//! sam-mail's senders file; Python's `smtplib` submits a
 //! mail to the relay, the relay signs it as S/MIME (RFC 8551
 //! `multipart/signed`) with ONE SAD, `aiosmtpd` receives it at the next
 //! hop, and `openssl smime -verify` checks it against the dev CA. The two
@@ -34,6 +36,10 @@ Gr\xc3\xbc\xc3\x9fe, the invoicing system\r\n";
 pub struct MailSeal {
     pub user: UserId,
     pub key: SignerKey,
+    /// sam-mail's senders file, written by `samctl mail`.
+    pub senders: PathBuf,
+    /// The certificate chain `samctl mail register` wrote for the address.
+    pub certificate: PathBuf,
 }
 
 /// The helpers from sam-mail's tests.
@@ -69,21 +75,86 @@ fn header(mail: &[u8]) -> String {
 }
 
 impl Demo {
-    /// The relay's technical user, its key generated in the firmware, the
-    /// certificate issued by the dev CA and registered.
+    /// The relay's technical user; its seal key made with `samctl mail
+    /// csr` (the firmware signs the request for the address), the dev CA's
+    /// certificate registered with `samctl mail register`, which writes
+    /// sam-mail's senders file.
     pub fn mail_seal_key(&self, pu2: UserId) -> Result<(MailSeal, String), String> {
         let (user, _) = self.create_signer(pu2)?;
-        let (key, _) = self.generate_key(user, "ec-p256", "mail-seal")?;
-        let key = self.certify_key(user, key, "mail-seal")?;
+        let dir = self.work.join("mail");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let senders = dir.join("senders.toml");
+        let (token, token_key) = self.token(user, "relay")?;
+        let answer = self
+            .samctl(
+                Connector::Privileged,
+                &[
+                    &"mail",
+                    &"csr",
+                    &"--token",
+                    &token,
+                    &"--token-key",
+                    &token_key,
+                    &"--user-id",
+                    &user.to_string(),
+                    &"--address",
+                    &ADDRESS,
+                    &"--organization",
+                    &"SAM demo",
+                    &"--senders",
+                    &senders,
+                ],
+            )?
+            .checked("mail csr")?
+            .parse_json()?;
+        let key_id = crate::demo::uuid(crate::demo::field(&answer, "keyid")?)?;
+        let csr_pem = std::fs::read(crate::demo::field(&answer, "csr")?)
+            .map_err(|e| format!("the request: {e}"))?;
+        let csr = sam_client::der_document(&csr_pem).ok_or("the request is not PEM")?;
+        let certificate = self
+            .ca
+            .issue_from_csr(&csr)
+            .map_err(|e| format!("the dev CA refused the request: {e}"))?;
+        let issued = dir.join("issued.pem");
+        write(&issued, crate::demo::pem("CERTIFICATE", &certificate))?;
+        let (token, token_key) = self.token(user, "relay")?;
+        let registered = self
+            .samctl(
+                Connector::Privileged,
+                &[
+                    &"mail",
+                    &"register",
+                    &"--token",
+                    &token,
+                    &"--token-key",
+                    &token_key,
+                    &"--address",
+                    &ADDRESS,
+                    &"--certificate",
+                    &issued,
+                    &"--senders",
+                    &senders,
+                ],
+            )?
+            .checked("mail register")?
+            .parse_json()?;
+        let mapped = crate::demo::field(&registered, "certificate")?.to_owned();
         Ok((
             MailSeal {
                 user,
-                key: key.clone(),
+                key: SignerKey {
+                    key_id,
+                    csr,
+                    certificate,
+                },
+                senders,
+                certificate: PathBuf::from(mapped),
             },
             format!(
-                "technical user {user} (a Signer, created by PU 2) for the relay; P-256 key {} \
-                 ACTIVE, certificate work/mail-seal.pem, mapped to {ADDRESS}",
-                key.key_id
+                "technical user {user} (a Signer, created by PU 2) for the relay; `samctl mail \
+                 csr`: P-256 key {key_id}, the firmware signed the PKCS#10 request for \
+                 emailAddress={ADDRESS}; the dev CA issued; `samctl mail register`: the key is \
+                 ACTIVE and mapped in work/mail/senders.toml"
             ),
         ))
     }
@@ -113,9 +184,7 @@ impl Demo {
              [forward]\nnext_hop = \"127.0.0.1:{hop}\"\nretry_initial_secs = 1\n\n\
              [signing]\nsamd_url = {url:?}\nsamd_ca = {ca:?}\nclient_cert = {cert:?}\n\
              client_key = {key:?}\nidp_url = \"http://127.0.0.1:{idp}\"\nlogin_token = {token:?}\n\
-             batch_window_ms = 100\n\n\
-             [[signing.sender]]\naddress = \"{ADDRESS}\"\nkey_id = \"{key_id}\"\n\
-             certificate = {certificate:?}\n",
+             batch_window_ms = 100\nsenders_file = {senders:?}\n",
             spool = dir.join("spool").display().to_string(),
             url = self.url(),
             ca = ssa.ca.display().to_string(),
@@ -123,8 +192,7 @@ impl Demo {
             key = ssa.key.display().to_string(),
             idp = self.idp_port,
             token = token.display().to_string(),
-            key_id = seal.key.key_id,
-            certificate = self.work.join("mail-seal.pem").display().to_string(),
+            senders = seal.senders.display().to_string(),
         );
         let config_file = dir.join("sam-mail.toml");
         write(&config_file, config)?;
@@ -222,8 +290,10 @@ impl Demo {
             return Err("the signed content differs from the mail that was sent".into());
         }
         let signer_pem = std::fs::read_to_string(&signer).unwrap_or_default();
-        let own_pem = std::fs::read_to_string(self.work.join("mail-seal.pem")).unwrap_or_default();
-        if signer_pem.trim() != own_pem.trim() {
+        let issued = Some(seal.key.certificate.clone());
+        let mapped =
+            sam_client::der_document(&std::fs::read(&seal.certificate).unwrap_or_default());
+        if sam_client::der_document(signer_pem.as_bytes()) != issued || mapped != issued {
             return Err("openssl names another signer certificate than the seal's".into());
         }
         Ok((

@@ -131,6 +131,7 @@ fn the_whole_signing_story() {
         "\"Data integrity check ... ok\" (0)",
         "Signing ReplayedSad, Signing NotFound",
         "openssl smime -verify: Verification successful, signer = the seal certificate",
+        "`samctl mail register`: the key is ACTIVE and mapped in work/mail/senders.toml",
         "The subsystem \"samd\" has been stopped ... ok; samd flushed",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
