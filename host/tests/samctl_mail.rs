@@ -8,11 +8,11 @@
 //! the simulated HSM (sam-harness), with openssl as the CA nobody here
 //! wrote: it verifies the request the firmware signed (`openssl req
 //! -verify`), issues the certificates (`openssl x509 -req`, `openssl ca`
-//! for an expired one) and bundles a chain (`openssl crl2pkcs7`). What
-//! sam-mail then signs with is read by sam-mail's own configuration
-//! loader. Refused: a certificate for another key, an expired one, one
-//! without the address, a file that is no certificate; each leaves the
-//! senders file and the key as they were.
+//! for an expired and a not yet valid one) and bundles a chain (`openssl
+//! crl2pkcs7`). What sam-mail then signs with is read by sam-mail's own
+//! configuration loader. Refused: a certificate for another key, an
+//! expired or not yet valid one, one without the address, a file that is
+//! no certificate; each leaves the senders file and the key as they were.
 
 use sam_devpki::files;
 use sam_harness::setup::SigningDeployment;
@@ -281,27 +281,47 @@ fn keys_and_csrs_for_addresses_certificates_in_pem_der_and_pkcs7_and_the_refusal
     )
     .unwrap();
     let pki = s.d.deployment.pki();
-    let expired = s.p("expired.pem");
-    openssl_ok(&[
-        "ca",
-        "-batch",
-        "-notext",
-        "-config",
-        &ca_conf.display().to_string(),
-        "-cert",
-        &pki.path(files::CA_CERT).display().to_string(),
-        "-keyfile",
-        &pki.path(files::CA_KEY).display().to_string(),
-        "-startdate",
-        "20240101000000Z",
-        "-enddate",
-        "20250101000000Z",
-        "-in",
-        &csr1,
-        "-out",
-        &expired,
-    ]);
-    s.refused(a, &expired, 1, "expired");
+    // Expired, and not valid yet: `openssl ca` with dates in the past or
+    // the future.
+    let ca_conf = ca_conf.display().to_string();
+    let ca_cert = pki.path(files::CA_CERT).display().to_string();
+    let ca_key = pki.path(files::CA_KEY).display().to_string();
+    for (name, start, end, why) in [
+        (
+            "expired.pem",
+            "20240101000000Z",
+            "20250101000000Z",
+            "expired",
+        ),
+        (
+            "future.pem",
+            "20990101000000Z",
+            "21000101000000Z",
+            "not valid yet",
+        ),
+    ] {
+        let out = s.p(name);
+        openssl_ok(&[
+            "ca",
+            "-batch",
+            "-notext",
+            "-config",
+            &ca_conf,
+            "-cert",
+            &ca_cert,
+            "-keyfile",
+            &ca_key,
+            "-startdate",
+            start,
+            "-enddate",
+            end,
+            "-in",
+            &csr1,
+            "-out",
+            &out,
+        ]);
+        s.refused(a, &out, 1, why);
+    }
     // Without the address in its subjectAltName, but with it in the
     // subject (emailAddress): accepted later; a certificate naming
     // another address in neither is refused.
