@@ -172,6 +172,8 @@ fn demo() -> Result<(), String> {
             "sam-host",
             "-p",
             "sam-demo",
+            "-p",
+            "sam-mail",
         ],
     )?;
     let target = target_dir();

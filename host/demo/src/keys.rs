@@ -53,12 +53,14 @@ impl Demo {
         ))
     }
 
-    pub fn certify(
+    /// `key`'s CSR certified by the dev CA (written to `work/<name>.pem`)
+    /// and registered with samd: the key becomes ACTIVE.
+    pub fn certify_key(
         &self,
         signer: UserId,
-        mut p256: SignerKey,
-        mut rsa: SignerKey,
-    ) -> Result<((SignerKey, SignerKey), String), String> {
+        mut key: SignerKey,
+        name: &str,
+    ) -> Result<SignerKey, String> {
         let ra = SamClient::from_pem_files(
             &self.url(),
             &self.pki().path(files::TLS_CA_CERT),
@@ -66,22 +68,25 @@ impl Demo {
             &self.pki().path(files::PRIVILEGED_KEY),
         )
         .map_err(|e| e.to_string())?;
-        for (key, name) in [(&mut p256, "ec-p256"), (&mut rsa, "rsa-3072")] {
-            key.certificate = self
-                .ca
-                .issue_from_csr(&key.csr)
-                .map_err(|e| format!("the dev CA refused the {name} CSR: {e}"))?;
-            let path = self.work.join(format!("{name}.pem"));
-            write(&path, pem("CERTIFICATE", &key.certificate))?;
-            // POST /objects with the registration authority's connector,
-            // through sam-client (`samctl register-certificate --cert` is
-            // shadowed by samctl's global --cert flag).
-            let credential =
-                sam_harness::setup::login(&self.idp, signer).map_err(|e| e.to_string())?;
-            self.rt
-                .block_on(ra.register_certificate(&credential, key.key_id, &key.certificate))
-                .map_err(|e| format!("POST /objects ({name}): {e}"))?;
-        }
+        key.certificate = self
+            .ca
+            .issue_from_csr(&key.csr)
+            .map_err(|e| format!("the dev CA refused the {name} CSR: {e}"))?;
+        let path = self.work.join(format!("{name}.pem"));
+        write(&path, pem("CERTIFICATE", &key.certificate))?;
+        // POST /objects with the registration authority's connector,
+        // through sam-client (`samctl register-certificate --cert` is
+        // shadowed by samctl's global --cert flag).
+        let credential = sam_harness::setup::login(&self.idp, signer).map_err(|e| e.to_string())?;
+        self.rt
+            .block_on(ra.register_certificate(&credential, key.key_id, &key.certificate))
+            .map_err(|e| format!("POST /objects ({name}): {e}"))?;
+        self.require_active(signer, &[&key])?;
+        Ok(key)
+    }
+
+    /// Fails unless every key of `keys` is among `signer`'s ACTIVE keys.
+    fn require_active(&self, signer: UserId, keys: &[&SignerKey]) -> Result<(), String> {
         // The key manager shows the asker's keys: the signer's token.
         let (token, _) = self.token(signer, "signer-query")?;
         let active = self
@@ -106,11 +111,22 @@ impl Demo {
                     .collect()
             })
             .unwrap_or_default();
-        for key in [&p256, &rsa] {
+        for key in keys {
             if !ids.contains(&key.key_id.to_string().as_str()) {
                 return Err(format!("key {} is not ACTIVE: {active}", key.key_id));
             }
         }
+        Ok(())
+    }
+
+    pub fn certify(
+        &self,
+        signer: UserId,
+        p256: SignerKey,
+        rsa: SignerKey,
+    ) -> Result<((SignerKey, SignerKey), String), String> {
+        let p256 = self.certify_key(signer, p256, "ec-p256")?;
+        let rsa = self.certify_key(signer, rsa, "rsa-3072")?;
         Ok((
             (p256, rsa),
             "2 certificates (work/ec-p256.pem, work/rsa-3072.pem) registered; both keys ACTIVE"

@@ -6,9 +6,16 @@ use sam_harness::{Binaries, Connector, Tool};
 use std::path::Path;
 use std::process::Command;
 
-/// samd, samctl and sam-simulator in `bin_dir`, and openssl.
+/// samd, samctl, sam-simulator and sam-mail in `bin_dir`, and openssl.
 pub fn check_tools(bin_dir: &Path) -> Result<((), String), String> {
     Binaries::from_option(Some(bin_dir))?.require(&Tool::ALL)?;
+    // The mail chapter's relay (not a harness tool: the demo names it).
+    if !bin_dir.join("sam-mail").is_file() {
+        return Err(format!(
+            "sam-mail not found in {} (cargo build -p sam-mail)",
+            bin_dir.display()
+        ));
+    }
     let openssl = Command::new("openssl")
         .arg("version")
         .output()
@@ -21,7 +28,7 @@ pub fn check_tools(bin_dir: &Path) -> Result<((), String), String> {
     Ok((
         (),
         format!(
-            "samd, samctl, sam-simulator in {}; {version}",
+            "samd, samctl, sam-simulator, sam-mail in {}; {version}",
             bin_dir.display()
         ),
     ))

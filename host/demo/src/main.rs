@@ -17,7 +17,10 @@
 //!   -verify` against the development CA;
 //! * signing through samd's CSC API v2 listener (`credentials/list`,
 //!   `credentials/authorize` with the seed SAD, `signatures/signHash`), as
-//!   a CSC signature application would.
+//!   a CSC signature application would;
+//! * mail sealed by `sam-mail`, the SMTP relay, with a key of its
+//!   technical user: submitted by Python's smtplib, received by aiosmtpd,
+//!   checked with `openssl smime -verify` against the development CA.
 //!
 //! Every step prints one line with ✓ or ✗; the exit code is 0 only if
 //! every step behaved. samd's own log goes to `<out>/work/samd.log`.
@@ -32,6 +35,7 @@ mod demo;
 mod documents;
 mod keys;
 mod lifecycle;
+mod mail;
 mod signing;
 mod users;
 
@@ -43,7 +47,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// The number of steps of the story.
-const STEPS: usize = 25;
+const STEPS: usize = 27;
 
 /// How many documents the batch SAD signs.
 const BATCH: usize = 5;
@@ -55,7 +59,7 @@ The whole signing story of the SAM on the embedded default, step by step.
 
   --out DIR      where to put the results [default: target/demo]; a folder
                  from an earlier run is replaced, any other folder refused
-  --bin-dir DIR  where samd, samctl and sam-simulator are
+  --bin-dir DIR  where samd, samctl, sam-simulator and sam-mail are
                  [default: the folder of this executable]
 
 DEVELOPMENT ONLY: the keys it makes are throw-away keys in plain files.";
@@ -91,6 +95,9 @@ fn main() -> ExitCode {
             println!(
                 "  contract-signed.pdf, invoice-signed.xml, minutes.txt.p7s  the document chapter's signed files"
             );
+            println!(
+                "  invoice-signed.eml      the mail as sam-mail signed it and the next hop received it"
+            );
             println!("  audit.jsonl             the firmware's audit records, exported");
             println!(
                 "  work/                   PKI, simulator state, samd.toml, samd.db, samd.log"
@@ -98,6 +105,10 @@ fn main() -> ExitCode {
             println!("Check a document yourself:");
             println!(
                 "  openssl cms -verify -binary -inform DER -in {0}/doc-1.p7s -content {0}/doc-1.txt -CAfile {0}/ca.pem -purpose any",
+                out.display()
+            );
+            println!(
+                "  openssl smime -verify -binary -in {0}/invoice-signed.eml -CAfile {0}/ca.pem",
                 out.display()
             );
             ExitCode::SUCCESS
@@ -204,6 +215,19 @@ fn run(args: &Args, story: &mut Story) -> Result<PathBuf, Failed> {
     story.step(
         "A PDF, an XML invoice and a text file signed with ONE SAD through the SAK (PAdES-B-T, XAdES-B-T, CAdES-B-T)",
         demo.sign_documents_via_sak(&ssa, signer, &p256),
+    )?;
+    story.begin();
+    let seal = story.step(
+        &format!(
+            "Mail relay: a technical user and its seal key for {}",
+            mail::ADDRESS
+        ),
+        demo.mail_seal_key(pu2),
+    )?;
+    story.begin();
+    story.step(
+        "A mail submitted over SMTP, sealed by sam-mail (S/MIME), received by aiosmtpd, verified by openssl smime -verify",
+        demo.seal_mail(&seal),
     )?;
     story.begin();
     story.step("RSA-3072 key deleted", demo.delete_key(signer, &rsa))?;

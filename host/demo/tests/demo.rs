@@ -36,6 +36,8 @@ const STEPS: &[&str] = &[
     "Every CMS verified with openssl cms -verify against the dev CA",
     "A document signed through the CSC API v2 (credentials/authorize + signatures/signHash)",
     "A PDF, an XML invoice and a text file signed with ONE SAD through the SAK (PAdES-B-T, XAdES-B-T, CAdES-B-T)",
+    "Mail relay: a technical user and its seal key for invoices@example.org",
+    "A mail submitted over SMTP, sealed by sam-mail (S/MIME), received by aiosmtpd, verified by openssl smime -verify",
     "RSA-3072 key deleted",
     "Signing with the deleted key is refused",
     "samctl integrity data",
@@ -49,17 +51,34 @@ const STEPS: &[&str] = &[
 /// test: the demo is the README's main command and must be tested.
 fn bin_dir() -> PathBuf {
     let dir = Path::new(DEMO).parent().unwrap().to_path_buf();
-    let missing: Vec<&str> = ["samd", "samctl", "sam-simulator"]
+    let missing: Vec<&str> = ["samd", "samctl", "sam-simulator", "sam-mail"]
         .into_iter()
         .filter(|b| !dir.join(b).is_file())
         .collect();
     assert!(
         missing.is_empty(),
-        "{missing:?} not found in {}: build them first (cargo build -p sam-simulator -p sam-host, \
+        "{missing:?} not found in {}: build them first (cargo build -p sam-simulator -p sam-host -p sam-mail, \
          or run cargo test --workspace)",
         dir.display()
     );
     dir
+}
+
+/// `openssl smime -verify` of `mail` against `ca`: whether it verified,
+/// and what openssl said.
+fn smime_verify(mail: &Path, ca: &Path) -> (bool, String) {
+    let v = Command::new("openssl")
+        .args(["smime", "-verify", "-binary", "-in"])
+        .arg(mail)
+        .arg("-CAfile")
+        .arg(ca)
+        .args(["-out", "/dev/null"])
+        .output()
+        .unwrap();
+    (
+        v.status.success(),
+        String::from_utf8_lossy(&v.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -111,6 +130,8 @@ fn the_whole_signing_story() {
         "openssl cms -verify: Verification successful; the handle again: HTTP 4",
         "\"Data integrity check ... ok\" (0)",
         "Signing ReplayedSad, Signing NotFound",
+        "openssl smime -verify: Verification successful, signer = the seal certificate",
+        "`samctl mail register`: the key is ACTIVE and mapped in work/mail/senders.toml",
         "The subsystem \"samd\" has been stopped ... ok; samd flushed",
     ] {
         assert!(stdout.contains(needle), "missing {needle:?}:\n{stdout}");
@@ -156,6 +177,23 @@ fn the_whole_signing_story() {
         .unwrap();
     assert!(!v.status.success(), "a tampered document verified");
 
+    // The mail sam-mail sealed: openssl again, and a changed body fails.
+    let mail = out_dir.join("invoice-signed.eml");
+    let (ok, said) = smime_verify(&mail, &ca);
+    assert!(ok && said.contains("Verification successful"), "{said}");
+    let mut changed = std::fs::read(&mail).unwrap();
+    // The amount is in the signed body only (the invoice number is also
+    // in the unsigned Subject and Message-ID).
+    let at = changed
+        .windows(4)
+        .position(|w| w == b"1290")
+        .expect("the amount in the signed body");
+    changed[at] = b'3';
+    let tampered_mail = tmp.path().join("tampered.eml");
+    std::fs::write(&tampered_mail, changed).unwrap();
+    let (ok, said) = smime_verify(&tampered_mail, &ca);
+    assert!(!ok, "a changed mail verified: {said}");
+
     // The audit export: JSON Lines, one record per audited operation.
     let audit = std::fs::read_to_string(out_dir.join("audit.jsonl")).unwrap();
     let records: Vec<serde_json::Value> = audit
@@ -169,10 +207,10 @@ fn the_whole_signing_story() {
         .collect();
     // The CSC chapter's signature is the third "ok" (its reused handle is
     // refused by the service and never reaches the firmware), the document
-    // chapter's batch the fourth.
+    // chapter's batch the fourth, the relay's SAD for the mail the fifth.
     assert_eq!(
         signing,
-        ["ok", "ReplayedSad", "ok", "ok", "ok", "NotFound"],
+        ["ok", "ReplayedSad", "ok", "ok", "ok", "ok", "NotFound"],
         "{audit}"
     );
 
@@ -229,5 +267,5 @@ fn refuses_a_folder_it_did_not_make_and_missing_binaries() {
         stdout.contains("✗ Binaries and tools: samd, samctl, sam-simulator not found"),
         "{stdout}"
     );
-    assert!(stdout.contains("FAILED at step 1/25"), "{stdout}");
+    assert!(stdout.contains("FAILED at step 1/27"), "{stdout}");
 }

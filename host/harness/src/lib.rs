@@ -48,7 +48,7 @@ pub use config::{ConnectorEntry, Connectors, Crypto, FirmwareLink, SamdConfig, S
 pub use deployment::Deployment;
 pub use error::{HarnessError, Result};
 pub use identity::{Connector, Identity};
-pub use ports::{free_port, loopback_url};
+pub use ports::{free_port, loopback_url, wait_port};
 pub use process::{Process, last_line, log_tail};
 pub use samctl::{Samctl, SamctlOutput};
 pub use samd::{Samd, SamdSpec};

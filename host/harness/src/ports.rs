@@ -16,3 +16,16 @@ pub fn free_port() -> Result<u16> {
 pub fn loopback_url(port: u16) -> String {
     format!("https://127.0.0.1:{port}")
 }
+
+/// Waits until something accepts connections on 127.0.0.1:`port`, up to
+/// `within`; whether it did.
+pub fn wait_port(port: u16, within: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}

@@ -145,6 +145,10 @@ pub struct SigningConfig {
     pub expiry_warning_days: u64,
     /// The senders that sign.
     pub sender: Vec<SenderKey>,
+    /// The senders file that `samctl mail` manages (its `[[sender]]`
+    /// entries sign as if they were `[[signing.sender]]`; an address may
+    /// be in only one of the two). Read at start.
+    pub senders_file: Option<PathBuf>,
 }
 
 impl Default for SigningConfig {
@@ -164,12 +168,13 @@ impl Default for SigningConfig {
             retry_secs: 10,
             expiry_warning_days: 30,
             sender: Vec::new(),
+            senders_file: None,
         }
     }
 }
 
 /// `[[signing.sender]]`: one address and its seal key.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SenderKey {
     /// The mail address (compared without regard to case).
@@ -326,7 +331,11 @@ impl Config {
 
     /// Parses and checks a configuration text.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(file) = &config.signing.senders_file {
+            let from_file = crate::senders::SendersFile::load(file)?.resolved(file);
+            config.signing.sender.extend(from_file);
+        }
         config.check()?;
         Ok(config)
     }
@@ -344,6 +353,19 @@ impl Config {
             return Err("smtp.tls_cert and smtp.tls_key go together".into());
         }
         let g = &self.signing;
+        for (i, s) in g.sender.iter().enumerate() {
+            let twice = g
+                .sender
+                .iter()
+                .skip(i + 1)
+                .any(|o| o.address.eq_ignore_ascii_case(&s.address));
+            if twice {
+                return Err(format!(
+                    "sender {} is configured twice (signing.sender and signing.senders_file?)",
+                    s.address
+                ));
+            }
+        }
         let max = sam_proto::command::MAX_HASHES;
         if g.batch_max == 0 || g.batch_max > max {
             return Err(format!("signing.batch_max must be 1..={max}"));
@@ -398,6 +420,33 @@ mod tests {
         assert_eq!(c.signing.sender.len(), 1);
         assert_eq!(c.smtp.accepted_domains, ["example.net"]);
         assert!(c.http.is_none());
+    }
+
+    #[test]
+    fn the_senders_file_adds_senders_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("senders.toml");
+        std::fs::write(
+            &file,
+            "[[sender]]\naddress = \"a@example.org\"\nkey_id = \"k\"\ncertificate = \"a.pem\"\n\n\
+             [[pending]]\naddress = \"b@example.org\"\nkey_id = \"k2\"\npublic_key = \"AA\"\ncsr = \"b.csr\"\n",
+        )
+        .unwrap();
+        let base = format!(
+            "[spool]\ndir = \"/x\"\n[forward]\nnext_hop = \"h:25\"\n[signing]\nsamd_url = \"https://s\"\n\
+             idp_url = \"http://i\"\nlogin_token = \"t\"\nsenders_file = {:?}\n",
+            file.display().to_string()
+        );
+        let c = Config::parse(&base).unwrap();
+        assert_eq!(c.signing.sender.len(), 1);
+        assert_eq!(c.signing.sender[0].key_id, "k");
+        assert_eq!(c.signing.sender[0].certificate, dir.path().join("a.pem"));
+        let twice = format!(
+            "{base}[[signing.sender]]\naddress = \"A@example.org\"\nkey_id = \"k3\"\ncertificate = \"c.pem\"\n"
+        );
+        assert!(Config::parse(&twice).unwrap_err().contains("twice"));
+        std::fs::remove_file(&file).unwrap();
+        assert!(Config::parse(&base).is_err());
     }
 
     #[test]

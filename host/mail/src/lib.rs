@@ -19,6 +19,7 @@ pub mod config;
 pub mod forward;
 pub mod metrics;
 pub mod mime;
+pub mod senders;
 pub mod signer;
 pub mod smtp;
 pub mod spool;

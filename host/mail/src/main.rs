@@ -24,7 +24,10 @@ then signs every message whose From (or Sender) address has a key in
 MIME entity, byte for byte in canonical CRLF form, becomes the first part,
 the detached CMS signature made by the SAM the second; the routing headers
 (From, To, Subject, Date, ...) stay outside. Mail of senders without a key
-passes unsigned or is refused (signing.unknown_sender).
+passes unsigned or is refused (signing.unknown_sender). Senders may also
+come from signing.senders_file, which `samctl mail csr` and `samctl mail
+register` manage (a key and PKCS#10 request made in the SAM for an address,
+the issued certificate checked and mapped); it is read at start.
 
 Signing is a seal of the organization: the relay is a technical user. For
 each batch (up to signing.batch_max messages collected within

@@ -200,6 +200,107 @@ Example:
   samctl audit verify audit.jsonl --sam-key sam.pem"
     )]
     Audit(AuditCommand),
+    /// Seal keys of the mail relay sam-mail: a key and PKCS#10 request
+    /// for a sender address, the issued certificate registered.
+    #[command(
+        subcommand,
+        after_long_help = "\
+Example:
+  samctl mail csr --token relay.token --token-key relay.key --user-id 0b6e...-... \\
+      --address invoices@example.org --senders /etc/sam-mail/senders.toml
+  openssl x509 -req -in /etc/sam-mail/invoices@example.org.csr -CA ca.pem -CAkey ca.key ...
+  samctl mail register --token relay.token --token-key relay.key \\
+      --address invoices@example.org --certificate issued.p7b --senders /etc/sam-mail/senders.toml
+  systemctl restart sam-mail
+
+sam-mail reads the senders file (its signing.senders_file) at start."
+    )]
+    Mail(MailCommand),
+}
+
+/// `mail ...`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum MailCommand {
+    /// Generate_Signer_Key_Pair for a sender address: the firmware makes
+    /// the key and signs a PKCS#10 request for the address.
+    #[command(after_long_help = "\
+Example:
+  samctl mail csr --token relay.token --token-key relay.key --user-id 0b6e...-... \\
+      --address invoices@example.org --organization \"Example AG\" --senders senders.toml
+
+The key belongs to the relay's technical user (--user-id, a Signer; the
+token is that user's or a Privileged User's). The request's subject is
+[O=<organization>,]CN=<address>,emailAddress=<address> (requested
+extensions cannot be added: the firmware signs the request it builds at
+generation); a CA for S/MIME adds the subjectAltName rfc822Name, e.g.
+openssl x509 -req ... -extfile with subjectAltName=email:copy. The
+request goes to --out (default <address>.csr beside the senders file) as
+PEM; the key is recorded as [[pending]] in the senders file, where the
+address's current key keeps signing until `samctl mail register`. Prints
+{address, keyid, csr, senders}.")]
+    Csr(MailCsrArgs),
+    /// Register the certificate issued for a pending key: checked, sent
+    /// to samd (the key becomes ACTIVE), mapped to the address.
+    #[command(after_long_help = "\
+Example:
+  samctl mail register --token relay.token --token-key relay.key \\
+      --address invoices@example.org --certificate issued.pem --senders senders.toml
+
+The certificate may be PEM (one or more CERTIFICATE sections, the chain
+after the leaf or in any order), DER, or a PKCS#7 certs-only bundle
+(openssl crl2pkcs7 output, PEM or DER). Refused, with nothing changed:
+a file without a certificate, no certificate for the address's pending
+key (wrong key), a certificate expired or not yet valid, one that names
+neither in its subjectAltName (rfc822Name) nor in its subject
+(emailAddress) the address. Then the certificate is registered with samd,
+the chain written as PEM to <address>.pem beside the senders file, and the
+address switched to the new key (its previous key no longer signs for it).
+Prints {address, keyid, certificate, not_after, replaced}.")]
+    Register(MailRegisterArgs),
+}
+
+/// `mail csr`.
+#[derive(Args, Debug, Clone)]
+pub struct MailCsrArgs {
+    /// Who asks.
+    #[command(flatten)]
+    pub token: TokenArg,
+    /// The key's owner: the relay's technical user (a Signer).
+    #[arg(long, value_name = "UUID")]
+    pub user_id: String,
+    /// The sender address the key seals for.
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: String,
+    /// The organization (O=) in the request's subject.
+    #[arg(long, value_name = "NAME")]
+    pub organization: Option<String>,
+    /// The algorithm.
+    #[arg(long, value_enum, default_value = "ec-p256")]
+    pub algorithm: Algorithm,
+    /// sam-mail's senders file (created if missing).
+    #[arg(long, value_name = "TOML")]
+    pub senders: PathBuf,
+    /// Where to write the PEM request [default: <address>.csr beside the
+    /// senders file].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `mail register`.
+#[derive(Args, Debug, Clone)]
+pub struct MailRegisterArgs {
+    /// Who asks: the key's owner or a Privileged User.
+    #[command(flatten)]
+    pub token: TokenArg,
+    /// The sender address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub address: String,
+    /// The issued certificate: PEM, DER or PKCS#7 (with its chain).
+    #[arg(long, value_name = "CERTFILE")]
+    pub certificate: PathBuf,
+    /// sam-mail's senders file.
+    #[arg(long, value_name = "TOML")]
+    pub senders: PathBuf,
 }
 
 /// `audit ...`.

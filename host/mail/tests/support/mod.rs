@@ -20,17 +20,7 @@ pub fn py(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Waits until something listens on `port`.
-pub fn wait_port(port: u16, within: Duration) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
+pub use sam_harness::wait_port;
 
 /// A running sam-mail.
 pub struct Relay {

@@ -4,7 +4,9 @@
 
 use super::print_json;
 use crate::ctl::approval::parse_uuid;
-use crate::ctl::cli::{ObjectFilter, ObjectsArgs, PrivateKeysArgs, RegisterCertificateArgs};
+use crate::ctl::cli::{
+    ObjectFilter, ObjectsArgs, PrivateKeysArgs, RegisterCertificateArgs, TokenArg,
+};
 use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
 use crate::ctl::files;
@@ -47,15 +49,25 @@ pub(super) async fn register_certificate(
         .into_iter()
         .next()
         .ok_or_else(|| CtlError::usage("--cert: no certificate"))?;
+    print_json(&register(s, &a.token, key_id, &cert).await?)
+}
+
+/// Registers the DER certificate `cert` for `key_id` (`POST /objects`),
+/// asked by the user of `token`: samd's answer.
+pub(super) async fn register(
+    s: &Settings,
+    token: &TokenArg,
+    key_id: sam_proto::ids::Uuid,
+    cert: &[u8],
+) -> CtlResult<RegisterAnswer> {
     let client = Client::new(s)?;
-    let (code, intent) = sam_client::intent::register_certificate_intent(key_id, &cert)
+    let (code, intent) = sam_client::intent::register_certificate_intent(key_id, cert)
         .map_err(|e| CtlError::usage(e.to_string()))?;
     let credential =
-        super::peering::signed_token(&client, &a.token.token, &a.token.token_key, code, &intent)
+        super::peering::signed_token(&client, &token.token, &token.token_key, code, &intent)
             .await?;
-    let body = RegisterRequest::certificate(key_id.to_string(), &cert, Some(credential));
-    let answer: RegisterAnswer = client.post("/objects", &body).await?;
-    print_json(&answer)
+    let body = RegisterRequest::certificate(key_id.to_string(), cert, Some(credential));
+    client.post("/objects", &body).await
 }
 
 fn query(f: &ObjectFilter) -> CtlResult<Vec<(&'static str, String)>> {

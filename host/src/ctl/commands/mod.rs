@@ -7,13 +7,15 @@
 //! * [`peering`]: the peering interface (users, signers, keys, `sign`);
 //! * [`keys`]: the key manager (`objects`, `private-keys`,
 //!   `register-certificate`);
-//! * [`audit`]: the audit export, `export-audit`.
+//! * [`audit`]: the audit export, `export-audit`;
+//! * [`mail`]: `mail csr` and `mail register`, sam-mail's seal keys.
 
 mod audit;
 mod daemon;
 mod firmware;
 mod integrity;
 mod keys;
+mod mail;
 mod peering;
 
 use super::approval::parse_uuid;
@@ -48,6 +50,7 @@ pub async fn run(s: &Settings, command: Command) -> CtlResult<u8> {
             audit::export_audit(s, a).await
         }
         Command::Audit(AuditCommand::Verify(a)) => Ok(audit::verify_audit(&a)),
+        Command::Mail(m) => mail::mail(s, m).await,
     }
 }
 

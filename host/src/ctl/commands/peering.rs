@@ -9,7 +9,7 @@ use super::{print_json, user_id_or_random};
 use crate::ctl::approval::parse_uuid;
 use crate::ctl::cli::{
     Algorithm, CreatePrivilegedUserArgs, CreateSignerArgs, DeleteKeyArgs, GenerateKeyArgs,
-    SignArgs, SignerMaintenanceArgs,
+    SignArgs, SignerMaintenanceArgs, TokenArg,
 };
 use crate::ctl::client::Client;
 use crate::ctl::error::{CtlError, CtlResult};
@@ -167,27 +167,45 @@ pub(super) async fn create_signer(s: &Settings, a: CreateSignerArgs) -> CtlResul
 }
 
 pub(super) async fn generate_key(s: &Settings, a: GenerateKeyArgs) -> CtlResult<u8> {
-    let algorithm = match a.algorithm {
+    let user_id = parse_uuid(&a.user_id, "--user-id")?;
+    let subject = match &a.subject {
+        Some(dn) => {
+            use der::Encode;
+            Some(
+                <x509_cert::name::Name as std::str::FromStr>::from_str(dn)
+                    .and_then(|n| n.to_der())
+                    .map_err(|e| CtlError::usage(format!("--subject: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    print_json(&generate(s, &a.token, user_id, a.algorithm, subject).await?)
+}
+
+/// Generate_Signer_Key_Pair for `user_id`, asked by the user of `token`,
+/// with the certification request for the DER `subject` (default
+/// `CN=<user-id>`): samd's answer.
+pub(super) async fn generate(
+    s: &Settings,
+    token: &TokenArg,
+    user_id: sam_proto::ids::Uuid,
+    algorithm: Algorithm,
+    subject: Option<Vec<u8>>,
+) -> CtlResult<KeyPairAnswer> {
+    let algorithm = match algorithm {
         Algorithm::EcP256 => KeyAlgorithm::EcP256,
         Algorithm::EcP384 => KeyAlgorithm::EcP384,
         Algorithm::Rsa2048 => KeyAlgorithm::Rsa2048,
         Algorithm::Rsa3072 => KeyAlgorithm::Rsa3072,
         Algorithm::Rsa4096 => KeyAlgorithm::Rsa4096,
     };
-    let user_id = parse_uuid(&a.user_id, "--user-id")?;
     let mut params = KeyPairParams::new(user_id.to_string(), algorithm);
-    if let Some(dn) = &a.subject {
-        use der::Encode;
-        let name = <x509_cert::name::Name as std::str::FromStr>::from_str(dn)
-            .and_then(|n| n.to_der())
-            .map_err(|e| CtlError::usage(format!("--subject: {e}")))?;
-        params.subject = Some(B64(name));
-    }
+    params.subject = subject.map(B64);
     let client = Client::new(s)?;
     let op = operation::GENERATE_KEY_PAIR;
-    let credential =
-        token_credential(&client, &a.token.token, &a.token.token_key, op, &params).await?;
-    send::<_, KeyPairAnswer>(&client, op, Some(credential), params).await
+    let credential = token_credential(&client, &token.token, &token.token_key, op, &params).await?;
+    let body = Container::new(op, Some(credential), params);
+    client.post("/peering", &body).await
 }
 
 pub(super) async fn delete_key(s: &Settings, a: DeleteKeyArgs) -> CtlResult<u8> {
