@@ -29,11 +29,12 @@
 //!
 //! `SAM_NODES_TRIES` sets the number of concurrent tries (CI: 50).
 
+use sam_client::verify::verify_prehash;
 use sam_client::{ClientError, GeneratedKey, Method, SamClient};
 use sam_devpki::DevIdp;
 use sam_harness::{Binaries, Connector, Deployment, Samd, Simulator, postgres::Cluster, setup};
 use sam_proto::ErrorType;
-use sam_proto::ids::{KeyAlgorithm, UserId, Uuid};
+use sam_proto::ids::{HashAlgorithm, KeyAlgorithm, UserId, Uuid};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -156,9 +157,19 @@ impl Nodes {
 
     /// A fresh SAD of the signer over the SHA-256 of `document`.
     fn sad(&self, document: &str) -> Vec<u8> {
-        let hash = Sha256::digest(document.as_bytes()).to_vec();
-        setup::fresh_sad(&self.idp, self.signer, self.key.key_id, vec![hash], 600).unwrap()
+        setup::fresh_sad(
+            &self.idp,
+            self.signer,
+            self.key.key_id,
+            vec![hash(document)],
+            600,
+        )
+        .unwrap()
     }
+}
+
+fn hash(document: &str) -> Vec<u8> {
+    Sha256::digest(document.as_bytes()).to_vec()
 }
 
 fn tries() -> usize {
@@ -196,7 +207,8 @@ fn one_sad_sent_to_both_modules_at_once_is_signed_once() {
     let mut won = [0usize; 2];
     let mut refusals = std::collections::BTreeMap::<&str, usize>::new();
     for i in 0..tries {
-        let sad = nodes.sad(&format!("document {i}"));
+        let document = format!("document {i}");
+        let sad = nodes.sad(&document);
         let (a, b) = nodes
             .rt
             .block_on(async { tokio::join!(ssa[0].sign_sad(&sad), ssa[1].sign_sad(&sad)) });
@@ -209,7 +221,15 @@ fn one_sad_sent_to_both_modules_at_once_is_signed_once() {
         let winner = signed[0];
         won[winner] += 1;
         let (good, refused) = if winner == 0 { (a, b) } else { (b, a) };
-        assert_eq!(good.unwrap().signatures.len(), 1, "try {i}");
+        let signatures = good.unwrap().signatures;
+        assert_eq!(signatures.len(), 1, "try {i}");
+        verify_prehash(
+            &nodes.key.public_key,
+            HashAlgorithm::Sha256,
+            &hash(&document),
+            &signatures[0],
+        )
+        .unwrap();
         match refused.unwrap_err() {
             ClientError::Sam {
                 error: error @ (ErrorType::ReplayedSad | ErrorType::AuthenticationError),
