@@ -24,6 +24,10 @@
 //! seconds, 0 errors and flat memory required (see [`soak`]). A subcommand
 //! rather than a flag: it shares none of the bench's sections or options.
 //!
+//! `sam-bench nodes [--quick] [--clients N]` (behind `cargo xtask bench
+//! --nodes`): signings per second with 1, 2 and 3 samd + simulator pairs
+//! on one PostgreSQL server (see [`nodes`]).
+//!
 //! `sam-bench audit-timing [--records N]` (behind `cargo xtask
 //! audit-timing`) times `samctl integrity data --full` against the resumed
 //! check on N audit records (see [`audittiming`]).
@@ -33,6 +37,7 @@ mod csc;
 mod documents;
 mod fullstack;
 mod hostile;
+mod nodes;
 mod pipeline;
 mod prims;
 mod report;
@@ -166,6 +171,9 @@ fn main() -> ExitCode {
     }
     if std::env::args().nth(1).as_deref() == Some("documents") {
         return documents::main(std::env::args().skip(2));
+    }
+    if std::env::args().nth(1).as_deref() == Some("nodes") {
+        return nodes::main(std::env::args().skip(2));
     }
     if std::env::args().nth(1).as_deref() == Some("hostile") {
         return hostile::main(std::env::args().skip(2));

@@ -19,6 +19,9 @@
 //!   `target/bench/` (`report.json`, `report.md`, `throughput.svg`).
 //!   `--pipeline`: only the primitives and section 2's scaling rows
 //!   (P-256, one hash, 1/2/8/64 threads), printed, no report written.
+//!   `--nodes [--clients N]`: only signings/s with 1, 2 and 3 samd +
+//!   `sam-simulator serve` pairs on one PostgreSQL server (`sam-bench
+//!   nodes`), in `target/bench-nodes/` (`target/bench-nodes-dev/`).
 //! * `cargo xtask soak [--clients N] [--seconds S]`: the soak test: builds
 //!   like `bench` (release) and runs `sam-bench soak`: N mutual-TLS
 //!   clients (64) sign for S seconds (600) against one samd; fails on any
@@ -66,7 +69,7 @@ commands:
   fuzz [--smoke | --seconds N] [TARGET...]
               run the cargo-fuzz targets of fuzz/ (nightly), each for N
               seconds (--smoke: 60); all targets unless some are named
-  bench [--quick] [--dev] [--pipeline [--hashes N]]
+  bench [--quick] [--dev] [--pipeline [--hashes N] | --nodes [--clients N]]
               the benchmark, release build: crypto primitives on both
               back-ends, the firmware pipeline in-process, the SoftHSM2
               anchor, samd under N mutual-TLS clients; results in
@@ -74,7 +77,10 @@ commands:
               dev-profile binaries, a smoke test, in target/bench-dev/;
               --pipeline: only the primitives and the pipeline's scaling
               rows, P-256 with one hash (--hashes N: N hashes per SAD)
-              at 1/2/8/64 threads, printed)
+              at 1/2/8/64 threads, printed; --nodes [--clients N]: only
+              signings/s with 1, 2 and 3 samd + simulator pairs on one
+              PostgreSQL server, N clients (8) spread over them, in
+              target/bench-nodes/)
   soak [--clients N] [--seconds S] [--max-requests R] [--producers P]
               the soak test, release build: N mutual-TLS clients (default
               64) sign with P-256, one fresh SAD per request, against one
@@ -250,13 +256,31 @@ fn bench(args: Vec<String>) -> Result<(), String> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--quick" | "--dev" | "--pipeline" => {}
+            "--quick" | "--dev" | "--pipeline" | "--nodes" => {}
             // Passed on to sam-bench, which checks the count.
-            "--hashes" if it.next().is_some() => {}
+            "--hashes" | "--clients" if it.next().is_some() => {}
             _ => return Err(format!("bench: unknown argument `{a}`\n\n{USAGE}")),
         }
     }
     let dev = args.iter().any(|a| a == "--dev");
+    if args.iter().any(|a| a == "--nodes") {
+        // The pairs run `sam-simulator serve`: build it beside sam-bench.
+        let mut build = vec!["build", "-p", "sam-simulator"];
+        if !dev {
+            build.push("--release");
+        }
+        step("build", &build)?;
+        let exe = build_bench(dev)?;
+        let rest: Vec<String> = std::iter::once("nodes".to_owned())
+            .chain(args.iter().filter(|a| *a != "--nodes").cloned())
+            .collect();
+        let out_dir = if dev {
+            "bench-nodes-dev"
+        } else {
+            "bench-nodes"
+        };
+        return run_bench_exe("bench --nodes", &exe, &rest, out_dir, "the nodes benchmark");
+    }
     let exe = build_bench(dev)?;
     let out_dir = if dev { "bench-dev" } else { "bench" };
     run_bench_exe("bench", &exe, &args, out_dir, "the benchmark")

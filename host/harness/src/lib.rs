@@ -13,7 +13,8 @@
 //!   paths and spawns a [`Samd`], which waits for `/healthz` or
 //!   `/readyz` with a timeout (the error quotes the tail of samd's log),
 //!   stops cleanly (SIGTERM) or is killed (SIGKILL).
-//! * [`SimulatorSpec`]: `sam-simulator init`, and `sam-simulator serve`
+//! * [`SimulatorSpec`]: `sam-simulator init` (a new key domain, or
+//!   another HSM of one with `--import-mbk`), and `sam-simulator serve`
 //!   as a [`Simulator`] for the socket transport.
 //! * [`Samctl`]: samctl as a child process, with typed results
 //!   ([`SamctlOutput`]: exit code, stdout, stderr).

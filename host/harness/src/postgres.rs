@@ -180,14 +180,21 @@ impl Cluster {
         if let Some(e) = last {
             return Err(e);
         }
+        cluster.create_database(DATABASE)?;
+        Ok(Some(cluster))
+    }
+
+    /// Creates another database `name` in the cluster (e.g. one per samd
+    /// of a benchmark) and returns its URL.
+    pub fn create_database(&self, name: &str) -> Result<String> {
         run(
             "createdb",
-            Command::new(cluster.bin.join("createdb"))
+            Command::new(self.bin.join("createdb"))
                 .args(["-h", "127.0.0.1", "-U", "postgres", "-p"])
-                .arg(cluster.port.to_string())
-                .arg(DATABASE),
+                .arg(self.port.to_string())
+                .arg(name),
         )?;
-        Ok(Some(cluster))
+        Ok(self.database_url(name))
     }
 
     /// `bin/<name> <args>`, as the cluster's user.
@@ -259,7 +266,11 @@ impl Cluster {
 
     /// The URL of [`DATABASE`], for samd's `[store] url`.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{DATABASE}", self.port)
+        self.database_url(DATABASE)
+    }
+
+    fn database_url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 }
 

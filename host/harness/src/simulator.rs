@@ -37,12 +37,25 @@ impl SimulatorSpec {
     /// `sam-simulator init --state-dir DIR --operator OPERATOR
     /// --operator-key FILE`: a fresh simulated HSM and its operator.
     pub fn init(&self, bins: &Binaries) -> Result<()> {
+        self.init_with(bins, &[])
+    }
+
+    /// [`SimulatorSpec::init`] of another HSM of `other`'s key domain:
+    /// `--import-mbk` of `other`'s `mbk.key` (MBK slot 0), so that both
+    /// derive the same module keys (attestation, sealing, wrapping).
+    pub fn init_sharing_mbk(&self, bins: &Binaries, other: &SimulatorSpec) -> Result<()> {
+        let mbk = other.state_dir.join("mbk.key");
+        self.init_with(bins, &["--import-mbk".as_ref(), mbk.as_os_str()])
+    }
+
+    fn init_with(&self, bins: &Binaries, extra: &[&std::ffi::OsStr]) -> Result<()> {
         let out = Command::new(bins.simulator())
             .arg("init")
             .arg("--state-dir")
             .arg(&self.state_dir)
             .args(["--operator", OPERATOR, "--operator-key"])
             .arg(self.operator_key())
+            .args(extra)
             .output()
             .map_err(HarnessError::context("cannot run sam-simulator"))?;
         if out.status.success() {
