@@ -143,7 +143,16 @@ pub struct StoreSection {
     pub url: String,
     /// For `postgres`: most connections open at once.
     pub pool_size: usize,
+    /// How long the digests of used identity tokens are kept for the
+    /// single-use check across instances, seconds (0: forever). Must
+    /// exceed the firmware policy's `max_token_lifetime` plus the clock
+    /// difference between hosts and modules.
+    pub used_tokens_keep_secs: u64,
 }
+
+/// The default of `[store] used_tokens_keep_secs`: seven days, far above
+/// the firmware policy's default token lifetime limit (one hour).
+pub const DEFAULT_USED_TOKENS_KEEP_SECS: u64 = 7 * 24 * 3600;
 
 impl Default for StoreSection {
     fn default() -> Self {
@@ -152,6 +161,7 @@ impl Default for StoreSection {
             path: "samd.db".into(),
             url: "postgres://sam@localhost/sam".into(),
             pool_size: 16,
+            used_tokens_keep_secs: DEFAULT_USED_TOKENS_KEEP_SECS,
         }
     }
 }

@@ -95,6 +95,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         tokens: Arc::new(tokens),
     });
     crate::audit_sync::start(&app);
+    forget_expired_tokens(store.clone(), config.store.used_tokens_keep_secs);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| ConfigError(format!("listen on {}: {e}", config.server.listen)))?;
@@ -136,6 +137,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .map_err(|e| ConfigError(format!("store shutdown: {e}")))?;
     tracing::info!("samd stopped");
     Ok(())
+}
+
+/// How often the used tokens older than `[store] used_tokens_keep_secs`
+/// are swept.
+const TOKEN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Starts the task that forgets used identity tokens kept longer than
+/// `keep_secs` (none if 0): at start, then every [`TOKEN_SWEEP_INTERVAL`].
+/// A failed sweep is logged and tried again at the next; the task ends
+/// when the store is closed.
+fn forget_expired_tokens(store: Store, keep_secs: u64) {
+    if keep_secs == 0 {
+        return;
+    }
+    let keep = i64::try_from(keep_secs).unwrap_or(i64::MAX);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(TOKEN_SWEEP_INTERVAL);
+        loop {
+            every.tick().await;
+            let used_before = crate::store::unix_now().saturating_sub(keep);
+            let batch = crate::store::WriteBatch {
+                audit: vec![],
+                ops: vec![crate::store::WriteOp::ForgetUsedTokens { used_before }],
+            };
+            match store.write(batch).await {
+                Ok(()) => tracing::debug!(used_before, "forgot the used tokens kept long enough"),
+                Err(crate::store::StoreError::Closed) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot forget the old used tokens"),
+            }
+        }
+    });
 }
 
 /// Descriptors samd keeps for itself beside its connections: the

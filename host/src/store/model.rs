@@ -203,6 +203,16 @@ pub enum WriteOp {
         /// SHA-256 of the DER of the SAD's CompactIdentityToken.
         digest: [u8; 32],
     },
+    /// Forgets the used tokens stored before `used_before` (Unix seconds
+    /// of the host clock). Only tokens that every module refuses anyway as
+    /// expired may go, so the caller keeps them longer than the longest
+    /// token lifetime the firmware's policy allows (`[store]
+    /// used_tokens_keep_secs`); without this the table grows by a row per
+    /// signing forever.
+    ForgetUsedTokens {
+        /// Rows whose `used` is older than this are deleted.
+        used_before: i64,
+    },
 }
 
 /// The durable effect of one operation: the firmware's audit records and

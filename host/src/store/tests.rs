@@ -123,6 +123,7 @@ on_both_backends!(
     a_different_audit_record_under_a_stored_seq_is_refused_whole,
     reads_page_and_filter,
     a_used_token_is_refused_the_second_time_and_its_audit_kept,
+    used_tokens_older_than_the_cut_off_are_forgotten,
     two_instances_racing_with_one_token_store_exactly_one,
 );
 
@@ -538,6 +539,32 @@ async fn a_used_token_is_refused_the_second_time_and_its_audit_kept(db: Db) {
     assert!(matches!(e, StoreError::Replayed(_)), "{e}");
     // Nothing of a refused batch's changes: [3; 32] is still unused.
     store.write(signing(4, [3; 32])).await.unwrap();
+    assert!(!store.is_failed());
+    store.close();
+}
+
+/// Used tokens stored before the cut-off are forgotten (the token may
+/// sign again as far as the store is concerned: by then every module
+/// refuses it as expired), the newer ones are kept and still refused.
+async fn used_tokens_older_than_the_cut_off_are_forgotten(db: Db) {
+    let store = db.open().await;
+    let signing = |seq, digest| WriteBatch {
+        audit: vec![audit(seq)],
+        ops: vec![WriteOp::UseToken { digest }],
+    };
+    let forget = |used_before| WriteBatch {
+        audit: vec![],
+        ops: vec![WriteOp::ForgetUsedTokens { used_before }],
+    };
+    store.write(signing(0, [7; 32])).await.unwrap();
+    // A cut-off before the token's use keeps it.
+    store.write(forget(unix_now() - 100)).await.unwrap();
+    let e = store.write(signing(1, [7; 32])).await.unwrap_err();
+    assert!(matches!(e, StoreError::Replayed(_)), "{e}");
+    // A cut-off after it forgets it.
+    store.write(forget(unix_now() + 100)).await.unwrap();
+    store.write(signing(2, [7; 32])).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().audit, 3);
     assert!(!store.is_failed());
     store.close();
 }

@@ -258,6 +258,12 @@ fn apply_ops(sp: &Savepoint<'_>, ops: &[WriteOp]) -> Result<(), ApplyError> {
                     other => other,
                 })?;
             }
+            WriteOp::ForgetUsedTokens { used_before } => {
+                sp.execute(
+                    "DELETE FROM used_tokens WHERE used < ?1",
+                    params![used_before],
+                )?;
+            }
         }
     }
     Ok(())

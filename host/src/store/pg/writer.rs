@@ -209,6 +209,10 @@ async fn apply_ops(tx: &Transaction<'_>, ops: &[WriteOp]) -> Result<(), ApplyErr
                     other => other,
                 })?;
             }
+            WriteOp::ForgetUsedTokens { used_before } => {
+                tx.execute("DELETE FROM used_tokens WHERE used < $1", &[&used_before])
+                    .await?;
+            }
         }
     }
     Ok(())
